@@ -1,0 +1,39 @@
+/* fc_attention_forward: validate, select, run. */
+#include "internal.h"
+
+#include <string.h>
+
+fc_status fc_attention_forward(fc_context *ctx, const fc_tensor *q, const fc_tensor *k,
+                               const fc_tensor *v, const fc_tensor *out, const fc_tensor *lse,
+                               const fc_attn_options *opts, struct CUstream_st *stream) {
+  if (!ctx) return fc_fail(NULL, FC_ERR_NULL_POINTER, "fc_attention_forward: ctx is NULL");
+  fc_problem p;
+  fc_family requested;
+  fc_status st = fc_validate_forward(ctx, q, k, v, out, lse, opts, &p, &requested);
+  if (st) return st;
+  fc_kernel_info info = FC_KERNEL_INFO_INIT;
+  if ((st = fc_select(ctx, &p, requested, &info))) return st;
+
+  if (info.family == FC_FAMILY_CPU) {
+    st = fc_cpu_forward(ctx, &p, &info);
+  } else {
+    int n = 0;
+    const fc_family_entry *fam = fc_gpu_families(&n);
+    st = FC_ERR_INTERNAL;
+    for (int i = 0; i < n; i++) {
+      if (fam[i].family != info.family) continue;
+      char err[256] = "";
+      int e = fam[i].launch(&p, &info, stream, err, sizeof err);
+      st = e == 0 ? FC_SUCCESS
+                  : fc_fail(ctx, e == 2 /* cudaErrorMemoryAllocation */ ? FC_ERR_OUT_OF_MEMORY
+                                                                        : FC_ERR_CUDA,
+                            "%s kernel on GPU %d: %s", fc_family_name(info.family), ctx->device,
+                            err);
+      break;
+    }
+    if (st == FC_ERR_INTERNAL)
+      return fc_fail(ctx, st, "selected family %s has no launcher", fc_family_name(info.family));
+  }
+  if (st == FC_SUCCESS) fc_clear_error(ctx);
+  return st;
+}

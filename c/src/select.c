@@ -1,0 +1,79 @@
+/* The one place that chooses a kernel family and configuration, and so also the one place
+ * that answers "is this supported?". fc_attention_forward runs exactly what this returns. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *dtype_str(int dt) {
+  return dt == FC_DTYPE_F32 ? "f32" : dt == FC_DTYPE_F16 ? "f16" : "bf16";
+}
+
+fc_status fc_select(fc_context *ctx, const fc_problem *p, fc_family requested,
+                    fc_kernel_info *info) {
+  fc_kernel_info chosen = FC_KERNEL_INFO_INIT;
+  if (ctx->device == FC_DEVICE_CPU) {
+    if (requested != FC_FAMILY_AUTO && requested != FC_FAMILY_CPU)
+      return fc_fail(ctx, FC_ERR_UNSUPPORTED,
+                     "family %s was forced, but the context is the CPU backend, which runs only "
+                     "family cpu",
+                     fc_family_name(requested));
+    fc_cpu_plan(ctx, p, &chosen);
+  } else {
+    if (requested == FC_FAMILY_CPU)
+      return fc_fail(ctx, FC_ERR_UNSUPPORTED,
+                     "family cpu was forced on a GPU context; create an FC_DEVICE_CPU context "
+                     "for the CPU backend");
+    int n = 0;
+    const fc_family_entry *fam = fc_gpu_families(&n);
+    fc_device_caps caps = {ctx->cc_major, ctx->cc_minor, ctx->num_sms, ctx->smem_optin};
+    char why[FC_ERRMSG_LEN] = "";
+    size_t used = 0;
+    int found = 0, tried = 0;
+    for (int i = 0; i < n && !found; i++) {
+      if (requested != FC_FAMILY_AUTO && fam[i].family != requested) continue;
+      tried++;
+      char reason[256] = "";
+      if (fam[i].plan(p, &caps, &chosen, reason, sizeof reason)) {
+        chosen.family = fam[i].family;
+        found = 1;
+      } else if (used < sizeof why) {
+        used += (size_t)snprintf(why + used, sizeof why - used, "%s%s: %s", used ? "; " : "",
+                                 fc_family_name(fam[i].family), reason);
+      }
+    }
+    if (!found) {
+      if (!tried)
+        return fc_fail(ctx, FC_ERR_UNSUPPORTED,
+                       "no kernel family%s%s is built into this flashcore (%s) for %s (sm_%d%d)",
+                       requested ? " " : "", requested ? fc_family_name(requested) : "",
+                       fc_version_string(), ctx->device_name, ctx->cc_major, ctx->cc_minor);
+      return fc_fail(ctx, FC_ERR_UNSUPPORTED, "%s D=%lld on %s (sm_%d%d): %s",
+                     dtype_str(p->dtype), (long long)p->head_dim, ctx->device_name, ctx->cc_major,
+                     ctx->cc_minor, why);
+    }
+  }
+  if (info) {
+    size_t keep = info->size < sizeof chosen ? info->size : sizeof chosen;
+    chosen.size = info->size;
+    memcpy(info, &chosen, keep);
+  }
+  return FC_SUCCESS;
+}
+
+fc_status fc_select_kernel(fc_context *ctx, const fc_tensor *q, const fc_tensor *k,
+                           const fc_tensor *v, const fc_tensor *out, const fc_tensor *lse,
+                           const fc_attn_options *opts, fc_kernel_info *info) {
+  if (!ctx) return fc_fail(NULL, FC_ERR_NULL_POINTER, "fc_select_kernel: ctx is NULL");
+  if (!info) return fc_fail(ctx, FC_ERR_NULL_POINTER, "fc_select_kernel: info is NULL");
+  if (info->size < offsetof(fc_kernel_info, description))
+    return fc_fail(ctx, FC_ERR_INVALID_VALUE,
+                   "info->size = %zu; initialise it with FC_KERNEL_INFO_INIT", info->size);
+  fc_problem p;
+  fc_family requested;
+  fc_status st = fc_validate_forward(ctx, q, k, v, out, lse, opts, &p, &requested);
+  if (st) return st;
+  st = fc_select(ctx, &p, requested, info);
+  if (st == FC_SUCCESS) fc_clear_error(ctx);
+  return st;
+}

@@ -1,0 +1,37 @@
+/* fc_problem: one validated forward problem, as the host library hands it to a family.
+ * Plain C so that the C host code and the CUDA families share it. Every field has been
+ * checked by c/src/validate.c before a family sees it. */
+#ifndef FC_PROBLEM_H
+#define FC_PROBLEM_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fc_problem {
+  int dtype;                  /* fc_dtype of q, k, v and out                               */
+  const void *q, *k, *v;
+  void *out;
+  float *lse;                 /* NULL when not asked for                                   */
+  /* Element strides of [batch, seq, head]; head_dim is unit stride. For varlen batch
+   * strides are 0 and rows are addressed through the cumulative offsets. */
+  int64_t q_stride[3], k_stride[3], v_stride[3], o_stride[3], lse_stride[3];
+  int64_t batch;              /* sequences (num_seqs for varlen)                            */
+  int64_t seqlen_q, seqlen_k; /* per-sequence lengths; for varlen: max_seqlen_q and the
+                                 total key rows (an upper bound for every sequence)         */
+  int64_t total_q, total_k;   /* rows of the q/k tensors' seq dimension (bounds for varlen) */
+  int64_t heads, heads_k, head_dim;
+  float scale;                /* resolved softmax scale                                    */
+  float softcap;              /* 0 = off                                                   */
+  int64_t window_left;        /* -1 = unbounded                                            */
+  int64_t window_right;       /* -1 = unbounded; 0 when causal                             */
+  int causal;
+  const int32_t *cu_seqlens_q, *cu_seqlens_k; /* NULL for fixed-length batches             */
+} fc_problem;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,309 @@
+/* flashcore-bench: check, then time, the forward call on one device.
+ *
+ *   flashcore-bench                      default problem on GPU 0, or on the CPU backend
+ *   flashcore-bench --grid standard      the standard grid of VALIDATION.md (GPU)
+ *   flashcore-bench --device cpu|N --family sm80 --json FILE --reps 20
+ *   flashcore-bench --shape B,H,Hk,Sq,Sk,D,causal --dtype bf16|f16|f32
+ *
+ * Each shape is first checked against the float64 reference (sampled rows for big shapes)
+ * by the rule of VALIDATION.md, then timed: GPU with CUDA events around each call, warm-up
+ * first, median of the repetitions, input sets rotated so that they do not sit in L2; CPU
+ * with the monotonic clock. The JSON rows carry the fields VALIDATION.md lists. */
+#include "flashcore.h"
+#include "harness.h"
+
+#include "../c/src/convert.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef FC_WITH_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
+typedef struct shape {
+  int64_t B, H, Hk, Sq, Sk, D;
+  int causal;
+} shape;
+
+typedef struct row {
+  shape s;
+  double ms, tflops, gbps;
+  int pass;
+  char check[96];
+  char desc[160];
+} row;
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double flops(const shape *s) {
+  double f = 4.0 * s->B * s->H * (double)s->Sq * s->Sk * s->D;
+  if (s->causal && s->Sq == s->Sk) f *= 0.5;
+  return f;
+}
+static double bytes_moved(const shape *s, size_t es) {
+  return (double)es * (double)s->B * s->D * (2.0 * s->Sq * s->H + 2.0 * s->Sk * s->Hk);
+}
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
+
+/* Timing data: values in [-1, 1) from a cheap generator (correctness inputs come from the
+ * harness, which draws normal values from a recorded seed). */
+static void fill(void *buf, fc_dtype dt, size_t n, uint64_t seed) {
+  uint64_t x = seed | 1;
+  for (size_t i = 0; i < n; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    fc_store(buf, (int)dt, (int64_t)i, (float)((x >> 40) * (1.0 / 8388608.0)) - 1.0f);
+  }
+}
+
+static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *s, int reps,
+                      row *r) {
+  const size_t es = fc_dtype_size(dt);
+  const size_t nq = (size_t)(s->B * s->Sq * s->H * s->D), nk = (size_t)(s->B * s->Sk * s->Hk * s->D);
+  const int gpu = fc_context_device(ctx) != FC_DEVICE_CPU;
+  fc_attn_options o = FC_ATTN_OPTIONS_INIT;
+  o.causal = s->causal;
+  o.family = fam;
+  /* Input sets: enough to exceed twice a 60 MB L2 when one set is small. */
+  const double set_bytes = (double)es * (2.0 * nq + 2.0 * nk);
+  int sets = gpu ? (int)ceil(120e6 / set_bytes) : 1;
+  if (sets < 1) sets = 1;
+  if (sets > 16) sets = 16;
+  void *host = malloc(es * (nq + 2 * nk));
+  if (!host) return 0;
+  void **q = calloc((size_t)sets, sizeof(void *)), **k = calloc((size_t)sets, sizeof(void *)),
+       **v = calloc((size_t)sets, sizeof(void *)), **out = calloc((size_t)sets, sizeof(void *));
+  int ok = 1;
+  for (int i = 0; i < sets && ok; i++) {
+    fill(host, dt, nq + 2 * nk, 1234567u + (uint64_t)i);
+#ifdef FC_WITH_CUDA
+    if (gpu) {
+      ok = cudaMalloc(&q[i], es * nq) == cudaSuccess && cudaMalloc(&k[i], es * nk) == cudaSuccess &&
+           cudaMalloc(&v[i], es * nk) == cudaSuccess && cudaMalloc(&out[i], es * nq) == cudaSuccess;
+      if (ok) {
+        cudaMemcpy(q[i], host, es * nq, cudaMemcpyHostToDevice);
+        cudaMemcpy(k[i], (char *)host + es * nq, es * nk, cudaMemcpyHostToDevice);
+        cudaMemcpy(v[i], (char *)host + es * (nq + nk), es * nk, cudaMemcpyHostToDevice);
+      }
+      continue;
+    }
+#endif
+    q[i] = malloc(es * nq), k[i] = malloc(es * nk), v[i] = malloc(es * nk), out[i] = malloc(es * nq);
+    ok = q[i] && k[i] && v[i] && out[i];
+    if (ok) {
+      memcpy(q[i], host, es * nq);
+      memcpy(k[i], (char *)host + es * nq, es * nk);
+      memcpy(v[i], (char *)host + es * (nq + nk), es * nk);
+    }
+  }
+  double *ms = calloc((size_t)reps, sizeof(double));
+  fc_status st = ok ? FC_SUCCESS : FC_ERR_OUT_OF_MEMORY;
+  const int warm = gpu ? 3 : 1;
+#ifdef FC_WITH_CUDA
+  cudaEvent_t e0[64], e1[64];
+  if (gpu)
+    for (int i = 0; i < reps; i++) cudaEventCreate(&e0[i]), cudaEventCreate(&e1[i]);
+#endif
+  for (int it = -warm; it < reps && st == FC_SUCCESS; it++) {
+    int i = (it + warm) % sets;
+    fc_tensor tq = fc_tensor_bshd(q[i], dt, s->B, s->Sq, s->H, s->D);
+    fc_tensor tk = fc_tensor_bshd(k[i], dt, s->B, s->Sk, s->Hk, s->D);
+    fc_tensor tv = fc_tensor_bshd(v[i], dt, s->B, s->Sk, s->Hk, s->D);
+    fc_tensor to = fc_tensor_bshd(out[i], dt, s->B, s->Sq, s->H, s->D);
+    double t0 = now_ms();
+#ifdef FC_WITH_CUDA
+    if (gpu && it >= 0) cudaEventRecord(e0[it], 0);
+#endif
+    st = fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &o, NULL);
+#ifdef FC_WITH_CUDA
+    if (gpu && it >= 0) cudaEventRecord(e1[it], 0);
+#endif
+    if (!gpu && it >= 0) ms[it] = now_ms() - t0;
+  }
+#ifdef FC_WITH_CUDA
+  if (gpu) {
+    if (cudaDeviceSynchronize() != cudaSuccess) st = FC_ERR_CUDA;
+    for (int i = 0; i < reps && st == FC_SUCCESS; i++) {
+      float m;
+      cudaEventElapsedTime(&m, e0[i], e1[i]);
+      ms[i] = m;
+    }
+    for (int i = 0; i < reps; i++) cudaEventDestroy(e0[i]), cudaEventDestroy(e1[i]);
+  }
+#endif
+  if (st != FC_SUCCESS) {
+    fprintf(stderr, "timing failed: %s: %s\n", fc_status_string(st), fc_last_error(ctx));
+    ok = 0;
+  } else {
+    qsort(ms, (size_t)reps, sizeof(double), cmp_double);
+    r->ms = reps % 2 ? ms[reps / 2] : 0.5 * (ms[reps / 2 - 1] + ms[reps / 2]);
+    r->tflops = flops(s) / (r->ms * 1e-3) / 1e12;
+    r->gbps = bytes_moved(s, es) / (r->ms * 1e-3) / 1e9;
+  }
+  for (int i = 0; i < sets; i++) {
+#ifdef FC_WITH_CUDA
+    if (gpu) {
+      cudaFree(q[i]), cudaFree(k[i]), cudaFree(v[i]), cudaFree(out[i]);
+      continue;
+    }
+#endif
+    free(q[i]), free(k[i]), free(v[i]), free(out[i]);
+  }
+  free(q), free(k), free(v), free(out), free(ms), free(host);
+  return ok;
+}
+
+static int parse_shape(const char *s, shape *sh) {
+  long long b, h, hk, sq, sk, d;
+  int c;
+  if (sscanf(s, "%lld,%lld,%lld,%lld,%lld,%lld,%d", &b, &h, &hk, &sq, &sk, &d, &c) != 7) return 0;
+  *sh = (shape){b, h, hk, sq, sk, d, c};
+  return b > 0 && h > 0 && hk > 0 && sq > 0 && sk > 0 && d > 0 && (c == 0 || c == 1);
+}
+
+/* The standard grid of VALIDATION.md. */
+static int standard_grid(shape *g) {
+  int n = 0;
+  static const int64_t S[] = {512, 1024, 2048, 4096, 8192, 16384};
+  for (int dd = 0; dd < 2; dd++)
+    for (int c = 0; c < 2; c++)
+      for (int i = 0; i < 6; i++) {
+        int64_t D = dd ? 64 : 128, H = dd ? 32 : 16;
+        g[n++] = (shape){16384 / S[i], H, H, S[i], S[i], D, c};
+      }
+  g[n++] = (shape){4, 32, 8, 4096, 4096, 128, 1};   /* GQA */
+  g[n++] = (shape){1, 32, 32, 32768, 32768, 128, 1}; /* long context */
+  g[n++] = (shape){1, 32, 32, 65536, 65536, 128, 1};
+  g[n++] = (shape){64, 32, 8, 1, 8192, 128, 0};     /* decode: report GB/s */
+  return n;
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: flashcore-bench [--device cpu|N] [--family auto|sm80|sm89|sm90|cpu] "
+                  "[--grid default|standard] [--shape B,H,Hk,Sq,Sk,D,causal]... [--dtype bf16|f16|f32] "
+                  "[--reps N] [--threads N] [--json FILE] [--no-check]\n");
+}
+
+int main(int argc, char **argv) {
+  int device = fc_test_gpu_count() > 0 ? 0 : FC_DEVICE_CPU;
+  fc_family fam = FC_FAMILY_AUTO;
+  fc_dtype dt = FC_DTYPE_BF16;
+  int reps = -1, threads = 0, check = 1;
+  const char *json = NULL, *grid = "default";
+  shape shapes[64];
+  int nshapes = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--no-check")) { check = 0; continue; }
+    if (!val) { usage(); return 2; }
+    i++;
+    if (!strcmp(a, "--device")) device = !strcmp(val, "cpu") ? FC_DEVICE_CPU : atoi(val);
+    else if (!strcmp(a, "--family")) {
+      int f;
+      for (f = 0; f < FC_FAMILY_COUNT && strcmp(val, fc_family_name((fc_family)f)); f++) {}
+      if (f == FC_FAMILY_COUNT) { fprintf(stderr, "unknown family %s\n", val); return 2; }
+      fam = (fc_family)f;
+    } else if (!strcmp(a, "--dtype")) dt = !strcmp(val, "f16") ? FC_DTYPE_F16 : !strcmp(val, "f32") ? FC_DTYPE_F32 : FC_DTYPE_BF16;
+    else if (!strcmp(a, "--reps")) reps = atoi(val);
+    else if (!strcmp(a, "--threads")) threads = atoi(val);
+    else if (!strcmp(a, "--json")) json = val;
+    else if (!strcmp(a, "--grid")) grid = val;
+    else if (!strcmp(a, "--shape")) {
+      if (nshapes >= 64 || !parse_shape(val, &shapes[nshapes])) { fprintf(stderr, "bad --shape %s\n", val); return 2; }
+      nshapes++;
+    } else { usage(); return 2; }
+  }
+  fc_context *ctx;
+  if (fc_context_create(device, &ctx) != FC_SUCCESS) {
+    fprintf(stderr, "flashcore-bench: %s\n", fc_last_error(NULL));
+    return 1;
+  }
+  if (threads) fc_context_set_num_threads(ctx, threads);
+  const int gpu = device != FC_DEVICE_CPU;
+  if (reps < 0) reps = gpu ? 20 : 3;
+  if (reps < 1 || reps > 64) { fprintf(stderr, "--reps must be 1..64\n"); return 2; }
+  if (!nshapes) {
+    if (!strcmp(grid, "standard")) nshapes = standard_grid(shapes);
+    else shapes[nshapes++] = gpu ? (shape){2, 16, 16, 8192, 8192, 128, 0} : (shape){1, 8, 8, 1024, 1024, 128, 1};
+  }
+  char devname[128] = "CPU";
+#ifdef FC_WITH_CUDA
+  if (gpu) {
+    struct cudaDeviceProp p;
+    cudaGetDeviceProperties(&p, device);
+    snprintf(devname, sizeof devname, "%s", p.name);
+    cudaSetDevice(device);
+  }
+#endif
+  printf("# flashcore %s on %s, %s, family %s, median of %d\n", fc_version_string(), devname,
+         dt == FC_DTYPE_BF16 ? "bf16" : dt == FC_DTYPE_F16 ? "f16" : "f32", fc_family_name(fam), reps);
+  printf("%6s %4s %4s %7s %7s %4s %6s %10s %9s %9s  %s\n", "B", "H", "Hk", "Sq", "Sk", "D",
+         "causal", "time(ms)", "TFLOP/s", "GB/s", "check");
+  row *rows = calloc((size_t)nshapes, sizeof(row));
+  int failures = 0;
+  for (int i = 0; i < nshapes; i++) {
+    row *r = &rows[i];
+    r->s = shapes[i];
+    const shape *s = &shapes[i];
+    fc_case c = fc_case_make(dt, s->B, s->Sq, s->Sk, s->H, s->Hk, s->D, fc_test_seed());
+    c.causal = s->causal;
+    c.with_lse = 1;
+    c.sample_rows = 256;
+    snprintf(r->check, sizeof r->check, "skipped");
+    fc_context_set_family(ctx, fam);
+    if (check) {
+      fc_check chk;
+      fc_status st = fc_case_run(ctx, &c, &chk);
+      if (st != FC_SUCCESS) snprintf(r->check, sizeof r->check, "error: %s", fc_status_string(st));
+      else snprintf(r->check, sizeof r->check, "%s", chk.pass ? "pass" : "FAIL");
+      if (st != FC_SUCCESS || !chk.pass) {
+        failures++;
+        fprintf(stderr, "check failed for shape %d: %s %s\n", i, st ? fc_last_error(ctx) : "", st ? "" : chk.msg);
+      }
+    }
+    if (!time_shape(ctx, fam, dt, s, reps, r)) {
+      failures++;
+      continue;
+    }
+    printf("%6lld %4lld %4lld %7lld %7lld %4lld %6d %10.3f %9.3f %9.1f  %s\n", (long long)s->B,
+           (long long)s->H, (long long)s->Hk, (long long)s->Sq, (long long)s->Sk,
+           (long long)s->D, s->causal, r->ms, r->tflops, r->gbps, r->check);
+    fflush(stdout);
+  }
+  if (json) {
+    FILE *f = fopen(json, "w");
+    if (!f) { perror(json); return 1; }
+    const char *commit = getenv("FC_COMMIT");
+    time_t t = time(NULL);
+    char date[16];
+    strftime(date, sizeof date, "%Y-%m-%d", gmtime(&t));
+    fprintf(f, "{\"device\": \"%s\", \"commit\": \"%s\", \"date\": \"%s\", \"flashcore\": \"%s\",\n \"rows\": [\n",
+            devname, commit ? commit : "unknown", date, fc_version_string());
+    for (int i = 0; i < nshapes; i++) {
+      const row *r = &rows[i];
+      fprintf(f, "  {\"family\": \"%s\", \"dtype\": \"%s\", \"B\": %lld, \"H\": %lld, \"Hk\": %lld, \"Sq\": %lld, "
+                 "\"Sk\": %lld, \"D\": %lld, \"causal\": %s, \"ms\": %.5f, \"tflops\": %.2f, \"gbps\": %.1f, \"check\": \"%s\"}%s\n",
+              gpu ? fc_family_name(fam) : "cpu", dt == FC_DTYPE_BF16 ? "bf16" : dt == FC_DTYPE_F16 ? "f16" : "f32",
+              (long long)r->s.B, (long long)r->s.H, (long long)r->s.Hk, (long long)r->s.Sq,
+              (long long)r->s.Sk, (long long)r->s.D, r->s.causal ? "true" : "false", r->ms, r->tflops,
+              r->gbps, r->check, i + 1 < nshapes ? "," : "");
+    }
+    fprintf(f, " ]}\n");
+    fclose(f);
+  }
+  printf("%d passed, %d failed\n", nshapes - failures, failures);
+  free(rows);
+  fc_context_destroy(ctx);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every test: the Criterion suites (GPU cases skip without a GPU), then the Rust crate's tests.
+# Ends with one line "tests: N passed, N failed, N skipped" over everything that ran.
+set -uo pipefail
+build=${1:-build}
+passed=0 failed=0 skipped=0 rc=0
+for t in "$build"/tests/test_*; do
+  [ -x "$t" ] || continue
+  echo "== $(basename "$t")"
+  out=$("$t" --verbose=0 -j2 2>&1) || rc=1
+  echo "$out" | grep -E "^\[(----|FAIL)\]" | head -n 40
+  line=$(echo "$out" | grep "Synthesis" | tail -n 1)
+  echo "$line"
+  [ -n "$line" ] || { echo "no Criterion summary from $t"; rc=1; continue; }
+  n=$(echo "$line" | sed -E 's/.*Tested: ([0-9]+).*/\1/')
+  p=$(echo "$line" | sed -E 's/.*Passing: ([0-9]+).*/\1/')
+  f=$(echo "$line" | sed -E 's/.*Failing: ([0-9]+).*/\1/')
+  s=$(echo "$out" | grep -c "^\[SKIP\]" || true)
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+done
+if [ -f flashcore-rs/Cargo.toml ]; then
+  echo "== cargo test"
+  cout=$(./scripts/cargo.sh test 2>&1) || rc=1
+  echo "$cout" | grep -E "^test result|FAILED|panicked|error" | head -n 40
+  while read -r p f; do
+    passed=$((passed + p)) failed=$((failed + f))
+  done < <(echo "$cout" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p')
+fi
+[ "$failed" -eq 0 ] || rc=1
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit $rc

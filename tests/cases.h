@@ -1,0 +1,116 @@
+/* The feature matrix of VALIDATION.md, shared by the CPU and GPU suites. Inputs are drawn
+ * fresh for every run from the seed that a failure message prints. */
+#ifndef FC_CASES_H
+#define FC_CASES_H
+
+#include "harness.h"
+
+typedef struct fc_spec {
+  char name[32]; /* inline: Criterion copies parameters into a fresh process */
+  fc_dtype dtype;
+  int B, Sq, Sk, H, Hk, D;
+  int causal, wl, wr;
+  float softcap, scale;
+  int lse;
+  fc_layout layout;
+  int varlen; /* 1: the ragged length pattern below instead of B/Sq/Sk */
+  int ragged; /* part of the ragged-shape suite that compute-sanitizer runs */
+} fc_spec;
+
+#define BF FC_DTYPE_BF16
+#define F16 FC_DTYPE_F16
+#define F32 FC_DTYPE_F32
+/* name, dtype, B, Sq, Sk, H, Hk, D, causal, wl, wr, softcap, scale, lse, layout, varlen, ragged */
+static const fc_spec fc_matrix[] = {
+    /* every head dim, both GPU dtypes, ragged 129, GQA 2, LSE */
+    {"d32-bf16", BF, 2, 129, 129, 4, 2, 32, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"d64-bf16", BF, 2, 129, 129, 4, 2, 64, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"d96-bf16", BF, 2, 129, 129, 4, 2, 96, 1, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"d128-bf16", BF, 2, 129, 129, 4, 2, 128, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"d192-bf16", BF, 2, 129, 129, 4, 2, 192, 1, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"d256-bf16", BF, 2, 129, 129, 4, 2, 256, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"d32-f16", F16, 2, 129, 129, 4, 2, 32, 1, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"d64-f16", F16, 2, 129, 129, 4, 2, 64, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"d96-f16", F16, 2, 129, 129, 4, 2, 96, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"d128-f16", F16, 2, 129, 129, 4, 2, 128, 1, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"d192-f16", F16, 2, 129, 129, 4, 2, 192, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"d256-f16", F16, 2, 129, 129, 4, 2, 256, 1, -1, -1, 0, 0, 1, 0, 0, 0},
+    /* float32 (CPU backend only) */
+    {"d64-f32", F32, 2, 129, 129, 4, 2, 64, 1, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"d128-f32-window", F32, 1, 200, 200, 2, 1, 128, 0, 30, 10, 0, 0, 1, 0, 0, 0},
+    /* ragged lengths, Sq = Sk */
+    {"s1", BF, 2, 1, 1, 4, 4, 128, 0, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"s1-causal", BF, 2, 1, 1, 4, 4, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"s7", BF, 3, 7, 7, 2, 1, 64, 0, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"s7-causal", F16, 3, 7, 7, 2, 1, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"s127", BF, 1, 127, 127, 4, 2, 128, 0, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"s127-causal", BF, 1, 127, 127, 4, 2, 64, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"s129-causal", F16, 1, 129, 129, 4, 4, 256, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"s1000", BF, 1, 1000, 1000, 2, 1, 128, 0, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"s1000-causal", BF, 1, 1000, 1000, 2, 2, 64, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    /* Sq != Sk, bottom-right causal */
+    {"q1-k1000-causal", BF, 2, 1, 1000, 4, 1, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"q7-k129-causal", F16, 2, 7, 129, 2, 2, 64, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"q129-k7-causal", BF, 2, 129, 7, 2, 2, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"q127-k1000-causal", BF, 1, 127, 1000, 4, 2, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"q1000-k127-causal", F16, 1, 1000, 127, 2, 1, 64, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"q1-k1000", BF, 2, 1, 1000, 8, 1, 64, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"q129-k7", F16, 1, 129, 7, 2, 1, 256, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+    /* sliding windows */
+    {"window-16-0", BF, 1, 300, 300, 2, 1, 64, 0, 16, 0, 0, 0, 1, 0, 0, 0},
+    {"window-0-16", BF, 1, 300, 300, 2, 1, 64, 0, 0, 16, 0, 0, 1, 0, 0, 0},
+    {"window-64-64", F16, 1, 300, 300, 2, 2, 128, 0, 64, 64, 0, 0, 1, 0, 0, 0},
+    {"window-100-inf", BF, 1, 300, 300, 2, 1, 128, 0, 100, -1, 0, 0, 1, 0, 0, 0},
+    {"window-inf-20", BF, 1, 300, 300, 2, 1, 128, 0, -1, 20, 0, 0, 1, 0, 0, 0},
+    {"window-causal-32", F16, 2, 257, 257, 2, 1, 128, 1, 32, -1, 0, 0, 1, 0, 0, 0},
+    {"window-q100-k300", BF, 1, 100, 300, 2, 1, 64, 0, 50, 10, 0, 0, 1, 0, 0, 0},
+    /* softcap and scale */
+    {"softcap-30-causal", F16, 1, 200, 200, 4, 2, 128, 1, -1, -1, 30.0f, 0, 1, 0, 0, 0},
+    {"softcap-5", BF, 1, 200, 200, 2, 1, 64, 0, -1, -1, 5.0f, 0.3f, 1, 0, 0, 0},
+    {"scale-0.5", BF, 1, 150, 150, 2, 1, 64, 0, -1, -1, 0, 0.5f, 1, 0, 0, 0},
+    /* GQA ratios 1, 2, 8 and MQA */
+    {"gqa-1", BF, 1, 256, 256, 8, 8, 128, 1, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"gqa-2", BF, 1, 256, 256, 8, 4, 128, 1, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"gqa-8", BF, 1, 256, 256, 8, 1, 128, 1, -1, -1, 0, 0, 1, 0, 0, 0},
+    {"gqa-8-f16-d64", F16, 2, 200, 300, 16, 2, 64, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+    /* variable lengths (ragged pattern), with and without causal */
+    {"varlen", BF, 0, 0, 0, 4, 2, 128, 0, -1, -1, 0, 0, 1, 0, 1, 1},
+    {"varlen-causal", BF, 0, 0, 0, 4, 2, 64, 1, -1, -1, 0, 0, 1, 0, 1, 1},
+    {"varlen-causal-f16", F16, 0, 0, 0, 2, 1, 256, 1, -1, -1, 0, 0, 1, 0, 1, 1},
+    {"varlen-window-softcap", BF, 0, 0, 0, 4, 4, 128, 0, 40, 8, 20.0f, 0, 1, 0, 1, 0},
+    /* strided layouts and no LSE */
+    {"bhsd", BF, 2, 130, 130, 4, 2, 128, 1, -1, -1, 0, 0, 1, FC_LAYOUT_BHSD, 0, 0},
+    {"bhsd-f16", F16, 2, 130, 130, 4, 2, 64, 0, -1, -1, 0, 0, 0, FC_LAYOUT_BHSD, 0, 0},
+    {"padded", BF, 2, 130, 130, 4, 2, 128, 1, -1, -1, 0, 0, 1, FC_LAYOUT_PADDED, 0, 1},
+    {"padded-f16", F16, 2, 130, 70, 4, 1, 64, 0, -1, -1, 0, 0, 0, FC_LAYOUT_PADDED, 0, 0},
+    {"b1-h1", BF, 1, 65, 65, 1, 1, 128, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+};
+#undef BF
+#undef F16
+#undef F32
+
+/* Ragged variable-length pattern: sequence lengths 1, 7, 127, 129, 1000 for queries and a
+ * different order for keys, so that Sq != Sk inside one batch. */
+static const int32_t fc_varlen_q[] = {1, 7, 127, 129, 1000, 64};
+static const int32_t fc_varlen_k[] = {129, 7, 1000, 1, 127, 64};
+
+static inline fc_case fc_spec_case(const fc_spec *s, uint64_t seed) {
+  fc_case c = fc_case_make(s->dtype, s->B, s->Sq, s->Sk, s->H, s->Hk, s->D, seed);
+  c.causal = s->causal;
+  c.window_left = s->wl;
+  c.window_right = s->wr;
+  c.softcap = s->softcap;
+  c.scale = s->scale;
+  c.with_lse = s->lse;
+  c.layout = s->layout;
+  if (s->varlen) {
+    c.num_seqs = (int64_t)(sizeof fc_varlen_q / sizeof fc_varlen_q[0]);
+    c.lens_q = fc_varlen_q;
+    c.lens_k = fc_varlen_k;
+  }
+  return c;
+}
+
+#define FC_MATRIX_SIZE (sizeof fc_matrix / sizeof fc_matrix[0])
+
+#endif

@@ -1,0 +1,61 @@
+/* Test and benchmark support: random problems, the float64 reference, the same-precision
+ * naive pipeline, and the correctness rule of VALIDATION.md. Shared by tests/ and scaling/. */
+#ifndef FC_HARNESS_H
+#define FC_HARNESS_H
+
+#include "flashcore.h"
+
+#include <stdint.h>
+
+typedef enum fc_layout {
+  FC_LAYOUT_BSHD = 0,   /* dense [B, S, H, D]                                         */
+  FC_LAYOUT_BHSD = 1,   /* dense [B, H, S, D] seen through strides                    */
+  FC_LAYOUT_PADDED = 2, /* BSHD with each token row padded by 8 elements (a slice)     */
+} fc_layout;
+
+typedef struct fc_case {
+  fc_dtype dtype;
+  int64_t B, Sq, Sk, H, Hk, D;
+  int causal;
+  int64_t window_left, window_right;
+  float softcap, scale;
+  int with_lse;
+  fc_layout layout;
+  /* Variable length: when num_seqs > 0, lens_q/lens_k give each sequence's lengths and B,
+   * Sq, Sk are ignored. */
+  int64_t num_seqs;
+  const int32_t *lens_q, *lens_k;
+  uint64_t seed;
+  /* Rows of the reference to compute (0 = all). Large benchmark shapes sample rows. */
+  int64_t sample_rows;
+  /* Self-test of the rule: damage the result before checking (0 = off, 1 = un-write one
+   * element, 2 = add 0.02 to one element, 3 = add 0.01 to one LSE value). */
+  int tamper;
+} fc_case;
+
+typedef struct fc_check {
+  double max_err;   /* max |out - ref| over checked elements                          */
+  double naive_err; /* max |naive - ref|                                              */
+  double rel_l2;    /* ||out - ref|| / ||ref||                                         */
+  double lse_err;   /* max |lse - ref_lse| (0 when not asked)                          */
+  int64_t unwritten, nonfinite, checked;
+  int pass;
+  char msg[640];    /* which condition failed, with the seed                          */
+} fc_check;
+
+/* A case with the usual defaults (no mask, no softcap, default scale, BSHD). */
+fc_case fc_case_make(fc_dtype dt, int64_t B, int64_t Sq, int64_t Sk, int64_t H, int64_t Hk,
+                     int64_t D, uint64_t seed);
+
+/* Draw inputs, run fc_attention_forward on ctx (copying to and from the device for a GPU
+ * context), compute the reference and apply the rule. Returns the forward call's status;
+ * *chk is filled when it is FC_SUCCESS. */
+fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk);
+
+/* A seed for fresh inputs: FC_TEST_SEED from the environment, else clock-based. */
+uint64_t fc_test_seed(void);
+
+/* Number of CUDA devices usable (0 without CUDA or without a GPU). */
+int fc_test_gpu_count(void);
+
+#endif

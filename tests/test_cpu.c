@@ -1,0 +1,38 @@
+/* The CPU backend against the float64 reference over the whole feature matrix. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "cases.h"
+
+ParameterizedTestParameters(cpu, matrix) {
+  return cr_make_param_array(fc_spec, (void *)fc_matrix, FC_MATRIX_SIZE);
+}
+
+ParameterizedTest(const fc_spec *s, cpu, matrix) {
+  fc_context *ctx;
+  cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &ctx), FC_SUCCESS);
+  fc_case c = fc_spec_case(s, fc_test_seed());
+  fc_check chk;
+  fc_status st = fc_case_run(ctx, &c, &chk);
+  cr_assert_eq(st, FC_SUCCESS, "%s: %s: %s", s->name, fc_status_string(st), fc_last_error(ctx));
+  cr_assert(chk.pass, "%s: %s [max %.3g naive %.3g l2 %.3g lse %.3g]", s->name, chk.msg,
+            chk.max_err, chk.naive_err, chk.rel_l2, chk.lse_err);
+  cr_assert_gt(chk.checked, 0);
+  fc_context_destroy(ctx);
+}
+
+/* The rule must be able to fail: a result damaged in one element is caught. */
+static void expect_caught(int tamper, const char *what) {
+  fc_context *ctx;
+  cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &ctx), FC_SUCCESS);
+  fc_case c = fc_case_make(FC_DTYPE_BF16, 1, 64, 80, 2, 1, 64, fc_test_seed());
+  c.with_lse = 1;
+  c.tamper = tamper;
+  fc_check chk;
+  cr_assert_eq(fc_case_run(ctx, &c, &chk), FC_SUCCESS);
+  cr_assert(!chk.pass, "a result with %s passed the rule", what);
+  fc_context_destroy(ctx);
+}
+Test(rule, catches_unwritten_element) { expect_caught(1, "an unwritten element"); }
+Test(rule, catches_wrong_element) { expect_caught(2, "one element off by 0.02"); }
+Test(rule, catches_wrong_lse) { expect_caught(3, "one LSE off by 0.01"); }

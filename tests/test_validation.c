@@ -1,0 +1,237 @@
+/* Every bad input is rejected with a specific status and a sentence naming the argument and
+ * value, and nothing is written. Each test starts from a valid problem and breaks one thing. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "flashcore.h"
+
+enum { B = 2, S = 16, H = 4, HK = 2, D = 64 };
+
+static fc_context *ctx;
+static uint16_t q[B * S * H * D], k[B * S * HK * D], v[B * S * HK * D];
+static uint16_t out[B * S * H * D];
+static float lse[B * S * H];
+static fc_tensor tq, tk, tv, to, tl;
+static fc_attn_options opts;
+
+static void setup(void) {
+  cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &ctx), FC_SUCCESS);
+  for (size_t i = 0; i < sizeof q / 2; i++) q[i] = (uint16_t)(0x3c00 + (i * 7) % 50); /* small f16 values */
+  for (size_t i = 0; i < sizeof k / 2; i++) k[i] = (uint16_t)(0x3800 + (i * 13) % 70), v[i] = (uint16_t)(0xb800 + (i * 3) % 90);
+  memset(out, 0xAB, sizeof out);
+  memset(lse, 0xAB, sizeof lse);
+  tq = fc_tensor_bshd(q, FC_DTYPE_F16, B, S, H, D);
+  tk = fc_tensor_bshd(k, FC_DTYPE_F16, B, S, HK, D);
+  tv = fc_tensor_bshd(v, FC_DTYPE_F16, B, S, HK, D);
+  to = fc_tensor_bshd(out, FC_DTYPE_F16, B, S, H, D);
+  tl = fc_tensor_bshd(lse, FC_DTYPE_F32, B, S, H, 1);
+  fc_attn_options init = FC_ATTN_OPTIONS_INIT;
+  opts = init;
+}
+static void teardown(void) { fc_context_destroy(ctx); }
+
+static int untouched(void) {
+  for (size_t i = 0; i < sizeof out / 2; i++)
+    if (out[i] != 0xABAB) return 0;
+  const unsigned char *l = (const unsigned char *)lse;
+  for (size_t i = 0; i < sizeof lse; i++)
+    if (l[i] != 0xAB) return 0;
+  return 1;
+}
+
+/* Run the (broken) problem; expect status and a message containing `needle`. */
+static void expect(fc_status want, const char *needle) {
+  fc_status st = fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL);
+  const char *msg = fc_last_error(ctx);
+  cr_assert_eq(st, want, "status %d (%s), wanted %d; message: %s", st, fc_status_string(st), want, msg);
+  cr_assert(strstr(msg, needle), "message \"%s\" does not name \"%s\"", msg, needle);
+  cr_assert(untouched(), "the output was written although the call failed");
+  /* fc_select_kernel validates identically. */
+  fc_kernel_info info = FC_KERNEL_INFO_INIT;
+  cr_assert_eq(fc_select_kernel(ctx, &tq, &tk, &tv, &to, &tl, &opts, &info), want);
+}
+
+TestSuite(validation, .init = setup, .fini = teardown);
+
+Test(validation, valid_problem_succeeds) {
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+  cr_assert(!untouched());
+  cr_assert_str_eq(fc_last_error(ctx), "");
+}
+Test(validation, null_context) {
+  cr_assert_eq(fc_attention_forward(NULL, &tq, &tk, &tv, &to, NULL, NULL, NULL), FC_ERR_NULL_POINTER);
+  cr_assert(strstr(fc_last_error(NULL), "ctx"));
+}
+Test(validation, null_tensors) {
+  const fc_tensor *saved = NULL;
+  cr_assert_eq(fc_attention_forward(ctx, NULL, &tk, &tv, &to, NULL, NULL, NULL), FC_ERR_NULL_POINTER);
+  cr_assert(strstr(fc_last_error(ctx), "q is NULL"));
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, NULL, NULL, NULL, NULL), FC_ERR_NULL_POINTER);
+  cr_assert(strstr(fc_last_error(ctx), "out is NULL"));
+  (void)saved;
+  cr_assert(untouched());
+}
+Test(validation, null_data) { tk.data = NULL; expect(FC_ERR_NULL_POINTER, "k->data"); }
+Test(validation, null_lse_data) { tl.data = NULL; expect(FC_ERR_NULL_POINTER, "lse->data"); }
+Test(validation, zero_size) { tq.shape[1] = 0; expect(FC_ERR_INVALID_VALUE, "q->shape[1] (seq) = 0"); }
+Test(validation, negative_size) { tv.shape[2] = -3; expect(FC_ERR_INVALID_VALUE, "v->shape[2] (heads) = -3"); }
+Test(validation, batch_mismatch) { tk.shape[0] = 1; tv.shape[0] = 1; expect(FC_ERR_SHAPE_MISMATCH, "batch"); }
+Test(validation, kv_seq_mismatch) { tv.shape[1] = 8; expect(FC_ERR_SHAPE_MISMATCH, "v->shape[1] (seq) = 8"); }
+Test(validation, out_shape_mismatch) { to.shape[2] = 2; expect(FC_ERR_SHAPE_MISMATCH, "out->shape[2] (heads) = 2"); }
+Test(validation, lse_shape_mismatch) { tl.shape[1] = 8; expect(FC_ERR_SHAPE_MISMATCH, "lse->shape[1] (seq) = 8"); }
+Test(validation, lse_last_dim) { tl = fc_tensor_bshd(lse, FC_DTYPE_F32, B, S, H, 2); expect(FC_ERR_SHAPE_MISMATCH, "lse->shape[3] = 2"); }
+Test(validation, head_dim_mismatch) { tk.shape[3] = 32; tk.stride[2] = 32; expect(FC_ERR_SHAPE_MISMATCH, "head_dim"); }
+Test(validation, heads_not_divisible) {
+  tk.shape[2] = 3, tv.shape[2] = 3;
+  tk.stride[1] = tv.stride[1] = 3 * D, tk.stride[0] = tv.stride[0] = S * 3 * D;
+  expect(FC_ERR_SHAPE_MISMATCH, "multiple of the key/value heads");
+}
+Test(validation, head_dim_unsupported) {
+  tq.shape[3] = tk.shape[3] = tv.shape[3] = to.shape[3] = 48;
+  expect(FC_ERR_UNSUPPORTED, "head_dim = 48");
+}
+Test(validation, dtype_mismatch) { tv.dtype = FC_DTYPE_BF16; expect(FC_ERR_INVALID_VALUE, "v->dtype = bf16"); }
+Test(validation, dtype_unknown) {
+  tq.dtype = tk.dtype = tv.dtype = to.dtype = (fc_dtype)7;
+  expect(FC_ERR_INVALID_VALUE, "q->dtype = 7");
+}
+Test(validation, lse_dtype) { tl.dtype = FC_DTYPE_F16; expect(FC_ERR_INVALID_VALUE, "lse->dtype = f16"); }
+Test(validation, last_dim_not_contiguous) { tq.stride[3] = 2; expect(FC_ERR_BAD_STRIDES, "q->stride[3]"); }
+Test(validation, negative_stride) { tk.stride[1] = -HK * D; expect(FC_ERR_BAD_STRIDES, "k->stride[1] (seq)"); }
+Test(validation, overlapping_strides) { to.stride[1] = D; expect(FC_ERR_BAD_STRIDES, "out: stride"); }
+Test(validation, overlapping_heads) { tq.stride[2] = 32; expect(FC_ERR_BAD_STRIDES, "q: stride[2] (heads) = 32"); }
+Test(validation, offset_overflow) { tq.shape[0] = 4; tq.stride[0] = INT64_MAX / 2; expect(FC_ERR_OVERFLOW, "q: shape[0]"); }
+Test(validation, byte_overflow) {
+  tq.shape[0] = 1; tq.stride[0] = 1;
+  tq.stride[1] = INT64_MAX / 16; /* offsets fit in int64, bytes do not */
+  expect(FC_ERR_OVERFLOW, "q");
+}
+Test(validation, output_aliases_input) { to.data = q; expect(FC_ERR_WRONG_MEMORY, "out"); }
+Test(validation, lse_aliases_output) { tl.data = out; expect(FC_ERR_WRONG_MEMORY, "lse"); }
+Test(validation, options_size) { opts.size = 8; expect(FC_ERR_INVALID_VALUE, "opts->size = 8"); }
+Test(validation, scale_negative) { opts.softmax_scale = -1.0f; expect(FC_ERR_INVALID_VALUE, "opts->softmax_scale = -1"); }
+Test(validation, scale_nan) { opts.softmax_scale = NAN; expect(FC_ERR_INVALID_VALUE, "opts->softmax_scale = nan"); }
+Test(validation, causal_value) { opts.causal = 2; expect(FC_ERR_INVALID_VALUE, "opts->causal = 2"); }
+Test(validation, window_left_range) { opts.window_left = -5; expect(FC_ERR_INVALID_VALUE, "opts->window_left = -5"); }
+Test(validation, window_right_range) { opts.window_right = -2; expect(FC_ERR_INVALID_VALUE, "opts->window_right = -2"); }
+Test(validation, causal_with_right_window) { opts.causal = 1; opts.window_right = 4; expect(FC_ERR_INVALID_VALUE, "opts->window_right = 4 with causal"); }
+Test(validation, softcap_negative) { opts.softcap = -30.0f; expect(FC_ERR_INVALID_VALUE, "opts->softcap = -30"); }
+Test(validation, softcap_inf) { opts.softcap = INFINITY; expect(FC_ERR_INVALID_VALUE, "opts->softcap = inf"); }
+Test(validation, family_unknown) { opts.family = (fc_family)42; expect(FC_ERR_INVALID_VALUE, "opts->family = 42"); }
+Test(validation, family_gpu_on_cpu_context) { opts.family = FC_FAMILY_SM80; expect(FC_ERR_UNSUPPORTED, "family sm80 was forced"); }
+
+/* Variable-length batches: q/k/v/out become [1, total, H, D]. */
+static int32_t cu_q[3] = {0, 10, 32}, cu_k[3] = {0, 20, 32};
+static void varlen(void) {
+  tq.shape[0] = tk.shape[0] = tv.shape[0] = to.shape[0] = tl.shape[0] = 1;
+  tq.shape[1] = tk.shape[1] = tv.shape[1] = to.shape[1] = tl.shape[1] = B * S;
+  opts.cu_seqlens_q = cu_q;
+  opts.cu_seqlens_k = cu_k;
+  opts.num_seqs = 2;
+}
+Test(validation, varlen_valid) {
+  varlen();
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+}
+Test(validation, varlen_one_array) { varlen(); opts.cu_seqlens_k = NULL; expect(FC_ERR_NULL_POINTER, "cu_seqlens_k is NULL"); }
+Test(validation, varlen_num_seqs) { varlen(); opts.num_seqs = 0; expect(FC_ERR_INVALID_VALUE, "opts->num_seqs = 0"); }
+Test(validation, varlen_batch_not_one) {
+  opts.cu_seqlens_q = cu_q, opts.cu_seqlens_k = cu_k, opts.num_seqs = 2; /* shapes stay [2, S, ...] */
+  expect(FC_ERR_SHAPE_MISMATCH, "batch dimension must be 1");
+}
+Test(validation, varlen_decreasing) {
+  int32_t bad[3] = {0, 20, 12};
+  varlen(); opts.cu_seqlens_q = bad;
+  expect(FC_ERR_INVALID_VALUE, "decrease at sequence 1");
+}
+Test(validation, varlen_not_from_zero) {
+  int32_t bad[3] = {1, 10, 32};
+  varlen(); opts.cu_seqlens_k = bad;
+  expect(FC_ERR_INVALID_VALUE, "start at 0");
+}
+Test(validation, varlen_past_end) {
+  int32_t bad[3] = {0, 10, 40};
+  varlen(); opts.cu_seqlens_q = bad;
+  expect(FC_ERR_SHAPE_MISMATCH, "end at 40 query");
+}
+Test(validation, varlen_max_seqlen_too_small) { varlen(); opts.max_seqlen_q = 5; expect(FC_ERR_INVALID_VALUE, "opts->max_seqlen_q = 5"); }
+Test(validation, varlen_max_seqlen_negative) { varlen(); opts.max_seqlen_q = -1; expect(FC_ERR_INVALID_VALUE, "opts->max_seqlen_q = -1"); }
+
+Test(validation, f32_accepted_on_cpu) {
+  static float qf[S * H * D], kf[S * HK * D], vf[S * HK * D], of[S * H * D];
+  for (int i = 0; i < S * H * D; i++) qf[i] = (float)((i % 17) - 8) / 8.0f;
+  for (int i = 0; i < S * HK * D; i++) kf[i] = (float)((i % 13) - 6) / 6.0f, vf[i] = (float)(i % 5);
+  fc_tensor a = fc_tensor_bshd(qf, FC_DTYPE_F32, 1, S, H, D), b = fc_tensor_bshd(kf, FC_DTYPE_F32, 1, S, HK, D),
+            c = fc_tensor_bshd(vf, FC_DTYPE_F32, 1, S, HK, D), o = fc_tensor_bshd(of, FC_DTYPE_F32, 1, S, H, D);
+  cr_assert_eq(fc_attention_forward(ctx, &a, &b, &c, &o, NULL, NULL, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+}
+
+/* Contexts, families, strings. */
+Test(api, status_strings_cover_every_code) {
+  for (int s = 0; s < FC_STATUS_COUNT; s++) {
+    cr_assert_str_neq(fc_status_string((fc_status)s), "unknown status", "code %d has no string", s);
+  }
+  cr_assert_str_eq(fc_status_string(FC_STATUS_COUNT), "unknown status");
+  cr_assert_str_eq(fc_status_string((fc_status)-1), "unknown status");
+}
+Test(api, pinned_values) {
+  cr_assert_eq(FC_SUCCESS, 0); cr_assert_eq(FC_ERR_UNSUPPORTED, 6); cr_assert_eq(FC_ERR_INTERNAL, 11);
+  cr_assert_eq(FC_DTYPE_BF16, 2); cr_assert_eq(FC_FAMILY_SM90, 4);
+}
+Test(api, version) {
+  cr_assert_eq(fc_version(), FLASHCORE_VERSION_NUMBER);
+  cr_assert(strncmp(fc_version_string(), "0.1.0", 5) == 0);
+  cr_assert(strstr(fc_version_string(), "cpu"));
+}
+Test(api, context_create_errors) {
+  fc_context *c = (fc_context *)0x1;
+  cr_assert_eq(fc_context_create(-7, &c), FC_ERR_INVALID_VALUE);
+  cr_assert_null(c);
+  cr_assert(strstr(fc_last_error(NULL), "device = -7"));
+  cr_assert_eq(fc_context_create(FC_DEVICE_CPU, NULL), FC_ERR_NULL_POINTER);
+  cr_assert_eq(fc_context_create(4096, &c), FC_ERR_NO_DEVICE);
+  cr_assert(strstr(fc_last_error(NULL), "device = 4096"));
+  fc_context_destroy(NULL); /* accepted */
+}
+Test(api, setters) {
+  fc_context *c;
+  cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &c), FC_SUCCESS);
+  cr_assert_eq(fc_context_set_family(c, (fc_family)9), FC_ERR_INVALID_VALUE);
+  cr_assert(strstr(fc_last_error(c), "family = 9"));
+  cr_assert_eq(fc_context_set_num_threads(c, -1), FC_ERR_INVALID_VALUE);
+  cr_assert_eq(fc_context_set_num_threads(c, 3), FC_SUCCESS);
+  cr_assert_eq(fc_context_set_family(NULL, FC_FAMILY_CPU), FC_ERR_NULL_POINTER);
+  cr_assert_eq(fc_context_device(c), FC_DEVICE_CPU);
+  fc_context_destroy(c);
+}
+Test(api, env_family_invalid) {
+  setenv("FLASHCORE_FAMILY", "sm70", 1);
+  fc_context *c = NULL;
+  cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &c), FC_ERR_INVALID_VALUE);
+  cr_assert(strstr(fc_last_error(NULL), "FLASHCORE_FAMILY=\"sm70\""));
+  setenv("FLASHCORE_FAMILY", "sm80", 1);
+  cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &c), FC_SUCCESS);
+  unsetenv("FLASHCORE_FAMILY");
+  /* forced sm80 on a CPU context: every call says so */
+  static uint16_t a[64 * 4], o[64 * 4];
+  fc_tensor t = fc_tensor_bshd(a, FC_DTYPE_BF16, 1, 4, 1, 64), to2 = fc_tensor_bshd(o, FC_DTYPE_BF16, 1, 4, 1, 64);
+  cr_assert_eq(fc_attention_forward(c, &t, &t, &t, &to2, NULL, NULL, NULL), FC_ERR_UNSUPPORTED);
+  cr_assert(strstr(fc_last_error(c), "sm80"));
+  fc_context_destroy(c);
+}
+Test(api, select_kernel_reports_cpu) {
+  fc_context *c;
+  cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &c), FC_SUCCESS);
+  static uint16_t a[64 * 4], o[64 * 4];
+  fc_tensor t = fc_tensor_bshd(a, FC_DTYPE_BF16, 1, 4, 1, 64), to2 = fc_tensor_bshd(o, FC_DTYPE_BF16, 1, 4, 1, 64);
+  fc_kernel_info info = FC_KERNEL_INFO_INIT;
+  cr_assert_eq(fc_select_kernel(c, &t, &t, &t, &to2, NULL, NULL, &info), FC_SUCCESS);
+  cr_assert_eq(info.family, FC_FAMILY_CPU);
+  cr_assert(strstr(info.description, "cpu bf16 D=64"), "%s", info.description);
+  cr_assert_eq(fc_select_kernel(c, &t, &t, &t, &to2, NULL, NULL, NULL), FC_ERR_NULL_POINTER);
+  info.size = 4;
+  cr_assert_eq(fc_select_kernel(c, &t, &t, &t, &to2, NULL, NULL, &info), FC_ERR_INVALID_VALUE);
+  fc_context_destroy(c);
+}
