@@ -35,6 +35,7 @@ typedef struct row {
   int pass;
   char check[96];
   char desc[160];
+  fc_family family; /* the family that ran, as the selector reported it */
 } row;
 
 static int cmp_double(const void *a, const void *b) {
@@ -121,6 +122,13 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
     fc_tensor tk = fc_tensor_bshd(k[i], dt, s->B, s->Sk, s->Hk, s->D);
     fc_tensor tv = fc_tensor_bshd(v[i], dt, s->B, s->Sk, s->Hk, s->D);
     fc_tensor to = fc_tensor_bshd(out[i], dt, s->B, s->Sq, s->H, s->D);
+    if (it == -warm) {
+      fc_kernel_info info = FC_KERNEL_INFO_INIT;
+      if (fc_select_kernel(ctx, &tq, &tk, &tv, &to, NULL, &o, &info) == FC_SUCCESS) {
+        snprintf(r->desc, sizeof r->desc, "%s", info.description);
+        r->family = info.family;
+      }
+    }
     double t0 = now_ms();
 #ifdef FC_WITH_CUDA
     if (gpu && it >= 0) cudaEventRecord(e0[it], 0);
@@ -293,11 +301,11 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nshapes; i++) {
       const row *r = &rows[i];
       fprintf(f, "  {\"family\": \"%s\", \"dtype\": \"%s\", \"B\": %lld, \"H\": %lld, \"Hk\": %lld, \"Sq\": %lld, "
-                 "\"Sk\": %lld, \"D\": %lld, \"causal\": %s, \"ms\": %.5f, \"tflops\": %.2f, \"gbps\": %.1f, \"check\": \"%s\"}%s\n",
-              gpu ? fc_family_name(fam) : "cpu", dt == FC_DTYPE_BF16 ? "bf16" : dt == FC_DTYPE_F16 ? "f16" : "f32",
+                 "\"Sk\": %lld, \"D\": %lld, \"causal\": %s, \"ms\": %.5f, \"tflops\": %.2f, \"gbps\": %.1f, \"check\": \"%s\", \"kernel\": \"%s\"}%s\n",
+              fc_family_name(r->family), dt == FC_DTYPE_BF16 ? "bf16" : dt == FC_DTYPE_F16 ? "f16" : "f32",
               (long long)r->s.B, (long long)r->s.H, (long long)r->s.Hk, (long long)r->s.Sq,
               (long long)r->s.Sk, (long long)r->s.D, r->s.causal ? "true" : "false", r->ms, r->tflops,
-              r->gbps, r->check, i + 1 < nshapes ? "," : "");
+              r->gbps, r->check, r->desc, i + 1 < nshapes ? "," : "");
     }
     fprintf(f, " ]}\n");
     fclose(f);

@@ -49,9 +49,6 @@ fc_status fc_gpu_query_device(fc_context *ctx, int device);
 int fc_gpu_pointer_is_device(const void *ptr);
 
 /* Family entry points, implemented in kernels/<family>/ (absent families report 0). */
-typedef struct fc_device_caps {
-  int cc_major, cc_minor, num_sms, smem_optin;
-} fc_device_caps;
 
 /* plan: fill *info and return 1 when the family can run p on this device; otherwise write
  * the reason into why and return 0. forward: enqueue on stream; return a cudaError_t value

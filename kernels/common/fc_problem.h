@@ -31,6 +31,13 @@ typedef struct fc_problem {
   const int32_t *cu_seqlens_q, *cu_seqlens_k; /* NULL for fixed-length batches             */
 } fc_problem;
 
+/* What a family's planner knows of the device. */
+typedef struct fc_device_caps {
+  int cc_major, cc_minor; /* compute capability                                  */
+  int num_sms;
+  int smem_optin;         /* dynamic shared memory per block after opt-in, bytes */
+} fc_device_caps;
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,120 @@
+// The sm80 family's answers to the selector: can it run a problem here, with which tile,
+// and the launch that follows. Compiled once per build; the kernels live in fwd_d*.cu.
+#include <stdio.h>
+
+#include "config.h"
+#include "fc_problem.h"
+#include "flashcore.h"
+
+#define FC_DECLARE(D)                                                                 \
+  extern "C" int fc_sm80_launch_d##D(const fc_problem *, const fc_kernel_info *, void *, \
+                                     char *, size_t);
+FC_DECLARE(32)
+FC_DECLARE(64)
+FC_DECLARE(96)
+FC_DECLARE(128)
+FC_DECLARE(192)
+FC_DECLARE(256)
+
+typedef int (*launch_fn)(const fc_problem *, const fc_kernel_info *, void *, char *, size_t);
+
+// Head dims compiled into this build (FLASHCORE_HEAD_DIMS prunes them).
+static launch_fn launcher(int64_t d) {
+  switch (d) {
+#ifdef FC_SM80_HAS_D32
+  case 32: return fc_sm80_launch_d32;
+#endif
+#ifdef FC_SM80_HAS_D64
+  case 64: return fc_sm80_launch_d64;
+#endif
+#ifdef FC_SM80_HAS_D96
+  case 96: return fc_sm80_launch_d96;
+#endif
+#ifdef FC_SM80_HAS_D128
+  case 128: return fc_sm80_launch_d128;
+#endif
+#ifdef FC_SM80_HAS_D192
+  case 192: return fc_sm80_launch_d192;
+#endif
+#ifdef FC_SM80_HAS_D256
+  case 256: return fc_sm80_launch_d256;
+#endif
+  default: return nullptr;
+  }
+}
+
+static bool aligned16(const void *ptr) { return ((uintptr_t)ptr & 15u) == 0; }
+
+// Strides of dimensions with more than one element must keep 16-byte rows aligned.
+static const char *misaligned(const fc_problem *p) {
+  const int64_t *st[4] = {p->q_stride, p->k_stride, p->v_stride, p->o_stride};
+  const char *names[4] = {"q", "k", "v", "out"};
+  const void *ptr[4] = {p->q, p->k, p->v, p->out};
+  const int64_t heads[4] = {p->heads, p->heads_k, p->heads_k, p->heads};
+  const int64_t rows[4] = {p->total_q, p->total_k, p->total_k, p->total_q};
+  for (int i = 0; i < 4; i++) {
+    if (!aligned16(ptr[i])) return names[i];
+    if ((p->batch > 1 && st[i][0] % 8) || (rows[i] > 1 && st[i][1] % 8) ||
+        (heads[i] > 1 && st[i][2] % 8))
+      return names[i];
+  }
+  return nullptr;
+}
+
+extern "C" int fc_sm80_plan(const fc_problem *p, const fc_device_caps *caps,
+                            fc_kernel_info *info, char *why, size_t why_len) {
+  using namespace fc::sm80;
+  if (caps->cc_major < 8) {
+    snprintf(why, why_len, "needs compute capability 8.0 or newer, the device has %d.%d",
+             caps->cc_major, caps->cc_minor);
+    return 0;
+  }
+  if (p->dtype != FC_DTYPE_BF16 && p->dtype != FC_DTYPE_F16) {
+    snprintf(why, why_len, "dtype f32 runs only on the CPU backend; GPU families take bf16 and f16");
+    return 0;
+  }
+  if (!launcher(p->head_dim)) {
+    snprintf(why, why_len, "head_dim %lld was pruned from this build (FLASHCORE_HEAD_DIMS)",
+             (long long)p->head_dim);
+    return 0;
+  }
+  if (const char *bad = misaligned(p)) {
+    snprintf(why, why_len,
+             "%s is not 16-byte aligned (data pointer and the batch, seq and head strides must "
+             "be multiples of 8 elements)",
+             bad);
+    return 0;
+  }
+  if (p->batch > 65535 || p->heads > 65535) {
+    snprintf(why, why_len, "batch %lld or heads %lld exceeds the grid limit of 65535",
+             (long long)p->batch, (long long)p->heads);
+    return 0;
+  }
+  const int d = (int)p->head_dim;
+  Config c = big_smem(d);
+  if (smem_bytes(c) > caps->smem_optin) c = small_smem(d);
+  if (smem_bytes(c) > caps->smem_optin) {
+    snprintf(why, why_len, "the D=%d tile needs %d bytes of shared memory, the device allows %d",
+             d, smem_bytes(c), caps->smem_optin);
+    return 0;
+  }
+  info->block_m = c.block_m;
+  info->block_n = c.block_n;
+  info->num_warps = warps(c);
+  info->stages = 1;
+  snprintf(info->description, sizeof info->description,
+           "sm80 %s D=%d%s: %dx%d tile, %d warps, %d B smem, mma.sync m16n8k16%s",
+           p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", d, p->causal ? " causal" : "", c.block_m,
+           c.block_n, warps(c), smem_bytes(c), caps->cc_major >= 9 ? " (PTX, JIT on this GPU)" : "");
+  return 1;
+}
+
+extern "C" int fc_sm80_launch(const fc_problem *p, const fc_kernel_info *info, void *stream,
+                              char *err, size_t err_len) {
+  launch_fn f = launcher(p->head_dim);
+  if (!f) {
+    snprintf(err, err_len, "no sm80 kernel for head_dim %lld", (long long)p->head_dim);
+    return 1;
+  }
+  return f(p, info, stream, err, err_len);
+}

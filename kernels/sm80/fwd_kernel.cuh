@@ -1,0 +1,237 @@
+// sm80 forward kernel: FlashAttention-2 with mma.sync m16n8k16, ldmatrix and cp.async.
+//
+// One CTA computes block_m query rows of one (sequence, head); each warp owns 16 rows.
+// K and V tiles stream through shared memory while Q stays there: the V load of a tile
+// overlaps Q.K^T and the softmax, the next K load overlaps P.V. Scores, the online softmax
+// and O live in registers in the mma accumulator layout; P is re-packed from the score
+// accumulators into A operands without touching shared memory.
+#pragma once
+
+#include <math.h>
+
+#include "config.h"
+#include "ptx_sm80.cuh"
+
+namespace fc::sm80 {
+
+struct Params {
+  const void *q, *k, *v;
+  void *out;
+  float *lse;
+  int64_t q_stride[3], k_stride[3], v_stride[3], o_stride[3], lse_stride[3];
+  int64_t seqlen_q, seqlen_k, total_q, total_k;
+  int heads, group;  // group = heads / heads_k
+  float scale_log2;  // softmax scale * log2(e) (no softcap)
+  float softcap;     // 0 = off
+  float pre_cap;     // softmax scale / softcap
+  float post_cap;    // softcap * log2(e)
+  int64_t window_left, window_right;  // -1 = unbounded
+  const int32_t *cu_q, *cu_k;
+};
+
+// Copy `rows` rows of D elements into a padded shared tile with 16-byte cp.async;
+// rows at or past `valid` are zero-filled without reading global memory.
+template <typename T, int ROWS, int D, int THREADS>
+__device__ __forceinline__ void load_tile(T *s, const T *g, int64_t row_stride, int64_t row0,
+                                          int64_t valid) {
+  constexpr int kChunksPerRow = D / 8, kChunks = ROWS * kChunksPerRow;
+#pragma unroll
+  for (int i = 0; i < (kChunks + THREADS - 1) / THREADS; i++) {
+    const int c = threadIdx.x + i * THREADS;
+    if (kChunks % THREADS == 0 || c < kChunks) {
+      const int r = c / kChunksPerRow, ch = c % kChunksPerRow;
+      const bool ok = row0 + r < valid;
+      const T *src = ok ? g + (row0 + r) * row_stride + ch * 8 : g;
+      cp_async_16(s + r * (D + kPad) + ch * 8, src, ok ? 16 : 0);
+    }
+  }
+}
+
+template <typename T, int D, int BM, int BN>
+__global__ void __launch_bounds__(BM / 16 * 32) fwd_kernel(const Params p) {
+  constexpr int kWarps = BM / 16, kThreads = kWarps * 32, kPitch = D + kPad;
+  constexpr int kNT = BN / 8;   // score n-tiles of 8 keys per warp
+  constexpr int kDT = D / 8;    // output n-tiles of 8 dims
+  extern __shared__ __align__(16) unsigned char smem[];
+  T *sQ = reinterpret_cast<T *>(smem);
+  T *sK = sQ + BM * kPitch;
+  T *sV = sK + BN * kPitch;
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int g = lane / 4, t = lane % 4;  // accumulator row-in-8 and column pair
+  // Reverse order: for causal masks the last query blocks do the most work; start them first.
+  const int64_t m0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * BM;
+  const int h = blockIdx.y, b = blockIdx.z, hk = h / p.group;
+
+  int64_t q0 = 0, k0 = 0, sq = p.seqlen_q, sk = p.seqlen_k;
+  if (p.cu_q) {
+    // Offsets live in device memory the host could not check: clamp them to the tensors.
+    q0 = min((int64_t)max(p.cu_q[b], 0), p.total_q);
+    sq = min((int64_t)max(p.cu_q[b + 1], 0), p.total_q) - q0;
+    k0 = min((int64_t)max(p.cu_k[b], 0), p.total_k);
+    sk = min((int64_t)max(p.cu_k[b + 1], 0), p.total_k) - k0;
+    if (sq < 0) sq = 0;
+    if (sk < 0) sk = 0;
+  }
+  if (m0 >= sq) return;
+
+  const T *qg = static_cast<const T *>(p.q) + b * p.q_stride[0] + q0 * p.q_stride[1] + h * p.q_stride[2];
+  const T *kg = static_cast<const T *>(p.k) + b * p.k_stride[0] + k0 * p.k_stride[1] + hk * p.k_stride[2];
+  const T *vg = static_cast<const T *>(p.v) + b * p.v_stride[0] + k0 * p.v_stride[1] + hk * p.v_stride[2];
+
+  // Keys visible to any row of this block: [n_lo, n_hi] (bottom-right aligned diagonal).
+  const int64_t diag = sk - sq, m_last = min(m0 + BM, sq) - 1;
+  int64_t n_lo = 0, n_hi = sk - 1;
+  if (p.window_left >= 0) n_lo = max(n_lo, m0 + diag - p.window_left);
+  if (p.window_right >= 0) n_hi = min(n_hi, m_last + diag + p.window_right);
+  const int64_t nb_first = n_lo / BN;
+  const int64_t nb_last = n_hi >= n_lo ? n_hi / BN : nb_first - 1;
+
+  load_tile<T, BM, D, kThreads>(sQ, qg, p.q_stride[1], m0, sq);
+  if (nb_last >= nb_first) load_tile<T, BN, D, kThreads>(sK, kg, p.k_stride[1], nb_last * BN, sk);
+  cp_async_commit();
+
+  float o[kDT][4];
+#pragma unroll
+  for (int i = 0; i < kDT; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
+
+  // Rows of this thread's two accumulator rows, relative to the sequence.
+  const int64_t row_a = m0 + warp * 16 + g, row_b = row_a + 8;
+  T *sQw = sQ + warp * 16 * kPitch;
+
+  for (int64_t nb = nb_last; nb >= nb_first; nb--) {
+    const int64_t n0 = nb * BN;
+    cp_async_wait<0>();
+    __syncthreads();  // K[nb] is in; every warp finished P.V of the previous tile (sV is free)
+    load_tile<T, BN, D, kThreads>(sV, vg, p.v_stride[1], n0, sk);
+    cp_async_commit();
+
+    // S = Q K^T for this warp's 16 rows and BN keys.
+    float s[kNT][4];
+#pragma unroll
+    for (int i = 0; i < kNT; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+      uint32_t a[4];
+      ldmatrix_x4(a, sQw + (lane % 16) * kPitch + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+      for (int nt = 0; nt < kNT; nt += 2) {
+        uint32_t bk[4];  // keys nt*8.. +15, dims kk*16.. +15
+        const int mi = lane / 8;
+        ldmatrix_x4(bk, sK + (nt * 8 + (mi / 2) * 8 + lane % 8) * kPitch + kk * 16 + (mi % 2) * 8);
+        Mma<T>::run(s[nt], a, bk[0], bk[1]);
+        Mma<T>::run(s[nt + 1], a, bk[2], bk[3]);
+      }
+    }
+
+    // Scale (and softcap) into the log2 domain, then mask where the tile crosses a boundary.
+    if (p.softcap > 0.f) {
+#pragma unroll
+      for (int i = 0; i < kNT; i++)
+#pragma unroll
+        for (int c = 0; c < 4; c++) s[i][c] = p.post_cap * tanhf(s[i][c] * p.pre_cap);
+    } else {
+#pragma unroll
+      for (int i = 0; i < kNT; i++)
+#pragma unroll
+        for (int c = 0; c < 4; c++) s[i][c] *= p.scale_log2;
+    }
+    const bool full = n0 + BN <= sk &&
+                      (p.window_right < 0 || n0 + BN - 1 <= m0 + diag + p.window_right) &&
+                      (p.window_left < 0 || n0 >= m_last + diag - p.window_left);
+    if (!full) {
+#pragma unroll
+      for (int i = 0; i < kNT; i++)
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+          const int64_t col = n0 + i * 8 + 2 * t + (c & 1), row = c < 2 ? row_a : row_b;
+          const bool vis = col < sk &&
+                           (p.window_right < 0 || col <= row + diag + p.window_right) &&
+                           (p.window_left < 0 || col >= row + diag - p.window_left);
+          if (!vis) s[i][c] = -INFINITY;
+        }
+    }
+
+    // Online softmax on this thread's two rows.
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      float mx = row_max[r];
+#pragma unroll
+      for (int i = 0; i < kNT; i++) mx = fmaxf(mx, fmaxf(s[i][2 * r], s[i][2 * r + 1]));
+      mx = quad_max(mx);
+      const float base = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
+      const float corr = exp2f(row_max[r] - base);
+      row_max[r] = mx;
+      float sum = 0.f;
+#pragma unroll
+      for (int i = 0; i < kNT; i++) {
+        s[i][2 * r] = exp2f(s[i][2 * r] - base);
+        s[i][2 * r + 1] = exp2f(s[i][2 * r + 1] - base);
+        sum += s[i][2 * r] + s[i][2 * r + 1];
+      }
+      row_sum[r] = row_sum[r] * corr + sum;
+#pragma unroll
+      for (int i = 0; i < kDT; i++) o[i][2 * r] *= corr, o[i][2 * r + 1] *= corr;
+    }
+
+    cp_async_wait<0>();
+    __syncthreads();  // V[nb] is in; every warp finished Q.K^T (sK is free)
+    if (nb > nb_first) {
+      load_tile<T, BN, D, kThreads>(sK, kg, p.k_stride[1], n0 - BN, sk);
+      cp_async_commit();
+    }
+
+    // O += P V: the score accumulators of keys 16kk..16kk+15 are the A operand.
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++) {
+      uint32_t a[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
+                       pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                       pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int dt = 0; dt < kDT; dt += 2) {
+        uint32_t bv[4];  // keys kk*16.. +15 (transposed), dims dt*8.. +15
+        const int mi = lane / 8;
+        ldmatrix_x4_trans(bv, sV + (kk * 16 + (mi % 2) * 8 + lane % 8) * kPitch + dt * 8 + (mi / 2) * 8);
+        Mma<T>::run(o[dt], a, bv[0], bv[1]);
+        Mma<T>::run(o[dt + 1], a, bv[2], bv[3]);
+      }
+    }
+  }
+
+  // Normalise; rows that saw no key keep O = 0 and get LSE = -inf; NaN sums propagate.
+  float inv[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const float l = quad_sum(row_sum[r]);
+    inv[r] = l == 0.f ? 0.f : 1.f / l;
+    const int64_t row = r ? row_b : row_a;
+    if (p.lse && t == 0 && row < sq) {
+      const float lse = l == 0.f ? -INFINITY : (row_max[r] + log2f(l)) * 0.69314718055994531f;
+      p.lse[b * p.lse_stride[0] + (q0 + row) * p.lse_stride[1] + h * p.lse_stride[2]] = lse;
+    }
+  }
+  // Stage this warp's 16 rows in its own part of sQ (only this warp ever read it), then
+  // write 16-byte chunks so that global stores are coalesced. The barrier covers the case
+  // of no visible key tile, where the Q copies were never waited for.
+  cp_async_wait<0>();
+  __syncthreads();
+  T *so = sQw;
+#pragma unroll
+  for (int i = 0; i < kDT; i++) {
+    *reinterpret_cast<uint32_t *>(so + g * kPitch + i * 8 + 2 * t) = pack2<T>(o[i][0] * inv[0], o[i][1] * inv[0]);
+    *reinterpret_cast<uint32_t *>(so + (g + 8) * kPitch + i * 8 + 2 * t) = pack2<T>(o[i][2] * inv[1], o[i][3] * inv[1]);
+  }
+  __syncwarp();
+  T *og = static_cast<T *>(p.out) + b * p.o_stride[0] + q0 * p.o_stride[1] + h * p.o_stride[2];
+#pragma unroll
+  for (int c = lane; c < 16 * (D / 8); c += 32) {
+    const int r = c / (D / 8), ch = c % (D / 8);
+    const int64_t row = m0 + warp * 16 + r;
+    if (row < sq)
+      *reinterpret_cast<uint4 *>(og + row * p.o_stride[1] + ch * 8) =
+          *reinterpret_cast<const uint4 *>(so + r * kPitch + ch * 8);
+  }
+}
+
+}  // namespace fc::sm80

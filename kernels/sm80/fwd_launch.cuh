@@ -1,0 +1,76 @@
+// Host side of one sm80 instantiation: fill Params, raise the shared-memory limit once, launch.
+#pragma once
+
+#include <cuda_runtime.h>
+#include <stdio.h>
+
+#include "fc_problem.h"
+#include "flashcore.h"
+#include "fwd_kernel.cuh"
+
+namespace fc::sm80 {
+
+inline Params make_params(const fc_problem *pr) {
+  Params p;
+  p.q = pr->q, p.k = pr->k, p.v = pr->v, p.out = pr->out, p.lse = pr->lse;
+  for (int i = 0; i < 3; i++) {
+    p.q_stride[i] = pr->q_stride[i], p.k_stride[i] = pr->k_stride[i];
+    p.v_stride[i] = pr->v_stride[i], p.o_stride[i] = pr->o_stride[i];
+    p.lse_stride[i] = pr->lse_stride[i];
+  }
+  p.seqlen_q = pr->seqlen_q, p.seqlen_k = pr->seqlen_k;
+  p.total_q = pr->total_q, p.total_k = pr->total_k;
+  p.heads = (int)pr->heads, p.group = (int)(pr->heads / pr->heads_k);
+  const float log2e = 1.4426950408889634f;
+  p.scale_log2 = pr->scale * log2e;
+  p.softcap = pr->softcap;
+  p.pre_cap = pr->softcap > 0.f ? pr->scale / pr->softcap : 0.f;
+  p.post_cap = pr->softcap * log2e;
+  p.window_left = pr->window_left, p.window_right = pr->window_right;
+  p.cu_q = pr->cu_seqlens_q, p.cu_k = pr->cu_seqlens_k;
+  return p;
+}
+
+template <typename T, int D, int BM, int BN>
+int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
+  constexpr Config cfg{D, BM, BN};
+  constexpr int smem = smem_bytes(cfg);
+  auto kernel = fwd_kernel<T, D, BM, BN>;
+  // The attribute is per kernel and per device; setting it each call costs a host call
+  // but no allocation or synchronisation, and keeps multi-device processes correct.
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) {
+    snprintf(err, err_len, "cudaFuncSetAttribute(%d bytes of shared memory): %s", smem,
+             cudaGetErrorString(e));
+    return (int)e;
+  }
+  const dim3 grid((unsigned)((pr->seqlen_q + BM - 1) / BM), (unsigned)pr->heads, (unsigned)pr->batch);
+  kernel<<<grid, BM / 16 * 32, smem, static_cast<cudaStream_t>(stream)>>>(make_params(pr));
+  e = cudaGetLastError();
+  if (e != cudaSuccess)
+    snprintf(err, err_len, "launch of %dx%d tile, D=%d (grid %u x %u x %u): %s", BM, BN, D, grid.x,
+             grid.y, grid.z, cudaGetErrorString(e));
+  return (int)e;
+}
+
+// Both dtypes, both shared-memory classes of one head dim.
+template <int D>
+int launch_d(const fc_problem *pr, const fc_kernel_info *info, void *stream, char *err,
+             size_t err_len) {
+  constexpr Config big = big_smem(D), small = small_smem(D);
+  const bool is_big = info->block_m == big.block_m && info->block_n == big.block_n;
+  if (pr->dtype == FC_DTYPE_BF16)
+    return is_big ? launch<__nv_bfloat16, D, big.block_m, big.block_n>(pr, stream, err, err_len)
+                  : launch<__nv_bfloat16, D, small.block_m, small.block_n>(pr, stream, err, err_len);
+  return is_big ? launch<__half, D, big.block_m, big.block_n>(pr, stream, err, err_len)
+                : launch<__half, D, small.block_m, small.block_n>(pr, stream, err, err_len);
+}
+
+}  // namespace fc::sm80
+
+// One translation unit per head dim instantiates this (see fwd_d*.cu).
+#define FC_SM80_HEAD_DIM(D)                                                                    \
+  extern "C" int fc_sm80_launch_d##D(const fc_problem *pr, const fc_kernel_info *info,        \
+                                     void *stream, char *err, size_t err_len) {               \
+    return fc::sm80::launch_d<D>(pr, info, stream, err, err_len);                              \
+  }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One call on the device machine: GPU tests, compute-sanitizer on the ragged suite, the
+# benchmark grid with its PyTorch peers, and a short table last. Binaries come prebuilt in
+# build/ (Criterion is not installed there); their libraries travel in .carry/lib.
+#   scripts/gpu-check.sh [all|tests|sanitize|bench] [family]
+set -uo pipefail
+what=${1:-all}
+family=${2:-auto}
+# Only our binaries see the carried libraries (python3 keeps its own).
+libs="$PWD/build:$PWD/.carry/lib"
+export NCCL_NVLS_ENABLE=0
+final=${OUT:-/tmp/out}
+out=/tmp/fc-logs
+mkdir -p "$out" "$final"
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)
+tag=$(echo "$gpu" | grep -oiE 'h100|h200|a100|l4|l40s|4090' | head -n 1 | tr 'A-Z' 'a-z')
+echo "# $gpu ($(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -n1)), family $family"
+[ "$family" = auto ] || export FLASHCORE_FAMILY=$family
+summary=()
+if [[ $what == all || $what == tests ]]; then
+  LD_LIBRARY_PATH=$libs build/tests/test_gpu --verbose=0 -j4 2>&1 | tee "$out/test_gpu-$family.log" | grep -E "^\[(----|FAIL)\]|Synthesis" | tail -n 25
+  summary+=("test_gpu ($family): $(grep Synthesis "$out/test_gpu-$family.log" | sed 's/.*Synthesis: //')")
+fi
+if [[ $what == all || $what == sanitize ]]; then
+  for tool in memcheck racecheck initcheck synccheck; do
+    LD_LIBRARY_PATH=$libs compute-sanitizer --tool $tool --error-exitcode 9 build/tests/fc-cases --ragged > "$out/sanitize-$tool-$family.log" 2>&1
+    rc=$?
+    errs=$(grep -oE "ERROR SUMMARY: [0-9]+ error" "$out/sanitize-$tool-$family.log" | tail -n1)
+    res=$(tail -n 1 "$out/sanitize-$tool-$family.log")
+    summary+=("sanitizer $tool ($family): rc=$rc, ${errs:-no summary}, $res")
+  done
+fi
+if [[ $what == all || $what == bench ]]; then
+  LD_LIBRARY_PATH=$libs FC_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown) build/scaling/flashcore-bench --grid standard \
+    --family "$family" --json "$out/bench-$family.json" 2>&1 | tee "$out/bench-$family.log"
+  PYTHONUNBUFFERED=1 python3 scaling/sdpa_peers.py "$out/bench-$family.json" "$out/fwd-grid-$family-$tag.json" 2>&1 \
+    | tee "$out/peers-$family.log"
+fi
+cp "$out"/fwd-grid-*.json "$final"/ 2>/dev/null
+tar -czf "$final/logs-$family.tar.gz" -C "$out" .
+echo
+printf '%s\n' "${summary[@]}"
