@@ -17,11 +17,11 @@ tag=$(echo "$gpu" | grep -oiE 'h100|h200|a100|l4|l40s|4090' | head -n 1 | tr 'A-
 echo "# $gpu ($(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -n1)), family $family"
 [ "$family" = auto ] || export FLASHCORE_FAMILY=$family
 summary=()
-if [[ $what == all || $what == tests ]]; then
+if [[ $what == all || $what == *tests* ]]; then
   LD_LIBRARY_PATH=$libs build/tests/test_gpu --verbose=0 -j4 2>&1 | tee "$out/test_gpu-$family.log" | grep -E "^\[(----|FAIL)\]|Synthesis" | tail -n 25
   summary+=("test_gpu ($family): $(grep Synthesis "$out/test_gpu-$family.log" | sed 's/.*Synthesis: //')")
 fi
-if [[ $what == all || $what == sanitize ]]; then
+if [[ $what == all || $what == *sanitize* ]]; then
   for tool in memcheck racecheck initcheck synccheck; do
     LD_LIBRARY_PATH=$libs compute-sanitizer --tool $tool --error-exitcode 9 build/tests/fc-cases --ragged > "$out/sanitize-$tool-$family.log" 2>&1
     rc=$?
@@ -30,7 +30,7 @@ if [[ $what == all || $what == sanitize ]]; then
     summary+=("sanitizer $tool ($family): rc=$rc, ${errs:-no summary}, $res")
   done
 fi
-if [[ $what == all || $what == bench ]]; then
+if [[ $what == all || $what == *bench* ]]; then
   LD_LIBRARY_PATH=$libs FC_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown) build/scaling/flashcore-bench --grid standard \
     --family "$family" --json "$out/bench-$family.json" 2>&1 | tee "$out/bench-$family.log"
   PYTHONUNBUFFERED=1 python3 scaling/sdpa_peers.py "$out/bench-$family.json" "$out/fwd-grid-$family-$tag.json" 2>&1 \

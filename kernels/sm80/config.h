@@ -1,5 +1,5 @@
 // Tile configurations of the sm80 family: one row per head dim, per shared-memory class.
-// Every warp owns 16 query rows (one m16 mma tile), so block_m = 16 * warps.
+// Every warp owns 16 * m_tiles query rows, so block_m = 16 * m_tiles * warps.
 // Shared memory holds Q (block_m rows) plus one K and one V tile (block_n rows each); every
 // row is padded by 8 elements (16 bytes) so that the 8 row addresses of an ldmatrix fall in
 // 8 different bank groups for every head dim (pitches of 80, 144, 208, 272, 400, 528 bytes
@@ -12,27 +12,28 @@ struct Config {
   int head_dim;
   int block_m;  // query rows per CTA
   int block_n;  // key rows per iteration
+  int m_tiles;  // m16 tiles per warp: each K/V fragment from shared memory feeds m_tiles mmas
 };
 
 constexpr int kPad = 8;
 
 constexpr int smem_bytes(Config c) { return (c.block_m + 2 * c.block_n) * (c.head_dim + kPad) * 2; }
-constexpr int warps(Config c) { return c.block_m / 16; }
+constexpr int warps(Config c) { return c.block_m / (16 * c.m_tiles); }
 
 // A100 (164 KB) and Hopper (227 KB) opt-in shared memory.
-//  D <= 64:  128 x 128. Short rows make S cheap in registers (64 floats per thread); a wide
-//            key tile halves the online-softmax rescaling per key.
-//  D 96-128: 128 x 64. 8 warps; O takes 64 floats per thread, S 32; 70 KB of shared memory
-//            leaves room for 2-3 CTAs per SM to hide the loads behind the other CTA's math.
-//  D 192-256: 128 x 32. O takes 128 floats per thread; with block_n = 64 the 32 score
-//            floats beside it spilled (ptxas, D=256), with 32 keys (16 floats) nothing does.
+//  D <= 128: 128 x 64, 4 warps of 32 rows (2 m-tiles). With one m-tile per warp every mma
+//            needed its own 256-byte K or V fragment from shared memory, which on H100 ran
+//            the kernel at shared-memory speed (230 TFLOP/s, 0.63x FA2); two m-tiles halve
+//            that traffic. O (up to 128 floats) and S (64) fit in registers.
+//  D >= 192: 128 x 32, 8 warps of 16 rows. O alone takes D/2 floats per thread, so only one
+//            m-tile fits; 32 keys keep S at 16 floats (64 keys spilled at D=256).
 constexpr Config big_smem(int d) {
-  return d <= 64 ? Config{d, 128, 128} : d <= 128 ? Config{d, 128, 64} : Config{d, 128, 32};
+  return d <= 64 ? Config{d, 128, 64, 2} : d <= 128 ? Config{d, 128, 32, 2} : Config{d, 128, 32, 1};
 }
 // Ada (sm_86, sm_89: 99 KB opt-in). Same as above up to D = 128 (70 KB fits); for D >= 192
 // a 64 x 32 tile (4 warps) needs 42-68 KB.
 constexpr Config small_smem(int d) {
-  return d <= 128 ? big_smem(d) : Config{d, 64, 32};
+  return d <= 128 ? big_smem(d) : Config{d, 64, 32, 1};
 }
 
 static_assert(smem_bytes(big_smem(256)) <= 163 * 1024, "A100 shared memory");

@@ -1,6 +1,6 @@
 // sm80 forward kernel: FlashAttention-2 with mma.sync m16n8k16, ldmatrix and cp.async.
 //
-// One CTA computes block_m query rows of one (sequence, head); each warp owns 16 rows.
+// One CTA computes block_m query rows of one (sequence, head); each warp owns 16 * MT rows.
 // K and V tiles stream through shared memory while Q stays there: the V load of a tile
 // overlaps Q.K^T and the softmax, the next K load overlaps P.V. Scores, the online softmax
 // and O live in registers in the mma accumulator layout; P is re-packed from the score
@@ -47,9 +47,11 @@ __device__ __forceinline__ void load_tile(T *s, const T *g, int64_t row_stride, 
   }
 }
 
-template <typename T, int D, int BM, int BN>
-__global__ void __launch_bounds__(BM / 16 * 32) fwd_kernel(const Params p) {
-  constexpr int kWarps = BM / 16, kThreads = kWarps * 32, kPitch = D + kPad;
+template <typename T, int D, int BM, int BN, int MT>
+__global__ void __launch_bounds__(BM / (16 * MT) * 32) fwd_kernel(const Params p) {
+  // MT m16 tiles per warp: each K/V fragment read from shared memory feeds MT mmas.
+  constexpr int kRows = 16 * MT;  // query rows per warp
+  constexpr int kWarps = BM / kRows, kThreads = kWarps * 32, kPitch = D + kPad;
   constexpr int kNT = BN / 8;   // score n-tiles of 8 keys per warp
   constexpr int kDT = D / 8;    // output n-tiles of 8 dims
   extern __shared__ __align__(16) unsigned char smem[];
@@ -91,14 +93,19 @@ __global__ void __launch_bounds__(BM / 16 * 32) fwd_kernel(const Params p) {
   if (nb_last >= nb_first) load_tile<T, BN, D, kThreads>(sK, kg, p.k_stride[1], nb_last * BN, sk);
   cp_async_commit();
 
-  float o[kDT][4];
+  float o[MT][kDT][4];
+  float row_max[MT][2], row_sum[MT][2];
 #pragma unroll
-  for (int i = 0; i < kDT; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
-  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
+  for (int m = 0; m < MT; m++) {
+#pragma unroll
+    for (int i = 0; i < kDT; i++) o[m][i][0] = o[m][i][1] = o[m][i][2] = o[m][i][3] = 0.f;
+    row_max[m][0] = row_max[m][1] = -INFINITY;
+    row_sum[m][0] = row_sum[m][1] = 0.f;
+  }
 
-  // Rows of this thread's two accumulator rows, relative to the sequence.
-  const int64_t row_a = m0 + warp * 16 + g, row_b = row_a + 8;
-  T *sQw = sQ + warp * 16 * kPitch;
+  // Accumulator row r (0: lane/4, 1: lane/4 + 8) of m-tile m, relative to the sequence.
+  const int64_t row0 = m0 + warp * kRows + g;
+  T *sQw = sQ + warp * kRows * kPitch;
 
   for (int64_t nb = nb_last; nb >= nb_first; nb--) {
     const int64_t n0 = nb * BN;
@@ -108,72 +115,87 @@ __global__ void __launch_bounds__(BM / 16 * 32) fwd_kernel(const Params p) {
     cp_async_commit();
 
     // S = Q K^T for this warp's 16 rows and BN keys.
-    float s[kNT][4];
+    float s[MT][kNT][4];
 #pragma unroll
-    for (int i = 0; i < kNT; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+    for (int m = 0; m < MT; m++)
+#pragma unroll
+      for (int i = 0; i < kNT; i++) s[m][i][0] = s[m][i][1] = s[m][i][2] = s[m][i][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++) {
-      uint32_t a[4];
-      ldmatrix_x4(a, sQw + (lane % 16) * kPitch + kk * 16 + (lane / 16) * 8);
+      uint32_t a[MT][4];
+#pragma unroll
+      for (int m = 0; m < MT; m++)
+        ldmatrix_x4(a[m], sQw + (m * 16 + lane % 16) * kPitch + kk * 16 + (lane / 16) * 8);
 #pragma unroll
       for (int nt = 0; nt < kNT; nt += 2) {
         uint32_t bk[4];  // keys nt*8.. +15, dims kk*16.. +15
         const int mi = lane / 8;
         ldmatrix_x4(bk, sK + (nt * 8 + (mi / 2) * 8 + lane % 8) * kPitch + kk * 16 + (mi % 2) * 8);
-        Mma<T>::run(s[nt], a, bk[0], bk[1]);
-        Mma<T>::run(s[nt + 1], a, bk[2], bk[3]);
+#pragma unroll
+        for (int m = 0; m < MT; m++) {
+          Mma<T>::run(s[m][nt], a[m], bk[0], bk[1]);
+          Mma<T>::run(s[m][nt + 1], a[m], bk[2], bk[3]);
+        }
       }
     }
 
     // Scale (and softcap) into the log2 domain, then mask where the tile crosses a boundary.
     if (p.softcap > 0.f) {
 #pragma unroll
-      for (int i = 0; i < kNT; i++)
+      for (int m = 0; m < MT; m++)
 #pragma unroll
-        for (int c = 0; c < 4; c++) s[i][c] = p.post_cap * tanhf(s[i][c] * p.pre_cap);
+        for (int i = 0; i < kNT; i++)
+#pragma unroll
+          for (int c = 0; c < 4; c++) s[m][i][c] = p.post_cap * tanhf(s[m][i][c] * p.pre_cap);
     } else {
 #pragma unroll
-      for (int i = 0; i < kNT; i++)
+      for (int m = 0; m < MT; m++)
 #pragma unroll
-        for (int c = 0; c < 4; c++) s[i][c] *= p.scale_log2;
+        for (int i = 0; i < kNT; i++)
+#pragma unroll
+          for (int c = 0; c < 4; c++) s[m][i][c] *= p.scale_log2;
     }
     const bool full = n0 + BN <= sk &&
                       (p.window_right < 0 || n0 + BN - 1 <= m0 + diag + p.window_right) &&
                       (p.window_left < 0 || n0 >= m_last + diag - p.window_left);
     if (!full) {
 #pragma unroll
-      for (int i = 0; i < kNT; i++)
+      for (int m = 0; m < MT; m++)
 #pragma unroll
-        for (int c = 0; c < 4; c++) {
-          const int64_t col = n0 + i * 8 + 2 * t + (c & 1), row = c < 2 ? row_a : row_b;
-          const bool vis = col < sk &&
-                           (p.window_right < 0 || col <= row + diag + p.window_right) &&
-                           (p.window_left < 0 || col >= row + diag - p.window_left);
-          if (!vis) s[i][c] = -INFINITY;
-        }
+        for (int i = 0; i < kNT; i++)
+#pragma unroll
+          for (int c = 0; c < 4; c++) {
+            const int64_t col = n0 + i * 8 + 2 * t + (c & 1), row = row0 + m * 16 + (c < 2 ? 0 : 8);
+            const bool vis = col < sk &&
+                             (p.window_right < 0 || col <= row + diag + p.window_right) &&
+                             (p.window_left < 0 || col >= row + diag - p.window_left);
+            if (!vis) s[m][i][c] = -INFINITY;
+          }
     }
 
     // Online softmax on this thread's two rows.
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-      float mx = row_max[r];
+    for (int m = 0; m < MT; m++)
 #pragma unroll
-      for (int i = 0; i < kNT; i++) mx = fmaxf(mx, fmaxf(s[i][2 * r], s[i][2 * r + 1]));
-      mx = quad_max(mx);
-      const float base = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
-      const float corr = exp2f(row_max[r] - base);
-      row_max[r] = mx;
-      float sum = 0.f;
+      for (int r = 0; r < 2; r++) {
+        float mx = row_max[m][r];
 #pragma unroll
-      for (int i = 0; i < kNT; i++) {
-        s[i][2 * r] = exp2f(s[i][2 * r] - base);
-        s[i][2 * r + 1] = exp2f(s[i][2 * r + 1] - base);
-        sum += s[i][2 * r] + s[i][2 * r + 1];
+        for (int i = 0; i < kNT; i++) mx = fmaxf(mx, fmaxf(s[m][i][2 * r], s[m][i][2 * r + 1]));
+        mx = quad_max(mx);
+        const float base = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
+        const float corr = exp2f(row_max[m][r] - base);
+        row_max[m][r] = mx;
+        float sum = 0.f;
+#pragma unroll
+        for (int i = 0; i < kNT; i++) {
+          s[m][i][2 * r] = exp2f(s[m][i][2 * r] - base);
+          s[m][i][2 * r + 1] = exp2f(s[m][i][2 * r + 1] - base);
+          sum += s[m][i][2 * r] + s[m][i][2 * r + 1];
+        }
+        row_sum[m][r] = row_sum[m][r] * corr + sum;
+#pragma unroll
+        for (int i = 0; i < kDT; i++) o[m][i][2 * r] *= corr, o[m][i][2 * r + 1] *= corr;
       }
-      row_sum[r] = row_sum[r] * corr + sum;
-#pragma unroll
-      for (int i = 0; i < kDT; i++) o[i][2 * r] *= corr, o[i][2 * r + 1] *= corr;
-    }
 
     cp_async_wait<0>();
     __syncthreads();  // V[nb] is in; every warp finished Q.K^T (sK is free)
@@ -185,32 +207,42 @@ __global__ void __launch_bounds__(BM / 16 * 32) fwd_kernel(const Params p) {
     // O += P V: the score accumulators of keys 16kk..16kk+15 are the A operand.
 #pragma unroll
     for (int kk = 0; kk < BN / 16; kk++) {
-      uint32_t a[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
-                       pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                       pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      uint32_t a[MT][4];
+#pragma unroll
+      for (int m = 0; m < MT; m++) {
+        a[m][0] = pack2<T>(s[m][2 * kk][0], s[m][2 * kk][1]);
+        a[m][1] = pack2<T>(s[m][2 * kk][2], s[m][2 * kk][3]);
+        a[m][2] = pack2<T>(s[m][2 * kk + 1][0], s[m][2 * kk + 1][1]);
+        a[m][3] = pack2<T>(s[m][2 * kk + 1][2], s[m][2 * kk + 1][3]);
+      }
 #pragma unroll
       for (int dt = 0; dt < kDT; dt += 2) {
         uint32_t bv[4];  // keys kk*16.. +15 (transposed), dims dt*8.. +15
         const int mi = lane / 8;
         ldmatrix_x4_trans(bv, sV + (kk * 16 + (mi % 2) * 8 + lane % 8) * kPitch + dt * 8 + (mi / 2) * 8);
-        Mma<T>::run(o[dt], a, bv[0], bv[1]);
-        Mma<T>::run(o[dt + 1], a, bv[2], bv[3]);
+#pragma unroll
+        for (int m = 0; m < MT; m++) {
+          Mma<T>::run(o[m][dt], a[m], bv[0], bv[1]);
+          Mma<T>::run(o[m][dt + 1], a[m], bv[2], bv[3]);
+        }
       }
     }
   }
 
   // Normalise; rows that saw no key keep O = 0 and get LSE = -inf; NaN sums propagate.
-  float inv[2];
+  float inv[MT][2];
 #pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const float l = quad_sum(row_sum[r]);
-    inv[r] = l == 0.f ? 0.f : 1.f / l;
-    const int64_t row = r ? row_b : row_a;
-    if (p.lse && t == 0 && row < sq) {
-      const float lse = l == 0.f ? -INFINITY : (row_max[r] + log2f(l)) * 0.69314718055994531f;
-      p.lse[b * p.lse_stride[0] + (q0 + row) * p.lse_stride[1] + h * p.lse_stride[2]] = lse;
+  for (int m = 0; m < MT; m++)
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const float l = quad_sum(row_sum[m][r]);
+      inv[m][r] = l == 0.f ? 0.f : 1.f / l;
+      const int64_t row = row0 + m * 16 + r * 8;
+      if (p.lse && t == 0 && row < sq) {
+        const float lse = l == 0.f ? -INFINITY : (row_max[m][r] + log2f(l)) * 0.69314718055994531f;
+        p.lse[b * p.lse_stride[0] + (q0 + row) * p.lse_stride[1] + h * p.lse_stride[2]] = lse;
+      }
     }
-  }
   // Stage this warp's 16 rows in its own part of sQ (only this warp ever read it), then
   // write 16-byte chunks so that global stores are coalesced. The barrier covers the case
   // of no visible key tile, where the Q copies were never waited for.
@@ -218,16 +250,19 @@ __global__ void __launch_bounds__(BM / 16 * 32) fwd_kernel(const Params p) {
   __syncthreads();
   T *so = sQw;
 #pragma unroll
-  for (int i = 0; i < kDT; i++) {
-    *reinterpret_cast<uint32_t *>(so + g * kPitch + i * 8 + 2 * t) = pack2<T>(o[i][0] * inv[0], o[i][1] * inv[0]);
-    *reinterpret_cast<uint32_t *>(so + (g + 8) * kPitch + i * 8 + 2 * t) = pack2<T>(o[i][2] * inv[1], o[i][3] * inv[1]);
-  }
+  for (int m = 0; m < MT; m++)
+#pragma unroll
+    for (int i = 0; i < kDT; i++) {
+      T *dst = so + (m * 16 + g) * kPitch + i * 8 + 2 * t;
+      *reinterpret_cast<uint32_t *>(dst) = pack2<T>(o[m][i][0] * inv[m][0], o[m][i][1] * inv[m][0]);
+      *reinterpret_cast<uint32_t *>(dst + 8 * kPitch) = pack2<T>(o[m][i][2] * inv[m][1], o[m][i][3] * inv[m][1]);
+    }
   __syncwarp();
   T *og = static_cast<T *>(p.out) + b * p.o_stride[0] + q0 * p.o_stride[1] + h * p.o_stride[2];
 #pragma unroll
-  for (int c = lane; c < 16 * (D / 8); c += 32) {
+  for (int c = lane; c < kRows * (D / 8); c += 32) {
     const int r = c / (D / 8), ch = c % (D / 8);
-    const int64_t row = m0 + warp * 16 + r;
+    const int64_t row = m0 + warp * kRows + r;
     if (row < sq)
       *reinterpret_cast<uint4 *>(og + row * p.o_stride[1] + ch * 8) =
           *reinterpret_cast<const uint4 *>(so + r * kPitch + ch * 8);

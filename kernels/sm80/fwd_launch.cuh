@@ -31,11 +31,11 @@ inline Params make_params(const fc_problem *pr) {
   return p;
 }
 
-template <typename T, int D, int BM, int BN>
+template <typename T, int D, int BM, int BN, int MT>
 int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
-  constexpr Config cfg{D, BM, BN};
-  constexpr int smem = smem_bytes(cfg);
-  auto kernel = fwd_kernel<T, D, BM, BN>;
+  constexpr Config C{D, BM, BN, MT};
+  constexpr int smem = smem_bytes(C);
+  auto kernel = fwd_kernel<T, D, BM, BN, MT>;
   // The attribute is per kernel and per device; setting it each call costs a host call
   // but no allocation or synchronisation, and keeps multi-device processes correct.
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
@@ -45,7 +45,7 @@ int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
     return (int)e;
   }
   const dim3 grid((unsigned)((pr->seqlen_q + BM - 1) / BM), (unsigned)pr->heads, (unsigned)pr->batch);
-  kernel<<<grid, BM / 16 * 32, smem, static_cast<cudaStream_t>(stream)>>>(make_params(pr));
+  kernel<<<grid, warps(C) * 32, smem, static_cast<cudaStream_t>(stream)>>>(make_params(pr));
   e = cudaGetLastError();
   if (e != cudaSuccess)
     snprintf(err, err_len, "launch of %dx%d tile, D=%d (grid %u x %u x %u): %s", BM, BN, D, grid.x,
@@ -59,11 +59,13 @@ int launch_d(const fc_problem *pr, const fc_kernel_info *info, void *stream, cha
              size_t err_len) {
   constexpr Config big = big_smem(D), small = small_smem(D);
   const bool is_big = info->block_m == big.block_m && info->block_n == big.block_n;
+#define FC_CFG(c) D, c.block_m, c.block_n, c.m_tiles
   if (pr->dtype == FC_DTYPE_BF16)
-    return is_big ? launch<__nv_bfloat16, D, big.block_m, big.block_n>(pr, stream, err, err_len)
-                  : launch<__nv_bfloat16, D, small.block_m, small.block_n>(pr, stream, err, err_len);
-  return is_big ? launch<__half, D, big.block_m, big.block_n>(pr, stream, err, err_len)
-                : launch<__half, D, small.block_m, small.block_n>(pr, stream, err, err_len);
+    return is_big ? launch<__nv_bfloat16, FC_CFG(big)>(pr, stream, err, err_len)
+                  : launch<__nv_bfloat16, FC_CFG(small)>(pr, stream, err, err_len);
+  return is_big ? launch<__half, FC_CFG(big)>(pr, stream, err, err_len)
+                : launch<__half, FC_CFG(small)>(pr, stream, err, err_len);
+#undef FC_CFG
 }
 
 }  // namespace fc::sm80
