@@ -18,6 +18,17 @@ for t in "$build"/tests/test_*; do
   s=$(echo "$out" | grep -c "^\[SKIP\]" || true)
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 done
+# Static kernel audit (no GPU): must pass as built, and must fail on planted spills.
+if command -v /usr/local/cuda/bin/nvcc >/dev/null; then
+  echo "== kernel audit"
+  if ./scripts/audit-kernels.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  echo "== kernel audit self-test (spills planted with -DFC_SM80_MIN_BLOCKS=4 must be caught)"
+  if ./scripts/audit-kernels.sh -DFC_SM80_MIN_BLOCKS=4 > /tmp/fc-audit-plant.log 2>&1; then
+    echo "FAIL: the audit passed a build with planted spills"; failed=$((failed + 1))
+  else
+    grep -m1 "spill stores" /tmp/fc-audit-plant.log; echo "caught"; passed=$((passed + 1))
+  fi
+fi
 if [ -f flashcore-rs/Cargo.toml ]; then
   echo "== cargo test"
   cout=$(./scripts/cargo.sh test 2>&1) || rc=1

@@ -21,10 +21,12 @@ constexpr int smem_bytes(Config c) { return (c.block_m + 2 * c.block_n) * (c.hea
 constexpr int warps(Config c) { return c.block_m / (16 * c.m_tiles); }
 
 // A100 (164 KB) and Hopper (227 KB) opt-in shared memory.
-//  D <= 128: 128 x 64, 4 warps of 32 rows (2 m-tiles). With one m-tile per warp every mma
+//  D <= 64:  128 x 64, 4 warps of 32 rows (2 m-tiles). With one m-tile per warp every mma
 //            needed its own 256-byte K or V fragment from shared memory, which on H100 ran
-//            the kernel at shared-memory speed (230 TFLOP/s, 0.63x FA2); two m-tiles halve
-//            that traffic. O (up to 128 floats) and S (64) fit in registers.
+//            the kernel at shared-memory speed (230 TFLOP/s at D=128, 0.63x FA2); two
+//            m-tiles halve that traffic (293 TFLOP/s, 0.81x).
+//  D 96-128: 128 x 32, 2 m-tiles. O takes 128 floats per thread; 64 keys (S = 64 floats)
+//            spilled 76-220 bytes in ptxas, 32 keys (S = 32) do not.
 //  D >= 192: 128 x 32, 8 warps of 16 rows. O alone takes D/2 floats per thread, so only one
 //            m-tile fits; 32 keys keep S at 16 floats (64 keys spilled at D=256).
 constexpr Config big_smem(int d) {

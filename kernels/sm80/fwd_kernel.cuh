@@ -35,20 +35,44 @@ template <typename T, int ROWS, int D, int THREADS>
 __device__ __forceinline__ void load_tile(T *s, const T *g, int64_t row_stride, int64_t row0,
                                           int64_t valid) {
   constexpr int kChunksPerRow = D / 8, kChunks = ROWS * kChunksPerRow;
+  if constexpr (THREADS % kChunksPerRow == 0) {
+    // Each thread walks one column of chunks down the tile with a running pointer, so that
+    // only one 64-bit address per tile stays live (hoisted per-chunk addresses cost spills).
+    constexpr int kRowStep = THREADS / kChunksPerRow;
+    const int r0 = threadIdx.x / kChunksPerRow, ch = threadIdx.x % kChunksPerRow;
+    const T *src = g + (row0 + r0) * row_stride + ch * 8;
+    const int64_t step = kRowStep * row_stride;
+    int64_t left = valid - row0 - r0;  // rows of this thread's column still in bounds
+    T *dst = s + r0 * (D + kPad) + ch * 8;
 #pragma unroll
-  for (int i = 0; i < (kChunks + THREADS - 1) / THREADS; i++) {
-    const int c = threadIdx.x + i * THREADS;
-    if (kChunks % THREADS == 0 || c < kChunks) {
-      const int r = c / kChunksPerRow, ch = c % kChunksPerRow;
-      const bool ok = row0 + r < valid;
-      const T *src = ok ? g + (row0 + r) * row_stride + ch * 8 : g;
-      cp_async_16(s + r * (D + kPad) + ch * 8, src, ok ? 16 : 0);
+    for (int i = 0; i < ROWS / kRowStep; i++) {
+      cp_async_16(dst, left > 0 ? src : g, left > 0 ? 16 : 0);
+      src += step;
+      left -= kRowStep;
+      dst += kRowStep * (D + kPad);
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < (kChunks + THREADS - 1) / THREADS; i++) {
+      const int c = threadIdx.x + i * THREADS;
+      if (kChunks % THREADS == 0 || c < kChunks) {
+        const int r = c / kChunksPerRow, ch = c % kChunksPerRow;
+        const bool ok = row0 + r < valid;
+        cp_async_16(s + r * (D + kPad) + ch * 8, ok ? g + (row0 + r) * row_stride + ch * 8 : g,
+                    ok ? 16 : 0);
+      }
     }
   }
 }
 
+// CTAs per SM the register allocation must allow. 1 lets a thread use up to 255 registers;
+// the static audit raises it to plant spills and prove that it catches them.
+#ifndef FC_SM80_MIN_BLOCKS
+#define FC_SM80_MIN_BLOCKS 1
+#endif
+
 template <typename T, int D, int BM, int BN, int MT>
-__global__ void __launch_bounds__(BM / (16 * MT) * 32) fwd_kernel(const Params p) {
+__global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_kernel(const Params p) {
   // MT m16 tiles per warp: each K/V fragment read from shared memory feeds MT mmas.
   constexpr int kRows = 16 * MT;  // query rows per warp
   constexpr int kWarps = BM / kRows, kThreads = kWarps * 32, kPitch = D + kPad;

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Static audit of the kernel families, no GPU needed (runs in CI):
+#  - every kernel translation unit compiles with the ptxas resource report, and any spill or
+#    stack frame (local memory) in a kernel fails the audit;
+#  - the PTX holds the instructions the family is built on (sm80: mma.sync, ldmatrix, cp.async).
+#   scripts/audit-kernels.sh [extra nvcc flags...]   e.g. -DFC_SM80_MIN_BLOCKS=4 plants spills
+set -uo pipefail
+cd "$(dirname "$0")/.."
+nvcc=${NVCC:-/usr/local/cuda/bin/nvcc}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+audit_family() {  # family, gencode..., -- required PTX instructions...
+  local fam=$1; shift
+  local gencodes=() needs=()
+  while [ "$1" != "--" ]; do gencodes+=("$1"); shift; done; shift
+  needs=("$@")
+  for src in kernels/$fam/fwd_d*.cu; do
+    local name; name=$(basename "$src" .cu)
+    mkdir -p "$tmp/$name"
+    if ! "$nvcc" -std=c++17 -O3 "${gencodes[@]}" "${EXTRA[@]}" -Ikernels/common -Ic/include \
+         -Xptxas -v -keep -keep-dir "$tmp/$name" -c "$src" -o "$tmp/$name.o" > "$tmp/$name.log" 2>&1; then
+      echo "FAIL $fam/$name: does not compile"; cat "$tmp/$name.log"; fail=1; continue
+    fi
+    local bad; bad=$(grep -E "bytes stack frame" "$tmp/$name.log" | grep -vE "^.*0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads" | head -n 3)
+    if [ -n "$bad" ]; then
+      echo "FAIL $fam/$name: local memory or spills:"; echo "$bad"; fail=1
+    else
+      local regs; regs=$(grep -oE "Used [0-9]+ registers" "$tmp/$name.log" | awk '{print $2}' | sort -n | tail -n 1)
+      echo "ok   $fam/$name: no spills, no stack, at most $regs registers"
+    fi
+    for ins in "${needs[@]}"; do
+      if ! grep -qs "$ins" "$tmp/$name"/*.ptx; then echo "FAIL $fam/$name: no $ins in the PTX"; fail=1; fi
+    done
+  done
+}
+EXTRA=("$@")
+audit_family sm80 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_89,code=sm_89 -- \
+  "mma.sync.aligned.m16n8k16" "ldmatrix.sync.aligned" "cp.async.cg.shared.global"
+if [ $fail -ne 0 ]; then echo "audit: FAILED"; exit 1; fi
+echo "audit: passed"
