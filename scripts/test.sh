@@ -30,12 +30,25 @@ if command -v /usr/local/cuda/bin/nvcc >/dev/null; then
   fi
 fi
 if [ -f flashcore-rs/Cargo.toml ]; then
+  count() {  # name, command...: one test that passes when the command does
+    local name=$1; shift
+    if "$@" > /tmp/fc-step.log 2>&1; then passed=$((passed + 1)); echo "ok   $name"
+    else failed=$((failed + 1)); echo "FAIL $name"; tail -n 30 /tmp/fc-step.log; fi
+  }
+  echo "== Rust bindings drift"
+  if command -v bindgen >/dev/null; then count "bindings match the header" ./scripts/gen-bindings.sh --check; fi
   echo "== cargo test"
   cout=$(./scripts/cargo.sh test 2>&1) || rc=1
-  echo "$cout" | grep -E "^test result|FAILED|panicked|error" | head -n 40
+  echo "$cout" | grep -E "^test result|FAILED|panicked|^error" | head -n 40
   while read -r p f; do
     passed=$((passed + p)) failed=$((failed + f))
   done < <(echo "$cout" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p')
+  echo "== Rust example and downstream crate"
+  count "cargo run --example cpu_attention" ./scripts/cargo.sh run --example cpu_attention
+  # The downstream crate builds the library itself from source, as a user's build would.
+  count "downstream crate (flashcore = { path = .. })" env -u FLASHCORE_LIB_DIR \
+    CARGO_TARGET_DIR="$PWD/target/downstream" CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80}" \
+    bash -c 'cd flashcore-rs/downstream && { [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"; cargo run --offline; }'
 fi
 [ "$failed" -eq 0 ] || rc=1
 echo "tests: $passed passed, $failed failed, $skipped skipped"
