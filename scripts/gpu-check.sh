@@ -30,6 +30,11 @@ if [[ $what == all || $what == *sanitize* ]]; then
     summary+=("sanitizer $tool ($family): rc=$rc, ${errs:-no summary}, $res")
   done
 fi
+if [[ $what == all || $what == *rust* ]] && [ -x .carry/rust-gpu-tests ]; then
+  LD_LIBRARY_PATH=$libs .carry/rust-gpu-tests --test-threads 1 --nocapture > "$out/rust-gpu-$family.log" 2>&1
+  grep -E "^ok:|skipped" "$out/rust-gpu-$family.log"
+  summary+=("rust GPU tests ($family): $(grep -E '^test result' "$out/rust-gpu-$family.log")")
+fi
 if [[ $what == all || $what == *bench* ]]; then
   LD_LIBRARY_PATH=$libs FC_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown) build/scaling/flashcore-bench --grid standard \
     --family "$family" --json "$out/bench-$family.json" 2>&1 | tee "$out/bench-$family.log"
