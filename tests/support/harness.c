@@ -206,6 +206,15 @@ static void *to_device(const void *src, size_t bytes) {
 }
 #endif
 
+int64_t fc_case_out_extent(const fc_case *c) {
+  int64_t sq = c->Sq, b = c->B;
+  if (c->num_seqs > 0) {
+    sq = 0, b = 1;
+    for (int64_t i = 0; i < c->num_seqs; i++) sq += c->lens_q[i];
+  }
+  return make_view(c->layout, b, sq, c->H, c->D).extent;
+}
+
 fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
   memset(chk, 0, sizeof *chk);
   uint64_t rng = c->seed;
@@ -294,6 +303,8 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
     cudaFree(d.cu_q), cudaFree(d.cu_k);
   }
 #endif
+  if (st == FC_SUCCESS && c->keep_out)
+    for (int64_t e = 0; e < vo.extent; e++) c->keep_out[e] = fc_load(h.o, c->dtype, e);
   if (st == FC_SUCCESS && c->tamper) {
     /* an element of the middle row of the view, first head */
     const int64_t e = (Sq / 2) * vo.stride[1] + (c->D / 2);

@@ -31,7 +31,13 @@ typedef struct fc_case {
   /* Self-test of the rule: damage the result before checking (0 = off, 1 = un-write one
    * element, 2 = add 0.02 to one element, 3 = add 0.01 to one LSE value). */
   int tamper;
+  /* When set, receives the output as float, in the view's element order (extent of the
+   * view's backing buffer, see fc_case_out_extent), e.g. to compare two families. */
+  float *keep_out;
 } fc_case;
+
+/* Elements of the output buffer fc_case_run allocates for c (the size keep_out needs). */
+int64_t fc_case_out_extent(const fc_case *c);
 
 typedef struct fc_check {
   double max_err;   /* max |out - ref| over checked elements                          */

@@ -1,0 +1,190 @@
+/* Shard planner and argument parsing (see plan.h). */
+#include "plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* [lo, hi) of part i when n items are split into k nearly equal contiguous parts. */
+static void split(int n, int k, int i, int *lo, int *hi) {
+  *lo = (int)((int64_t)n * i / k);
+  *hi = (int)((int64_t)n * (i + 1) / k);
+}
+
+int fc_plan_shards(int H, int Hk, int ranks, fc_shard *shards, char *err, size_t err_len) {
+  if (H <= 0 || Hk <= 0 || H % Hk != 0) {
+    snprintf(err, err_len, "heads H=%d and KV heads Hk=%d: both must be > 0 and Hk must divide H", H, Hk);
+    return -1;
+  }
+  if (ranks <= 0 || ranks > FC_SCALE_MAX_RANKS) {
+    snprintf(err, err_len, "ranks = %d: use 1 to %d", ranks, FC_SCALE_MAX_RANKS);
+    return -1;
+  }
+  if (ranks > H) {
+    snprintf(err, err_len, "ranks = %d exceeds the %d query heads: a rank would hold no head", ranks, H);
+    return -1;
+  }
+  const int G = H / Hk;
+  for (int r = 0; r < ranks; r++) {
+    fc_shard *s = &shards[r];
+    memset(s, 0, sizeof *s);
+    if (Hk >= ranks) {
+      int lo, hi;
+      split(Hk, ranks, r, &lo, &hi);
+      s->kv_head0 = lo, s->kv_heads = hi - lo;
+      s->q_head0 = lo * G, s->q_heads = (hi - lo) * G;
+      s->num_segments = 1;
+      s->seg[0] = (fc_segment){0, s->q_heads, 0, s->kv_heads};
+      continue;
+    }
+    int lo, hi;
+    split(H, ranks, r, &lo, &hi);
+    s->q_head0 = lo, s->q_heads = hi - lo;
+    s->kv_head0 = lo / G;
+    s->kv_heads = (hi - 1) / G - lo / G + 1;
+    /* Segments: a partial group at the start, whole groups, a partial group at the end. */
+    int h = lo;
+    while (h < hi) {
+      int kv = h / G, group_end = (kv + 1) * G;
+      fc_segment seg;
+      if (h % G == 0 && group_end <= hi) { /* whole groups from here */
+        int whole = (hi - h) / G;
+        seg = (fc_segment){h - lo, whole * G, kv - s->kv_head0, whole};
+      } else { /* part of one group */
+        int end = group_end < hi ? group_end : hi;
+        seg = (fc_segment){h - lo, end - h, kv - s->kv_head0, 1};
+      }
+      if (s->num_segments == FC_SCALE_MAX_SEGMENTS) {
+        snprintf(err, err_len, "internal: shard %d needs more than %d segments", r, FC_SCALE_MAX_SEGMENTS);
+        return -1;
+      }
+      s->seg[s->num_segments++] = seg;
+      h += seg.q_heads;
+    }
+  }
+  return 0;
+}
+
+int fc_scale_rank_counts(int max, int *counts, int cap) {
+  int n = 0;
+  for (int r = 1; r < max && n < cap; r *= 2) counts[n++] = r;
+  if (n < cap && max >= 1) counts[n++] = max;
+  return n;
+}
+
+static int parse_family(const char *s, fc_family *f) {
+  for (int i = 0; i < FC_FAMILY_COUNT; i++)
+    if (!strcmp(s, fc_family_name((fc_family)i))) {
+      *f = (fc_family)i;
+      return 0;
+    }
+  return -1;
+}
+
+static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out) {
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  if (!*s || *end || v < lo || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+
+static const char *usage =
+    "usage: flashcore-scale [options]\n"
+    "  --shape B,H,Hk,S,D[,causal]  a problem (repeatable; default 2,16,16,8192,128,1 and 1,16,16,16384,128,1)\n"
+    "  --sweep strong|weak          strong: fixed problem on 1..N GPUs; weak: H and Hk scale with N\n"
+    "  --gpus N                     at most N ranks (default: all GPUs, or all MPI ranks)\n"
+    "  --collective allgather|none  assemble the output (default) or pure compute scaling\n"
+    "  --chunks C                   sequence chunks whose all-gather overlaps compute (default 4)\n"
+    "  --families F1,F2,...         kernel family per rank, round-robin (default auto)\n"
+    "  --reps N --warmup N          timed and warm-up iterations (default 20, 3)\n"
+    "  --no-check                   skip the float64 check of every shard\n"
+    "  --no-bind                    do not bind ranks to the CPUs near their GPU\n"
+    "  --json FILE --csv FILE       write results\n";
+
+int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size_t err_len) {
+  memset(a, 0, sizeof *a);
+  a->sweep = FC_SWEEP_STRONG;
+  a->collective = FC_COLL_ALLGATHER;
+  a->chunks = 4;
+  a->reps = 20;
+  a->warmup = 3;
+  a->check = 1;
+  a->bind = 1;
+  a->num_families = 1;
+  a->families[0] = FC_FAMILY_AUTO;
+  for (int i = 1; i < argc; i++) {
+    const char *k = argv[i];
+    if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
+      snprintf(err, err_len, "%s", usage);
+      return 1;
+    }
+    if (!strcmp(k, "--no-check")) { a->check = 0; continue; }
+    if (!strcmp(k, "--no-bind")) { a->bind = 0; continue; }
+    if (i + 1 >= argc) {
+      snprintf(err, err_len, "%s needs a value\n%s", k, usage);
+      return -1;
+    }
+    const char *v = argv[++i];
+    int64_t x;
+    if (!strcmp(k, "--shape")) {
+      long long b, h, hk, s, d;
+      int c = 1, n = 0;
+      if (a->num_shapes == FC_SCALE_MAX_SHAPES) {
+        snprintf(err, err_len, "--shape: at most %d shapes", FC_SCALE_MAX_SHAPES);
+        return -1;
+      }
+      if ((sscanf(v, "%lld,%lld,%lld,%lld,%lld%n,%d%n", &b, &h, &hk, &s, &d, &n, &c, &n) < 5) ||
+          v[n] != '\0' || b <= 0 || h <= 0 || hk <= 0 || s <= 0 || d <= 0 || h % hk || (c != 0 && c != 1)) {
+        snprintf(err, err_len, "--shape %s: expected B,H,Hk,S,D[,causal] with positive sizes, Hk dividing H, causal 0 or 1", v);
+        return -1;
+      }
+      a->shapes[a->num_shapes++] = (fc_scale_shape){b, h, hk, s, d, c};
+    } else if (!strcmp(k, "--sweep")) {
+      if (!strcmp(v, "strong")) a->sweep = FC_SWEEP_STRONG;
+      else if (!strcmp(v, "weak")) a->sweep = FC_SWEEP_WEAK;
+      else { snprintf(err, err_len, "--sweep %s: use strong or weak", v); return -1; }
+    } else if (!strcmp(k, "--collective")) {
+      if (!strcmp(v, "allgather")) a->collective = FC_COLL_ALLGATHER;
+      else if (!strcmp(v, "none")) a->collective = FC_COLL_NONE;
+      else { snprintf(err, err_len, "--collective %s: use allgather or none", v); return -1; }
+    } else if (!strcmp(k, "--gpus")) {
+      if (parse_int(v, 1, FC_SCALE_MAX_RANKS, &x)) { snprintf(err, err_len, "--gpus %s: use 1 to %d", v, FC_SCALE_MAX_RANKS); return -1; }
+      a->max_gpus = (int)x;
+    } else if (!strcmp(k, "--chunks")) {
+      if (parse_int(v, 1, 64, &x)) { snprintf(err, err_len, "--chunks %s: use 1 to 64", v); return -1; }
+      a->chunks = (int)x;
+    } else if (!strcmp(k, "--reps")) {
+      if (parse_int(v, 1, 1000, &x)) { snprintf(err, err_len, "--reps %s: use 1 to 1000", v); return -1; }
+      a->reps = (int)x;
+    } else if (!strcmp(k, "--warmup")) {
+      if (parse_int(v, 0, 100, &x)) { snprintf(err, err_len, "--warmup %s: use 0 to 100", v); return -1; }
+      a->warmup = (int)x;
+    } else if (!strcmp(k, "--families")) {
+      char buf[128];
+      snprintf(buf, sizeof buf, "%s", v);
+      a->num_families = 0;
+      for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (a->num_families == 8 || parse_family(t, &a->families[a->num_families]) ||
+            a->families[a->num_families] == FC_FAMILY_CPU) {
+          snprintf(err, err_len, "--families %s: \"%s\" is not a GPU family (auto, sm80, sm89, sm90; at most 8)", v, t);
+          return -1;
+        }
+        a->num_families++;
+      }
+      if (!a->num_families) { snprintf(err, err_len, "--families: empty list"); return -1; }
+    } else if (!strcmp(k, "--json")) {
+      a->json = v;
+    } else if (!strcmp(k, "--csv")) {
+      a->csv = v;
+    } else {
+      snprintf(err, err_len, "unknown argument %s\n%s", k, usage);
+      return -1;
+    }
+  }
+  if (!a->num_shapes) {
+    a->shapes[a->num_shapes++] = (fc_scale_shape){2, 16, 16, 8192, 128, 1};
+    a->shapes[a->num_shapes++] = (fc_scale_shape){1, 16, 16, 16384, 128, 1};
+  }
+  return 0;
+}

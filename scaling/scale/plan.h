@@ -1,0 +1,64 @@
+/* Shard planner and argument parsing of flashcore-scale. Plain C with no CUDA, NCCL or MPI so
+ * that CI unit-tests it on a machine without a GPU. */
+#ifndef FC_SCALE_PLAN_H
+#define FC_SCALE_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flashcore.h"
+
+#define FC_SCALE_MAX_RANKS 64
+#define FC_SCALE_MAX_SHAPES 32
+#define FC_SCALE_MAX_SEGMENTS 3
+
+/* One forward call of a rank: query heads [q0, q0 + q_heads) of the rank's shard read KV
+ * heads [kv0, kv0 + kv_heads) of its shard (local indices), q_heads a multiple of kv_heads. */
+typedef struct fc_segment {
+  int q0, q_heads, kv0, kv_heads;
+} fc_segment;
+
+/* What one rank holds: global query heads [q_head0, q_head0 + q_heads) and the KV heads they
+ * read, [kv_head0, kv_head0 + kv_heads). With Hk >= ranks whole KV groups go to a rank; with
+ * Hk < ranks query heads are split evenly and a KV head is duplicated on every rank whose
+ * queries read it (as Megatron-LM does). Uneven counts differ by at most one group/head. */
+typedef struct fc_shard {
+  int q_head0, q_heads, kv_head0, kv_heads;
+  int num_segments;
+  fc_segment seg[FC_SCALE_MAX_SEGMENTS];
+} fc_shard;
+
+/* Plan `ranks` shards of H query and Hk KV heads. Returns 0, or -1 with a sentence in err. */
+int fc_plan_shards(int H, int Hk, int ranks, fc_shard *shards, char *err, size_t err_len);
+
+typedef struct fc_scale_shape {
+  int64_t B, H, Hk, S, D;
+  int causal;
+} fc_scale_shape;
+
+typedef enum fc_sweep { FC_SWEEP_STRONG = 0, FC_SWEEP_WEAK = 1 } fc_sweep;
+typedef enum fc_collective { FC_COLL_ALLGATHER = 0, FC_COLL_NONE = 1 } fc_collective;
+
+typedef struct fc_scale_args {
+  int max_gpus;               /* 0 = every visible GPU (threads) or every MPI rank        */
+  fc_sweep sweep;
+  fc_collective collective;
+  int chunks;                 /* sequence chunks overlapped with the collective (1 = off)  */
+  int reps, warmup;
+  int check;                  /* check every rank's shard against the float64 reference   */
+  int num_families;
+  fc_family families[8];      /* assigned to ranks round-robin; FC_FAMILY_AUTO by default  */
+  int num_shapes;
+  fc_scale_shape shapes[FC_SCALE_MAX_SHAPES];
+  const char *json, *csv;
+  int bind;                   /* hwloc binding (1 by default where built with hwloc)      */
+} fc_scale_args;
+
+/* Parse argv into *a (defaults first). Returns 0, 1 for --help (usage in err), or -1 with a
+ * sentence naming the bad argument in err. */
+int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size_t err_len);
+
+/* The rank counts of a sweep up to max: 1, 2, 4, ... and max itself. Returns how many. */
+int fc_scale_rank_counts(int max, int *counts, int cap);
+
+#endif

@@ -1,0 +1,60 @@
+/* flashcore-scale: shared declarations of the driver (driver.c) and the experiment
+ * (attention.c). Modelled on nccl-tests: one driver, one experiment file, errors that
+ * return with file:line instead of exiting. */
+#ifndef FC_SCALE_H
+#define FC_SCALE_H
+
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+#include <stdio.h>
+
+#include "plan.h"
+
+/* Record an error with file:line into the rank's buffer and return -1 from the caller. */
+#define FC_FAIL(res, ...)                                                                    \
+  do {                                                                                      \
+    int n_ = snprintf((res)->error, sizeof (res)->error, "%s:%d: ", __FILE__, __LINE__);     \
+    snprintf((res)->error + n_, sizeof (res)->error - (size_t)n_, __VA_ARGS__);             \
+    return -1;                                                                              \
+  } while (0)
+#define FC_CUDA(res, call)                                                                   \
+  do {                                                                                      \
+    cudaError_t e_ = (call);                                                                \
+    if (e_ != cudaSuccess) FC_FAIL(res, "%s: %s", #call, cudaGetErrorString(e_));            \
+  } while (0)
+#define FC_NCCL(res, call)                                                                   \
+  do {                                                                                      \
+    ncclResult_t e_ = (call);                                                               \
+    if (e_ != ncclSuccess) FC_FAIL(res, "%s: %s", #call, ncclGetErrorString(e_));            \
+  } while (0)
+
+/* What one rank measured and checked at one point (shape, rank count). Plain data: it is
+ * gathered to rank 0 by memcpy (threads) or MPI_Gather. */
+typedef struct fc_rank_result {
+  int active;                 /* this rank took part in the point                          */
+  int rank, device, cc_major, cc_minor;
+  char gpu[64], family[16], binding[96];
+  int q_head0, q_heads, kv_heads;
+  double t_total, t_attn, t_coll; /* medians, ms                                          */
+  double flops;               /* this rank's attention FLOPs                               */
+  double gathered_bytes;      /* bytes each rank receives in the all-gather                */
+  long long wrong;            /* gathered slots that differ from their source + failed checks */
+  int checked, check_pass;
+  double max_err, naive_err;  /* of the shard against the float64 reference                */
+  char cross[192];            /* families run on the same shard, compared with each other  */
+  char error[256];
+} fc_rank_result;
+
+/* One point of a sweep, as every rank sees it. */
+typedef struct fc_point {
+  fc_scale_shape shape;       /* the problem at this rank count (weak: heads scaled)       */
+  int ranks;
+  int point_index;
+} fc_point;
+
+/* Run one point on this rank: plan the shard, check it, time attention, the collective and
+ * both overlapped. Returns 0 or -1 with res->error set. */
+int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int rank, int device,
+                           ncclComm_t comm, fc_rank_result *res);
+
+#endif

@@ -1,0 +1,141 @@
+/* The scaling harness's shard planner and argument parsing (no GPU needed). */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "plan.h"
+
+/* Every query head is owned exactly once, and each segment reads the right KV heads. */
+static void check_plan(int H, int Hk, int ranks) {
+  fc_shard s[FC_SCALE_MAX_RANKS];
+  char err[256];
+  cr_assert_eq(fc_plan_shards(H, Hk, ranks, s, err, sizeof err), 0, "H=%d Hk=%d ranks=%d: %s", H, Hk, ranks, err);
+  int owned[512] = {0};
+  const int G = H / Hk;
+  int min = 1 << 30, max = 0;
+  for (int r = 0; r < ranks; r++) {
+    cr_assert_gt(s[r].q_heads, 0);
+    min = s[r].q_heads < min ? s[r].q_heads : min;
+    max = s[r].q_heads > max ? s[r].q_heads : max;
+    int covered = 0;
+    for (int g = 0; g < s[r].num_segments; g++) {
+      const fc_segment *seg = &s[r].seg[g];
+      cr_assert_eq(seg->q0, covered, "segments must tile the shard");
+      cr_assert_eq(seg->q_heads % seg->kv_heads, 0);
+      const int ratio = seg->q_heads / seg->kv_heads;
+      for (int i = 0; i < seg->q_heads; i++) {
+        int h = s[r].q_head0 + seg->q0 + i;
+        int kv = s[r].kv_head0 + seg->kv0 + i / ratio;
+        cr_assert_eq(kv, h / G, "H=%d Hk=%d ranks=%d: head %d reads kv %d, not %d", H, Hk, ranks, h, kv, h / G);
+        cr_assert(seg->kv0 + i / ratio < s[r].kv_heads);
+        owned[h]++;
+      }
+      covered += seg->q_heads;
+    }
+    cr_assert_eq(covered, s[r].q_heads);
+  }
+  for (int h = 0; h < H; h++) cr_assert_eq(owned[h], 1, "head %d owned %d times", h, owned[h]);
+  cr_assert_leq(max - min, G, "uneven by more than one group");
+}
+
+Test(plan, mha_even_and_uneven) {
+  check_plan(16, 16, 1);
+  check_plan(16, 16, 2);
+  check_plan(16, 16, 3);
+  check_plan(16, 16, 16);
+  check_plan(5, 5, 4);
+}
+Test(plan, gqa_whole_groups) {
+  check_plan(32, 8, 2);
+  check_plan(32, 8, 8);
+  check_plan(12, 3, 2); /* uneven: 1 and 2 groups */
+}
+Test(plan, gqa_kv_duplicated) {
+  check_plan(32, 8, 16); /* Hk < ranks: each KV head on 2 ranks */
+  check_plan(8, 2, 3);   /* partial groups at both ends */
+  check_plan(8, 1, 8);   /* MQA */
+  check_plan(30, 5, 7);
+  fc_shard s[FC_SCALE_MAX_RANKS];
+  char err[128];
+  fc_plan_shards(32, 8, 16, s, err, sizeof err);
+  cr_assert_eq(s[0].kv_heads, 1);
+  cr_assert_eq(s[1].kv_head0, 0, "KV head 0 is duplicated on ranks 0 and 1");
+}
+Test(plan, rejects_bad_input) {
+  fc_shard s[FC_SCALE_MAX_RANKS];
+  char err[256];
+  cr_assert_eq(fc_plan_shards(16, 3, 2, s, err, sizeof err), -1);
+  cr_assert(strstr(err, "Hk must divide H"), "%s", err);
+  cr_assert_eq(fc_plan_shards(4, 4, 8, s, err, sizeof err), -1);
+  cr_assert(strstr(err, "exceeds the 4 query heads"), "%s", err);
+  cr_assert_eq(fc_plan_shards(4, 4, 0, s, err, sizeof err), -1);
+  cr_assert_eq(fc_plan_shards(4, 4, 65, s, err, sizeof err), -1);
+}
+
+Test(args, defaults_and_values) {
+  fc_scale_args a;
+  char err[2048];
+  char *argv1[] = {"x", NULL};
+  cr_assert_eq(fc_scale_parse_args(1, argv1, &a, err, sizeof err), 0);
+  cr_assert_eq(a.num_shapes, 2);
+  cr_assert_eq(a.shapes[0].S, 8192);
+  cr_assert_eq(a.sweep, FC_SWEEP_STRONG);
+  cr_assert_eq(a.chunks, 4);
+  char *argv2[] = {"x", "--shape", "1,32,8,4096,128,0", "--sweep", "weak", "--families", "sm90,sm80",
+                   "--gpus", "2", "--collective", "none", "--chunks", "2", "--reps", "5", "--json", "o.json", NULL};
+  cr_assert_eq(fc_scale_parse_args(17, argv2, &a, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(a.num_shapes, 1);
+  cr_assert_eq(a.shapes[0].Hk, 8);
+  cr_assert_eq(a.shapes[0].causal, 0);
+  cr_assert_eq(a.sweep, FC_SWEEP_WEAK);
+  cr_assert_eq(a.num_families, 2);
+  cr_assert_eq(a.families[0], FC_FAMILY_SM90);
+  cr_assert_eq(a.families[1], FC_FAMILY_SM80);
+  cr_assert_eq(a.max_gpus, 2);
+  cr_assert_eq(a.collective, FC_COLL_NONE);
+  cr_assert_str_eq(a.json, "o.json");
+}
+
+static void expect_bad(int argc, char **argv, const char *needle) {
+  fc_scale_args a;
+  char err[2048] = "";
+  cr_assert_eq(fc_scale_parse_args(argc, argv, &a, err, sizeof err), -1, "accepted %s", argv[1]);
+  cr_assert(strstr(err, needle), "message \"%s\" lacks \"%s\"", err, needle);
+}
+Test(args, bad_arguments) {
+  char *a1[] = {"x", "--shape", "1,32,7,4096,128", NULL};
+  expect_bad(3, a1, "--shape 1,32,7,4096,128");
+  char *a2[] = {"x", "--shape", "1,32,8,4096", NULL};
+  expect_bad(3, a2, "expected B,H,Hk,S,D");
+  char *a3[] = {"x", "--sweep", "sideways", NULL};
+  expect_bad(3, a3, "--sweep sideways");
+  char *a4[] = {"x", "--families", "sm80,cpu", NULL};
+  expect_bad(3, a4, "\"cpu\" is not a GPU family");
+  char *a5[] = {"x", "--gpus", "0", NULL};
+  expect_bad(3, a5, "--gpus 0");
+  char *a6[] = {"x", "--reps", "many", NULL};
+  expect_bad(3, a6, "--reps many");
+  char *a7[] = {"x", "--json", NULL};
+  expect_bad(2, a7, "--json needs a value");
+  char *a8[] = {"x", "--frobnicate", "1", NULL};
+  expect_bad(3, a8, "unknown argument --frobnicate");
+  char *a9[] = {"x", "--shape", "1,32,8,4096,128,2", NULL};
+  expect_bad(3, a9, "causal 0 or 1");
+}
+Test(args, help) {
+  fc_scale_args a;
+  char err[2048];
+  char *argv[] = {"x", "--help", NULL};
+  cr_assert_eq(fc_scale_parse_args(2, argv, &a, err, sizeof err), 1);
+  cr_assert(strstr(err, "usage: flashcore-scale"));
+}
+Test(args, rank_counts) {
+  int c[16];
+  cr_assert_eq(fc_scale_rank_counts(1, c, 16), 1);
+  cr_assert_eq(c[0], 1);
+  cr_assert_eq(fc_scale_rank_counts(2, c, 16), 2);
+  cr_assert_eq(c[1], 2);
+  cr_assert_eq(fc_scale_rank_counts(6, c, 16), 4);
+  cr_assert_eq(c[3], 6);
+  cr_assert_eq(fc_scale_rank_counts(8, c, 16), 4);
+  cr_assert_eq(c[3], 8);
+}
