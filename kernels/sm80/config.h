@@ -1,6 +1,6 @@
 // Tile configurations of the sm80 family: one row per head dim, per shared-memory class.
 // Every warp owns 16 * m_tiles query rows, so block_m = 16 * m_tiles * warps.
-// Shared memory holds Q (block_m rows) plus one K and one V tile (block_n rows each); every
+// Shared memory holds Q (block_m rows) plus two stages of K and V tiles (block_n rows); every
 // row is padded by 8 elements (16 bytes) so that the 8 row addresses of an ldmatrix fall in
 // 8 different bank groups for every head dim (pitches of 80, 144, 208, 272, 400, 528 bytes
 // are all 16 mod 128 or cover all 8 groups).
@@ -17,7 +17,7 @@ struct Config {
 
 constexpr int kPad = 8;
 
-constexpr int smem_bytes(Config c) { return (c.block_m + 2 * c.block_n) * (c.head_dim + kPad) * 2; }
+constexpr int smem_bytes(Config c) { return (c.block_m + 4 * c.block_n) * (c.head_dim + kPad) * 2; }  // Q + 2 stages of K and V
 constexpr int warps(Config c) { return c.block_m / (16 * c.m_tiles); }
 
 // A100 (164 KB) and Hopper (227 KB) opt-in shared memory.
@@ -32,10 +32,10 @@ constexpr int warps(Config c) { return c.block_m / (16 * c.m_tiles); }
 constexpr Config big_smem(int d) {
   return d <= 64 ? Config{d, 128, 64, 2} : d <= 128 ? Config{d, 128, 32, 2} : Config{d, 128, 32, 1};
 }
-// Ada (sm_86, sm_89: 99 KB opt-in). Same as above up to D = 128 (70 KB fits); for D >= 192
-// a 64 x 32 tile (4 warps) needs 42-68 KB.
+// Ada (sm_86, sm_89: 99 KB opt-in). Same as above up to D = 128 (70 KB at most); for
+// D >= 192 a 64 x 16 tile (4 warps) needs 51-68 KB.
 constexpr Config small_smem(int d) {
-  return d <= 128 ? big_smem(d) : Config{d, 64, 32, 1};
+  return d <= 128 ? big_smem(d) : Config{d, 64, 16, 1};
 }
 
 static_assert(smem_bytes(big_smem(256)) <= 163 * 1024, "A100 shared memory");

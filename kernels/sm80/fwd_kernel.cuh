@@ -1,8 +1,8 @@
 // sm80 forward kernel: FlashAttention-2 with mma.sync m16n8k16, ldmatrix and cp.async.
 //
 // One CTA computes block_m query rows of one (sequence, head); each warp owns 16 * MT rows.
-// K and V tiles stream through shared memory while Q stays there: the V load of a tile
-// overlaps Q.K^T and the softmax, the next K load overlaps P.V. Scores, the online softmax
+// K and V tiles stream through two shared-memory stages while Q stays there: the loads of
+// tile it+2 overlap the math of tiles it and it+1. Scores, the online softmax
 // and O live in registers in the mma accumulator layout; P is re-packed from the score
 // accumulators into A operands without touching shared memory.
 #pragma once
@@ -31,6 +31,10 @@ struct Params {
 
 // Copy `rows` rows of D elements into a padded shared tile with 16-byte cp.async;
 // rows at or past `valid` are zero-filled without reading global memory.
+__device__ __forceinline__ int clamp_int(int64_t x, int lo, int hi) {
+  return x < lo ? lo : x > hi ? hi : (int)x;
+}
+
 template <typename T, int ROWS, int D, int THREADS>
 __device__ __forceinline__ void load_tile(T *s, const T *g, int64_t row_stride, int64_t row0,
                                           int64_t valid) {
@@ -81,7 +85,7 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   extern __shared__ __align__(16) unsigned char smem[];
   T *sQ = reinterpret_cast<T *>(smem);
   T *sK = sQ + BM * kPitch;
-  T *sV = sK + BN * kPitch;
+  T *sV = sK + 2 * BN * kPitch;  // two stages of K, then two of V
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;  // accumulator row-in-8 and column pair
@@ -113,12 +117,23 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   const int64_t nb_first = n_lo / BN;
   const int64_t nb_last = n_hi >= n_lo ? n_hi / BN : nb_first - 1;
 
+  // Two K/V stages: the tiles of iteration it+2 load while iterations it and it+1 compute.
+  // Iterations walk the key blocks from the last (the diagonal, for causal) to the first.
+  const int64_t nblocks = nb_last - nb_first + 1;
+  auto load_kv = [&](int64_t it) {
+    const int stage = (int)(it & 1);
+    const int64_t n0 = (nb_last - it) * BN;
+    load_tile<T, BN, D, kThreads>(sK + stage * BN * kPitch, kg, p.k_stride[1], n0, sk);
+    load_tile<T, BN, D, kThreads>(sV + stage * BN * kPitch, vg, p.v_stride[1], n0, sk);
+  };
   load_tile<T, BM, D, kThreads>(sQ, qg, p.q_stride[1], m0, sq);
-  if (nb_last >= nb_first) load_tile<T, BN, D, kThreads>(sK, kg, p.k_stride[1], nb_last * BN, sk);
+  if (nblocks > 0) load_kv(0);
+  cp_async_commit();
+  if (nblocks > 1) load_kv(1);
   cp_async_commit();
 
   float o[MT][kDT][4];
-  float row_max[MT][2], row_sum[MT][2];
+  float row_max[MT][2], row_sum[MT][2];  // row_max in the log2 domain
 #pragma unroll
   for (int m = 0; m < MT; m++) {
 #pragma unroll
@@ -130,15 +145,17 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   // Accumulator row r (0: lane/4, 1: lane/4 + 8) of m-tile m, relative to the sequence.
   const int64_t row0 = m0 + warp * kRows + g;
   T *sQw = sQ + warp * kRows * kPitch;
+  // Without softcap the scale is folded into the exponent (one FFMA per score); with it the
+  // scores are mapped to the log2 domain first and the factor is 1.
+  const float to_log2 = p.softcap > 0.f ? 1.f : p.scale_log2;
 
-  for (int64_t nb = nb_last; nb >= nb_first; nb--) {
-    const int64_t n0 = nb * BN;
-    cp_async_wait<0>();
-    __syncthreads();  // K[nb] is in; every warp finished P.V of the previous tile (sV is free)
-    load_tile<T, BN, D, kThreads>(sV, vg, p.v_stride[1], n0, sk);
-    cp_async_commit();
+  for (int64_t it = 0; it < nblocks; it++) {
+    const int64_t n0 = (nb_last - it) * BN;
+    const T *sKs = sK + (it & 1) * BN * kPitch, *sVs = sV + (it & 1) * BN * kPitch;
+    cp_async_wait<1>();
+    __syncthreads();  // this iteration's K and V are in, for every thread's copies
 
-    // S = Q K^T for this warp's 16 rows and BN keys.
+    // S = Q K^T for this warp's rows and BN keys.
     float s[MT][kNT][4];
 #pragma unroll
     for (int m = 0; m < MT; m++)
@@ -154,7 +171,7 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
       for (int nt = 0; nt < kNT; nt += 2) {
         uint32_t bk[4];  // keys nt*8.. +15, dims kk*16.. +15
         const int mi = lane / 8;
-        ldmatrix_x4(bk, sK + (nt * 8 + (mi / 2) * 8 + lane % 8) * kPitch + kk * 16 + (mi % 2) * 8);
+        ldmatrix_x4(bk, sKs + (nt * 8 + (mi / 2) * 8 + lane % 8) * kPitch + kk * 16 + (mi % 2) * 8);
 #pragma unroll
         for (int m = 0; m < MT; m++) {
           Mma<T>::run(s[m][nt], a[m], bk[0], bk[1]);
@@ -163,7 +180,6 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
       }
     }
 
-    // Scale (and softcap) into the log2 domain, then mask where the tile crosses a boundary.
     if (p.softcap > 0.f) {
 #pragma unroll
       for (int m = 0; m < MT; m++)
@@ -171,62 +187,53 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
         for (int i = 0; i < kNT; i++)
 #pragma unroll
           for (int c = 0; c < 4; c++) s[m][i][c] = p.post_cap * tanhf(s[m][i][c] * p.pre_cap);
-    } else {
-#pragma unroll
-      for (int m = 0; m < MT; m++)
-#pragma unroll
-        for (int i = 0; i < kNT; i++)
-#pragma unroll
-          for (int c = 0; c < 4; c++) s[m][i][c] *= p.scale_log2;
     }
+    // Mask only tiles that cross a boundary, in 32-bit offsets relative to the tile.
     const bool full = n0 + BN <= sk &&
                       (p.window_right < 0 || n0 + BN - 1 <= m0 + diag + p.window_right) &&
                       (p.window_left < 0 || n0 >= m_last + diag - p.window_left);
     if (!full) {
+      const int kmax = clamp_int(sk - n0, 0, BN);  // columns < kmax exist
 #pragma unroll
       for (int m = 0; m < MT; m++)
 #pragma unroll
-        for (int i = 0; i < kNT; i++)
+        for (int r = 0; r < 2; r++) {
+          const int64_t d0 = row0 + m * 16 + r * 8 + diag - n0;  // the diagonal's column
+          const int hi = p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1);
+          const int lo = p.window_left < 0 ? 0 : clamp_int(d0 - p.window_left, 0, BN);
 #pragma unroll
-          for (int c = 0; c < 4; c++) {
-            const int64_t col = n0 + i * 8 + 2 * t + (c & 1), row = row0 + m * 16 + (c < 2 ? 0 : 8);
-            const bool vis = col < sk &&
-                             (p.window_right < 0 || col <= row + diag + p.window_right) &&
-                             (p.window_left < 0 || col >= row + diag - p.window_left);
-            if (!vis) s[m][i][c] = -INFINITY;
-          }
+          for (int i = 0; i < kNT; i++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+              const int col = i * 8 + 2 * t + e;
+              if (col < lo || col > hi) s[m][i][2 * r + e] = -INFINITY;
+            }
+        }
     }
 
-    // Online softmax on this thread's two rows.
+    // Online softmax on this thread's rows.
 #pragma unroll
     for (int m = 0; m < MT; m++)
 #pragma unroll
       for (int r = 0; r < 2; r++) {
-        float mx = row_max[m][r];
+        float mx = -INFINITY;
 #pragma unroll
         for (int i = 0; i < kNT; i++) mx = fmaxf(mx, fmaxf(s[m][i][2 * r], s[m][i][2 * r + 1]));
-        mx = quad_max(mx);
+        mx = fmaxf(row_max[m][r], quad_max(mx) * to_log2);
         const float base = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
         const float corr = exp2f(row_max[m][r] - base);
         row_max[m][r] = mx;
         float sum = 0.f;
 #pragma unroll
         for (int i = 0; i < kNT; i++) {
-          s[m][i][2 * r] = exp2f(s[m][i][2 * r] - base);
-          s[m][i][2 * r + 1] = exp2f(s[m][i][2 * r + 1] - base);
+          s[m][i][2 * r] = exp2f(fmaf(s[m][i][2 * r], to_log2, -base));
+          s[m][i][2 * r + 1] = exp2f(fmaf(s[m][i][2 * r + 1], to_log2, -base));
           sum += s[m][i][2 * r] + s[m][i][2 * r + 1];
         }
         row_sum[m][r] = row_sum[m][r] * corr + sum;
 #pragma unroll
         for (int i = 0; i < kDT; i++) o[m][i][2 * r] *= corr, o[m][i][2 * r + 1] *= corr;
       }
-
-    cp_async_wait<0>();
-    __syncthreads();  // V[nb] is in; every warp finished Q.K^T (sK is free)
-    if (nb > nb_first) {
-      load_tile<T, BN, D, kThreads>(sK, kg, p.k_stride[1], n0 - BN, sk);
-      cp_async_commit();
-    }
 
     // O += P V: the score accumulators of keys 16kk..16kk+15 are the A operand.
 #pragma unroll
@@ -243,7 +250,7 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
       for (int dt = 0; dt < kDT; dt += 2) {
         uint32_t bv[4];  // keys kk*16.. +15 (transposed), dims dt*8.. +15
         const int mi = lane / 8;
-        ldmatrix_x4_trans(bv, sV + (kk * 16 + (mi % 2) * 8 + lane % 8) * kPitch + dt * 8 + (mi / 2) * 8);
+        ldmatrix_x4_trans(bv, sVs + (kk * 16 + (mi % 2) * 8 + lane % 8) * kPitch + dt * 8 + (mi / 2) * 8);
 #pragma unroll
         for (int m = 0; m < MT; m++) {
           Mma<T>::run(o[m][dt], a[m], bv[0], bv[1]);
@@ -251,6 +258,9 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
         }
       }
     }
+    __syncthreads();  // every warp is done with this stage: refill it two tiles ahead
+    if (it + 2 < nblocks) load_kv(it + 2);
+    cp_async_commit();  // possibly empty: keeps one group per iteration for wait_group
   }
 
   // Normalise; rows that saw no key keep O = 0 and get LSE = -inf; NaN sums propagate.
