@@ -212,6 +212,8 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
     }
 
     // Online softmax on this thread's rows.
+    float corr[MT][2];
+    bool rescale = false;
 #pragma unroll
     for (int m = 0; m < MT; m++)
 #pragma unroll
@@ -221,7 +223,8 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
         for (int i = 0; i < kNT; i++) mx = fmaxf(mx, fmaxf(s[m][i][2 * r], s[m][i][2 * r + 1]));
         mx = fmaxf(row_max[m][r], quad_max(mx) * to_log2);
         const float base = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
-        const float corr = exp2f(row_max[m][r] - base);
+        corr[m][r] = exp2f(row_max[m][r] - base);
+        rescale |= corr[m][r] != 1.f;
         row_max[m][r] = mx;
         float sum = 0.f;
 #pragma unroll
@@ -230,10 +233,19 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
           s[m][i][2 * r + 1] = exp2f(fmaf(s[m][i][2 * r + 1], to_log2, -base));
           sum += s[m][i][2 * r] + s[m][i][2 * r + 1];
         }
-        row_sum[m][r] = row_sum[m][r] * corr + sum;
-#pragma unroll
-        for (int i = 0; i < kDT; i++) o[m][i][2 * r] *= corr, o[m][i][2 * r + 1] *= corr;
+        row_sum[m][r] = row_sum[m][r] * corr[m][r] + sum;
       }
+    // Once the running maxima settle, most tiles change no row's maximum: skip the O rescale
+    // (MT * D / 2 multiplies per thread) when no row of the warp needs it.
+    if (__any_sync(0xffffffffu, rescale)) {
+#pragma unroll
+      for (int m = 0; m < MT; m++)
+#pragma unroll
+        for (int i = 0; i < kDT; i++) {
+          o[m][i][0] *= corr[m][0], o[m][i][1] *= corr[m][0];
+          o[m][i][2] *= corr[m][1], o[m][i][3] *= corr[m][1];
+        }
+    }
 
     // O += P V: the score accumulators of keys 16kk..16kk+15 are the A operand.
 #pragma unroll
