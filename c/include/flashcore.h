@@ -110,7 +110,9 @@ FC_API void fc_context_destroy(fc_context *ctx);
  * stays valid until this thread's next call into flashcore. */
 FC_API const char *fc_last_error(const fc_context *ctx);
 
-/* Force a family for every later call on this context (FC_FAMILY_AUTO restores selection). */
+/* Force a family for every later call on this context (FC_FAMILY_AUTO restores selection).
+ * This and fc_context_set_num_threads() configure the context: call them before sharing it
+ * between threads. */
 FC_API fc_status fc_context_set_family(fc_context *ctx, fc_family family);
 /* Host threads the CPU backend may use (0 = one per online CPU, the default). */
 FC_API fc_status fc_context_set_num_threads(fc_context *ctx, int num_threads);

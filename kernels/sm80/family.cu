@@ -85,6 +85,11 @@ extern "C" int fc_sm80_plan(const fc_problem *p, const fc_device_caps *caps,
              bad);
     return 0;
   }
+  if ((p->seqlen_q + 63) / 64 > INT32_MAX) {
+    snprintf(why, why_len, "seqlen_q %lld needs more query blocks than a grid holds",
+             (long long)p->seqlen_q);
+    return 0;
+  }
   if (p->batch > 65535 || p->heads > 65535) {
     snprintf(why, why_len, "batch %lld or heads %lld exceeds the grid limit of 65535",
              (long long)p->batch, (long long)p->heads);
