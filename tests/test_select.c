@@ -1,0 +1,93 @@
+/* The sm80 family's planner, driven with synthetic devices: which tile each architecture gets
+ * and which problems it refuses, with what sentence. Runs without a GPU. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "fc_problem.h"
+#include "flashcore.h"
+
+int fc_sm80_plan(const fc_problem *, const fc_device_caps *, fc_kernel_info *, char *, size_t);
+
+static const fc_device_caps A100 = {8, 0, 108, 166912}, RTX4090 = {8, 9, 128, 101376},
+                            H100 = {9, 0, 132, 232448}, T4 = {7, 5, 40, 65536};
+
+static fc_problem problem(int dtype, int64_t d) {
+  static _Alignas(16) unsigned char buf[64];
+  fc_problem p;
+  memset(&p, 0, sizeof p);
+  p.dtype = dtype;
+  p.q = p.k = p.v = buf;
+  p.out = buf + 16;
+  p.batch = 2, p.seqlen_q = p.seqlen_k = p.total_q = p.total_k = 1024;
+  p.heads = 16, p.heads_k = 4, p.head_dim = d;
+  int64_t h[4] = {16, 4, 4, 16};
+  int64_t *st[4] = {p.q_stride, p.k_stride, p.v_stride, p.o_stride};
+  for (int i = 0; i < 4; i++) st[i][2] = d, st[i][1] = h[i] * d, st[i][0] = 1024 * h[i] * d;
+  p.scale = 0.1f, p.window_left = p.window_right = -1;
+  return p;
+}
+
+static int plan(const fc_problem *p, const fc_device_caps *c, fc_kernel_info *info, char *why) {
+  fc_kernel_info init = FC_KERNEL_INFO_INIT;
+  *info = init;
+  why[0] = 0;
+  return fc_sm80_plan(p, c, info, why, 256);
+}
+
+Test(select_sm80, tiles_per_architecture) {
+  fc_kernel_info info;
+  char why[256];
+  fc_problem p = problem(FC_DTYPE_BF16, 128);
+  cr_assert(plan(&p, &H100, &info, why), "%s", why);
+  cr_assert_eq(info.block_m, 128);
+  cr_assert_eq(info.block_n, 32);
+  cr_assert_eq(info.num_warps, 4);
+  cr_assert(strstr(info.description, "PTX, JIT"), "%s", info.description);
+  p = problem(FC_DTYPE_F16, 64);
+  cr_assert(plan(&p, &A100, &info, why), "%s", why);
+  cr_assert_eq(info.block_n, 64);
+  cr_assert(!strstr(info.description, "PTX"), "A100 runs its own SASS: %s", info.description);
+  p = problem(FC_DTYPE_BF16, 256);
+  cr_assert(plan(&p, &A100, &info, why), "%s", why);
+  cr_assert_eq(info.block_m, 128);
+  cr_assert_eq(info.num_warps, 8);
+  cr_assert(plan(&p, &RTX4090, &info, why), "%s", why);
+  cr_assert_eq(info.block_m, 64, "Ada's 99 KB takes the small D=256 tile");
+  cr_assert_eq(info.block_n, 16);
+}
+
+Test(select_sm80, refusals_say_why) {
+  fc_kernel_info info;
+  char why[256];
+  fc_problem p = problem(FC_DTYPE_BF16, 128);
+  cr_assert_not(plan(&p, &T4, &info, why));
+  cr_assert(strstr(why, "compute capability 8.0"), "%s", why);
+  p = problem(FC_DTYPE_F32, 128);
+  cr_assert_not(plan(&p, &H100, &info, why));
+  cr_assert(strstr(why, "f32"), "%s", why);
+  p = problem(FC_DTYPE_BF16, 128);
+  p.q = (const char *)p.q + 2;
+  cr_assert_not(plan(&p, &H100, &info, why));
+  cr_assert(strstr(why, "q is not 16-byte aligned"), "%s", why);
+  p = problem(FC_DTYPE_BF16, 128);
+  p.v_stride[1] = 4 * 128 + 4;
+  cr_assert_not(plan(&p, &H100, &info, why));
+  cr_assert(strstr(why, "v is not 16-byte aligned"), "%s", why);
+  p = problem(FC_DTYPE_BF16, 128);
+  p.batch = 70000;
+  cr_assert_not(plan(&p, &H100, &info, why));
+  cr_assert(strstr(why, "grid limit"), "%s", why);
+  fc_device_caps tiny = {8, 6, 10, 48 * 1024};
+  p = problem(FC_DTYPE_BF16, 256);
+  cr_assert_not(plan(&p, &tiny, &info, why));
+  cr_assert(strstr(why, "shared memory"), "%s", why);
+}
+
+Test(select_sm80, strides_of_size_one_dims_are_free) {
+  fc_kernel_info info;
+  char why[256];
+  fc_problem p = problem(FC_DTYPE_BF16, 64);
+  p.batch = 1;
+  p.q_stride[0] = p.o_stride[0] = 3; /* never multiplied by a non-zero index */
+  cr_assert(plan(&p, &H100, &info, why), "%s", why);
+}
