@@ -414,6 +414,18 @@ fn extent(shape: [i64; 4], strides: [i64; 4]) -> Result<usize> {
     Ok(last as usize + 1)
 }
 
+/// Every element a view reaches must lie inside a slice of `len` elements.
+fn fits(shape: [i64; 4], strides: [i64; 4], len: usize) -> Result<()> {
+    let n = extent(shape, strides)?;
+    if n > len {
+        return Err(rust_error(
+            Status::ShapeMismatch,
+            format!("view {:?} / {:?} reaches {} elements, the slice has {}", shape, strides, n, len),
+        ));
+    }
+    Ok(())
+}
+
 /// A read-only 4-D view `[batch, seq, heads, head_dim]` of host or device memory.
 #[derive(Debug, Clone, Copy)]
 pub struct TensorView<'a> {
@@ -454,13 +466,7 @@ impl<'a> TensorView<'a> {
     /// # Ok::<(), flashcore::Error>(())
     /// ```
     pub fn from_slice_strided<T: Element>(data: &'a [T], shape: [i64; 4], strides: [i64; 4]) -> Result<Self> {
-        let n = extent(shape, strides)?;
-        if n > data.len() {
-            return Err(rust_error(
-                Status::ShapeMismatch,
-                format!("view {:?} / {:?} reaches {} elements, the slice has {}", shape, strides, n, data.len()),
-            ));
-        }
+        fits(shape, strides, data.len())?;
         Ok(TensorView { raw: make_raw(data.as_ptr() as *mut c_void, T::DTYPE, shape, strides), _borrow: PhantomData })
     }
 
@@ -491,13 +497,7 @@ impl<'a> TensorViewMut<'a> {
 
     /// A strided view of a mutable host slice.
     pub fn from_slice_strided<T: Element>(data: &'a mut [T], shape: [i64; 4], strides: [i64; 4]) -> Result<Self> {
-        let n = extent(shape, strides)?;
-        if n > data.len() {
-            return Err(rust_error(
-                Status::ShapeMismatch,
-                format!("view {:?} / {:?} reaches {} elements, the slice has {}", shape, strides, n, data.len()),
-            ));
-        }
+        fits(shape, strides, data.len())?;
         Ok(TensorViewMut { raw: make_raw(data.as_mut_ptr() as *mut c_void, T::DTYPE, shape, strides), _borrow: PhantomData })
     }
 
