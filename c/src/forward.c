@@ -1,6 +1,7 @@
 /* fc_attention_forward: validate, select, run. */
 #include "internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 fc_status fc_attention_forward(fc_context *ctx, const fc_tensor *q, const fc_tensor *k,
@@ -23,7 +24,14 @@ fc_status fc_attention_forward(fc_context *ctx, const fc_tensor *q, const fc_ten
     for (int i = 0; i < n; i++) {
       if (fam[i].family != info.family) continue;
       char err[256] = "";
-      int e = fam[i].launch(&p, &info, stream, err, sizeof err);
+      /* The kernel runs on the context's device whatever the caller's current device is. */
+      int previous, e = fc_gpu_enter(ctx->device, &previous);
+      if (e == 0) {
+        e = fam[i].launch(&p, &info, stream, err, sizeof err);
+        fc_gpu_leave(previous);
+      } else {
+        snprintf(err, sizeof err, "cannot make device %d current (cudaError %d)", ctx->device, e);
+      }
       st = e == 0 ? FC_SUCCESS
                   : fc_fail(ctx, e == 2 /* cudaErrorMemoryAllocation */ ? FC_ERR_OUT_OF_MEMORY
                                                                         : FC_ERR_CUDA,

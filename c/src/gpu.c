@@ -35,6 +35,17 @@ fc_status fc_gpu_query_device(fc_context *ctx, int device) {
   return FC_SUCCESS;
 }
 
+int fc_gpu_enter(int device, int *previous) {
+  cudaError_t e = cudaGetDevice(previous);
+  if (e == cudaSuccess && *previous != device) e = cudaSetDevice(device);
+  return (int)e;
+}
+
+void fc_gpu_leave(int previous) {
+  int now = -1;
+  if (cudaGetDevice(&now) == cudaSuccess && now != previous) cudaSetDevice(previous);
+}
+
 int fc_gpu_pointer_is_device(const void *ptr) {
   struct cudaPointerAttributes a;
   cudaError_t e = cudaPointerGetAttributes(&a, ptr);
@@ -57,6 +68,14 @@ fc_status fc_gpu_query_device(fc_context *ctx, int device) {
                  "(FLASHCORE_CUDA=OFF); only FC_DEVICE_CPU is available",
                  device);
 }
+
+int fc_gpu_enter(int device, int *previous) {
+  (void)device;
+  *previous = 0;
+  return 100; /* cudaErrorNoDevice */
+}
+
+void fc_gpu_leave(int previous) { (void)previous; }
 
 int fc_gpu_pointer_is_device(const void *ptr) {
   (void)ptr;

@@ -45,6 +45,10 @@ fc_status fc_cpu_forward(fc_context *ctx, const fc_problem *p, const fc_kernel_i
 /* gpu.c: thin layer over the CUDA runtime (stubs when built without CUDA). */
 int fc_gpu_built(void);
 fc_status fc_gpu_query_device(fc_context *ctx, int device);
+/* Make `device` current for a launch; fc_gpu_leave restores the caller's device. Returns 0,
+ * or a cudaError_t value. */
+int fc_gpu_enter(int device, int *previous);
+void fc_gpu_leave(int previous);
 /* 1 if ptr is device (or managed) memory, 0 if host memory, -1 if unknown. */
 int fc_gpu_pointer_is_device(const void *ptr);
 
