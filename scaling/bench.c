@@ -216,13 +216,22 @@ int main(int argc, char **argv) {
     if (!strcmp(a, "--no-check")) { check = 0; continue; }
     if (!val) { usage(); return 2; }
     i++;
-    if (!strcmp(a, "--device")) device = !strcmp(val, "cpu") ? FC_DEVICE_CPU : atoi(val);
+    if (!strcmp(a, "--device")) {
+      char *end;
+      device = !strcmp(val, "cpu") ? FC_DEVICE_CPU : (int)strtol(val, &end, 10);
+      if (strcmp(val, "cpu") && (*end || device < 0)) { fprintf(stderr, "--device %s: use cpu or a GPU ordinal\n", val); return 2; }
+    }
     else if (!strcmp(a, "--family")) {
       int f;
       for (f = 0; f < FC_FAMILY_COUNT && strcmp(val, fc_family_name((fc_family)f)); f++) {}
       if (f == FC_FAMILY_COUNT) { fprintf(stderr, "unknown family %s\n", val); return 2; }
       fam = (fc_family)f;
-    } else if (!strcmp(a, "--dtype")) dt = !strcmp(val, "f16") ? FC_DTYPE_F16 : !strcmp(val, "f32") ? FC_DTYPE_F32 : FC_DTYPE_BF16;
+    } else if (!strcmp(a, "--dtype")) {
+      if (!strcmp(val, "bf16")) dt = FC_DTYPE_BF16;
+      else if (!strcmp(val, "f16")) dt = FC_DTYPE_F16;
+      else if (!strcmp(val, "f32")) dt = FC_DTYPE_F32;
+      else { fprintf(stderr, "--dtype %s: use bf16, f16 or f32\n", val); return 2; }
+    }
     else if (!strcmp(a, "--reps")) reps = atoi(val);
     else if (!strcmp(a, "--threads")) threads = atoi(val);
     else if (!strcmp(a, "--json")) json = val;
@@ -237,7 +246,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "flashcore-bench: %s\n", fc_last_error(NULL));
     return 1;
   }
-  if (threads) fc_context_set_num_threads(ctx, threads);
+  if (threads && fc_context_set_num_threads(ctx, threads) != FC_SUCCESS) {
+    fprintf(stderr, "flashcore-bench: %s\n", fc_last_error(ctx));
+    return 2;
+  }
   const int gpu = device != FC_DEVICE_CPU;
   if (reps < 0) reps = gpu ? 20 : 3;
   if (reps < 1 || reps > 64) { fprintf(stderr, "--reps must be 1..64\n"); return 2; }

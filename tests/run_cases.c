@@ -17,7 +17,12 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[i], "--ragged")) ragged_only = 1;
     else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
       i++;
-      device = !strcmp(argv[i], "cpu") ? FC_DEVICE_CPU : atoi(argv[i]);
+      char *end;
+      device = !strcmp(argv[i], "cpu") ? FC_DEVICE_CPU : (int)strtol(argv[i], &end, 10);
+      if (strcmp(argv[i], "cpu") && (*end || device < 0)) {
+        fprintf(stderr, "--device %s: use cpu or a GPU ordinal\n", argv[i]);
+        return 2;
+      }
     } else if (!strcmp(argv[i], "--family") && i + 1 < argc) {
       i++;
       int f = 0;
