@@ -2,7 +2,7 @@
 # One call on the device machine: GPU tests, compute-sanitizer on the ragged suite, the
 # benchmark grid with its PyTorch peers, and a short table last. Binaries come prebuilt in
 # build/ (Criterion is not installed there); their libraries travel in .carry/lib.
-#   scripts/gpu-check.sh [all|tests|sanitize|bench] [family]
+#   scripts/gpu-check.sh [all|tests|sanitize|sass|rust|bench] [family]
 set -uo pipefail
 what=${1:-all}
 family=${2:-auto}
@@ -34,6 +34,12 @@ if [[ $what == all || $what == *rust* ]] && [ -x .carry/rust-gpu-tests ]; then
   LD_LIBRARY_PATH=$libs .carry/rust-gpu-tests --test-threads 1 --nocapture > "$out/rust-gpu-$family.log" 2>&1
   grep -E "^ok:|skipped" "$out/rust-gpu-$family.log"
   summary+=("rust GPU tests ($family): $(grep -E '^test result' "$out/rust-gpu-$family.log")")
+fi
+if [[ $what == all || $what == *sass* ]]; then
+  scripts/sass-check.sh build/libflashcore.so > "$out/sass-check.txt" 2>&1
+  grep -E "sm_90a|sass-check" "$out/sass-check.txt" | cut -c1-150
+  summary+=("$(tail -n 1 "$out/sass-check.txt")")
+  cp "$out/sass-check.txt" "$final"/
 fi
 if [[ $what == all || $what == *bench* ]]; then
   LD_LIBRARY_PATH=$libs FC_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown) build/scaling/flashcore-bench --grid standard \

@@ -1,4 +1,4 @@
-/* The sm80 family's planner, driven with synthetic devices: which tile each architecture gets
+/* The sm80 and sm90 families' planners, driven with synthetic devices: which tile each architecture gets
  * and which problems it refuses, with what sentence. Runs without a GPU. */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -91,3 +91,54 @@ Test(select_sm80, strides_of_size_one_dims_are_free) {
   p.q_stride[0] = p.o_stride[0] = 3; /* never multiplied by a non-zero index */
   cr_assert(plan(&p, &H100, &info, why), "%s", why);
 }
+
+#ifdef FC_HAVE_SM90
+int fc_sm90_plan(const fc_problem *, const fc_device_caps *, fc_kernel_info *, char *, size_t);
+
+static int plan90(const fc_problem *p, const fc_device_caps *c, fc_kernel_info *info, char *why) {
+  fc_kernel_info init = FC_KERNEL_INFO_INIT;
+  *info = init;
+  why[0] = 0;
+  return fc_sm90_plan(p, c, info, why, 256);
+}
+
+Test(select_sm90, hopper_tiles) {
+  fc_kernel_info info;
+  char why[256];
+  const int dims[3] = {64, 128, 256}, bn[3] = {128, 128, 64};
+  for (int i = 0; i < 3; i++) {
+    fc_problem p = problem(i == 1 ? FC_DTYPE_F16 : FC_DTYPE_BF16, dims[i]);
+    cr_assert(plan90(&p, &H100, &info, why), "D=%d: %s", dims[i], why);
+    cr_assert_eq(info.block_m, 128);
+    cr_assert_eq(info.block_n, bn[i], "D=%d", dims[i]);
+    cr_assert_eq(info.num_warps, 12, "one producer and two consumer warpgroups");
+    cr_assert(strstr(info.description, "wgmma"), "%s", info.description);
+  }
+}
+
+/* What sm90 refuses falls back to sm80 under auto dispatch; the sentence says why. */
+Test(select_sm90, refusals_say_why) {
+  fc_kernel_info info;
+  char why[256];
+  fc_problem p = problem(FC_DTYPE_BF16, 128);
+  cr_assert_not(plan90(&p, &A100, &info, why));
+  cr_assert(strstr(why, "compute capability 9.0"), "%s", why);
+  fc_device_caps blackwell = {10, 0, 148, 232448};
+  cr_assert_not(plan90(&p, &blackwell, &info, why), "sm_90a code runs on sm_90 only");
+  p = problem(FC_DTYPE_BF16, 96);
+  cr_assert_not(plan90(&p, &H100, &info, why));
+  cr_assert(strstr(why, "head_dim 96"), "%s", why);
+  cr_assert(plan(&p, &H100, &info, why), "sm80 takes D=96 on the H100: %s", why);
+  p = problem(FC_DTYPE_BF16, 128);
+  p.k_stride[2] = 130;
+  cr_assert_not(plan90(&p, &H100, &info, why));
+  cr_assert(strstr(why, "k is not 16-byte aligned"), "%s", why);
+  p = problem(FC_DTYPE_F32, 64);
+  cr_assert_not(plan90(&p, &H100, &info, why));
+  cr_assert(strstr(why, "f32"), "%s", why);
+  fc_device_caps small = {9, 0, 132, 100 * 1024};
+  p = problem(FC_DTYPE_BF16, 256);
+  cr_assert_not(plan90(&p, &small, &info, why));
+  cr_assert(strstr(why, "shared memory"), "%s", why);
+}
+#endif

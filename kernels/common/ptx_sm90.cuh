@@ -1,0 +1,106 @@
+// Thin wrappers, one per PTX instruction the sm90 family uses besides wgmma itself (see
+// kernels/sm90/wgmma.cuh): mbarriers, the tensor memory accelerator (TMA), the fences between
+// the generic and async proxies, warpgroup register reallocation and named barriers.
+// Everything here needs sm_90; setmaxnreg needs sm_90a.
+#pragma once
+
+#include <stdint.h>
+
+#include "ptx_sm80.cuh"  // smem_addr, pack2, quad reductions
+
+namespace fc {
+
+// ---- mbarrier: a 64-bit shared-memory barrier that counts arrivals and expected bytes ------
+__device__ __forceinline__ void mbar_init(uint64_t *bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count));
+}
+// Makes the initialisations visible to the async proxy (TMA) before anyone uses them.
+__device__ __forceinline__ void mbar_init_fence() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+// One arrival that also announces `bytes` the TMA will deliver in this phase.
+__device__ __forceinline__ void mbar_expect_tx(uint64_t *bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)),
+               "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t *bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+// Waits until the phase with parity `parity` has completed.
+__device__ __forceinline__ void mbar_wait(uint64_t *bar, uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred done;\n"
+      "WAIT_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT_%=;\n"
+      "}\n" ::"r"(smem_addr(bar)),
+      "r"(parity)
+      : "memory");
+}
+
+// ---- TMA: a 4-D tile (dims innermost first) into shared memory, completing on an mbarrier --
+__device__ __forceinline__ void tma_load_4d(void *dst, const void *tensor_map, uint64_t *bar,
+                                            int c0, int c1, int c2, int c3) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%3, %4, %5, %6}], [%2];\n" ::"r"(smem_addr(dst)),
+      "l"(reinterpret_cast<uint64_t>(tensor_map)), "r"(smem_addr(bar)), "r"(c0), "r"(c1), "r"(c2),
+      "r"(c3)
+      : "memory");
+}
+// Fetches the 128-byte tensor map (a kernel parameter) ahead of the first copy.
+__device__ __forceinline__ void tma_prefetch_map(const void *tensor_map) {
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(tensor_map))
+               : "memory");
+}
+
+// ---- proxies, registers, barriers -----------------------------------------------------------
+// Ordinary shared-memory writes that the tensor cores or TMA read next need this in each
+// writing thread before the barrier that publishes them.
+__device__ __forceinline__ void fence_proxy_async() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+// Warpgroup register reallocation: producers give registers back, consumers take them.
+template <int N> __device__ __forceinline__ void regs_dealloc() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+template <int N> __device__ __forceinline__ void regs_alloc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+// Barrier among `threads` threads (a multiple of 32) on hardware barrier `id` (1..15; 0 is
+// __syncthreads).
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+// ---- wgmma shared-memory matrix descriptor, 128-byte swizzle --------------------------------
+// The tile is stored as the TMA writes it with CU_TENSOR_MAP_SWIZZLE_128B: rows of 64
+// 16-bit elements (128 bytes), 8-row atoms of 1024 bytes (which must be 1024-byte aligned).
+// K-major operands (Q, K): stride byte offset = 1024 between 8-row groups; the leading offset
+// is unused. MN-major operands (V): leading offset = the distance between 64-column blocks,
+// stride offset = 1024 between 8-row groups along K. Offsets are encoded in 16-byte units.
+__device__ __forceinline__ uint64_t smem_desc_sw128(const void *tile, uint32_t lead_bytes) {
+  const uint64_t addr = smem_addr(tile);
+  return ((addr & 0x3FFFF) >> 4) | ((uint64_t)((lead_bytes & 0x3FFFF) >> 4) << 16) |
+         ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ void wgmma_fence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Keeps the compiler from moving accesses to an accumulator across an async wgmma region.
+__device__ __forceinline__ void reg_fence(float &r) { asm volatile("" : "+f"(r)::"memory"); }
+__device__ __forceinline__ void reg_fence(uint32_t &r) { asm volatile("" : "+r"(r)::"memory"); }
+
+}  // namespace fc

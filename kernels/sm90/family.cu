@@ -1,0 +1,178 @@
+// The sm90 family's answers to the selector (can it run a problem here, with which tile) and
+// the tensor maps its launches need. The kernels live in fwd_d*.cu.
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "fc_problem.h"
+#include "flashcore.h"
+
+namespace fc::sm90 {
+int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
+                     char *err, size_t err_len);
+}
+
+#define FC_DECLARE(D) extern "C" int fc_sm90_launch_d##D(const fc_problem *, void *, char *, size_t);
+FC_DECLARE(64)
+FC_DECLARE(128)
+FC_DECLARE(256)
+
+typedef int (*launch_fn)(const fc_problem *, void *, char *, size_t);
+
+// Head dims with an sm90 kernel in this build (FLASHCORE_HEAD_DIMS prunes them).
+static launch_fn launcher(int64_t d) {
+  switch (d) {
+#ifdef FC_SM90_HAS_D64
+  case 64: return fc_sm90_launch_d64;
+#endif
+#ifdef FC_SM90_HAS_D128
+  case 128: return fc_sm90_launch_d128;
+#endif
+#ifdef FC_SM90_HAS_D256
+  case 256: return fc_sm90_launch_d256;
+#endif
+  default: return nullptr;
+  }
+}
+
+static bool aligned16(const void *ptr) { return ((uintptr_t)ptr & 15u) == 0; }
+
+// The TMA needs 16-byte aligned bases and strides of dimensions that have more than one
+// element; the output is written with 16-byte stores, so the same holds for out.
+static const char *misaligned(const fc_problem *p) {
+  const int64_t *st[4] = {p->q_stride, p->k_stride, p->v_stride, p->o_stride};
+  const char *names[4] = {"q", "k", "v", "out"};
+  const void *ptr[4] = {p->q, p->k, p->v, p->out};
+  const int64_t heads[4] = {p->heads, p->heads_k, p->heads_k, p->heads};
+  const int64_t rows[4] = {p->total_q, p->total_k, p->total_k, p->total_q};
+  const int64_t batch = p->cu_seqlens_q ? 1 : p->batch;
+  for (int i = 0; i < 4; i++) {
+    if (!aligned16(ptr[i])) return names[i];
+    if ((batch > 1 && st[i][0] % 8) || (rows[i] > 1 && st[i][1] % 8) || (heads[i] > 1 && st[i][2] % 8))
+      return names[i];
+  }
+  return nullptr;
+}
+
+extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_kernel_info *info,
+                            char *why, size_t why_len) {
+  using namespace fc::sm90;
+  if (caps->cc_major != 9 || caps->cc_minor != 0) {
+    snprintf(why, why_len, "needs compute capability 9.0 (sm_90a code), the device has %d.%d",
+             caps->cc_major, caps->cc_minor);
+    return 0;
+  }
+  if (p->dtype != FC_DTYPE_BF16 && p->dtype != FC_DTYPE_F16) {
+    snprintf(why, why_len, "dtype f32 runs only on the CPU backend; GPU families take bf16 and f16");
+    return 0;
+  }
+  if (!launcher(p->head_dim)) {
+    snprintf(why, why_len, "head_dim %lld has no sm90 kernel (64, 128 and 256 do, unless "
+             "FLASHCORE_HEAD_DIMS pruned them)", (long long)p->head_dim);
+    return 0;
+  }
+  if (const char *bad = misaligned(p)) {
+    snprintf(why, why_len,
+             "%s is not 16-byte aligned (data pointer and the batch, seq and head strides must "
+             "be multiples of 8 elements)", bad);
+    return 0;
+  }
+  // TMA coordinates are 32-bit and the grid's y and z are 16-bit.
+  if (p->total_q > INT32_MAX - 256 || p->total_k > INT32_MAX - 256) {
+    snprintf(why, why_len, "%lld query or %lld key rows exceed the TMA's 32-bit coordinates",
+             (long long)p->total_q, (long long)p->total_k);
+    return 0;
+  }
+  if (p->batch > 65535 || p->heads > 65535) {
+    snprintf(why, why_len, "batch %lld or heads %lld exceeds the grid limit of 65535",
+             (long long)p->batch, (long long)p->heads);
+    return 0;
+  }
+  const Config c = config((int)p->head_dim);
+  if (smem_bytes(c) > caps->smem_optin) {
+    snprintf(why, why_len, "the D=%lld tile needs %d bytes of shared memory, the device allows %d",
+             (long long)p->head_dim, smem_bytes(c), caps->smem_optin);
+    return 0;
+  }
+  info->block_m = block_m(c);
+  info->block_n = c.block_n;
+  info->num_warps = threads(c) / 32;
+  info->stages = c.stages;
+  snprintf(info->description, sizeof info->description,
+           "sm90 %s D=%lld%s: %dx%d tile, %d consumer warpgroups + 1 TMA producer, %d stages, "
+           "%d B smem, wgmma", p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", (long long)p->head_dim,
+           p->causal ? " causal" : "", block_m(c), c.block_n, c.consumers, c.stages, smem_bytes(c));
+  return 1;
+}
+
+extern "C" int fc_sm90_launch(const fc_problem *p, const fc_kernel_info *info, void *stream,
+                              char *err, size_t err_len) {
+  launch_fn f = launcher(p->head_dim);
+  if (!f) {
+    snprintf(err, err_len, "no sm90 kernel for head_dim %lld", (long long)p->head_dim);
+    return 1;
+  }
+  return f(p, stream, err, err_len);
+}
+
+namespace fc::sm90 {
+
+// The driver's encoder, found once through the runtime so the library links only cudart.
+static PFN_cuTensorMapEncodeTiled_v12000 encoder(char *err, size_t err_len) {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+  if (fn) return fn;
+  void *ptr = nullptr;
+  cudaDriverEntryPointQueryResult q;
+  cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &ptr, 12000,
+                                                   cudaEnableDefault, &q);
+  if (e != cudaSuccess || q != cudaDriverEntryPointSuccess || !ptr) {
+    snprintf(err, err_len, "the CUDA driver has no cuTensorMapEncodeTiled (%s)",
+             cudaGetErrorString(e));
+    return nullptr;
+  }
+  fn = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(ptr);
+  return fn;
+}
+
+int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
+                     char *err, size_t err_len) {
+  PFN_cuTensorMapEncodeTiled_v12000 encode = encoder(err, err_len);
+  if (!encode) return (int)CUDA_ERROR_NOT_FOUND;
+  const bool varlen = pr->cu_seqlens_q != nullptr;
+  const void *ptr[3] = {pr->q, pr->k, pr->v};
+  const int64_t *st[3] = {pr->q_stride, pr->k_stride, pr->v_stride};
+  const int64_t rows[3] = {pr->total_q, pr->total_k, pr->total_k};
+  const int64_t heads[3] = {pr->heads, pr->heads_k, pr->heads_k};
+  const char *names[3] = {"q", "k", "v"};
+  const CUtensorMapDataType dt =
+      pr->dtype == FC_DTYPE_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  for (int i = 0; i < 3; i++) {
+    // Dims innermost first: head_dim, rows, heads, batch (one batch of all rows for varlen).
+    // A dimension of one element never advances, so its stride is only made valid.
+    cuuint64_t dims[4] = {(cuuint64_t)pr->head_dim, (cuuint64_t)rows[i], (cuuint64_t)heads[i],
+                          (cuuint64_t)(varlen ? 1 : pr->batch)};
+    const int64_t el[3] = {st[i][1], st[i][2], st[i][0]};
+    cuuint64_t strides[3];
+    for (int j = 0; j < 3; j++) strides[j] = dims[j + 1] > 1 ? (cuuint64_t)el[j] * 2 : 16;
+    cuuint32_t box[4] = {64, (cuuint32_t)(i == 0 ? block_m : block_n), 1, 1};
+    cuuint32_t estride[4] = {1, 1, 1, 1};
+    CUresult r = encode(&maps[i], dt, 4, const_cast<void *>(ptr[i]), dims, strides, box, estride,
+                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) {
+      snprintf(err, err_len,
+               "cuTensorMapEncodeTiled for %s failed (CUresult %d): dims %llu x %llu x %llu x %llu, "
+               "byte strides %llu, %llu, %llu", names[i], (int)r, (unsigned long long)dims[0],
+               (unsigned long long)dims[1], (unsigned long long)dims[2], (unsigned long long)dims[3],
+               (unsigned long long)strides[0], (unsigned long long)strides[1],
+               (unsigned long long)strides[2]);
+      return (int)r;
+    }
+  }
+  return 0;
+}
+
+}  // namespace fc::sm90

@@ -1,0 +1,3 @@
+// Head dim 256 of the sm90 family, in its own translation unit so head dims compile in parallel.
+#include "fwd_launch.cuh"
+FC_SM90_HEAD_DIM(256)

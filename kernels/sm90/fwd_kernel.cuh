@@ -1,0 +1,290 @@
+// sm90 forward kernel: FlashAttention-3 structure on Hopper (TMA, mbarriers, wgmma).
+//
+// One CTA computes block_m = 64 * C query rows of one (sequence, head). Warpgroup 0 is the
+// producer: after giving back most of its registers, one thread issues every TMA copy (Q once,
+// then K and V tiles into a ring of `stages`), each completing on a "full" mbarrier; it refills
+// a stage once every consumer warp has arrived on that stage's "empty" mbarrier. Warpgroups
+// 1..C are consumers, 64 rows each: S = Q K^T with both operands in shared memory
+// (wgmma m64nBNk16), the online softmax in registers, then O += P V with P re-packed from the
+// S accumulators as the register A operand and V read MN-major through the transpose bit.
+// Key tiles run from the last to the first, so masked tiles (causal diagonal, ragged tail)
+// come first and the rest skip the mask. While one consumer warpgroup is in its softmax the
+// other's wgmmas keep the tensor cores busy.
+#pragma once
+
+#include <cuda.h>  // CUtensorMap (a 128-byte kernel parameter); no driver calls here
+#include <math.h>
+
+#include "config.h"
+#include "ptx_sm90.cuh"
+#include "wgmma.cuh"
+
+namespace fc::sm90 {
+
+struct Params {
+  void *out;
+  float *lse;
+  int64_t o_stride[3], lse_stride[3];
+  int64_t seqlen_q, seqlen_k, total_q, total_k;
+  int heads, group;  // group = heads / heads_k
+  float scale_log2;  // softmax scale * log2(e) (no softcap)
+  float softcap;     // 0 = off
+  float pre_cap;     // softmax scale / softcap
+  float post_cap;    // softcap * log2(e)
+  int64_t window_left, window_right;  // -1 = unbounded
+  const int32_t *cu_q, *cu_k;
+};
+
+__device__ __forceinline__ int clamp_int(int64_t x, int lo, int hi) {
+  return x < lo ? lo : x > hi ? hi : (int)x;
+}
+
+template <typename T, int D, int BM, int BN, int STAGES> struct SharedStorage {
+  // Per 64 columns of the head dim, rows of 128 bytes in the TMA's 128-byte swizzle; every
+  // array is a multiple of 1024 bytes so every 8-row atom stays 1024-byte aligned.
+  T q[BM * D];
+  T k[STAGES][BN * D];
+  T v[STAGES][BN * D];
+  uint64_t q_full, k_full[STAGES], v_full[STAGES], kv_empty[STAGES];
+};
+
+template <typename T, int D, int BN, int C, int STAGES>
+__global__ void __launch_bounds__(128 * (C + 1), 1)
+    fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
+               const __grid_constant__ CUtensorMap tm_v, const Params p) {
+  constexpr Config kCfg{D, C, BN, STAGES};
+  constexpr int BM = block_m(kCfg);
+  constexpr int kCols = D / 64;  // 64-column blocks of the head dim
+  constexpr int kNT = BN / 8;    // n8 blocks of S per thread row pair
+  constexpr int kDT = D / 8;     // n8 blocks of O
+  using Smem = SharedStorage<T, D, BM, BN, STAGES>;
+  extern __shared__ unsigned char smem_raw[];
+  Smem &s = *reinterpret_cast<Smem *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
+
+  // Reverse order: for causal masks the last query blocks do the most work; start them first.
+  const int64_t m0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * BM;
+  const int h = blockIdx.y, b = blockIdx.z, hk = h / p.group;
+  int64_t q0 = 0, k0 = 0, sq = p.seqlen_q, sk = p.seqlen_k;
+  if (p.cu_q) {
+    // Offsets live in device memory the host could not check: clamp them to the tensors.
+    q0 = min((int64_t)max(p.cu_q[b], 0), p.total_q);
+    sq = min((int64_t)max(p.cu_q[b + 1], 0), p.total_q) - q0;
+    k0 = min((int64_t)max(p.cu_k[b], 0), p.total_k);
+    sk = min((int64_t)max(p.cu_k[b + 1], 0), p.total_k) - k0;
+    if (sq < 0) sq = 0;
+    if (sk < 0) sk = 0;
+  }
+  if (m0 >= sq) return;  // the whole CTA, before any barrier
+
+  // Keys visible to any row of this block: [n_lo, n_hi] (bottom-right aligned diagonal).
+  const int64_t diag = sk - sq, m_last = min(m0 + BM, sq) - 1;
+  int64_t n_lo = 0, n_hi = sk - 1;
+  if (p.window_left >= 0) n_lo = max(n_lo, m0 + diag - p.window_left);
+  if (p.window_right >= 0) n_hi = min(n_hi, m_last + diag + p.window_right);
+  const int64_t nb_first = n_lo / BN;
+  const int64_t nb_last = n_hi >= n_lo ? n_hi / BN : nb_first - 1;
+  const int nblocks = (int)(nb_last - nb_first + 1);
+
+  if (threadIdx.x == 0) {
+    mbar_init(&s.q_full, 1);
+#pragma unroll
+    for (int i = 0; i < STAGES; i++) {
+      mbar_init(&s.k_full[i], 1);
+      mbar_init(&s.v_full[i], 1);
+      mbar_init(&s.kv_empty[i], 4 * C);  // one arrival per consumer warp
+    }
+    mbar_init_fence();
+  }
+  __syncthreads();
+
+  const int wg = threadIdx.x / 128;
+  if (wg == 0) {
+    // ---------------- producer ----------------
+    regs_dealloc<producer_regs(kCfg)>();
+    if (threadIdx.x == 0 && nblocks > 0) {
+      tma_prefetch_map(&tm_q);
+      tma_prefetch_map(&tm_k);
+      tma_prefetch_map(&tm_v);
+      // Tensor coordinates (dims innermost first): column, row, head, batch. Varlen tensors
+      // are one batch of total rows, and the sequence's offset moves the row.
+      const int qb = p.cu_q ? 0 : b;
+      mbar_expect_tx(&s.q_full, BM * D * (int)sizeof(T));
+#pragma unroll
+      for (int c = 0; c < kCols; c++)
+        tma_load_4d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, (int)(q0 + m0), h, qb);
+      for (int it = 0; it < nblocks; it++) {
+        const int stage = it % STAGES;
+        if (it >= STAGES) mbar_wait(&s.kv_empty[stage], ((it / STAGES) & 1) ^ 1);
+        const int row = (int)(k0 + (nb_last - it) * BN);
+        mbar_expect_tx(&s.k_full[stage], BN * D * (int)sizeof(T));
+#pragma unroll
+        for (int c = 0; c < kCols; c++)
+          tma_load_4d(s.k[stage] + c * BN * 64, &tm_k, &s.k_full[stage], c * 64, row, hk, qb);
+        mbar_expect_tx(&s.v_full[stage], BN * D * (int)sizeof(T));
+#pragma unroll
+        for (int c = 0; c < kCols; c++)
+          tma_load_4d(s.v[stage] + c * BN * 64, &tm_v, &s.v_full[stage], c * 64, row, hk, qb);
+      }
+    }
+    return;
+  }
+
+  // ---------------- consumers ----------------
+  regs_alloc<consumer_regs(kCfg)>();
+  const int cw = wg - 1;  // this warpgroup's 64 rows: cw * 64 ..
+  const int tid = threadIdx.x % 128, warp = tid / 32, lane = tid % 32;
+  const int g = lane / 4, t = lane % 4;  // accumulator row-in-8 and column pair
+  const int64_t row0 = m0 + cw * 64 + warp * 16 + g;  // rows row0 and row0 + 8
+
+  float o[D / 2];
+#pragma unroll
+  for (int i = 0; i < D / 2; i++) o[i] = 0.f;
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};  // max in log2 domain
+  // Without softcap the scale is folded into the exponent (one FFMA per score); with it the
+  // scores are mapped to the log2 domain first and the factor is 1.
+  const float to_log2 = p.softcap > 0.f ? 1.f : p.scale_log2;
+  const T *sq_wg = s.q + cw * 64 * 64;
+
+  if (nblocks > 0) mbar_wait(&s.q_full, 0);
+  for (int it = 0; it < nblocks; it++) {
+    const int stage = it % STAGES;
+    const uint32_t parity = (it / STAGES) & 1;
+    const int64_t n0 = (nb_last - it) * BN;
+
+    // S = Q K^T: D/16 wgmmas, both operands K-major in shared memory.
+    float sc[BN / 2];
+    mbar_wait(&s.k_full[stage], parity);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+      // 16 columns kk*16..: column block kk/4, then 32 bytes per step inside its rows.
+      Wgmma<T, BN>::ss(sc, smem_desc_sw128(sq_wg + (kk / 4) * BM * 64 + (kk % 4) * 16, 16),
+                       smem_desc_sw128(s.k[stage] + (kk / 4) * BN * 64 + (kk % 4) * 16, 16), kk > 0);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+#pragma unroll
+    for (int i = 0; i < BN / 2; i++) reg_fence(sc[i]);
+
+    if (p.softcap > 0.f) {
+#pragma unroll
+      for (int i = 0; i < BN / 2; i++) sc[i] = p.post_cap * tanhf(sc[i] * p.pre_cap);
+    }
+    // Mask only tiles that cross a boundary, in 32-bit offsets relative to the tile.
+    const bool full = n0 + BN <= sk &&
+                      (p.window_right < 0 || n0 + BN - 1 <= m0 + diag + p.window_right) &&
+                      (p.window_left < 0 || n0 >= m_last + diag - p.window_left);
+    if (!full) {
+      const int kmax = clamp_int(sk - n0, 0, BN);  // columns < kmax exist
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const int64_t d0 = row0 + r * 8 + diag - n0;  // the diagonal's column
+        const int hi = p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1);
+        const int lo = p.window_left < 0 ? 0 : clamp_int(d0 - p.window_left, 0, BN);
+#pragma unroll
+        for (int i = 0; i < kNT; i++)
+#pragma unroll
+          for (int e = 0; e < 2; e++) {
+            const int col = i * 8 + 2 * t + e;
+            if (col < lo || col > hi) sc[i * 4 + 2 * r + e] = -INFINITY;
+          }
+      }
+    }
+
+    // Online softmax on this thread's two rows.
+    float corr[2];
+    bool rescale = false;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int i = 0; i < kNT; i++) mx = fmaxf(mx, fmaxf(sc[i * 4 + 2 * r], sc[i * 4 + 2 * r + 1]));
+      mx = fmaxf(row_max[r], quad_max(mx) * to_log2);
+      const float base = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
+      corr[r] = exp2f(row_max[r] - base);
+      rescale |= corr[r] != 1.f;
+      row_max[r] = mx;
+      float sum = 0.f;
+#pragma unroll
+      for (int i = 0; i < kNT; i++) {
+        sc[i * 4 + 2 * r] = exp2f(fmaf(sc[i * 4 + 2 * r], to_log2, -base));
+        sc[i * 4 + 2 * r + 1] = exp2f(fmaf(sc[i * 4 + 2 * r + 1], to_log2, -base));
+        sum += sc[i * 4 + 2 * r] + sc[i * 4 + 2 * r + 1];
+      }
+      row_sum[r] = row_sum[r] * corr[r] + sum;
+    }
+    // P as the register A operand: keys 16kk..16kk+15 are S's n8 blocks 2kk and 2kk+1.
+    uint32_t pa[BN / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++) {
+      pa[kk][0] = pack2<T>(sc[8 * kk + 0], sc[8 * kk + 1]);
+      pa[kk][1] = pack2<T>(sc[8 * kk + 2], sc[8 * kk + 3]);
+      pa[kk][2] = pack2<T>(sc[8 * kk + 4], sc[8 * kk + 5]);
+      pa[kk][3] = pack2<T>(sc[8 * kk + 6], sc[8 * kk + 7]);
+    }
+    // Once the running maxima settle most tiles change no row's maximum: skip the rescale.
+    if (__any_sync(0xffffffffu, rescale)) {
+#pragma unroll
+      for (int i = 0; i < kDT; i++) {
+        o[4 * i + 0] *= corr[0], o[4 * i + 1] *= corr[0];
+        o[4 * i + 2] *= corr[1], o[4 * i + 3] *= corr[1];
+      }
+    }
+
+    // O += P V: V is [keys][head dim] in shared memory, MN-major for this product; the next
+    // 64 head-dim columns are BN rows of 128 bytes further on.
+    mbar_wait(&s.v_full[stage], parity);
+#pragma unroll
+    for (int i = 0; i < D / 2; i++) reg_fence(o[i]);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++)
+      Wgmma<T, D>::rs(o, pa[kk], smem_desc_sw128(s.v[stage] + kk * 16 * 64, BN * 128));
+    wgmma_commit();
+    wgmma_wait<0>();
+#pragma unroll
+    for (int i = 0; i < D / 2; i++) reg_fence(o[i]);
+    __syncwarp();
+    if (lane == 0) mbar_arrive(&s.kv_empty[stage]);  // this warp is done with the stage
+  }
+
+  // Normalise; rows that saw no key keep O = 0 and get LSE = -inf; NaN sums propagate.
+  float inv[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const float l = quad_sum(row_sum[r]);
+    inv[r] = l == 0.f ? 0.f : 1.f / l;
+    const int64_t row = row0 + r * 8;
+    if (p.lse && t == 0 && row < sq) {
+      const float lse = l == 0.f ? -INFINITY : (row_max[r] + log2f(l)) * 0.69314718055994531f;
+      p.lse[b * p.lse_stride[0] + (q0 + row) * p.lse_stride[1] + h * p.lse_stride[2]] = lse;
+    }
+  }
+  // Stage this warp's 16 rows in its own rows of the Q tile, swizzling 16-byte chunks by row so that neither the 4-byte writes
+  // nor the 16-byte reads conflict, then write whole 16-byte chunks per row.
+  // Every warp of this warpgroup is past its last wgmma (which read these Q rows) first.
+  named_barrier_sync(1 + cw, 128);
+  unsigned char *stage_base = reinterpret_cast<unsigned char *>(s.q) + (cw * 64 + warp * 16) * 128;
+#pragma unroll
+  for (int i = 0; i < kDT; i++) {
+    unsigned char *blk = stage_base + (i / 8) * BM * 128;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const int row = g + 8 * r;  // row % 8 == g
+      *reinterpret_cast<uint32_t *>(blk + row * 128 + (((i % 8) ^ g) * 16) + 4 * t) =
+          pack2<T>(o[4 * i + 2 * r] * inv[r], o[4 * i + 2 * r + 1] * inv[r]);
+    }
+  }
+  __syncwarp();
+  T *og = static_cast<T *>(p.out) + b * p.o_stride[0] + q0 * p.o_stride[1] + h * p.o_stride[2];
+#pragma unroll
+  for (int c = lane; c < 16 * (D / 8); c += 32) {
+    const int r = c / (D / 8), ch = c % (D / 8);
+    const int64_t row = m0 + cw * 64 + warp * 16 + r;
+    if (row < sq)
+      *reinterpret_cast<uint4 *>(og + row * p.o_stride[1] + ch * 8) = *reinterpret_cast<const uint4 *>(
+          stage_base + (ch / 8) * BM * 128 + r * 128 + (((ch % 8) ^ (r % 8)) * 16));
+  }
+}
+
+}  // namespace fc::sm90

@@ -1,0 +1,71 @@
+// Host side of one sm90 instantiation: tensor maps for Q, K and V, Params, the launch.
+#pragma once
+
+#include <cuda_runtime.h>
+#include <stdio.h>
+
+#include "fc_problem.h"
+#include "flashcore.h"
+#include "fwd_kernel.cuh"
+
+namespace fc::sm90 {
+
+// Tensor maps of q, k and v for tiles of block_m (q) and block_n (k, v) rows by 64 columns,
+// 128-byte swizzle; defined in family.cu. Returns 0 or a CUresult with a sentence in err.
+int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
+                     char *err, size_t err_len);
+
+inline Params make_params(const fc_problem *pr) {
+  Params p;
+  p.out = pr->out, p.lse = pr->lse;
+  for (int i = 0; i < 3; i++) p.o_stride[i] = pr->o_stride[i], p.lse_stride[i] = pr->lse_stride[i];
+  p.seqlen_q = pr->seqlen_q, p.seqlen_k = pr->seqlen_k;
+  p.total_q = pr->total_q, p.total_k = pr->total_k;
+  p.heads = (int)pr->heads, p.group = (int)(pr->heads / pr->heads_k);
+  const float log2e = 1.4426950408889634f;
+  p.scale_log2 = pr->scale * log2e;
+  p.softcap = pr->softcap;
+  p.pre_cap = pr->softcap > 0.f ? pr->scale / pr->softcap : 0.f;
+  p.post_cap = pr->softcap * log2e;
+  p.window_left = pr->window_left, p.window_right = pr->window_right;
+  p.cu_q = pr->cu_seqlens_q, p.cu_k = pr->cu_seqlens_k;
+  return p;
+}
+
+template <typename T, int D>
+int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
+  constexpr Config C = config(D);
+  constexpr int smem = smem_bytes(C), BM = block_m(C);
+  CUtensorMap maps[3];
+  if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
+  auto kernel = fwd_kernel<T, D, C.block_n, C.consumers, C.stages>;
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) {
+    snprintf(err, err_len, "cudaFuncSetAttribute(%d bytes of shared memory): %s", smem,
+             cudaGetErrorString(e));
+    return (int)e;
+  }
+  const dim3 grid((unsigned)((pr->seqlen_q + BM - 1) / BM), (unsigned)pr->heads, (unsigned)pr->batch);
+  kernel<<<grid, threads(C), smem, static_cast<cudaStream_t>(stream)>>>(maps[0], maps[1], maps[2],
+                                                                         make_params(pr));
+  e = cudaGetLastError();
+  if (e != cudaSuccess)
+    snprintf(err, err_len, "launch of the sm90 %dx%d tile, D=%d (grid %u x %u x %u): %s", BM,
+             C.block_n, D, grid.x, grid.y, grid.z, cudaGetErrorString(e));
+  return (int)e;
+}
+
+template <int D>
+int launch_d(const fc_problem *pr, void *stream, char *err, size_t err_len) {
+  return pr->dtype == FC_DTYPE_BF16 ? launch<__nv_bfloat16, D>(pr, stream, err, err_len)
+                                    : launch<__half, D>(pr, stream, err, err_len);
+}
+
+}  // namespace fc::sm90
+
+// One translation unit per head dim instantiates this (see fwd_d*.cu).
+#define FC_SM90_HEAD_DIM(D)                                                                  \
+  extern "C" int fc_sm90_launch_d##D(const fc_problem *pr, void *stream, char *err,         \
+                                     size_t err_len) {                                       \
+    return fc::sm90::launch_d<D>(pr, stream, err, err_len);                                  \
+  }
