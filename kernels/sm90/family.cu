@@ -80,9 +80,10 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
              "be multiples of 8 elements)", bad);
     return 0;
   }
-  // TMA coordinates are 32-bit and the grid's y and z are 16-bit.
-  if (p->total_q > INT32_MAX - 256 || p->total_k > INT32_MAX - 256) {
-    snprintf(why, why_len, "%lld query or %lld key rows exceed the TMA's 32-bit coordinates",
+  // Positions are 32-bit in the kernel (TMA coordinates are); sums of a position and a
+  // window stay below 2^31 with rows under 2^30. The grid's y and z are 16-bit.
+  if (p->total_q >= (1 << 30) || p->total_k >= (1 << 30)) {
+    snprintf(why, why_len, "%lld query or %lld key rows exceed the sm90 limit of 2^30 rows",
              (long long)p->total_q, (long long)p->total_k);
     return 0;
   }

@@ -25,17 +25,19 @@ struct Params {
   void *out;
   float *lse;
   int64_t o_stride[3], lse_stride[3];
-  int64_t seqlen_q, seqlen_k, total_q, total_k;
+  // Positions are 32-bit: the planner keeps every tensor under 2^30 rows and the launch
+  // clamps windows to 2^30 - 1, so sums of a position and a window never overflow.
+  int seqlen_q, seqlen_k, total_q, total_k;
   int heads, group;  // group = heads / heads_k
   float scale_log2;  // softmax scale * log2(e) (no softcap)
   float softcap;     // 0 = off
   float pre_cap;     // softmax scale / softcap
   float post_cap;    // softcap * log2(e)
-  int64_t window_left, window_right;  // -1 = unbounded
+  int window_left, window_right;      // -1 = unbounded
   const int32_t *cu_q, *cu_k;
 };
 
-__device__ __forceinline__ int clamp_int(int64_t x, int lo, int hi) {
+__device__ __forceinline__ int clamp_int(int x, int lo, int hi) {
   return x < lo ? lo : x > hi ? hi : (int)x;
 }
 
@@ -45,7 +47,7 @@ template <typename T, int D, int BM, int BN, int STAGES> struct SharedStorage {
   T q[BM * D];
   T k[STAGES][BN * D];
   T v[STAGES][BN * D];
-  uint64_t q_full, k_full[STAGES], v_full[STAGES], kv_empty[STAGES];
+  uint64_t q_full, k_full[STAGES], v_full[STAGES], k_empty[STAGES], v_empty[STAGES];
 };
 
 template <typename T, int D, int BN, int C, int STAGES>
@@ -62,28 +64,28 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   Smem &s = *reinterpret_cast<Smem *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
 
   // Reverse order: for causal masks the last query blocks do the most work; start them first.
-  const int64_t m0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * BM;
+  const int m0 = (int)(gridDim.x - 1 - blockIdx.x) * BM;
   const int h = blockIdx.y, b = blockIdx.z, hk = h / p.group;
-  int64_t q0 = 0, k0 = 0, sq = p.seqlen_q, sk = p.seqlen_k;
+  int q0 = 0, k0 = 0, sq = p.seqlen_q, sk = p.seqlen_k;
   if (p.cu_q) {
     // Offsets live in device memory the host could not check: clamp them to the tensors.
-    q0 = min((int64_t)max(p.cu_q[b], 0), p.total_q);
-    sq = min((int64_t)max(p.cu_q[b + 1], 0), p.total_q) - q0;
-    k0 = min((int64_t)max(p.cu_k[b], 0), p.total_k);
-    sk = min((int64_t)max(p.cu_k[b + 1], 0), p.total_k) - k0;
+    q0 = min(max(p.cu_q[b], 0), p.total_q);
+    sq = min(max(p.cu_q[b + 1], 0), p.total_q) - q0;
+    k0 = min(max(p.cu_k[b], 0), p.total_k);
+    sk = min(max(p.cu_k[b + 1], 0), p.total_k) - k0;
     if (sq < 0) sq = 0;
     if (sk < 0) sk = 0;
   }
   if (m0 >= sq) return;  // the whole CTA, before any barrier
 
   // Keys visible to any row of this block: [n_lo, n_hi] (bottom-right aligned diagonal).
-  const int64_t diag = sk - sq, m_last = min(m0 + BM, sq) - 1;
-  int64_t n_lo = 0, n_hi = sk - 1;
+  const int diag = sk - sq, m_last = min(m0 + BM, sq) - 1;
+  int n_lo = 0, n_hi = sk - 1;
   if (p.window_left >= 0) n_lo = max(n_lo, m0 + diag - p.window_left);
   if (p.window_right >= 0) n_hi = min(n_hi, m_last + diag + p.window_right);
-  const int64_t nb_first = n_lo / BN;
-  const int64_t nb_last = n_hi >= n_lo ? n_hi / BN : nb_first - 1;
-  const int nblocks = (int)(nb_last - nb_first + 1);
+  const int nb_first = n_lo / BN;
+  const int nb_last = n_hi >= n_lo ? n_hi / BN : nb_first - 1;
+  const int nblocks = nb_last - nb_first + 1;
 
   if (threadIdx.x == 0) {
     mbar_init(&s.q_full, 1);
@@ -91,7 +93,8 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     for (int i = 0; i < STAGES; i++) {
       mbar_init(&s.k_full[i], 1);
       mbar_init(&s.v_full[i], 1);
-      mbar_init(&s.kv_empty[i], 4 * C);  // one arrival per consumer warp
+      mbar_init(&s.k_empty[i], 4 * C);  // one arrival per consumer warp
+      mbar_init(&s.v_empty[i], 4 * C);
     }
     mbar_init_fence();
   }
@@ -111,15 +114,19 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       mbar_expect_tx(&s.q_full, BM * D * (int)sizeof(T));
 #pragma unroll
       for (int c = 0; c < kCols; c++)
-        tma_load_4d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, (int)(q0 + m0), h, qb);
+        tma_load_4d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, q0 + m0, h, qb);
+      // K and V of a stage are released separately: K as soon as its scores exist, V after
+      // P V, one tile later. So K runs a tile ahead of V through the ring.
       for (int it = 0; it < nblocks; it++) {
         const int stage = it % STAGES;
-        if (it >= STAGES) mbar_wait(&s.kv_empty[stage], ((it / STAGES) & 1) ^ 1);
-        const int row = (int)(k0 + (nb_last - it) * BN);
+        const uint32_t parity = ((it / STAGES) & 1) ^ 1;  // the previous use's phase
+        const int row = k0 + (nb_last - it) * BN;
+        if (it >= STAGES) mbar_wait(&s.k_empty[stage], parity);
         mbar_expect_tx(&s.k_full[stage], BN * D * (int)sizeof(T));
 #pragma unroll
         for (int c = 0; c < kCols; c++)
           tma_load_4d(s.k[stage] + c * BN * 64, &tm_k, &s.k_full[stage], c * 64, row, hk, qb);
+        if (it >= STAGES) mbar_wait(&s.v_empty[stage], parity);
         mbar_expect_tx(&s.v_full[stage], BN * D * (int)sizeof(T));
 #pragma unroll
         for (int c = 0; c < kCols; c++)
@@ -134,7 +141,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   const int cw = wg - 1;  // this warpgroup's 64 rows: cw * 64 ..
   const int tid = threadIdx.x % 128, warp = tid / 32, lane = tid % 32;
   const int g = lane / 4, t = lane % 4;  // accumulator row-in-8 and column pair
-  const int64_t row0 = m0 + cw * 64 + warp * 16 + g;  // rows row0 and row0 + 8
+  const int row0 = m0 + cw * 64 + warp * 16 + g;  // rows row0 and row0 + 8
 
   float o[D / 2];
 #pragma unroll
@@ -145,27 +152,26 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   const float to_log2 = p.softcap > 0.f ? 1.f : p.scale_log2;
   const T *sq_wg = s.q + cw * 64 * 64;
 
-  if (nblocks > 0) mbar_wait(&s.q_full, 0);
-  for (int it = 0; it < nblocks; it++) {
-    const int stage = it % STAGES;
-    const uint32_t parity = (it / STAGES) & 1;
-    const int64_t n0 = (nb_last - it) * BN;
-
-    // S = Q K^T: D/16 wgmmas, both operands K-major in shared memory.
-    float sc[BN / 2];
-    mbar_wait(&s.k_full[stage], parity);
-    wgmma_fence();
+  // S = Q K^T for key tile `it`: D/16 wgmmas, both operands K-major in shared memory.
+  auto issue_qk = [&](float (&sc)[BN / 2], int stage) {
 #pragma unroll
-    for (int kk = 0; kk < D / 16; kk++) {
-      // 16 columns kk*16..: column block kk/4, then 32 bytes per step inside its rows.
+    for (int kk = 0; kk < D / 16; kk++)  // column block kk/4, then 32 bytes per step in it
       Wgmma<T, BN>::ss(sc, smem_desc_sw128(sq_wg + (kk / 4) * BM * 64 + (kk % 4) * 16, 16),
                        smem_desc_sw128(s.k[stage] + (kk / 4) * BN * 64 + (kk % 4) * 16, 16), kk > 0);
-    }
     wgmma_commit();
-    wgmma_wait<0>();
+  };
+  // O += P V: V is [keys][head dim] in shared memory, MN-major for this product; the next
+  // 64 head-dim columns are BN rows of 128 bytes further on.
+  auto issue_pv = [&](const uint32_t (&pa)[BN / 16][4], int stage) {
 #pragma unroll
-    for (int i = 0; i < BN / 2; i++) reg_fence(sc[i]);
-
+    for (int kk = 0; kk < BN / 16; kk++)
+      Wgmma<T, D>::rs(o, pa[kk], smem_desc_sw128(s.v[stage] + kk * 16 * 64, BN * 128));
+    wgmma_commit();
+  };
+  // Mask, softcap and the online softmax of key tile `it`, in place: S becomes exp(S - max).
+  // Returns whether any row of this warp changed its maximum (O then needs corr).
+  auto softmax = [&](float (&sc)[BN / 2], int it, float (&corr)[2]) {
+    const int n0 = (nb_last - it) * BN;
     if (p.softcap > 0.f) {
 #pragma unroll
       for (int i = 0; i < BN / 2; i++) sc[i] = p.post_cap * tanhf(sc[i] * p.pre_cap);
@@ -178,7 +184,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       const int kmax = clamp_int(sk - n0, 0, BN);  // columns < kmax exist
 #pragma unroll
       for (int r = 0; r < 2; r++) {
-        const int64_t d0 = row0 + r * 8 + diag - n0;  // the diagonal's column
+        const int d0 = row0 + r * 8 + diag - n0;  // the diagonal's column
         const int hi = p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1);
         const int lo = p.window_left < 0 ? 0 : clamp_int(d0 - p.window_left, 0, BN);
 #pragma unroll
@@ -190,9 +196,6 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
           }
       }
     }
-
-    // Online softmax on this thread's two rows.
-    float corr[2];
     bool rescale = false;
 #pragma unroll
     for (int r = 0; r < 2; r++) {
@@ -213,8 +216,10 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       }
       row_sum[r] = row_sum[r] * corr[r] + sum;
     }
-    // P as the register A operand: keys 16kk..16kk+15 are S's n8 blocks 2kk and 2kk+1.
-    uint32_t pa[BN / 16][4];
+    return __any_sync(0xffffffffu, rescale);
+  };
+  // P as the register A operand: keys 16kk..16kk+15 are S's n8 blocks 2kk and 2kk+1.
+  auto pack = [&](const float (&sc)[BN / 2], uint32_t (&pa)[BN / 16][4]) {
 #pragma unroll
     for (int kk = 0; kk < BN / 16; kk++) {
       pa[kk][0] = pack2<T>(sc[8 * kk + 0], sc[8 * kk + 1]);
@@ -222,31 +227,81 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       pa[kk][2] = pack2<T>(sc[8 * kk + 4], sc[8 * kk + 5]);
       pa[kk][3] = pack2<T>(sc[8 * kk + 6], sc[8 * kk + 7]);
     }
-    // Once the running maxima settle most tiles change no row's maximum: skip the rescale.
-    if (__any_sync(0xffffffffu, rescale)) {
-#pragma unroll
-      for (int i = 0; i < kDT; i++) {
-        o[4 * i + 0] *= corr[0], o[4 * i + 1] *= corr[0];
-        o[4 * i + 2] *= corr[1], o[4 * i + 3] *= corr[1];
-      }
-    }
+  };
+  // Ping-pong: the consumer warpgroups take turns issuing their wgmmas (named barrier 2 + cw
+  // holds this one until the previous one has issued), so one warpgroup's softmax runs while
+  // the other's products occupy the tensor cores.
+  const int next = cw + 1 == C ? 0 : cw + 1;
+  auto my_turn = [&] { named_barrier_sync(2 + cw, 256); };
+  auto pass_turn = [&] { named_barrier_arrive(2 + next, 256); };
+  if (cw == C - 1) pass_turn();  // warpgroup 0 goes first
 
-    // O += P V: V is [keys][head dim] in shared memory, MN-major for this product; the next
-    // 64 head-dim columns are BN rows of 128 bytes further on.
-    mbar_wait(&s.v_full[stage], parity);
+  if (nblocks > 0) {
+    mbar_wait(&s.q_full, 0);
+    float sc[BN / 2], corr[2];
+    uint32_t pa[BN / 16][4];
+    mbar_wait(&s.k_full[0], 0);
+    my_turn();
+    wgmma_fence();
+    issue_qk(sc, 0);
+    pass_turn();
+    wgmma_wait<0>();
+#pragma unroll
+    for (int i = 0; i < BN / 2; i++) reg_fence(sc[i]);
+    __syncwarp();
+    if (lane == 0) mbar_arrive(&s.k_empty[0]);
+    softmax(sc, 0, corr);  // O is still zero: nothing to rescale
+    pack(sc, pa);
+    // Steady state, intra-warpgroup overlap: the scores of tile it and P V of tile it-1 are
+    // issued together; the softmax of tile it runs while P V is still on the tensor cores.
+    for (int it = 1; it < nblocks; it++) {
+      const int stage = it % STAGES, prev = (it - 1) % STAGES;
+      mbar_wait(&s.k_full[stage], (it / STAGES) & 1);
+      mbar_wait(&s.v_full[prev], ((it - 1) / STAGES) & 1);
+      my_turn();
+#pragma unroll
+      for (int i = 0; i < D / 2; i++) reg_fence(o[i]);
+      wgmma_fence();
+      issue_qk(sc, stage);
+      issue_pv(pa, prev);
+      pass_turn();
+      wgmma_wait<1>();  // the scores (committed first) are done; P V may still run
+#pragma unroll
+      for (int i = 0; i < BN / 2; i++) reg_fence(sc[i]);
+      __syncwarp();
+      if (lane == 0) mbar_arrive(&s.k_empty[stage]);
+      const bool rescale = softmax(sc, it, corr);
+      wgmma_wait<0>();
+#pragma unroll
+      for (int i = 0; i < D / 2; i++) reg_fence(o[i]);
+#pragma unroll
+      for (int kk = 0; kk < BN / 16; kk++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) reg_fence(pa[kk][j]);  // P V read them until now
+      __syncwarp();
+      if (lane == 0) mbar_arrive(&s.v_empty[prev]);
+      if (rescale) {
+#pragma unroll
+        for (int i = 0; i < kDT; i++) {
+          o[4 * i + 0] *= corr[0], o[4 * i + 1] *= corr[0];
+          o[4 * i + 2] *= corr[1], o[4 * i + 3] *= corr[1];
+        }
+      }
+      pack(sc, pa);
+    }
+    const int last = (nblocks - 1) % STAGES;
+    mbar_wait(&s.v_full[last], ((nblocks - 1) / STAGES) & 1);
+    my_turn();
 #pragma unroll
     for (int i = 0; i < D / 2; i++) reg_fence(o[i]);
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < BN / 16; kk++)
-      Wgmma<T, D>::rs(o, pa[kk], smem_desc_sw128(s.v[stage] + kk * 16 * 64, BN * 128));
-    wgmma_commit();
+    issue_pv(pa, last);
+    pass_turn();
     wgmma_wait<0>();
 #pragma unroll
     for (int i = 0; i < D / 2; i++) reg_fence(o[i]);
-    __syncwarp();
-    if (lane == 0) mbar_arrive(&s.kv_empty[stage]);  // this warp is done with the stage
   }
+  if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
 
   // Normalise; rows that saw no key keep O = 0 and get LSE = -inf; NaN sums propagate.
   float inv[2];
@@ -254,16 +309,16 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   for (int r = 0; r < 2; r++) {
     const float l = quad_sum(row_sum[r]);
     inv[r] = l == 0.f ? 0.f : 1.f / l;
-    const int64_t row = row0 + r * 8;
+    const int row = row0 + r * 8;
     if (p.lse && t == 0 && row < sq) {
       const float lse = l == 0.f ? -INFINITY : (row_max[r] + log2f(l)) * 0.69314718055994531f;
-      p.lse[b * p.lse_stride[0] + (q0 + row) * p.lse_stride[1] + h * p.lse_stride[2]] = lse;
+      p.lse[b * p.lse_stride[0] + (int64_t)(q0 + row) * p.lse_stride[1] + h * p.lse_stride[2]] = lse;
     }
   }
   // Stage this warp's 16 rows in its own rows of the Q tile, swizzling 16-byte chunks by row so that neither the 4-byte writes
   // nor the 16-byte reads conflict, then write whole 16-byte chunks per row.
   // Every warp of this warpgroup is past its last wgmma (which read these Q rows) first.
-  named_barrier_sync(1 + cw, 128);
+  named_barrier_sync(8 + cw, 128);
   unsigned char *stage_base = reinterpret_cast<unsigned char *>(s.q) + (cw * 64 + warp * 16) * 128;
 #pragma unroll
   for (int i = 0; i < kDT; i++) {
@@ -276,13 +331,13 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     }
   }
   __syncwarp();
-  T *og = static_cast<T *>(p.out) + b * p.o_stride[0] + q0 * p.o_stride[1] + h * p.o_stride[2];
+  T *og = static_cast<T *>(p.out) + b * p.o_stride[0] + (int64_t)q0 * p.o_stride[1] + h * p.o_stride[2];
 #pragma unroll
   for (int c = lane; c < 16 * (D / 8); c += 32) {
     const int r = c / (D / 8), ch = c % (D / 8);
-    const int64_t row = m0 + cw * 64 + warp * 16 + r;
+    const int row = m0 + cw * 64 + warp * 16 + r;
     if (row < sq)
-      *reinterpret_cast<uint4 *>(og + row * p.o_stride[1] + ch * 8) = *reinterpret_cast<const uint4 *>(
+      *reinterpret_cast<uint4 *>(og + (int64_t)row * p.o_stride[1] + ch * 8) = *reinterpret_cast<const uint4 *>(
           stage_base + (ch / 8) * BM * 128 + r * 128 + (((ch % 8) ^ (r % 8)) * 16));
   }
 }

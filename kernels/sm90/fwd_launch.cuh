@@ -19,15 +19,18 @@ inline Params make_params(const fc_problem *pr) {
   Params p;
   p.out = pr->out, p.lse = pr->lse;
   for (int i = 0; i < 3; i++) p.o_stride[i] = pr->o_stride[i], p.lse_stride[i] = pr->lse_stride[i];
-  p.seqlen_q = pr->seqlen_q, p.seqlen_k = pr->seqlen_k;
-  p.total_q = pr->total_q, p.total_k = pr->total_k;
+  p.seqlen_q = (int)pr->seqlen_q, p.seqlen_k = (int)pr->seqlen_k;
+  p.total_q = (int)pr->total_q, p.total_k = (int)pr->total_k;
   p.heads = (int)pr->heads, p.group = (int)(pr->heads / pr->heads_k);
   const float log2e = 1.4426950408889634f;
   p.scale_log2 = pr->scale * log2e;
   p.softcap = pr->softcap;
   p.pre_cap = pr->softcap > 0.f ? pr->scale / pr->softcap : 0.f;
   p.post_cap = pr->softcap * log2e;
-  p.window_left = pr->window_left, p.window_right = pr->window_right;
+  // A window of 2^30 - 1 or more reaches past every row the planner accepts.
+  const int64_t kFar = (1 << 30) - 1;
+  p.window_left = (int)(pr->window_left < kFar ? pr->window_left : kFar);
+  p.window_right = (int)(pr->window_right < kFar ? pr->window_right : kFar);
   p.cu_q = pr->cu_seqlens_q, p.cu_k = pr->cu_seqlens_k;
   return p;
 }
