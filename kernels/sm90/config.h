@@ -33,6 +33,10 @@ FC_SM90_HD constexpr int smem_base(Config c) {
 FC_SM90_HD constexpr bool own_o_buffer(Config c) {
   return smem_base(c) + block_m(c) * c.head_dim * 2 <= 227 * 1024;
 }
+// Persistent grid (one CTA per SM walking the tiles), so that a tile's start hides behind the
+// previous tile's epilogue. At D = 256 the tile loop's counters spilled (O alone holds 128 of
+// the 240 registers), so there each CTA takes one tile.
+FC_SM90_HD constexpr bool persistent(Config c) { return c.head_dim <= 128; }
 FC_SM90_HD constexpr int smem_bytes(Config c) {
   return smem_base(c) + (own_o_buffer(c) ? block_m(c) * c.head_dim * 2 : 16);
 }

@@ -65,13 +65,12 @@ int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   Params params = make_params(pr);
   params.batch = (int)pr->batch;
   params.num_m_blocks = (int)((pr->seqlen_q + BM - 1) / BM);
-  params.heads_batch = params.heads * params.batch;
-  params.num_tiles = params.num_m_blocks * params.heads_batch;
+  params.num_tiles = params.num_m_blocks * params.heads * params.batch;
   // Persistent: one CTA per SM walks the tiles (fewer CTAs when there are fewer tiles).
 #ifdef FC_SM90_ONE_TILE_PER_CTA
   const int ctas = params.num_tiles;
 #else
-  const int ctas = multiprocessors();
+  const int ctas = persistent(C) ? multiprocessors() : params.num_tiles;
 #endif
   const dim3 grid((unsigned)(params.num_tiles < ctas ? params.num_tiles : ctas));
   kernel<<<grid, threads(C), smem, static_cast<cudaStream_t>(stream)>>>(maps[0], maps[1], maps[2],
