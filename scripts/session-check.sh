@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# One device call for the sm90 family: GPU tests, sanitizers on the ragged suite, the SASS
+# check, a mixed-family 2-GPU scaling run, the benchmark grid with its PyTorch peers, and the
+# same grid with a carried earlier library (.carry/v2) for a same-machine comparison.
+set -uo pipefail
+export NCCL_NVLS_ENABLE=0
+final=${OUT:-/tmp/out}
+mkdir -p "$final"
+timeout 150 scripts/gpu-check.sh tests sm90 | tail -n 3
+timeout 240 scripts/gpu-check.sh sanitize,sass sm90 | tail -n 6
+if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
+  LD_LIBRARY_PATH="$PWD/build:$PWD/.carry/lib" FC_COMMIT=$(cat .carry/commit) timeout 90 \
+    build/scaling/flashcore-scale --families auto,sm80 --shape 1,8,2,4096,128,1 \
+    --shape 2,6,3,1000,64,0 --reps 5 --json "$final/mixed-families.json" > "$final/mixed.log" 2>&1
+  grep -E "rank|wrong|PASS|FAIL" "$final/mixed.log" | head -n 12
+fi
+timeout 300 scripts/gpu-check.sh bench sm90 > /tmp/bench-sm90.log 2>&1
+if [ -d .carry/v2 ]; then
+  LD_LIBRARY_PATH=.carry/v2:.carry/lib timeout 120 build/scaling/flashcore-bench --grid standard \
+    --family sm90 --json /tmp/v2.json > /tmp/v2.log 2>&1
+fi
+grep -E "passed|failed" /tmp/bench-sm90.log /tmp/v2.log
+python3 scripts/grid-compare.py "$final"/fwd-grid-sm90-*.json /tmp/v2.json
