@@ -7,6 +7,7 @@ export NCCL_NVLS_ENABLE=0
 final=${OUT:-/tmp/out}
 mkdir -p "$final"
 timeout 150 scripts/gpu-check.sh tests sm90 | tail -n 3
+timeout 100 scripts/gpu-check.sh tests auto | tail -n 2
 timeout 240 scripts/gpu-check.sh sanitize,sass sm90 | tail -n 6
 if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
   LD_LIBRARY_PATH="$PWD/build:$PWD/.carry/lib" FC_COMMIT=$(cat .carry/commit) timeout 90 \
@@ -14,6 +15,7 @@ if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
     --shape 2,6,3,1000,64,0 --reps 5 --json "$final/mixed-families.json" > "$final/mixed.log" 2>&1
   grep -E "rank|wrong|PASS|FAIL" "$final/mixed.log" | head -n 12
 fi
+[ "${FC_SKIP_BENCH:-0}" = 1 ] && exit 0
 timeout 300 scripts/gpu-check.sh bench sm90 > /tmp/bench-sm90.log 2>&1
 if [ -d .carry/v2 ]; then
   LD_LIBRARY_PATH=.carry/v2:.carry/lib timeout 120 build/scaling/flashcore-bench --grid standard \

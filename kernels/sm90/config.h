@@ -25,33 +25,19 @@ struct Config {
 FC_SM90_HD constexpr int block_m(Config c) { return 64 * c.consumers; }
 FC_SM90_HD constexpr int threads(Config c) { return 128 * (c.consumers + 1); }
 // Q + stages * (K + V) in 16-bit elements, the mbarriers, and 1 KB to align the swizzle atoms.
-FC_SM90_HD constexpr int smem_base(Config c) {
-  return (block_m(c) + 2 * c.stages * c.block_n) * c.head_dim * 2 + 64 * 8 + 1024;
-}
-// A separate output staging tile, where it fits, lets the next tile's Q load during the
-// epilogue; otherwise O is staged in the Q tile and the next Q waits for it.
-FC_SM90_HD constexpr bool own_o_buffer(Config c) {
-  return smem_base(c) + block_m(c) * c.head_dim * 2 <= 227 * 1024;
-}
-// Persistent grid (one CTA per SM walking the tiles), so that a tile's start hides behind the
-// previous tile's epilogue. At D = 256 the tile loop's counters spilled (O alone holds 128 of
-// the 240 registers), so there each CTA takes one tile.
-FC_SM90_HD constexpr bool persistent(Config c) { return c.head_dim <= 128; }
 FC_SM90_HD constexpr int smem_bytes(Config c) {
-  return smem_base(c) + (own_o_buffer(c) ? block_m(c) * c.head_dim * 2 : 16);
+  return (block_m(c) + 2 * c.stages * c.block_n) * c.head_dim * 2 + 64 * 8 + 1024;
 }
 // Registers per thread after setmaxnreg: the producer keeps few, consumers take the rest of
 // the 64K file (the counts must be multiples of 8).
 FC_SM90_HD constexpr int producer_regs(Config c) { return c.consumers == 2 ? 24 : 32; }
 FC_SM90_HD constexpr int consumer_regs(Config c) { return c.consumers == 2 ? 240 : 160; }
 
-//  D = 64:  2 x 64 rows, 128 keys, 2 stages (80 KB + 16 KB O staging). S and O take
-//           64 + 32 floats a thread. Three consumer warpgroups (192 rows, 160 registers
-//           each) spilled 80 bytes.
-//  D = 128: 2 x 64 rows, 128 keys, 2 stages (160 KB + 32 KB O staging). O (64 floats) +
-//           S (64) + P (32 registers) fit under 240; 128 keys give each Q K^T wgmma N = 128.
-//  D = 256: 2 x 64 rows, 64 keys, 2 stages (192 KB, O staged in the Q tile): O alone is
-//           128 floats a thread, and K and V tiles of 64 keys are 32 KB each.
+//  D = 64:  2 x 64 rows, 128 keys, 2 stages (80 KB). S and O take 64 + 32 floats a thread.
+//  D = 128: 2 x 64 rows, 128 keys, 2 stages (160 KB). O (64 floats) + S (64) + P (32 regs)
+//           fit under 240 registers; 128 keys give each Q K^T wgmma an N of 128.
+//  D = 256: 2 x 64 rows, 64 keys, 2 stages (192 KB): O alone is 128 floats a thread, and
+//           K and V tiles of 64 keys are 32 KB each.
 FC_SM90_HD constexpr Config config(int d) {
   return d == 64    ? Config{64, 2, 128, 2}
          : d == 128 ? Config{128, 2, 128, 2}

@@ -81,19 +81,18 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
     return 0;
   }
   // Positions are 32-bit in the kernel (TMA coordinates are); sums of a position and a
-  // window stay below 2^31 with rows under 2^30.
+  // window stay below 2^31 with rows under 2^30. The grid's y and z are 16-bit.
   if (p->total_q >= (1 << 30) || p->total_k >= (1 << 30)) {
     snprintf(why, why_len, "%lld query or %lld key rows exceed the sm90 limit of 2^30 rows",
              (long long)p->total_q, (long long)p->total_k);
     return 0;
   }
-  const Config c = config((int)p->head_dim);
-  const int64_t tiles = (p->seqlen_q + block_m(c) - 1) / block_m(c) * p->heads * p->batch;
-  if (tiles > INT32_MAX) {
-    snprintf(why, why_len, "%lld work tiles exceed the sm90 tile counter's 2^31",
-             (long long)tiles);
+  if (p->batch > 65535 || p->heads > 65535) {
+    snprintf(why, why_len, "batch %lld or heads %lld exceeds the grid limit of 65535",
+             (long long)p->batch, (long long)p->heads);
     return 0;
   }
+  const Config c = config((int)p->head_dim);
   if (smem_bytes(c) > caps->smem_optin) {
     snprintf(why, why_len, "the D=%lld tile needs %d bytes of shared memory, the device allows %d",
              (long long)p->head_dim, smem_bytes(c), caps->smem_optin);

@@ -15,20 +15,6 @@ namespace fc::sm90 {
 int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
                      char *err, size_t err_len);
 
-// Multiprocessors of the current device (the library made the context's device current),
-// cached per device.
-inline int multiprocessors() {
-  static int cached[64];
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return 132;
-  if (!cached[dev]) {
-    int n = 0;
-    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) n = 132;
-    cached[dev] = n;
-  }
-  return cached[dev];
-}
-
 inline Params make_params(const fc_problem *pr) {
   Params p;
   p.out = pr->out, p.lse = pr->lse;
@@ -62,23 +48,13 @@ int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
              cudaGetErrorString(e));
     return (int)e;
   }
-  Params params = make_params(pr);
-  params.batch = (int)pr->batch;
-  params.num_m_blocks = (int)((pr->seqlen_q + BM - 1) / BM);
-  params.num_tiles = params.num_m_blocks * params.heads * params.batch;
-  // Persistent: one CTA per SM walks the tiles (fewer CTAs when there are fewer tiles).
-#ifdef FC_SM90_ONE_TILE_PER_CTA
-  const int ctas = params.num_tiles;
-#else
-  const int ctas = persistent(C) ? multiprocessors() : params.num_tiles;
-#endif
-  const dim3 grid((unsigned)(params.num_tiles < ctas ? params.num_tiles : ctas));
+  const dim3 grid((unsigned)((pr->seqlen_q + BM - 1) / BM), (unsigned)pr->heads, (unsigned)pr->batch);
   kernel<<<grid, threads(C), smem, static_cast<cudaStream_t>(stream)>>>(maps[0], maps[1], maps[2],
-                                                                         params);
+                                                                         make_params(pr));
   e = cudaGetLastError();
   if (e != cudaSuccess)
-    snprintf(err, err_len, "launch of the sm90 %dx%d tile, D=%d (%u CTAs for %d tiles): %s", BM,
-             C.block_n, D, grid.x, params.num_tiles, cudaGetErrorString(e));
+    snprintf(err, err_len, "launch of the sm90 %dx%d tile, D=%d (grid %u x %u x %u): %s", BM,
+             C.block_n, D, grid.x, grid.y, grid.z, cudaGetErrorString(e));
   return (int)e;
 }
 
