@@ -2,7 +2,10 @@
 # Static audit of the kernel families, no GPU needed (runs in CI):
 #  - every kernel translation unit compiles with the ptxas resource report, and any spill or
 #    stack frame (local memory) in a kernel fails the audit;
-#  - the PTX holds the instructions the family is built on (sm80: mma.sync, ldmatrix, cp.async).
+#  - the PTX holds the instructions the family is built on (sm80: mma.sync, ldmatrix, cp.async;
+#    sm90: wgmma, TMA tensor copies, mbarrier waits, setmaxnreg).
+# The machine code itself (HGMMA, no LDL/STL) is checked by scripts/sass-check.sh where a
+# cuobjdump exists (the device machine).
 #   scripts/audit-kernels.sh [extra nvcc flags...]   e.g. -DFC_SM80_MIN_BLOCKS=4 plants spills
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,5 +40,8 @@ audit_family() {  # family, gencode..., -- required PTX instructions...
 EXTRA=("$@")
 audit_family sm80 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_89,code=sm_89 -- \
   "mma.sync.aligned.m16n8k16" "ldmatrix.sync.aligned" "cp.async.cg.shared.global"
+audit_family sm90 -gencode arch=compute_90a,code=sm_90a -- \
+  "wgmma.mma_async.sync.aligned.m64n" "cp.async.bulk.tensor.4d" "mbarrier.try_wait.parity" \
+  "setmaxnreg.inc.sync.aligned"
 if [ $fail -ne 0 ]; then echo "audit: FAILED"; exit 1; fi
 echo "audit: passed"

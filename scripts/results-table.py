@@ -18,12 +18,28 @@ def grid(d):
         tf = f"{r['tflops']:.0f}" if r["Sq"] > 1 else f"{r['gbps']:.0f} GB/s"
         print(f"| {r['B']} | {r['H']} | {r['Hk']} | {r['Sq']} | {r['Sk']} | {r['D']} | {int(r['causal'])} | {r['ms']:.3f} | "
               f"{tf} | {100 * r['ceiling_fraction']:.0f} | {x('flash')} | {x('cudnn')} | {x('efficient')} |")
-    std = [r for r in d["rows"] if r["Sq"] == r["Sk"] and r["H"] == r["Hk"] and r["B"] * r["Sq"] == 16384]
+    std = [r for r in d["rows"] if r["Sq"] == r["Sk"] and r["H"] == r["Hk"] and r["B"] * r["Sq"] == 16384
+           and r["D"] in (64, 128)]
     fa = [r["peers"]["flash"]["ms"] / r["ms"] for r in std]
     cu = [r["peers"]["cudnn"]["ms"] / r["ms"] for r in std]
     print(f"\nStandard grid (D=64 and 128, S 512..16384, causal and not, {len(std)} shapes): median "
           f"{statistics.median(fa):.2f}x FlashAttention-2 (min {min(fa):.2f}, max {max(fa):.2f}), median "
           f"{statistics.median(cu):.2f}x cuDNN.\n")
+    # The sm90 family's bars against cuDNN (issue: Hopper family), shape by shape.
+    bars = [("D=128, S >= 2048", lambda r: r["D"] == 128 and r["H"] == r["Hk"] and r["Sq"] >= 2048 and r["Sq"] <= 16384, 1.0),
+            ("D=128, S 512 and 1024", lambda r: r["D"] == 128 and r["Sq"] in (512, 1024), 0.9),
+            ("D=64, S >= 2048", lambda r: r["D"] == 64 and r["Sq"] >= 2048, 1.0),
+            ("D=256 (H=8)", lambda r: r["D"] == 256, 0.9),
+            ("long context (S 32768, 65536)", lambda r: r["Sq"] >= 32768, 1.0)]
+    out = []
+    for name, pick, bar in bars:
+        rows = [r for r in d["rows"] if pick(r) and r["peers"]["cudnn"].get("ms")]
+        if not rows:
+            continue
+        x = [r["peers"]["cudnn"]["ms"] / r["ms"] for r in rows]
+        out.append(f"{name}: {sum(v >= bar for v in x)} of {len(x)} at >= {bar:.1f}x cuDNN "
+                   f"({min(x):.2f}-{max(x):.2f}x)")
+    print("Against cuDNN: " + "; ".join(out) + ".\n")
 
 
 def scale(files):

@@ -29,6 +29,8 @@ if command -v /usr/local/cuda/bin/nvcc >/dev/null; then
     grep -m1 "spill stores" /tmp/fc-audit-plant.log; echo "caught"; passed=$((passed + 1))
   fi
 fi
+echo "== generated wgmma wrappers match their generator"
+if python3 scripts/gen-wgmma.py --check; then passed=$((passed + 1)); echo ok; else failed=$((failed + 1)); fi
 if [ -f flashcore-rs/Cargo.toml ]; then
   count() {  # name, command...: one test that passes when the command does
     local name=$1; shift
