@@ -179,14 +179,7 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     STEP(cudaMemcpy(v, host + (nq - nk), 2 * nk, cudaMemcpyHostToDevice));
   }
   STEP(cudaStreamCreateWithFlags(&s_comp, cudaStreamNonBlocking));
-  {
-    /* The gathers run on the highest-priority stream, so that the block scheduler starts a
-     * gather's CTAs as soon as attention CTAs retire instead of after every queued one of the
-     * next chunk: otherwise the overlap exists only between launches. */
-    int least = 0, greatest = 0;
-    STEP(cudaDeviceGetStreamPriorityRange(&least, &greatest));
-    STEP(cudaStreamCreateWithPriority(&s_comm, cudaStreamNonBlocking, greatest));
-  }
+  STEP(cudaStreamCreateWithFlags(&s_comm, cudaStreamNonBlocking));
   const int total_iters = args->warmup + args->reps;
   for (int i = 0; i < 3 * total_iters * 2 + chunks; i++) STEP(cudaEventCreate(&ev[i]));
   cudaEvent_t *chunk_ev = ev + 3 * total_iters * 2;
