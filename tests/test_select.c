@@ -93,6 +93,8 @@ Test(select_sm80, strides_of_size_one_dims_are_free) {
 }
 
 #ifdef FC_HAVE_SM90
+#include "internal.h"
+
 int fc_sm90_plan(const fc_problem *, const fc_device_caps *, fc_kernel_info *, char *, size_t);
 
 static int plan90(const fc_problem *p, const fc_device_caps *c, fc_kernel_info *info, char *why) {
@@ -140,5 +142,27 @@ Test(select_sm90, refusals_say_why) {
   p = problem(FC_DTYPE_BF16, 256);
   cr_assert_not(plan90(&p, &small, &info, why));
   cr_assert(strstr(why, "shared memory"), "%s", why);
+}
+#endif
+
+#ifdef FC_HAVE_SM90
+/* The selector on a synthetic H100 context: sm90 where it applies, sm80 otherwise, and the
+ * fallback's description names the family that declined and why. */
+Test(select_sm90, auto_dispatch_falls_back_to_sm80) {
+  fc_context ctx;
+  memset(&ctx, 0, sizeof ctx);
+  ctx.device = 0, ctx.cc_major = 9, ctx.cc_minor = 0, ctx.num_sms = 132, ctx.smem_optin = 232448;
+  strcpy(ctx.device_name, "synthetic H100");
+  fc_kernel_info info = FC_KERNEL_INFO_INIT;
+  fc_problem p = problem(FC_DTYPE_BF16, 128);
+  cr_assert_eq(fc_select(&ctx, &p, FC_FAMILY_AUTO, &info), FC_SUCCESS);
+  cr_assert_eq(info.family, FC_FAMILY_SM90, "%s", info.description);
+  cr_assert_null(strstr(info.description, "fallback"), "%s", info.description);
+  p = problem(FC_DTYPE_BF16, 96);
+  cr_assert_eq(fc_select(&ctx, &p, FC_FAMILY_AUTO, &info), FC_SUCCESS);
+  cr_assert_eq(info.family, FC_FAMILY_SM80, "%s", info.description);
+  cr_assert(strstr(info.description, "[fallback; sm90: head_dim 96"), "%s", info.description);
+  cr_assert_eq(fc_select(&ctx, &p, FC_FAMILY_SM90, &info), FC_ERR_UNSUPPORTED);
+  cr_assert(strstr(fc_last_error(&ctx), "head_dim 96"), "%s", fc_last_error(&ctx));
 }
 #endif

@@ -52,6 +52,11 @@ fc_status fc_select(fc_context *ctx, const fc_problem *p, fc_family requested,
                      dtype_str(p->dtype), (long long)p->head_dim, ctx->device_name, ctx->cc_major,
                      ctx->cc_minor, why);
     }
+    /* A fallback says which better family declined and why (cut to the field's length). */
+    if (used) {
+      size_t len = strlen(chosen.description);
+      snprintf(chosen.description + len, sizeof chosen.description - len, " [fallback; %s]", why);
+    }
   }
   if (info) {
     size_t keep = info->size < sizeof chosen ? info->size : sizeof chosen;
