@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # One device call for the sm90 family: GPU tests, sanitizers on the ragged suite, the SASS
-# check, a mixed-family 2-GPU scaling run, the benchmark grid with its PyTorch peers, and the
-# same grid with a carried earlier library (.carry/v2) for a same-machine comparison.
+# check, a mixed-family 2-GPU scaling run (where 2 GPUs exist), and the benchmark grid with
+# its PyTorch peers. FC_SKIP_BENCH=1 stops before the grid.
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0
 final=${OUT:-/tmp/out}
 mkdir -p "$final"
+rm -rf /tmp/fc-logs  # a warm machine keeps the last call's logs; report only this call's
 timeout 150 scripts/gpu-check.sh tests sm90 | tail -n 3
 timeout 100 scripts/gpu-check.sh tests auto | tail -n 2
 timeout 240 scripts/gpu-check.sh sanitize,sass sm90 | tail -n 6
@@ -17,9 +18,5 @@ if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
 fi
 [ "${FC_SKIP_BENCH:-0}" = 1 ] && exit 0
 timeout 300 scripts/gpu-check.sh bench sm90 > /tmp/bench-sm90.log 2>&1
-if [ -d .carry/v2 ]; then
-  LD_LIBRARY_PATH=.carry/v2:.carry/lib timeout 120 build/scaling/flashcore-bench --grid standard \
-    --family sm90 --json /tmp/v2.json > /tmp/v2.log 2>&1
-fi
-grep -E "passed|failed" /tmp/bench-sm90.log /tmp/v2.log
-python3 scripts/grid-compare.py "$final"/fwd-grid-sm90-*.json /tmp/v2.json
+grep -E "passed|failed" /tmp/bench-sm90.log
+tail -n 44 /tmp/bench-sm90.log

@@ -38,6 +38,25 @@ typedef struct fc_device_caps {
   int smem_optin;         /* dynamic shared memory per block after opt-in, bytes */
 } fc_device_caps;
 
+/* The GPU families read rows with 16-byte accesses (cp.async, TMA) and write them with
+ * 16-byte stores: data pointers must be 16-byte aligned, and so must the strides of every
+ * dimension with more than one element (varlen batch strides are 0). Returns the name of the
+ * first tensor that is not ("q", "k", "v", "out"), or NULL. */
+static inline const char *fc_problem_misaligned(const fc_problem *p) {
+  const int64_t *st[4] = {p->q_stride, p->k_stride, p->v_stride, p->o_stride};
+  const char *names[4] = {"q", "k", "v", "out"};
+  const void *ptr[4] = {p->q, p->k, p->v, p->out};
+  const int64_t heads[4] = {p->heads, p->heads_k, p->heads_k, p->heads};
+  const int64_t rows[4] = {p->total_q, p->total_k, p->total_k, p->total_q};
+  for (int i = 0; i < 4; i++) {
+    if (((uintptr_t)ptr[i] & 15u) != 0) return names[i];
+    if ((p->batch > 1 && st[i][0] % 8) || (rows[i] > 1 && st[i][1] % 8) ||
+        (heads[i] > 1 && st[i][2] % 8))
+      return names[i];
+  }
+  return 0;
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -43,24 +43,6 @@ static launch_fn launcher(int64_t d) {
   }
 }
 
-static bool aligned16(const void *ptr) { return ((uintptr_t)ptr & 15u) == 0; }
-
-// Strides of dimensions with more than one element must keep 16-byte rows aligned.
-static const char *misaligned(const fc_problem *p) {
-  const int64_t *st[4] = {p->q_stride, p->k_stride, p->v_stride, p->o_stride};
-  const char *names[4] = {"q", "k", "v", "out"};
-  const void *ptr[4] = {p->q, p->k, p->v, p->out};
-  const int64_t heads[4] = {p->heads, p->heads_k, p->heads_k, p->heads};
-  const int64_t rows[4] = {p->total_q, p->total_k, p->total_k, p->total_q};
-  for (int i = 0; i < 4; i++) {
-    if (!aligned16(ptr[i])) return names[i];
-    if ((p->batch > 1 && st[i][0] % 8) || (rows[i] > 1 && st[i][1] % 8) ||
-        (heads[i] > 1 && st[i][2] % 8))
-      return names[i];
-  }
-  return nullptr;
-}
-
 extern "C" int fc_sm80_plan(const fc_problem *p, const fc_device_caps *caps,
                             fc_kernel_info *info, char *why, size_t why_len) {
   using namespace fc::sm80;
@@ -78,7 +60,7 @@ extern "C" int fc_sm80_plan(const fc_problem *p, const fc_device_caps *caps,
              (long long)p->head_dim);
     return 0;
   }
-  if (const char *bad = misaligned(p)) {
+  if (const char *bad = fc_problem_misaligned(p)) {
     snprintf(why, why_len,
              "%s is not 16-byte aligned (data pointer and the batch, seq and head strides must "
              "be multiples of 8 elements)",
