@@ -80,9 +80,12 @@ Test(args, defaults_and_values) {
   cr_assert_eq(a.shapes[0].S, 8192);
   cr_assert_eq(a.sweep, FC_SWEEP_STRONG);
   cr_assert_eq(a.chunks, 4);
+  cr_assert_eq(a.engine, FC_GATHER_CE);
   char *argv2[] = {"x", "--shape", "1,32,8,4096,128,0", "--sweep", "weak", "--families", "sm90,sm80",
-                   "--gpus", "2", "--collective", "none", "--chunks", "2", "--reps", "5", "--json", "o.json", NULL};
-  cr_assert_eq(fc_scale_parse_args(17, argv2, &a, err, sizeof err), 0, "%s", err);
+                   "--gpus", "2", "--collective", "none", "--chunks", "2", "--reps", "5", "--json", "o.json",
+                   "--gather", "sm", NULL};
+  cr_assert_eq(fc_scale_parse_args(19, argv2, &a, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(a.engine, FC_GATHER_SM);
   cr_assert_eq(a.num_shapes, 1);
   cr_assert_eq(a.shapes[0].Hk, 8);
   cr_assert_eq(a.shapes[0].causal, 0);
@@ -120,6 +123,8 @@ Test(args, bad_arguments) {
   expect_bad(3, a8, "unknown argument --frobnicate");
   char *a9[] = {"x", "--shape", "1,32,8,4096,128,2", NULL};
   expect_bad(3, a9, "causal 0 or 1");
+  char *a10[] = {"x", "--gather", "dma", NULL};
+  expect_bad(3, a10, "--gather dma: use ce");
 }
 Test(args, help) {
   fc_scale_args a;

@@ -1,11 +1,17 @@
 /* The experiment: tensor-parallel attention on one rank. Heads are sharded (plan.c); the
  * sequence is cut into chunks so that the all-gather of chunk c overlaps the attention of
- * chunk c+1 on a second stream.
+ * the next chunks.
  *
- * Local output layout [chunk][head (padded to the largest shard)][B][Sc][D]: every chunk is
- * contiguous, so NCCL gathers it as is, into [chunk][rank][head][B][Sc][D]. The kernels
- * write straight into it through strided views (no copies). A causal chunk of query rows
- * [r0, r1) reads keys [0, r1): with the bottom-right diagonal that is exactly causal. */
+ * Layout: the gathered buffer is [chunk][rank][head (padded to the largest shard)][B][Sc][D],
+ * and the kernels write this rank's slot of it in place through strided views (no copies),
+ * so the all-gather of chunk c is in place (send = this rank's slot) and on one rank it is
+ * nothing at all. A causal chunk of query rows [r0, r1) reads keys [0, r1): with the
+ * bottom-right diagonal that is exactly causal.
+ *
+ * Overlap: chunks alternate between two compute streams, so the next chunk's blocks fill
+ * the SMs that the last wave of a chunk leaves idle, and causal chunks run heaviest first.
+ * With --gather ce the all-gather is NCCL's copy-engine path (zero-CTA policy, buffer in a
+ * symmetric window): it takes no SMs from attention. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,10 +98,11 @@ static int check_shard(const fc_scale_args *args, const fc_point *pt, const fc_s
   return 0;
 }
 
-/* One forward call per segment for chunk c, on stream st. */
-static int run_chunk(fc_context *ctx, const fc_scale_shape *s, const fc_shard *sh, int chunks,
-                     int hmax, int c, const uint16_t *q, const uint16_t *k, const uint16_t *v,
-                     uint16_t *out, cudaStream_t st, fc_rank_result *res) {
+/* One forward call per segment for chunk c, on stream st, into this rank's slot of chunk c
+ * ([head][B][Sc][D]). */
+static int run_chunk(fc_context *ctx, const fc_scale_shape *s, const fc_shard *sh, int chunks, int c,
+                     const uint16_t *q, const uint16_t *k, const uint16_t *v, uint16_t *slot,
+                     cudaStream_t st, fc_rank_result *res) {
   const int64_t B = s->B, S = s->S, D = s->D, Sc = S / chunks, hq = sh->q_heads, hk = sh->kv_heads;
   const int64_t keys = s->causal ? (c + 1) * Sc : S;
   for (int g = 0; g < sh->num_segments; g++) {
@@ -104,7 +111,7 @@ static int run_chunk(fc_context *ctx, const fc_scale_shape *s, const fc_shard *s
     fc_tensor tk = {(void *)(k + seg->kv0 * D), FC_DTYPE_BF16, {B, keys, seg->kv_heads, D}, {S * hk * D, hk * D, D, 1}};
     fc_tensor tv = tk;
     tv.data = (void *)(v + seg->kv0 * D);
-    fc_tensor to = {(void *)(out + ((int64_t)c * hmax + seg->q0) * B * Sc * D), FC_DTYPE_BF16,
+    fc_tensor to = {(void *)(slot + (int64_t)seg->q0 * B * Sc * D), FC_DTYPE_BF16,
                     {B, Sc, seg->q_heads, D}, {Sc * D, D, B * Sc * D, 1}};
     fc_attn_options o = FC_ATTN_OPTIONS_INIT;
     o.causal = s->causal;
@@ -153,20 +160,35 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   const size_t nq = (size_t)(B * S * sh->q_heads * D), nk = (size_t)(B * S * sh->kv_heads * D);
   const size_t chunk_elems = (size_t)(hmax * B * Sc * D), out_elems = chunk_elems * (size_t)chunks;
   const size_t gathered_elems = out_elems * (size_t)n;
-  uint16_t *q = NULL, *k = NULL, *v = NULL, *out = NULL, *gathered = NULL;
+  const int gather = args->collective == FC_COLL_ALLGATHER;
+  /* copy engines need the buffer in a symmetric window; one rank gathers nothing */
+  const int windowed = gather && args->engine == FC_GATHER_CE && n > 1;
+  const size_t gathered_bytes = (2 * gathered_elems + 4095) / 4096 * 4096;
+  uint16_t *q = NULL, *k = NULL, *v = NULL, *gathered = NULL;
+  ncclWindow_t win = NULL;
   uint16_t *host = malloc(2 * (nq > gathered_elems ? nq : gathered_elems));
   if (!host) FC_FAIL(res, "out of host memory");
-  cudaStream_t s_comp = NULL, s_comm = NULL;
+  cudaStream_t s_comp[2] = {NULL, NULL}, s_comm = NULL;
   int ret = -1;
-  cudaEvent_t *ev = calloc((size_t)(3 * (args->reps + args->warmup) * 2 + chunks), sizeof(cudaEvent_t));
+  const int total_iters = args->warmup + args->reps;
+  const int num_events = 6 * total_iters + chunks + 2;
+  cudaEvent_t *ev = calloc((size_t)num_events, sizeof(cudaEvent_t));
   double *times = calloc((size_t)args->reps, sizeof(double));
+  int order[64]; /* causal: heaviest chunk first */
+  for (int i = 0; i < chunks; i++) order[i] = s->causal ? chunks - 1 - i : i;
 #define STEP(call) do { if ((call) != cudaSuccess) { snprintf(res->error, sizeof res->error, "%s:%d: %s: %s", __FILE__, __LINE__, #call, cudaGetErrorString(cudaGetLastError())); goto done; } } while (0)
+#define NSTEP(call) do { ncclResult_t r_ = (call); if (r_ != ncclSuccess) { snprintf(res->error, sizeof res->error, "%s:%d: %s: %s", __FILE__, __LINE__, #call, ncclGetErrorString(r_)); goto done; } } while (0)
+#define SLOT(c) (gathered + ((size_t)(c) * (size_t)n + (size_t)rank) * chunk_elems)
   STEP(cudaMalloc((void **)&q, 2 * nq));
   STEP(cudaMalloc((void **)&k, 2 * nk));
   STEP(cudaMalloc((void **)&v, 2 * nk));
-  STEP(cudaMalloc((void **)&out, 2 * out_elems));
-  STEP(cudaMalloc((void **)&gathered, 2 * gathered_elems));
-  STEP(cudaMemset(out, 0, 2 * out_elems)); /* padding heads of small shards stay zero */
+  if (windowed) {
+    NSTEP(ncclMemAlloc((void **)&gathered, gathered_bytes));
+    NSTEP(ncclCommWindowRegister(comm, gathered, gathered_bytes, &win, NCCL_WIN_COLL_SYMMETRIC));
+  } else {
+    STEP(cudaMalloc((void **)&gathered, gathered_bytes));
+  }
+  STEP(cudaMemset(gathered, 0, gathered_bytes)); /* padding heads of small shards stay zero */
   {
     uint64_t x = 88172645463325252ull ^ (uint64_t)(rank + 1);
     for (size_t i = 0; i < nq; i++) {
@@ -178,66 +200,67 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     STEP(cudaMemcpy(k, host, 2 * nk, cudaMemcpyHostToDevice));
     STEP(cudaMemcpy(v, host + (nq - nk), 2 * nk, cudaMemcpyHostToDevice));
   }
-  STEP(cudaStreamCreateWithFlags(&s_comp, cudaStreamNonBlocking));
+  STEP(cudaStreamCreateWithFlags(&s_comp[0], cudaStreamNonBlocking));
+  STEP(cudaStreamCreateWithFlags(&s_comp[1], cudaStreamNonBlocking));
   STEP(cudaStreamCreateWithFlags(&s_comm, cudaStreamNonBlocking));
-  const int total_iters = args->warmup + args->reps;
-  for (int i = 0; i < 3 * total_iters * 2 + chunks; i++) STEP(cudaEventCreate(&ev[i]));
-  cudaEvent_t *chunk_ev = ev + 3 * total_iters * 2;
-  const int gather = args->collective == FC_COLL_ALLGATHER;
+  for (int i = 0; i < num_events; i++) STEP(cudaEventCreate(&ev[i]));
+  cudaEvent_t *chunk_ev = ev + 6 * total_iters, fork = ev[num_events - 2], join = ev[num_events - 1];
 
-  /* 1. attention alone */
-  for (int it = 0; it < total_iters; it++) {
-    STEP(cudaEventRecord(ev[2 * it], s_comp));
-    for (int c = 0; c < chunks; c++)
-      if (run_chunk(ctx, s, sh, chunks, hmax, c, q, k, v, out, s_comp, res)) goto done;
-    STEP(cudaEventRecord(ev[2 * it + 1], s_comp));
-  }
-  STEP(cudaStreamSynchronize(s_comp)); /* phases must not overlap each other */
-  /* 2. the collective alone */
-  cudaEvent_t *ec = ev + 2 * total_iters;
-  for (int it = 0; it < total_iters && gather; it++) {
-    STEP(cudaEventRecord(ec[2 * it], s_comm));
-    if (ncclGroupStart() != ncclSuccess) goto done;
-    for (int c = 0; c < chunks; c++)
-      if (ncclAllGather(out + c * chunk_elems, gathered + (size_t)c * chunk_elems * n, chunk_elems, ncclBfloat16, comm, s_comm) != ncclSuccess) {
-        ncclGroupEnd();
-        snprintf(res->error, sizeof res->error, "%s:%d: ncclAllGather failed", __FILE__, __LINE__);
-        goto done;
+  /* 1. attention alone; 3. attention and the all-gather overlapped: the gather of chunk c
+   * waits only for chunk c's attention. Each iteration begins and ends on s_comp[0]; the end
+   * waits for both compute streams and the gathers, so no iteration writes a slot that the
+   * previous one still sends. */
+  cudaEvent_t *ea = ev, *ec = ev + 2 * total_iters, *eo = ev + 4 * total_iters;
+  for (int phase = 1; phase <= 3; phase += 2) {
+    cudaEvent_t *e = phase == 1 ? ea : eo;
+    const int overlap = phase == 3 && gather;
+    for (int it = 0; it < total_iters; it++) {
+      STEP(cudaEventRecord(e[2 * it], s_comp[0]));
+      STEP(cudaEventRecord(fork, s_comp[0]));
+      STEP(cudaStreamWaitEvent(s_comp[1], fork, 0));
+      for (int i = 0; i < chunks; i++) {
+        const int c = order[i];
+        cudaStream_t st = s_comp[i % 2];
+        if (run_chunk(ctx, s, sh, chunks, c, q, k, v, SLOT(c), st, res)) goto done;
+        if (!overlap) continue;
+        STEP(cudaEventRecord(chunk_ev[c], st));
+        STEP(cudaStreamWaitEvent(s_comm, chunk_ev[c], 0));
+        NSTEP(ncclAllGather(SLOT(c), gathered + (size_t)c * chunk_elems * n, chunk_elems, ncclBfloat16, comm, s_comm));
       }
-    if (ncclGroupEnd() != ncclSuccess) goto done;
-    STEP(cudaEventRecord(ec[2 * it + 1], s_comm));
-  }
-  STEP(cudaStreamSynchronize(s_comm));
-  /* 3. both, overlapped: the gather of chunk c waits only for chunk c's attention */
-  cudaEvent_t *eo = ev + 4 * total_iters;
-  for (int it = 0; it < total_iters; it++) {
-    STEP(cudaEventRecord(eo[2 * it], s_comp));
-    for (int c = 0; c < chunks; c++) {
-      if (run_chunk(ctx, s, sh, chunks, hmax, c, q, k, v, out, s_comp, res)) goto done;
-      if (!gather) continue;
-      STEP(cudaEventRecord(chunk_ev[c], s_comp));
-      STEP(cudaStreamWaitEvent(s_comm, chunk_ev[c], 0));
-      if (ncclAllGather(out + c * chunk_elems, gathered + (size_t)c * chunk_elems * n, chunk_elems, ncclBfloat16, comm, s_comm) != ncclSuccess) {
-        snprintf(res->error, sizeof res->error, "%s:%d: ncclAllGather failed", __FILE__, __LINE__);
-        goto done;
+      STEP(cudaEventRecord(join, s_comp[1]));
+      STEP(cudaStreamWaitEvent(s_comp[0], join, 0));
+      if (overlap) {
+        STEP(cudaEventRecord(join, s_comm));
+        STEP(cudaStreamWaitEvent(s_comp[0], join, 0));
       }
+      STEP(cudaEventRecord(e[2 * it + 1], s_comp[0]));
     }
-    if (gather) {
-      /* the end is when both streams are done; s_comp must not run ahead into the next
-       * iteration's writes while the gather still reads this one's output */
-      STEP(cudaEventRecord(chunk_ev[0], s_comm));
-      STEP(cudaStreamWaitEvent(s_comp, chunk_ev[0], 0));
+    STEP(cudaStreamSynchronize(s_comp[0])); /* phases must not overlap each other */
+    STEP(cudaStreamSynchronize(s_comm));
+    if (phase == 3) break;
+    /* 2. the collective alone */
+    for (int it = 0; it < total_iters && gather; it++) {
+      STEP(cudaEventRecord(ec[2 * it], s_comm));
+      NSTEP(ncclGroupStart());
+      for (int c = 0; c < chunks; c++) {
+        ncclResult_t r = ncclAllGather(SLOT(c), gathered + (size_t)c * chunk_elems * n, chunk_elems, ncclBfloat16, comm, s_comm);
+        if (r != ncclSuccess) {
+          ncclGroupEnd();
+          snprintf(res->error, sizeof res->error, "%s:%d: ncclAllGather: %s", __FILE__, __LINE__, ncclGetErrorString(r));
+          goto done;
+        }
+      }
+      NSTEP(ncclGroupEnd());
+      STEP(cudaEventRecord(ec[2 * it + 1], s_comm));
     }
-    STEP(cudaEventRecord(eo[2 * it + 1], s_comp));
+    STEP(cudaStreamSynchronize(s_comm));
   }
-  STEP(cudaStreamSynchronize(s_comp));
-  STEP(cudaStreamSynchronize(s_comm));
   {
     double *t = times;
     float ms;
     for (int i = 0; i < args->reps; i++) {
       int it = args->warmup + i;
-      STEP(cudaEventElapsedTime(&ms, ev[2 * it], ev[2 * it + 1]));
+      STEP(cudaEventElapsedTime(&ms, ea[2 * it], ea[2 * it + 1]));
       t[i] = ms;
     }
     res->t_attn = median(t, args->reps);
@@ -265,15 +288,14 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   if (gather) {
     uint64_t *mine = NULL, *all = NULL;
     uint64_t *hmine = calloc((size_t)chunks, 8), *hall = calloc((size_t)chunks * n, 8);
-    STEP(cudaMemcpy(host, out, 2 * out_elems, cudaMemcpyDeviceToHost));
-    for (int c = 0; c < chunks; c++) hmine[c] = checksum(host + c * chunk_elems, chunk_elems);
+    STEP(cudaMemcpy(host, gathered, 2 * gathered_elems, cudaMemcpyDeviceToHost));
+    for (int c = 0; c < chunks; c++) hmine[c] = checksum(host + ((size_t)c * n + rank) * chunk_elems, chunk_elems);
     STEP(cudaMalloc((void **)&mine, 8 * (size_t)chunks));
     STEP(cudaMalloc((void **)&all, 8 * (size_t)chunks * n));
     STEP(cudaMemcpy(mine, hmine, 8 * (size_t)chunks, cudaMemcpyHostToDevice));
-    if (ncclAllGather(mine, all, (size_t)chunks, ncclUint64, comm, s_comm) != ncclSuccess) goto done;
+    NSTEP(ncclAllGather(mine, all, (size_t)chunks, ncclUint64, comm, s_comm));
     STEP(cudaStreamSynchronize(s_comm));
     STEP(cudaMemcpy(hall, all, 8 * (size_t)chunks * n, cudaMemcpyDeviceToHost));
-    STEP(cudaMemcpy(host, gathered, 2 * gathered_elems, cudaMemcpyDeviceToHost));
     for (int c = 0; c < chunks; c++)
       for (int r = 0; r < n; r++)
         if (checksum(host + ((size_t)c * n + r) * chunk_elems, chunk_elems) != hall[(size_t)r * chunks + c]) res->wrong++;
@@ -282,12 +304,18 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   ret = 0;
 done:
 #undef STEP
+#undef NSTEP
+#undef SLOT
   if (ev)
-    for (int i = 0; i < 3 * total_iters * 2 + chunks; i++)
+    for (int i = 0; i < num_events; i++)
       if (ev[i]) cudaEventDestroy(ev[i]);
-  if (s_comp) cudaStreamDestroy(s_comp);
+  for (int i = 0; i < 2; i++)
+    if (s_comp[i]) cudaStreamDestroy(s_comp[i]);
   if (s_comm) cudaStreamDestroy(s_comm);
-  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(out), cudaFree(gathered);
+  cudaFree(q), cudaFree(k), cudaFree(v);
+  if (win) ncclCommWindowDeregister(comm, win);
+  if (windowed) ncclMemFree(gathered);
+  else cudaFree(gathered);
   free(host), free(ev), free(times);
   fc_context_destroy(ctx);
   return ret;

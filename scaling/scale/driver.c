@@ -158,9 +158,14 @@ static void *rank_main(void *arg) {
         res.cc_major = prop.major, res.cc_minor = prop.minor;
       }
       ncclComm_t comm;
-      ncclResult_t nr = ncclCommInitRank(&comm, pt->ranks, id, rc->rank);
+      ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+#ifdef NCCL_CTA_POLICY_ZERO
+      /* copy-engine all-gathers need the zero-CTA policy (and symmetric windows, attention.c) */
+      if (a->engine == FC_GATHER_CE) config.CTAPolicy = NCCL_CTA_POLICY_ZERO;
+#endif
+      ncclResult_t nr = ncclCommInitRankConfig(&comm, pt->ranks, id, rc->rank, &config);
       if (nr != ncclSuccess) {
-        snprintf(res.error, sizeof res.error, "%s:%d: ncclCommInitRank: %s", __FILE__, __LINE__, ncclGetErrorString(nr));
+        snprintf(res.error, sizeof res.error, "%s:%d: ncclCommInitRankConfig: %s", __FILE__, __LINE__, ncclGetErrorString(nr));
       } else {
         fc_run_attention_point(a, pt, rc->rank, rc->device, comm, &res);
         ncclCommDestroy(comm);
@@ -210,9 +215,16 @@ static summary summarize(const point_row *row, double t1) {
 
 static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
   const char *sweep = a->sweep == FC_SWEEP_STRONG ? "strong" : "weak";
-  printf("# flashcore-scale: %s scaling, %s, collective %s, %d chunk(s), %s, median of %d\n", sweep,
-         use_mpi ? "MPI processes" : "threads", a->collective == FC_COLL_ALLGATHER ? "all-gather" : "none",
-         a->chunks, fc_version_string(), a->reps);
+  const char *engine = a->engine == FC_GATHER_CE ? "ce" : "sm";
+  int nv = 0;
+  ncclGetVersion(&nv);
+  char nccl[32];
+  snprintf(nccl, sizeof nccl, "%d.%d.%d", nv / 10000, nv / 100 % 100, nv % 100);
+  printf("# flashcore-scale: %s scaling, %s, collective %s (NCCL %s), %d chunk(s), %s, median of %d\n", sweep,
+         use_mpi ? "MPI processes" : "threads",
+         a->collective == FC_COLL_NONE ? "none"
+         : a->engine == FC_GATHER_CE ? "all-gather by copy engines" : "all-gather by NCCL kernels",
+         nccl, a->chunks, fc_version_string(), a->reps);
   printf("%5s %3s %4s %4s %6s %4s %2s %9s %9s %9s %9s %8s %8s %9s %9s %7s %6s %6s\n", "ranks", "B", "H", "Hk", "S", "D",
          "c", "time(ms)", "attn(ms)", "coll(ms)", "exposed", "algbw", "busbw", "TF/rank", "TF/total", "speedup",
          "eff", "#wrong");
@@ -225,9 +237,9 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
   const char *commit = getenv("FC_COMMIT");
   if (json)
     fprintf(json, "{\"device\": \"%s\", \"gpus\": %d, \"commit\": \"%s\", \"date\": \"%s\", \"flashcore\": \"%s\",\n"
-                  " \"mode\": \"%s\", \"sweep\": \"%s\", \"collective\": \"%s\", \"chunks\": %d, \"reps\": %d,\n \"rows\": [\n",
+                  " \"mode\": \"%s\", \"sweep\": \"%s\", \"collective\": \"%s\", \"gather\": \"%s\", \"nccl\": \"%s\", \"chunks\": %d, \"reps\": %d,\n \"rows\": [\n",
             rows[0].r[0].gpu, world, commit ? commit : "unknown", date, fc_version_string(), use_mpi ? "mpi" : "threads",
-            sweep, a->collective == FC_COLL_ALLGATHER ? "allgather" : "none", a->chunks, a->reps);
+            sweep, a->collective == FC_COLL_ALLGATHER ? "allgather" : "none", engine, nccl, a->chunks, a->reps);
   double t1 = 0;
   for (int i = 0; i < num_rows; i++) {
     const point_row *row = &rows[i];
@@ -283,6 +295,19 @@ int main(int argc, char **argv) {
   if (pr) {
     fprintf(pr > 0 ? stdout : stderr, "%s%s", err, pr > 0 ? "" : "\n");
     return pr > 0 ? 0 : 2;
+  }
+  if (args.engine == FC_GATHER_CE && args.collective == FC_COLL_ALLGATHER) {
+    int v = 0;
+    ncclGetVersion(&v);
+#ifdef NCCL_CTA_POLICY_ZERO
+    if (v < 22800) {
+#else
+    {
+#endif
+      fprintf(stderr, "--gather ce needs NCCL 2.28 or newer (built against %d.%d, running %d); use --gather sm\n",
+              NCCL_MAJOR, NCCL_MINOR, v);
+      return 2;
+    }
   }
   int world = 0, world_rank = 0, local_rank = 0;
   team t;

@@ -95,6 +95,8 @@ static const char *usage =
     "  --sweep strong|weak          strong: fixed problem on 1..N GPUs; weak: H and Hk scale with N\n"
     "  --gpus N                     at most N ranks (default: all GPUs, or all MPI ranks)\n"
     "  --collective allgather|none  assemble the output (default) or pure compute scaling\n"
+    "  --gather ce|sm               all-gather by copy engines (default; NCCL >= 2.28, zero-CTA\n"
+    "                               policy, symmetric windows) or by NCCL's kernels on the SMs\n"
     "  --chunks C                   sequence chunks whose all-gather overlaps compute (default 4)\n"
     "  --families F1,F2,...         kernel family per rank, round-robin (default auto)\n"
     "  --reps N --warmup N          timed and warm-up iterations (default 20, 3)\n"
@@ -106,6 +108,7 @@ int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size
   memset(a, 0, sizeof *a);
   a->sweep = FC_SWEEP_STRONG;
   a->collective = FC_COLL_ALLGATHER;
+  a->engine = FC_GATHER_CE;
   a->chunks = 4;
   a->reps = 20;
   a->warmup = 3;
@@ -148,6 +151,10 @@ int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size
       if (!strcmp(v, "allgather")) a->collective = FC_COLL_ALLGATHER;
       else if (!strcmp(v, "none")) a->collective = FC_COLL_NONE;
       else { snprintf(err, err_len, "--collective %s: use allgather or none", v); return -1; }
+    } else if (!strcmp(k, "--gather")) {
+      if (!strcmp(v, "ce")) a->engine = FC_GATHER_CE;
+      else if (!strcmp(v, "sm")) a->engine = FC_GATHER_SM;
+      else { snprintf(err, err_len, "--gather %s: use ce (copy engines) or sm (NCCL kernels)", v); return -1; }
     } else if (!strcmp(k, "--gpus")) {
       if (parse_int(v, 1, FC_SCALE_MAX_RANKS, &x)) { snprintf(err, err_len, "--gpus %s: use 1 to %d", v, FC_SCALE_MAX_RANKS); return -1; }
       a->max_gpus = (int)x;

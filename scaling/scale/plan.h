@@ -38,11 +38,16 @@ typedef struct fc_scale_shape {
 
 typedef enum fc_sweep { FC_SWEEP_STRONG = 0, FC_SWEEP_WEAK = 1 } fc_sweep;
 typedef enum fc_collective { FC_COLL_ALLGATHER = 0, FC_COLL_NONE = 1 } fc_collective;
+/* Who moves the all-gather's bytes: the GPUs' copy engines (NCCL's zero-CTA policy on
+ * buffers registered as symmetric windows, NCCL >= 2.28, one node with P2P), which leaves
+ * every SM to attention; or NCCL's kernels, which take SMs that attention then waits for. */
+typedef enum fc_gather_engine { FC_GATHER_CE = 0, FC_GATHER_SM = 1 } fc_gather_engine;
 
 typedef struct fc_scale_args {
   int max_gpus;               /* 0 = every visible GPU (threads) or every MPI rank        */
   fc_sweep sweep;
   fc_collective collective;
+  fc_gather_engine engine;    /* copy engines (default) or NCCL kernels                   */
   int chunks;                 /* sequence chunks overlapped with the collective (1 = off)  */
   int reps, warmup;
   int check;                  /* check every rank's shard against the float64 reference   */
