@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Who should move the all-gather's bytes: the copy engines (--gather ce) or NCCL's kernels
+# (--gather sm)? One call on the 2-GPU device machine: a probe that shows from NCCL's own log
+# which path ran, then the strong and weak sweeps (threads mode, no float64 check; the
+# gathered buffer is still verified) for each engine and chunk count. Logs and JSON under $OUT.
+set -uo pipefail
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+export LD_LIBRARY_PATH="$PWD/build:$PWD/.carry/lib:${LD_LIBRARY_PATH:-}"
+export FC_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown)
+final=${OUT:-/tmp/out}
+out=/tmp/fc-engines
+rm -rf "$out" && mkdir -p "$out" "$final"
+echo "== probe: which all-gather path NCCL took"
+NCCL_DEBUG=INFO NCCL_DEBUG_SUBSYS=INIT build/scaling/flashcore-scale --gpus 2 --shape 1,4,4,2048,128,1 \
+  --reps 3 --no-check > "$out/probe.log" 2>&1
+grep -E "NCCL version|Init CE|CTA policy|flashcore-scale:|^ +[12] " "$out/probe.log" | sort -u | head -n 12
+strong=(--shape 2,16,16,8192,128,1 --shape 1,16,16,16384,128,1 --shape 2,16,16,8192,128,0 --shape 1,16,16,16384,128,0)
+weak=(--shape 1,8,8,4096,128,1 --shape 1,8,8,8192,128,1 --shape 1,8,8,16384,128,1)
+for engine in ${ENGINES:-ce sm}; do
+  for c in ${CHUNKS:-4}; do
+    for sweep in strong weak; do
+      [ $sweep = strong ] && shapes=("${strong[@]}") || shapes=("${weak[@]}")
+      echo "== $sweep, --gather $engine, --chunks $c"
+      build/scaling/flashcore-scale --sweep $sweep --gather $engine --chunks "$c" --no-check "${shapes[@]}" \
+        --json "$out/$sweep-$engine-chunks$c.json" > "$out/$sweep-$engine-chunks$c.log" 2>&1
+      grep -E "^ +[12] |ERROR|error" "$out/$sweep-$engine-chunks$c.log" | head -n 16
+    done
+  done
+done
+tar -czf "$final/engines.tar.gz" -C "$out" .
