@@ -144,3 +144,53 @@ Test(args, rank_counts) {
   cr_assert_eq(fc_scale_rank_counts(8, c, 16), 4);
   cr_assert_eq(c[3], 8);
 }
+
+/* Chunk bounds: increasing, aligned inside, cover [0, S), and the last chunk's share of the
+ * work (its gather is the one left exposed) is its planned share 1 / (C (C + 1) / 2), give or
+ * take the rounding to whole aligned blocks. */
+static double work_share(int64_t a, int64_t b, int64_t S, int causal) {
+  return causal ? ((double)b * b - (double)a * a) / ((double)S * S) : (double)(b - a) / S;
+}
+Test(chunks, bounds_follow_the_work) {
+  const int64_t sizes[] = {8192, 16384, 4096, 1000, 129, 128, 1, 65536};
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+    for (int causal = 0; causal <= 1; causal++)
+      for (int c = 1; c <= 16; c++) {
+        const int64_t S = sizes[i];
+        int64_t b[17];
+        int n = fc_plan_chunks(S, causal, c, 128, b);
+        cr_assert(n >= 1 && n <= c, "S %lld causal %d chunks %d: n %d", (long long)S, causal, c, n);
+        cr_assert_eq(b[0], 0);
+        cr_assert_eq(b[n], S);
+        for (int k = 1; k <= n; k++) {
+          cr_assert(b[k] > b[k - 1]);
+          if (k < n) cr_assert_eq(b[k] % 128, 0);
+        }
+        if (n == c && c > 1) {
+          const double planned = 2.0 / ((double)c * (c + 1));
+          const double slack = work_share(S - 64 > 0 ? S - 64 : 0, S, S, causal);
+          const double last = work_share(b[n - 1], S, S, causal);
+          cr_assert(last <= planned + slack + 1e-9 && last >= planned - slack - 1e-9,
+                    "S %lld causal %d chunks %d: last share %.4f, planned %.4f", (long long)S, causal, c, last, planned);
+        }
+      }
+}
+Test(chunks, shares_and_errors) {
+  int64_t b[5];
+  /* non-causal, 4 chunks of 8192 rows: shares 4:3:2:1 */
+  cr_assert_eq(fc_plan_chunks(8192, 0, 4, 128, b), 4);
+  cr_assert_eq(b[1], 3328);
+  cr_assert_eq(b[2], 5760);
+  cr_assert_eq(b[3], 7424);
+  /* causal: the same work shares end at sqrt(0.4, 0.7, 0.9) of the rows */
+  cr_assert_eq(fc_plan_chunks(8192, 1, 4, 128, b), 4);
+  cr_assert_eq(b[1], 5120);
+  cr_assert_eq(b[2], 6912);
+  cr_assert_eq(b[3], 7808);
+  /* too short to cut */
+  cr_assert_eq(fc_plan_chunks(100, 1, 4, 128, b), 1);
+  cr_assert_eq(b[1], 100);
+  cr_assert_eq(fc_plan_chunks(0, 1, 4, 128, b), -1);
+  cr_assert_eq(fc_plan_chunks(8192, 1, 0, 128, b), -1);
+  cr_assert_eq(fc_plan_chunks(8192, 1, 4, 0, b), -1);
+}

@@ -1,18 +1,15 @@
 /* The experiment: tensor-parallel attention on one rank. Heads are sharded (plan.c); the
- * sequence is cut into chunks so that the all-gather of chunk c overlaps the attention of
- * the next chunks.
+ * sequence is cut into chunks (fc_plan_chunks: shrinking shares of the work, so the last
+ * chunk, whose gather is left exposed, is the smallest) and the all-gather of chunk c
+ * overlaps the attention of the later chunks.
  *
- * Layout: the gathered buffer is [chunk][rank][head (padded to the largest shard)][B][Sc][D],
- * and the kernels write this rank's slot of it in place through strided views (no copies),
- * so the all-gather of chunk c is in place (send = this rank's slot) and on one rank it is
- * nothing at all. A causal chunk of query rows [r0, r1) reads keys [0, r1): with the
- * bottom-right diagonal that is exactly causal.
- *
- * Overlap: chunks alternate between two compute streams, so the next chunk's blocks fill
- * the SMs that the last wave of a chunk leaves idle, and causal chunks run heaviest first.
- * With --gather ce the all-gather is NCCL's copy-engine path (zero-CTA policy, buffer in a
- * symmetric window): it takes no SMs from attention. */
+ * Layout: the gathered buffer is, chunk after chunk, [rank][head (padded to the largest
+ * shard)][B][rows][D]. The kernels write this rank's slot in place through strided views (no
+ * copies), so the all-gather is in place (send = this rank's slot) and on one rank it does
+ * nothing. With --gather ce it is NCCL's copy-engine path (zero-CTA policy, buffer in a
+ * symmetric window), which takes no SMs from attention. */
 #include <math.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,27 +95,177 @@ static int check_shard(const fc_scale_args *args, const fc_point *pt, const fc_s
   return 0;
 }
 
-/* One forward call per segment for chunk c, on stream st, into this rank's slot of chunk c
- * ([head][B][Sc][D]). */
-static int run_chunk(fc_context *ctx, const fc_scale_shape *s, const fc_shard *sh, int chunks, int c,
-                     const uint16_t *q, const uint16_t *k, const uint16_t *v, uint16_t *slot,
-                     cudaStream_t st, fc_rank_result *res) {
-  const int64_t B = s->B, S = s->S, D = s->D, Sc = S / chunks, hq = sh->q_heads, hk = sh->kv_heads;
-  const int64_t keys = s->causal ? (c + 1) * Sc : S;
+/* Everything one rank's timed loop needs. Chunk c holds query rows [bounds[c], bounds[c+1]);
+ * its part of the gathered buffer starts at n * hmax * B * D * bounds[c] elements and holds
+ * the ranks' slots one after another, each [head][B][rows][D]. */
+typedef struct run_state {
+  fc_context *ctx;
+  const fc_scale_shape *s;
+  const fc_shard *sh;
+  int n, rank, hmax, chunks, gather;
+  int64_t bounds[65];
+  const uint16_t *q, *k, *v;
+  uint16_t *gathered;
+  ncclComm_t comm;
+  cudaStream_t comp[2], comm_stream;
+  cudaEvent_t fork, join, chunk_done[64];
+  fc_rank_result *res;
+} run_state;
+
+static size_t chunk_offset(const run_state *r, int c) {
+  return (size_t)r->n * (size_t)(r->hmax * r->s->B * r->s->D * r->bounds[c]);
+}
+static size_t slot_elems(const run_state *r, int c) {
+  return (size_t)(r->hmax * r->s->B * r->s->D * (r->bounds[c + 1] - r->bounds[c]));
+}
+static uint16_t *slot(const run_state *r, int c) {
+  return r->gathered + chunk_offset(r, c) + (size_t)r->rank * slot_elems(r, c);
+}
+
+#define RS_CUDA(r, call) FC_CUDA((r)->res, call)
+#define RS_NCCL(r, call) FC_NCCL((r)->res, call)
+
+/* One forward call per segment for chunk c, on stream st, into this rank's slot. A causal
+ * chunk of query rows [r0, r1) reads keys [0, r1). */
+static int run_chunk(const run_state *r, int c, cudaStream_t st) {
+  const fc_scale_shape *s = r->s;
+  const fc_shard *sh = r->sh;
+  const int64_t B = s->B, S = s->S, D = s->D, hq = sh->q_heads, hk = sh->kv_heads;
+  const int64_t r0 = r->bounds[c], rows = r->bounds[c + 1] - r0, keys = s->causal ? r0 + rows : S;
+  uint16_t *out = slot(r, c);
   for (int g = 0; g < sh->num_segments; g++) {
     const fc_segment *seg = &sh->seg[g];
-    fc_tensor tq = {(void *)(q + c * Sc * hq * D + seg->q0 * D), FC_DTYPE_BF16, {B, Sc, seg->q_heads, D}, {S * hq * D, hq * D, D, 1}};
-    fc_tensor tk = {(void *)(k + seg->kv0 * D), FC_DTYPE_BF16, {B, keys, seg->kv_heads, D}, {S * hk * D, hk * D, D, 1}};
+    fc_tensor tq = {(void *)(r->q + r0 * hq * D + seg->q0 * D), FC_DTYPE_BF16, {B, rows, seg->q_heads, D}, {S * hq * D, hq * D, D, 1}};
+    fc_tensor tk = {(void *)(r->k + seg->kv0 * D), FC_DTYPE_BF16, {B, keys, seg->kv_heads, D}, {S * hk * D, hk * D, D, 1}};
     fc_tensor tv = tk;
-    tv.data = (void *)(v + seg->kv0 * D);
-    fc_tensor to = {(void *)(slot + (int64_t)seg->q0 * B * Sc * D), FC_DTYPE_BF16,
-                    {B, Sc, seg->q_heads, D}, {Sc * D, D, B * Sc * D, 1}};
+    tv.data = (void *)(r->v + seg->kv0 * D);
+    fc_tensor to = {(void *)(out + (int64_t)seg->q0 * B * rows * D), FC_DTYPE_BF16,
+                    {B, rows, seg->q_heads, D}, {rows * D, D, B * rows * D, 1}};
     fc_attn_options o = FC_ATTN_OPTIONS_INIT;
     o.causal = s->causal;
-    fc_status stt = fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &o, (struct CUstream_st *)st);
-    if (stt != FC_SUCCESS) FC_FAIL(res, "forward, chunk %d segment %d: %s: %s", c, g, fc_status_string(stt), fc_last_error(ctx));
+    fc_status stt = fc_attention_forward(r->ctx, &tq, &tk, &tv, &to, NULL, &o, (struct CUstream_st *)st);
+    if (stt != FC_SUCCESS)
+      FC_FAIL(r->res, "forward, chunk %d segment %d: %s: %s", c, g, fc_status_string(stt), fc_last_error(r->ctx));
   }
   return 0;
+}
+
+static int gather_chunk(const run_state *r, int c) {
+  RS_NCCL(r, ncclAllGather(slot(r, c), r->gathered + chunk_offset(r, c), slot_elems(r, c), ncclBfloat16, r->comm,
+                           r->comm_stream));
+  return 0;
+}
+
+/* Enqueue one run of a phase between events e0 and e1 on comp[0]. Phase 1: attention alone;
+ * 2: the gathers alone; 3: both, the gather of chunk c waiting only for chunk c. Chunks
+ * alternate between the two compute streams, so the next chunk's blocks fill the SMs that a
+ * chunk's last wave leaves idle. The run ends when every stream it used is done, so no run
+ * writes a slot that an earlier one still sends. */
+static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEvent_t e1) {
+  const int attn = phase != 2, coll = phase != 1 && r->gather;
+  RS_CUDA(r, cudaEventRecord(e0, r->comp[0]));
+  RS_CUDA(r, cudaEventRecord(r->fork, r->comp[0]));
+  if (attn) RS_CUDA(r, cudaStreamWaitEvent(r->comp[1], r->fork, 0));
+  if (coll) RS_CUDA(r, cudaStreamWaitEvent(r->comm_stream, r->fork, 0));
+  if (phase == 2 && coll) {
+    RS_NCCL(r, ncclGroupStart());
+    for (int c = 0; c < r->chunks; c++)
+      if (gather_chunk(r, c)) {
+        ncclGroupEnd();
+        return -1;
+      }
+    RS_NCCL(r, ncclGroupEnd());
+  }
+  for (int c = 0; c < r->chunks && attn; c++) {
+    cudaStream_t st = r->comp[c % 2];
+    if (run_chunk(r, c, st)) return -1;
+    if (!coll) continue;
+    RS_CUDA(r, cudaEventRecord(r->chunk_done[c], st));
+    RS_CUDA(r, cudaStreamWaitEvent(r->comm_stream, r->chunk_done[c], 0));
+    if (gather_chunk(r, c)) return -1;
+  }
+  if (attn) {
+    RS_CUDA(r, cudaEventRecord(r->join, r->comp[1]));
+    RS_CUDA(r, cudaStreamWaitEvent(r->comp[0], r->join, 0));
+  }
+  if (coll) {
+    RS_CUDA(r, cudaEventRecord(r->join, r->comm_stream));
+    RS_CUDA(r, cudaStreamWaitEvent(r->comp[0], r->join, 0));
+  }
+  RS_CUDA(r, cudaEventRecord(e1, r->comp[0]));
+  return 0;
+}
+
+/* A measured round is enqueued behind a gate (a host function that waits until the host has
+ * enqueued the whole round), so the GPU never waits for the host inside a round. */
+typedef struct gate {
+  int open;
+} gate;
+static void CUDART_CB gate_wait(void *p) {
+  while (!__atomic_load_n(&((gate *)p)->open, __ATOMIC_ACQUIRE)) sched_yield();
+}
+
+/* Time the three phases. They are interleaved round by round (1, 2, 3, 1, 2, 3, ...) so that
+ * each sees the same clocks: run one after the other, a later phase ran on a hotter,
+ * lower-clocked GPU than the first. Warm-up rounds come first, at least args->warmup of them
+ * and at least 200 ms of GPU time, so the clocks have settled. */
+static int time_phases(const run_state *r, const fc_scale_args *args) {
+  const int reps = args->reps;
+  cudaEvent_t *ev = calloc((size_t)6 * (size_t)(reps + 1), sizeof(cudaEvent_t));
+  double *t = calloc((size_t)reps, sizeof(double));
+  gate *gates = calloc((size_t)reps, sizeof(gate));
+  int ret = -1;
+  if (!ev || !t || !gates) {
+    snprintf(r->res->error, sizeof r->res->error, "%s:%d: out of host memory", __FILE__, __LINE__);
+    goto done;
+  }
+  for (int i = 0; i < 6 * (reps + 1); i++)
+    if (cudaEventCreate(&ev[i]) != cudaSuccess) {
+      snprintf(r->res->error, sizeof r->res->error, "%s:%d: cudaEventCreate failed", __FILE__, __LINE__);
+      goto done;
+    }
+  cudaEvent_t *w = ev + 6 * reps; /* warm-up rounds reuse these */
+  double warm_ms = 0;
+  for (int round = 0; round < 100000 && (round < args->warmup || round < 1 || warm_ms < 200.0); round++) {
+    for (int ph = 1; ph <= 3; ph++)
+      if (enqueue_phase(r, ph, w[2 * (ph - 1)], w[2 * (ph - 1) + 1])) goto done;
+    if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess) goto cuda_fail;
+    float a, b, c;
+    if (cudaEventElapsedTime(&a, w[0], w[1]) || cudaEventElapsedTime(&b, w[2], w[3]) || cudaEventElapsedTime(&c, w[4], w[5]))
+      goto cuda_fail;
+    warm_ms += a + b + c;
+  }
+  for (int i = 0; i < reps; i++) {
+    if (cudaLaunchHostFunc(r->comp[0], gate_wait, &gates[i]) != cudaSuccess) goto cuda_fail;
+    for (int ph = 1; ph <= 3; ph++)
+      if (enqueue_phase(r, ph, ev[6 * i + 2 * (ph - 1)], ev[6 * i + 2 * (ph - 1) + 1])) {
+        for (int j = i; j < reps; j++) __atomic_store_n(&gates[j].open, 1, __ATOMIC_RELEASE);
+        cudaStreamSynchronize(r->comp[0]);
+        goto done;
+      }
+    __atomic_store_n(&gates[i].open, 1, __ATOMIC_RELEASE);
+  }
+  if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess) goto cuda_fail;
+  double *dst[3] = {&r->res->t_attn, &r->res->t_coll, &r->res->t_total};
+  for (int ph = 0; ph < 3; ph++) {
+    for (int i = 0; i < reps; i++) {
+      float ms;
+      if (cudaEventElapsedTime(&ms, ev[6 * i + 2 * ph], ev[6 * i + 2 * ph + 1]) != cudaSuccess) goto cuda_fail;
+      t[i] = ms;
+    }
+    *dst[ph] = median(t, reps);
+  }
+  if (!r->gather) r->res->t_coll = 0;
+  ret = 0;
+  goto done;
+cuda_fail:
+  snprintf(r->res->error, sizeof r->res->error, "%s:%d: %s", __FILE__, __LINE__, cudaGetErrorString(cudaGetLastError()));
+done:
+  if (ev)
+    for (int i = 0; i < 6 * (reps + 1); i++)
+      if (ev[i]) cudaEventDestroy(ev[i]);
+  free(ev), free(t), free(gates);
+  return ret;
 }
 
 int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int rank, int device,
@@ -129,66 +276,65 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   char err[256];
   if (fc_plan_shards((int)s->H, (int)s->Hk, n, shards, err, sizeof err)) FC_FAIL(res, "%s", err);
   const fc_shard *sh = &shards[rank];
-  int hmax = 0;
-  for (int r = 0; r < n; r++) hmax = shards[r].q_heads > hmax ? shards[r].q_heads : hmax;
-  const int chunks = s->S % args->chunks == 0 ? args->chunks : 1;
+  run_state r;
+  memset(&r, 0, sizeof r);
+  r.s = s, r.sh = sh, r.n = n, r.rank = rank, r.comm = comm, r.res = res;
+  for (int i = 0; i < n; i++) r.hmax = shards[i].q_heads > r.hmax ? shards[i].q_heads : r.hmax;
+  r.chunks = fc_plan_chunks(s->S, s->causal, args->chunks, 128, r.bounds);
+  if (r.chunks < 1) FC_FAIL(res, "no chunk plan for S = %lld", (long long)s->S);
+  r.gather = args->collective == FC_COLL_ALLGATHER;
   res->q_head0 = sh->q_head0, res->q_heads = sh->q_heads, res->kv_heads = sh->kv_heads;
 
   FC_CUDA(res, cudaSetDevice(device));
-  fc_context *ctx = NULL;
-  if (fc_context_create(device, &ctx) != FC_SUCCESS) FC_FAIL(res, "%s", fc_last_error(NULL));
+  if (fc_context_create(device, &r.ctx) != FC_SUCCESS) FC_FAIL(res, "%s", fc_last_error(NULL));
   const fc_family fam = args->families[rank % args->num_families];
-  fc_context_set_family(ctx, fam);
+  fc_context_set_family(r.ctx, fam);
   {
     /* Which family actually runs (auto resolves through the selector). */
     fc_kernel_info info = FC_KERNEL_INFO_INIT;
     void *probe = NULL;
-    FC_CUDA(res, cudaMalloc(&probe, 2048)); /* two rows of up to 256 bf16, 512 bytes apart */
+    if (cudaMalloc(&probe, 2048) != cudaSuccess) { /* two rows of up to 256 bf16, 512 bytes apart */
+      fc_context_destroy(r.ctx);
+      FC_FAIL(res, "cudaMalloc of 2 KiB failed");
+    }
     fc_tensor t = fc_tensor_bshd(probe, FC_DTYPE_BF16, 1, 1, 1, s->D);
     fc_tensor o = t;
     o.data = (char *)probe + 2 * 256;
-    fc_status st = fc_select_kernel(ctx, &t, &t, &t, &o, NULL, NULL, &info);
+    fc_status st = fc_select_kernel(r.ctx, &t, &t, &t, &o, NULL, NULL, &info);
     cudaFree(probe);
     snprintf(res->family, sizeof res->family, "%s", st == FC_SUCCESS ? fc_family_name(info.family) : "none");
   }
-  if (args->check && check_shard(args, pt, sh, ctx, device, fam, res)) {
-    fc_context_destroy(ctx);
+  if (args->check && check_shard(args, pt, sh, r.ctx, device, fam, res)) {
+    fc_context_destroy(r.ctx);
     return -1;
   }
 
-  const int64_t B = s->B, S = s->S, D = s->D, Sc = S / chunks;
+  const int64_t B = s->B, S = s->S, D = s->D;
   const size_t nq = (size_t)(B * S * sh->q_heads * D), nk = (size_t)(B * S * sh->kv_heads * D);
-  const size_t chunk_elems = (size_t)(hmax * B * Sc * D), out_elems = chunk_elems * (size_t)chunks;
-  const size_t gathered_elems = out_elems * (size_t)n;
-  const int gather = args->collective == FC_COLL_ALLGATHER;
+  const size_t gathered_elems = (size_t)n * (size_t)(r.hmax * B * S * D);
   /* copy engines need the buffer in a symmetric window; one rank gathers nothing */
-  const int windowed = gather && args->engine == FC_GATHER_CE && n > 1;
+  const int windowed = r.gather && args->engine == FC_GATHER_CE && n > 1;
   const size_t gathered_bytes = (2 * gathered_elems + 4095) / 4096 * 4096;
-  uint16_t *q = NULL, *k = NULL, *v = NULL, *gathered = NULL;
+  uint16_t *q = NULL, *k = NULL, *v = NULL;
   ncclWindow_t win = NULL;
   uint16_t *host = malloc(2 * (nq > gathered_elems ? nq : gathered_elems));
-  if (!host) FC_FAIL(res, "out of host memory");
-  cudaStream_t s_comp[2] = {NULL, NULL}, s_comm = NULL;
+  if (!host) {
+    fc_context_destroy(r.ctx);
+    FC_FAIL(res, "out of host memory");
+  }
   int ret = -1;
-  const int total_iters = args->warmup + args->reps;
-  const int num_events = 6 * total_iters + chunks + 2;
-  cudaEvent_t *ev = calloc((size_t)num_events, sizeof(cudaEvent_t));
-  double *times = calloc((size_t)args->reps, sizeof(double));
-  int order[64]; /* causal: heaviest chunk first */
-  for (int i = 0; i < chunks; i++) order[i] = s->causal ? chunks - 1 - i : i;
 #define STEP(call) do { if ((call) != cudaSuccess) { snprintf(res->error, sizeof res->error, "%s:%d: %s: %s", __FILE__, __LINE__, #call, cudaGetErrorString(cudaGetLastError())); goto done; } } while (0)
 #define NSTEP(call) do { ncclResult_t r_ = (call); if (r_ != ncclSuccess) { snprintf(res->error, sizeof res->error, "%s:%d: %s: %s", __FILE__, __LINE__, #call, ncclGetErrorString(r_)); goto done; } } while (0)
-#define SLOT(c) (gathered + ((size_t)(c) * (size_t)n + (size_t)rank) * chunk_elems)
   STEP(cudaMalloc((void **)&q, 2 * nq));
   STEP(cudaMalloc((void **)&k, 2 * nk));
   STEP(cudaMalloc((void **)&v, 2 * nk));
   if (windowed) {
-    NSTEP(ncclMemAlloc((void **)&gathered, gathered_bytes));
-    NSTEP(ncclCommWindowRegister(comm, gathered, gathered_bytes, &win, NCCL_WIN_COLL_SYMMETRIC));
+    NSTEP(ncclMemAlloc((void **)&r.gathered, gathered_bytes));
+    NSTEP(ncclCommWindowRegister(comm, r.gathered, gathered_bytes, &win, NCCL_WIN_COLL_SYMMETRIC));
   } else {
-    STEP(cudaMalloc((void **)&gathered, gathered_bytes));
+    STEP(cudaMalloc((void **)&r.gathered, gathered_bytes));
   }
-  STEP(cudaMemset(gathered, 0, gathered_bytes)); /* padding heads of small shards stay zero */
+  STEP(cudaMemset(r.gathered, 0, gathered_bytes)); /* padding heads of small shards stay zero */
   {
     uint64_t x = 88172645463325252ull ^ (uint64_t)(rank + 1);
     for (size_t i = 0; i < nq; i++) {
@@ -200,123 +346,59 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     STEP(cudaMemcpy(k, host, 2 * nk, cudaMemcpyHostToDevice));
     STEP(cudaMemcpy(v, host + (nq - nk), 2 * nk, cudaMemcpyHostToDevice));
   }
-  STEP(cudaStreamCreateWithFlags(&s_comp[0], cudaStreamNonBlocking));
-  STEP(cudaStreamCreateWithFlags(&s_comp[1], cudaStreamNonBlocking));
-  STEP(cudaStreamCreateWithFlags(&s_comm, cudaStreamNonBlocking));
-  for (int i = 0; i < num_events; i++) STEP(cudaEventCreate(&ev[i]));
-  cudaEvent_t *chunk_ev = ev + 6 * total_iters, fork = ev[num_events - 2], join = ev[num_events - 1];
-
-  /* 1. attention alone; 3. attention and the all-gather overlapped: the gather of chunk c
-   * waits only for chunk c's attention. Each iteration begins and ends on s_comp[0]; the end
-   * waits for both compute streams and the gathers, so no iteration writes a slot that the
-   * previous one still sends. */
-  cudaEvent_t *ea = ev, *ec = ev + 2 * total_iters, *eo = ev + 4 * total_iters;
-  for (int phase = 1; phase <= 3; phase += 2) {
-    cudaEvent_t *e = phase == 1 ? ea : eo;
-    const int overlap = phase == 3 && gather;
-    for (int it = 0; it < total_iters; it++) {
-      STEP(cudaEventRecord(e[2 * it], s_comp[0]));
-      STEP(cudaEventRecord(fork, s_comp[0]));
-      STEP(cudaStreamWaitEvent(s_comp[1], fork, 0));
-      for (int i = 0; i < chunks; i++) {
-        const int c = order[i];
-        cudaStream_t st = s_comp[i % 2];
-        if (run_chunk(ctx, s, sh, chunks, c, q, k, v, SLOT(c), st, res)) goto done;
-        if (!overlap) continue;
-        STEP(cudaEventRecord(chunk_ev[c], st));
-        STEP(cudaStreamWaitEvent(s_comm, chunk_ev[c], 0));
-        NSTEP(ncclAllGather(SLOT(c), gathered + (size_t)c * chunk_elems * n, chunk_elems, ncclBfloat16, comm, s_comm));
-      }
-      STEP(cudaEventRecord(join, s_comp[1]));
-      STEP(cudaStreamWaitEvent(s_comp[0], join, 0));
-      if (overlap) {
-        STEP(cudaEventRecord(join, s_comm));
-        STEP(cudaStreamWaitEvent(s_comp[0], join, 0));
-      }
-      STEP(cudaEventRecord(e[2 * it + 1], s_comp[0]));
-    }
-    STEP(cudaStreamSynchronize(s_comp[0])); /* phases must not overlap each other */
-    STEP(cudaStreamSynchronize(s_comm));
-    if (phase == 3) break;
-    /* 2. the collective alone */
-    for (int it = 0; it < total_iters && gather; it++) {
-      STEP(cudaEventRecord(ec[2 * it], s_comm));
-      NSTEP(ncclGroupStart());
-      for (int c = 0; c < chunks; c++) {
-        ncclResult_t r = ncclAllGather(SLOT(c), gathered + (size_t)c * chunk_elems * n, chunk_elems, ncclBfloat16, comm, s_comm);
-        if (r != ncclSuccess) {
-          ncclGroupEnd();
-          snprintf(res->error, sizeof res->error, "%s:%d: ncclAllGather: %s", __FILE__, __LINE__, ncclGetErrorString(r));
-          goto done;
-        }
-      }
-      NSTEP(ncclGroupEnd());
-      STEP(cudaEventRecord(ec[2 * it + 1], s_comm));
-    }
-    STEP(cudaStreamSynchronize(s_comm));
-  }
-  {
-    double *t = times;
-    float ms;
-    for (int i = 0; i < args->reps; i++) {
-      int it = args->warmup + i;
-      STEP(cudaEventElapsedTime(&ms, ea[2 * it], ea[2 * it + 1]));
-      t[i] = ms;
-    }
-    res->t_attn = median(t, args->reps);
-    res->t_coll = 0;
-    if (gather) {
-      for (int i = 0; i < args->reps; i++) {
-        int it = args->warmup + i;
-        STEP(cudaEventElapsedTime(&ms, ec[2 * it], ec[2 * it + 1]));
-        t[i] = ms;
-      }
-      res->t_coll = median(t, args->reps);
-    }
-    for (int i = 0; i < args->reps; i++) {
-      int it = args->warmup + i;
-      STEP(cudaEventElapsedTime(&ms, eo[2 * it], eo[2 * it + 1]));
-      t[i] = ms;
-    }
-    res->t_total = median(t, args->reps);
-  }
+  r.q = q, r.k = k, r.v = v;
+  STEP(cudaStreamCreateWithFlags(&r.comp[0], cudaStreamNonBlocking));
+  STEP(cudaStreamCreateWithFlags(&r.comp[1], cudaStreamNonBlocking));
+  STEP(cudaStreamCreateWithFlags(&r.comm_stream, cudaStreamNonBlocking));
+  STEP(cudaEventCreateWithFlags(&r.fork, cudaEventDisableTiming));
+  STEP(cudaEventCreateWithFlags(&r.join, cudaEventDisableTiming));
+  for (int c = 0; c < r.chunks; c++) STEP(cudaEventCreateWithFlags(&r.chunk_done[c], cudaEventDisableTiming));
+  if (time_phases(&r, args)) goto done;
   res->flops = 4.0 * (double)B * sh->q_heads * (double)S * (double)S * (double)D * (s->causal ? 0.5 : 1.0);
-  res->gathered_bytes = gather ? 2.0 * (double)gathered_elems : 0;
+  res->gathered_bytes = r.gather ? 2.0 * (double)gathered_elems : 0;
 
-  /* Did the collective assemble every rank's output? Each rank hashes its own chunks, the
+  /* Did the collective assemble every rank's output? Each rank hashes its own slots, the
    * hashes are all-gathered, and every slot of the gathered buffer is hashed and compared. */
-  if (gather) {
+  if (r.gather) {
     uint64_t *mine = NULL, *all = NULL;
-    uint64_t *hmine = calloc((size_t)chunks, 8), *hall = calloc((size_t)chunks * n, 8);
-    STEP(cudaMemcpy(host, gathered, 2 * gathered_elems, cudaMemcpyDeviceToHost));
-    for (int c = 0; c < chunks; c++) hmine[c] = checksum(host + ((size_t)c * n + rank) * chunk_elems, chunk_elems);
-    STEP(cudaMalloc((void **)&mine, 8 * (size_t)chunks));
-    STEP(cudaMalloc((void **)&all, 8 * (size_t)chunks * n));
-    STEP(cudaMemcpy(mine, hmine, 8 * (size_t)chunks, cudaMemcpyHostToDevice));
-    NSTEP(ncclAllGather(mine, all, (size_t)chunks, ncclUint64, comm, s_comm));
-    STEP(cudaStreamSynchronize(s_comm));
-    STEP(cudaMemcpy(hall, all, 8 * (size_t)chunks * n, cudaMemcpyDeviceToHost));
-    for (int c = 0; c < chunks; c++)
-      for (int r = 0; r < n; r++)
-        if (checksum(host + ((size_t)c * n + r) * chunk_elems, chunk_elems) != hall[(size_t)r * chunks + c]) res->wrong++;
+    uint64_t *hmine = calloc((size_t)r.chunks, 8), *hall = calloc((size_t)r.chunks * n, 8);
+    int ok = hmine && hall;
+    ok = ok && cudaMemcpy(host, r.gathered, 2 * gathered_elems, cudaMemcpyDeviceToHost) == cudaSuccess;
+    for (int c = 0; ok && c < r.chunks; c++) hmine[c] = checksum(host + (slot(&r, c) - r.gathered), slot_elems(&r, c));
+    ok = ok && cudaMalloc((void **)&mine, 8 * (size_t)r.chunks) == cudaSuccess;
+    ok = ok && cudaMalloc((void **)&all, 8 * (size_t)r.chunks * n) == cudaSuccess;
+    ok = ok && cudaMemcpy(mine, hmine, 8 * (size_t)r.chunks, cudaMemcpyHostToDevice) == cudaSuccess;
+    ok = ok && ncclAllGather(mine, all, (size_t)r.chunks, ncclUint64, comm, r.comm_stream) == ncclSuccess;
+    ok = ok && cudaStreamSynchronize(r.comm_stream) == cudaSuccess;
+    ok = ok && cudaMemcpy(hall, all, 8 * (size_t)r.chunks * n, cudaMemcpyDeviceToHost) == cudaSuccess;
+    for (int c = 0; ok && c < r.chunks; c++)
+      for (int i = 0; i < n; i++) {
+        const size_t off = chunk_offset(&r, c) + (size_t)i * slot_elems(&r, c);
+        if (checksum(host + off, slot_elems(&r, c)) != hall[(size_t)i * r.chunks + c]) res->wrong++;
+      }
     cudaFree(mine), cudaFree(all), free(hmine), free(hall);
+    if (!ok) {
+      snprintf(res->error, sizeof res->error, "%s:%d: verifying the gathered buffer failed: %s", __FILE__, __LINE__,
+               cudaGetErrorString(cudaGetLastError()));
+      goto done;
+    }
   }
   ret = 0;
 done:
 #undef STEP
 #undef NSTEP
-#undef SLOT
-  if (ev)
-    for (int i = 0; i < num_events; i++)
-      if (ev[i]) cudaEventDestroy(ev[i]);
+  if (r.fork) cudaEventDestroy(r.fork);
+  if (r.join) cudaEventDestroy(r.join);
+  for (int c = 0; c < r.chunks; c++)
+    if (r.chunk_done[c]) cudaEventDestroy(r.chunk_done[c]);
   for (int i = 0; i < 2; i++)
-    if (s_comp[i]) cudaStreamDestroy(s_comp[i]);
-  if (s_comm) cudaStreamDestroy(s_comm);
+    if (r.comp[i]) cudaStreamDestroy(r.comp[i]);
+  if (r.comm_stream) cudaStreamDestroy(r.comm_stream);
   cudaFree(q), cudaFree(k), cudaFree(v);
   if (win) ncclCommWindowDeregister(comm, win);
-  if (windowed) ncclMemFree(gathered);
-  else cudaFree(gathered);
-  free(host), free(ev), free(times);
-  fc_context_destroy(ctx);
+  if (windowed) ncclMemFree(r.gathered);
+  else cudaFree(r.gathered);
+  free(host);
+  fc_context_destroy(r.ctx);
   return ret;
 }

@@ -1,6 +1,7 @@
 /* Shard planner and argument parsing (see plan.h). */
 #include "plan.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,23 @@ static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out) {
   if (!*s || *end || v < lo || v > hi) return -1;
   *out = v;
   return 0;
+}
+
+int fc_plan_chunks(int64_t S, int causal, int chunks, int64_t align, int64_t *bounds) {
+  if (S <= 0 || chunks < 1 || align < 1) return -1;
+  const double total = (double)chunks * (chunks + 1) / 2;
+  double work = 0;
+  int n = 0;
+  bounds[0] = 0;
+  for (int i = 0; i < chunks - 1; i++) {
+    work += (chunks - i) / total;
+    const double frac = causal ? sqrt(work) : work;
+    int64_t r = (int64_t)llround(frac * (double)S / (double)align) * align;
+    if (r <= bounds[n] || r >= S) continue; /* too short for this chunk: merge it into the next */
+    bounds[++n] = r;
+  }
+  bounds[++n] = S;
+  return n;
 }
 
 static const char *usage =
