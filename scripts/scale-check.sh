@@ -16,7 +16,8 @@ nvidia-smi topo -m 2>&1 | head -n 4
 strong=(--shape 2,16,16,8192,128,1 --shape 1,16,16,16384,128,1 --shape 2,16,16,8192,128,0 --shape 1,16,16,16384,128,0)
 weak=(--shape 1,8,8,4096,128,1 --shape 1,8,8,8192,128,1 --shape 1,8,8,16384,128,1)
 mpi=(mpirun --allow-run-as-root -np "$gpus" -x NCCL_NVLS_ENABLE -x LD_LIBRARY_PATH -x FC_COMMIT --bind-to none)
-run() { local name=$1; shift; echo "== $name"; "$@" 2>&1 | tee "$out/$name.log" | grep -vE "^      rank" ; }
+# every run has a time limit, so one that hangs cannot take the whole device call with it
+run() { local name=$1; shift; echo "== $name"; timeout 150 "$@" 2>&1 | tee "$out/$name.log" | grep -vE "^      rank" ; }
 run strong-threads build/scaling/flashcore-scale --sweep strong "${strong[@]}" --json "$out/strong-threads-$tag.json"
 run weak-threads build/scaling/flashcore-scale --sweep weak "${weak[@]}" --json "$out/weak-threads-$tag.json"
 run strong-mpi "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep strong "${strong[@]}" --json "$out/strong-mpi-$tag.json"

@@ -11,7 +11,7 @@ final=${OUT:-/tmp/out}
 out=/tmp/fc-engines
 rm -rf "$out" && mkdir -p "$out" "$final"
 echo "== probe: which all-gather path NCCL took"
-NCCL_DEBUG=INFO NCCL_DEBUG_SUBSYS=INIT build/scaling/flashcore-scale --gpus 2 --shape 1,4,4,2048,128,1 \
+NCCL_DEBUG=INFO NCCL_DEBUG_SUBSYS=INIT timeout 60 build/scaling/flashcore-scale --gpus 2 --shape 1,4,4,2048,128,1 \
   --reps 3 --no-check > "$out/probe.log" 2>&1
 grep -E "NCCL version|Init CE|CTA policy|flashcore-scale:|^ +[12] " "$out/probe.log" | sort -u | head -n 12
 strong=(--shape 2,16,16,8192,128,1 --shape 1,16,16,16384,128,1 --shape 2,16,16,8192,128,0 --shape 1,16,16,16384,128,0)
@@ -21,7 +21,7 @@ for engine in ${ENGINES:-ce sm}; do
     for sweep in strong weak; do
       [ $sweep = strong ] && shapes=("${strong[@]}") || shapes=("${weak[@]}")
       echo "== $sweep, --gather $engine, --chunks $c"
-      build/scaling/flashcore-scale --sweep $sweep --gather $engine --chunks "$c" --no-check "${shapes[@]}" \
+      timeout 120 build/scaling/flashcore-scale --sweep $sweep --gather $engine --chunks "$c" --no-check "${shapes[@]}" \
         --json "$out/$sweep-$engine-chunks$c.json" > "$out/$sweep-$engine-chunks$c.log" 2>&1
       grep -E "^ +[12] |ERROR|error" "$out/$sweep-$engine-chunks$c.log" | head -n 16
     done

@@ -9,9 +9,10 @@
  * nothing. With --gather ce it is NCCL's copy-engine path (zero-CTA policy, buffer in a
  * symmetric window), which takes no SMs from attention. */
 #include <math.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cuda.h>
 
 #include "harness.h"
 #include "scale.h"
@@ -196,13 +197,21 @@ static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEven
   return 0;
 }
 
-/* A measured round is enqueued behind a gate (a host function that waits until the host has
- * enqueued the whole round), so the GPU never waits for the host inside a round. */
-typedef struct gate {
-  int open;
-} gate;
-static void CUDART_CB gate_wait(void *p) {
-  while (!__atomic_load_n(&((gate *)p)->open, __ATOMIC_ACQUIRE)) sched_yield();
+/* A measured round is enqueued behind a gate, so the GPU never waits for the host inside a
+ * round: the stream first waits (cuStreamWaitValue32, polled by the GPU, no host thread
+ * involved) until a mapped host word reaches the round's number, which the host writes once
+ * the whole round is enqueued. A host-function gate would deadlock here: one runtime thread
+ * runs the callbacks of every GPU in the process, and a rank whose copy-engine gather waits
+ * for its peer would block the peer's gate. Without the driver entry point, or with
+ * FC_SCALE_GATE=0 in the environment, rounds go ungated. */
+typedef CUresult (*wait_value_fn)(CUstream, CUdeviceptr, cuuint32_t, unsigned int);
+static wait_value_fn wait_value32(void) {
+  void *fn = NULL;
+  enum cudaDriverEntryPointQueryResult q;
+  if (cudaGetDriverEntryPointByVersion("cuStreamWaitValue32", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+      q != cudaDriverEntryPointSuccess)
+    return NULL;
+  return (wait_value_fn)fn;
 }
 
 /* Time the three phases. They are interleaved round by round (1, 2, 3, 1, 2, 3, ...) so that
@@ -213,9 +222,13 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
   const int reps = args->reps;
   cudaEvent_t *ev = calloc((size_t)6 * (size_t)(reps + 1), sizeof(cudaEvent_t));
   double *t = calloc((size_t)reps, sizeof(double));
-  gate *gates = calloc((size_t)reps, sizeof(gate));
+  uint32_t *gate = NULL; /* mapped host word */
+  const char *gate_env = getenv("FC_SCALE_GATE"); /* "0": ungated rounds */
+  const wait_value_fn wait = gate_env && !strcmp(gate_env, "0") ? NULL : wait_value32();
   int ret = -1;
-  if (!ev || !t || !gates) {
+  if (wait && cudaHostAlloc((void **)&gate, sizeof *gate, cudaHostAllocMapped) != cudaSuccess) goto cuda_fail;
+  if (gate) __atomic_store_n(gate, 0u, __ATOMIC_SEQ_CST);
+  if (!ev || !t) {
     snprintf(r->res->error, sizeof r->res->error, "%s:%d: out of host memory", __FILE__, __LINE__);
     goto done;
   }
@@ -236,14 +249,25 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
     warm_ms += a + b + c;
   }
   for (int i = 0; i < reps; i++) {
-    if (cudaLaunchHostFunc(r->comp[0], gate_wait, &gates[i]) != cudaSuccess) goto cuda_fail;
-    for (int ph = 1; ph <= 3; ph++)
-      if (enqueue_phase(r, ph, ev[6 * i + 2 * (ph - 1)], ev[6 * i + 2 * (ph - 1) + 1])) {
-        for (int j = i; j < reps; j++) __atomic_store_n(&gates[j].open, 1, __ATOMIC_RELEASE);
+    if (gate) {
+      void *dptr = NULL;
+      CUresult cr = cudaHostGetDevicePointer(&dptr, gate, 0) == cudaSuccess
+                        ? wait((CUstream)r->comp[0], (CUdeviceptr)(uintptr_t)dptr, (cuuint32_t)(i + 1), CU_STREAM_WAIT_VALUE_GEQ)
+                        : CUDA_ERROR_INVALID_VALUE;
+      if (cr != CUDA_SUCCESS) {
+        snprintf(r->res->error, sizeof r->res->error, "%s:%d: cuStreamWaitValue32 failed (%d)", __FILE__, __LINE__, (int)cr);
+        __atomic_store_n(gate, (uint32_t)reps, __ATOMIC_SEQ_CST);
         cudaStreamSynchronize(r->comp[0]);
         goto done;
       }
-    __atomic_store_n(&gates[i].open, 1, __ATOMIC_RELEASE);
+    }
+    for (int ph = 1; ph <= 3; ph++)
+      if (enqueue_phase(r, ph, ev[6 * i + 2 * (ph - 1)], ev[6 * i + 2 * (ph - 1) + 1])) {
+        if (gate) __atomic_store_n(gate, (uint32_t)reps, __ATOMIC_SEQ_CST); /* open every gate, drain */
+        cudaStreamSynchronize(r->comp[0]);
+        goto done;
+      }
+    if (gate) __atomic_store_n(gate, (uint32_t)(i + 1), __ATOMIC_SEQ_CST);
   }
   if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess) goto cuda_fail;
   double *dst[3] = {&r->res->t_attn, &r->res->t_coll, &r->res->t_total};
@@ -264,7 +288,8 @@ done:
   if (ev)
     for (int i = 0; i < 6 * (reps + 1); i++)
       if (ev[i]) cudaEventDestroy(ev[i]);
-  free(ev), free(t), free(gates);
+  if (gate) cudaFreeHost(gate);
+  free(ev), free(t);
   return ret;
 }
 
