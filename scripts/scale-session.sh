@@ -1,13 +1,32 @@
 #!/usr/bin/env bash
-# This session's one 2-GPU call: a gate self-test (a measured run that must finish in time;
-# if it does not, the rest runs with ungated rounds and says so), the copy-engine against
-# kernel all-gather comparison, then the full scaling check (threads, mpirun, mixed families).
+# One 2-GPU device call, most important first, each run under its own time limit: the strong
+# sweep in threads mode with the float64 check of every shard, the weak sweep, both again
+# under mpirun, the kernel all-gather (--gather sm) for comparison, and the mixed-family run.
+# JSON and logs under $OUT.
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export LD_LIBRARY_PATH="$PWD/build:$PWD/.carry/lib:${LD_LIBRARY_PATH:-}"
-timeout 60 build/scaling/flashcore-scale --shape 2,16,16,8192,128,1 --chunks 8 --no-check --reps 20 > /tmp/gate-test.log 2>&1
-rc=$?
-echo "gate self-test rc=$rc"; grep -E "^ +[12] " /tmp/gate-test.log
-if [ $rc != 0 ]; then export FC_SCALE_GATE=0; echo "GATE OFF for the rest of this call"; tail -n 5 /tmp/gate-test.log; fi
-ENGINES="${ENGINES:-ce sm}" CHUNKS="${CHUNKS:-4}" scripts/scale-engines.sh
-scripts/scale-check.sh
+export FC_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown)
+final=${OUT:-/tmp/out}
+out=/tmp/fc-session
+rm -rf "$out" && mkdir -p "$out" "$final"
+gpus=$(nvidia-smi -L | wc -l)
+strong=(--shape 2,16,16,8192,128,1 --shape 1,16,16,16384,128,1 --shape 2,16,16,8192,128,0 --shape 1,16,16,16384,128,0)
+weak=(--shape 1,8,8,4096,128,1 --shape 1,8,8,8192,128,1 --shape 1,8,8,16384,128,1)
+mpi=(mpirun --allow-run-as-root -np "$gpus" -x NCCL_NVLS_ENABLE -x LD_LIBRARY_PATH -x FC_COMMIT --bind-to none)
+run() {
+  local name=$1 limit=$2; shift 2
+  echo "== $name"
+  timeout "$limit" "$@" > "$out/$name.log" 2>&1
+  echo "   rc=$? $(grep -m1 -oE 'NCCL [0-9.]+' "$out/$name.log")"
+  grep -E "^ +[12] |ERROR" "$out/$name.log" | head -n 12
+}
+run strong-threads 150 build/scaling/flashcore-scale --sweep strong "${strong[@]}" --json "$out/strong-threads.json"
+run weak-threads 60 build/scaling/flashcore-scale --sweep weak --no-check "${weak[@]}" --json "$out/weak-threads.json"
+run strong-mpi 60 "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep strong --no-check "${strong[@]}" --json "$out/strong-mpi.json"
+run weak-mpi 50 "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep weak --no-check "${weak[@]}" --json "$out/weak-mpi.json"
+run strong-threads-gather-sm 50 build/scaling/flashcore-scale --sweep strong --gather sm --no-check "${strong[@]}" --json "$out/strong-threads-gather-sm.json"
+run mixed 60 build/scaling/flashcore-scale --families auto,sm80 --shape 1,8,2,4096,128,1 --shape 2,6,3,1000,64,0 --reps 5 --json "$out/mixed-families.json"
+grep -E "^      rank" "$out/mixed.log" | head -n 8
+cp "$out"/*.json "$final"/ 2>/dev/null
+tar -czf "$final/session-logs.tar.gz" -C "$out" .

@@ -217,7 +217,7 @@ static wait_value_fn wait_value32(void) {
 /* Time the three phases. They are interleaved round by round (1, 2, 3, 1, 2, 3, ...) so that
  * each sees the same clocks: run one after the other, a later phase ran on a hotter,
  * lower-clocked GPU than the first. Warm-up rounds come first, at least args->warmup of them
- * and at least 200 ms of GPU time, so the clocks have settled. */
+ * and about 200 ms of GPU time (judged from the first round), so the clocks have settled. */
 static int time_phases(const run_state *r, const fc_scale_args *args) {
   const int reps = args->reps;
   cudaEvent_t *ev = calloc((size_t)6 * (size_t)(reps + 1), sizeof(cudaEvent_t));
@@ -238,16 +238,30 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
       goto done;
     }
   cudaEvent_t *w = ev + 6 * reps; /* warm-up rounds reuse these */
-  double warm_ms = 0;
-  for (int round = 0; round < 100000 && (round < args->warmup || round < 1 || warm_ms < 200.0); round++) {
+  /* Every rank must run the same number of rounds (each holds collectives), so the count
+   * comes from the slowest rank's first round: ncclAllReduce(max) of the rounds it asks for. */
+  int rounds = args->warmup > 1 ? args->warmup : 1;
+  for (int round = 0; round < rounds; round++) {
     for (int ph = 1; ph <= 3; ph++)
       if (enqueue_phase(r, ph, w[2 * (ph - 1)], w[2 * (ph - 1) + 1])) goto done;
+    if (round > 0) continue;
     if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess) goto cuda_fail;
     float a, b, c;
     if (cudaEventElapsedTime(&a, w[0], w[1]) || cudaEventElapsedTime(&b, w[2], w[3]) || cudaEventElapsedTime(&c, w[4], w[5]))
       goto cuda_fail;
-    warm_ms += a + b + c;
+    int want = (int)ceil(200.0 / fmax(a + b + c, 1e-3));
+    want = want < rounds ? rounds : want > 20000 ? 20000 : want;
+    int *dv = NULL;
+    int ok = cudaMalloc((void **)&dv, sizeof want) == cudaSuccess &&
+             cudaMemcpy(dv, &want, sizeof want, cudaMemcpyHostToDevice) == cudaSuccess &&
+             ncclAllReduce(dv, dv, 1, ncclInt32, ncclMax, r->comm, r->comp[0]) == ncclSuccess &&
+             cudaMemcpyAsync(&want, dv, sizeof want, cudaMemcpyDeviceToHost, r->comp[0]) == cudaSuccess &&
+             cudaStreamSynchronize(r->comp[0]) == cudaSuccess;
+    cudaFree(dv);
+    if (!ok) goto cuda_fail;
+    rounds = want;
   }
+  if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess) goto cuda_fail;
   for (int i = 0; i < reps; i++) {
     if (gate) {
       void *dptr = NULL;
