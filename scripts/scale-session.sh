@@ -25,8 +25,8 @@ run strong-threads 150 build/scaling/flashcore-scale --sweep strong "${strong[@]
 run weak-threads 60 build/scaling/flashcore-scale --sweep weak --no-check "${weak[@]}" --json "$out/weak-threads.json"
 run strong-mpi 60 "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep strong --no-check "${strong[@]}" --json "$out/strong-mpi.json"
 run weak-mpi 50 "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep weak --no-check "${weak[@]}" --json "$out/weak-mpi.json"
-run strong-threads-gather-sm 50 build/scaling/flashcore-scale --sweep strong --gather sm --no-check "${strong[@]}" --json "$out/strong-threads-gather-sm.json"
-run mixed 60 build/scaling/flashcore-scale --families auto,sm80 --shape 1,8,2,4096,128,1 --shape 2,6,3,1000,64,0 --reps 5 --json "$out/mixed-families.json"
+[ -n "${WITH_SM:-}" ] && run strong-threads-gather-sm 50 build/scaling/flashcore-scale --sweep strong --gather sm --no-check "${strong[@]}" --json "$out/strong-threads-gather-sm.json"
+[ -n "${WITH_MIXED:-}" ] && run mixed 60 build/scaling/flashcore-scale --families auto,sm80 --shape 1,8,2,4096,128,1 --shape 2,6,3,1000,64,0 --reps 5 --json "$out/mixed-families.json"
 grep -E "^      rank" "$out/mixed.log" | head -n 8
 cp "$out"/*.json "$final"/ 2>/dev/null
 tar -czf "$final/session-logs.tar.gz" -C "$out" .

@@ -319,7 +319,9 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   memset(&r, 0, sizeof r);
   r.s = s, r.sh = sh, r.n = n, r.rank = rank, r.comm = comm, r.res = res;
   for (int i = 0; i < n; i++) r.hmax = shards[i].q_heads > r.hmax ? shards[i].q_heads : r.hmax;
-  r.chunks = fc_plan_chunks(s->S, s->causal, args->chunks, 128, r.bounds);
+  /* One rank has nothing to gather, so it runs unchunked: T1 is plain single-GPU attention,
+   * and the cost of chunking is charged to the multi-GPU runs, where it buys the overlap. */
+  r.chunks = fc_plan_chunks(s->S, s->causal, n == 1 ? 1 : args->chunks, 128, r.bounds);
   if (r.chunks < 1) FC_FAIL(res, "no chunk plan for S = %lld", (long long)s->S);
   r.gather = args->collective == FC_COLL_ALLGATHER;
   res->q_head0 = sh->q_head0, res->q_heads = sh->q_heads, res->kv_heads = sh->kv_heads;
