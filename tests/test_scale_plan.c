@@ -81,11 +81,13 @@ Test(args, defaults_and_values) {
   cr_assert_eq(a.sweep, FC_SWEEP_STRONG);
   cr_assert_eq(a.chunks, 4);
   cr_assert_eq(a.engine, FC_GATHER_CE);
+  cr_assert_eq(a.engine_set, 0);
   char *argv2[] = {"x", "--shape", "1,32,8,4096,128,0", "--sweep", "weak", "--families", "sm90,sm80",
                    "--gpus", "2", "--collective", "none", "--chunks", "2", "--reps", "5", "--json", "o.json",
                    "--gather", "sm", NULL};
   cr_assert_eq(fc_scale_parse_args(19, argv2, &a, err, sizeof err), 0, "%s", err);
   cr_assert_eq(a.engine, FC_GATHER_SM);
+  cr_assert_eq(a.engine_set, 1);
   cr_assert_eq(a.num_shapes, 1);
   cr_assert_eq(a.shapes[0].Hk, 8);
   cr_assert_eq(a.shapes[0].causal, 0);

@@ -304,9 +304,14 @@ int main(int argc, char **argv) {
 #else
     {
 #endif
-      fprintf(stderr, "--gather ce needs NCCL 2.28 or newer (built against %d.%d, running %d); use --gather sm\n",
-              NCCL_MAJOR, NCCL_MINOR, v);
-      return 2;
+      if (args.engine_set) {
+        fprintf(stderr, "--gather ce needs NCCL 2.28 or newer (built against %d.%d, running %d); use --gather sm\n",
+                NCCL_MAJOR, NCCL_MINOR, v);
+        return 2;
+      }
+      fprintf(stderr, "flashcore-scale: copy-engine gathers need NCCL 2.28 or newer (built against %d.%d, running %d); "
+                      "gathering with NCCL's kernels (--gather sm)\n", NCCL_MAJOR, NCCL_MINOR, v);
+      args.engine = FC_GATHER_SM;
     }
   }
   int world = 0, world_rank = 0, local_rank = 0;

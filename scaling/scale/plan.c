@@ -170,6 +170,7 @@ int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size
       else if (!strcmp(v, "none")) a->collective = FC_COLL_NONE;
       else { snprintf(err, err_len, "--collective %s: use allgather or none", v); return -1; }
     } else if (!strcmp(k, "--gather")) {
+      a->engine_set = 1;
       if (!strcmp(v, "ce")) a->engine = FC_GATHER_CE;
       else if (!strcmp(v, "sm")) a->engine = FC_GATHER_SM;
       else { snprintf(err, err_len, "--gather %s: use ce (copy engines) or sm (NCCL kernels)", v); return -1; }

@@ -48,6 +48,7 @@ typedef struct fc_scale_args {
   fc_sweep sweep;
   fc_collective collective;
   fc_gather_engine engine;    /* copy engines (default) or NCCL kernels                   */
+  int engine_set;             /* --gather was given (else an old NCCL falls back to sm)    */
   int chunks;                 /* sequence chunks overlapped with the collective (1 = off)  */
   int reps, warmup;
   int check;                  /* check every rank's shard against the float64 reference   */
