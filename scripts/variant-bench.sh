@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# A/B of library variants (scripts/build-variants.sh) on the device machine: the same
+# flashcore-bench binary runs each variant's library in turn, rounds interleaved so that
+# clocks and heat reach every variant alike, and prints each shape's median time per variant
+# and its ratio to the first. Every run checks its output (the bench's float64 check).
+#   FAMILY=sm90 ROUNDS=3 scripts/variant-bench.sh base ftz order
+set -uo pipefail
+family=${FAMILY:-auto} rounds=${ROUNDS:-3}
+final=${OUT:-/tmp/out}
+out=/tmp/fc-variants
+rm -rf "$out" && mkdir -p "$out" "$final"
+shapes=(${SHAPES:-2,16,16,8192,128,128,1 2,16,16,8192,8192,128,0 8,16,16,2048,2048,128,1 4,16,16,4096,4096,64,1 \
+  2,16,16,8192,8192,64,0 2,8,8,8192,8192,256,1 16,16,16,1024,1024,128,1 1,8,8,4096,4096,128,1})
+args=()
+for s in "${shapes[@]}"; do args+=(--shape "$s"); done
+for v in "$@"; do  # unpack each variant's library (python's lzma: no xz binary needed)
+  mkdir -p "$out/lib/$v"
+  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+    ".carry/variants/$v/libflashcore.so.0.1.xz" "$out/lib/$v/libflashcore.so.0.1" || exit 1
+  echo "$v: $(cat ".carry/variants/$v/commit"), loads $(LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" ldd build/scaling/flashcore-bench | grep -o '/[^ ]*libflashcore[^ ]*')"
+done
+for r in $(seq 1 "$rounds"); do
+  for v in "$@"; do
+    LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" build/scaling/flashcore-bench --family "$family" \
+      "${args[@]}" --reps 20 > "$out/$v-$r.log" 2>&1 || echo "$v round $r: rc=$?"
+  done
+done
+python3 - "$out" "$rounds" "$@" <<'PY'
+import re, statistics, sys
+out, rounds, variants = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+times, checks = {}, {}
+for v in variants:
+    for r in range(1, rounds + 1):
+        for line in open(f"{out}/{v}-{r}.log"):
+            f = line.split()
+            if len(f) >= 10 and f[0].isdigit() and f[6] in ("0", "1"):
+                key = " ".join(f[:7])
+                times.setdefault(key, {}).setdefault(v, []).append(float(f[7]))
+                if f[-1] != "pass": checks[(key, v)] = f[-1]
+print("%-34s" % "B H Hk Sq Sk D causal" + "".join("%12s" % v for v in variants) + "".join("%9s" % ("x " + v) for v in variants[1:]))
+for key, per in times.items():
+    med = {v: statistics.median(per[v]) for v in variants if v in per}
+    row = "%-34s" % key + "".join("%12.4f" % med.get(v, float("nan")) for v in variants)
+    row += "".join("%9.3f" % (med[variants[0]] / med[v]) if v in med and variants[0] in med else "      nan" for v in variants[1:])
+    print(row)
+print("speed-up = time of %s / time of the variant; checks that did not pass: %s" % (variants[0], checks or "none"))
+PY
+tar -czf "$final/variants.tar.gz" -C "$out" .
