@@ -2,8 +2,10 @@
 # A/B of library variants (scripts/build-variants.sh) on the device machine: the same
 # flashcore-bench binary runs each variant's library in turn, rounds interleaved so that
 # clocks and heat reach every variant alike, and prints each shape's median time per variant
-# and its ratio to the first. Every run checks its output (the bench's float64 check).
-#   FAMILY=sm90 ROUNDS=3 scripts/variant-bench.sh base ftz order
+# and its ratio to the first. Every run checks its output (the bench's float64 check);
+# CHECK=1 first runs the GPU test suite against each variant. Each variant's flashcore-scale
+# is unpacked to /tmp/fc-variants/lib/NAME/ for scaling runs.
+#   CHECK=1 FAMILY=sm90 ROUNDS=3 scripts/variant-bench.sh base ftz order
 set -uo pipefail
 family=${FAMILY:-auto} rounds=${ROUNDS:-3}
 final=${OUT:-/tmp/out}
@@ -15,10 +17,23 @@ args=()
 for s in "${shapes[@]}"; do args+=(--shape "$s"); done
 for v in "$@"; do  # unpack each variant's library (python's lzma: no xz binary needed)
   mkdir -p "$out/lib/$v"
-  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
-    ".carry/variants/$v/libflashcore.so.0.1.xz" "$out/lib/$v/libflashcore.so.0.1" || exit 1
+  for f in libflashcore.so.0.1 flashcore-scale; do
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+      ".carry/variants/$v/$f.xz" "$out/lib/$v/$f" || exit 1
+  done
+  chmod +x "$out/lib/$v/flashcore-scale"
   echo "$v: $(cat ".carry/variants/$v/commit"), loads $(LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" ldd build/scaling/flashcore-bench | grep -o '/[^ ]*libflashcore[^ ]*')"
 done
+# CHECK=1: first the GPU test suite against every variant, with FAMILIES (default "sm90 sm80")
+if [ "${CHECK:-0}" = 1 ]; then
+  for v in "$@"; do
+    for fam in ${FAMILIES:-sm90 sm80}; do
+      LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" FLASHCORE_FAMILY=$fam build/tests/test_gpu --verbose=0 -j4 \
+        > "$out/test_gpu-$v-$fam.log" 2>&1
+      echo "test_gpu $v $fam: $(grep Synthesis "$out/test_gpu-$v-$fam.log" | sed 's/.*Synthesis: //')"
+    done
+  done
+fi
 for r in $(seq 1 "$rounds"); do
   for v in "$@"; do
     LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" build/scaling/flashcore-bench --family "$family" \
