@@ -11,8 +11,10 @@ family=${FAMILY:-auto} rounds=${ROUNDS:-3}
 final=${OUT:-/tmp/out}
 out=/tmp/fc-variants
 rm -rf "$out" && mkdir -p "$out" "$final"
-shapes=(${SHAPES:-2,16,16,8192,128,128,1 2,16,16,8192,8192,128,0 8,16,16,2048,2048,128,1 4,16,16,4096,4096,64,1 \
-  2,16,16,8192,8192,64,0 2,8,8,8192,8192,256,1 16,16,16,1024,1024,128,1 1,8,8,4096,4096,128,1})
+# B,H,Hk,Sq,Sk,D,causal: D=128 and 64 causal and not, small S, D=256, and the H=8 scaling shape
+shapes=(${SHAPES:-2,16,16,8192,8192,128,1 2,16,16,8192,8192,128,0 8,16,16,2048,2048,128,1 32,16,16,512,512,128,0 \
+  16,16,16,1024,1024,128,1 4,16,16,4096,4096,64,1 4,16,16,4096,4096,64,0 2,16,16,8192,8192,64,0 \
+  2,8,8,8192,8192,256,1 1,8,8,4096,4096,128,1})
 args=()
 for s in "${shapes[@]}"; do args+=(--shape "$s"); done
 for v in "$@"; do  # unpack each variant's library (python's lzma: no xz binary needed)
