@@ -5,7 +5,11 @@
 # JSON and logs under $OUT.
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-export LD_LIBRARY_PATH="$PWD/build:$PWD/.carry/lib:${LD_LIBRARY_PATH:-}"
+# VARIANT=NAME runs the flashcore-scale and library of .carry/variants/NAME (unpacked by
+# scripts/variant-bench.sh into /tmp/fc-variants/lib/NAME) in the threads-mode runs.
+vdir=${VARIANT:+/tmp/fc-variants/lib/$VARIANT}
+export LD_LIBRARY_PATH="${vdir:+$vdir:}$PWD/build:$PWD/.carry/lib:${LD_LIBRARY_PATH:-}"
+scale=${vdir:-build/scaling}/flashcore-scale
 export FC_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown)
 final=${OUT:-/tmp/out}
 out=/tmp/fc-session
@@ -21,12 +25,12 @@ run() {
   echo "   rc=$? $(grep -m1 -oE 'NCCL [0-9.]+' "$out/$name.log")"
   grep -E "^ +[12] |ERROR" "$out/$name.log" | head -n 12
 }
-run strong-threads 150 build/scaling/flashcore-scale --sweep strong "${strong[@]}" --json "$out/strong-threads.json"
-run weak-threads 60 build/scaling/flashcore-scale --sweep weak --no-check "${weak[@]}" --json "$out/weak-threads.json"
-run strong-mpi 60 "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep strong --no-check "${strong[@]}" --json "$out/strong-mpi.json"
-run weak-mpi 50 "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep weak --no-check "${weak[@]}" --json "$out/weak-mpi.json"
-[ -n "${WITH_SM:-}" ] && run strong-threads-gather-sm 50 build/scaling/flashcore-scale --sweep strong --gather sm --no-check "${strong[@]}" --json "$out/strong-threads-gather-sm.json"
-[ -n "${WITH_MIXED:-}" ] && run mixed 60 build/scaling/flashcore-scale --families auto,sm80 --shape 1,8,2,4096,128,1 --shape 2,6,3,1000,64,0 --reps 5 --json "$out/mixed-families.json"
-grep -E "^      rank" "$out/mixed.log" | head -n 8
+run strong-threads 150 $scale --sweep strong "${strong[@]}" --json "$out/strong-threads.json"
+run weak-threads 60 $scale --sweep weak --no-check "${weak[@]}" --json "$out/weak-threads.json"
+[ -z "$vdir" ] && run strong-mpi 60 "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep strong --no-check "${strong[@]}" --json "$out/strong-mpi.json"
+[ -z "$vdir" ] && run weak-mpi 50 "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep weak --no-check "${weak[@]}" --json "$out/weak-mpi.json"
+[ -n "${WITH_SM:-}" ] && run strong-threads-gather-sm 50 $scale --sweep strong --gather sm --no-check "${strong[@]}" --json "$out/strong-threads-gather-sm.json"
+[ -n "${WITH_MIXED:-}" ] && run mixed 60 $scale --families auto,sm80 --shape 1,8,2,4096,128,1 --shape 2,6,3,1000,64,0 --reps 5 --json "$out/mixed-families.json"
+[ -f "$out/mixed.log" ] && grep -E "^      rank" "$out/mixed.log" | head -n 8
 cp "$out"/*.json "$final"/ 2>/dev/null
 tar -czf "$final/session-logs.tar.gz" -C "$out" .
