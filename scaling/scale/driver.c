@@ -300,10 +300,11 @@ int main(int argc, char **argv) {
     int v = 0;
     ncclGetVersion(&v);
 #ifdef NCCL_CTA_POLICY_ZERO
-    if (v < 22800) {
+    const int have_ce = v >= 22800; /* the zero-CTA policy and copy-engine collectives */
 #else
-    {
+    const int have_ce = 0;
 #endif
+    if (!have_ce) {
       if (args.engine_set) {
         fprintf(stderr, "--gather ce needs NCCL 2.28 or newer (built against %d.%d, running %d); use --gather sm\n",
                 NCCL_MAJOR, NCCL_MINOR, v);
