@@ -200,10 +200,11 @@ static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEven
 /* A measured round is enqueued behind a gate, so the GPU never waits for the host inside a
  * round: the stream first waits (cuStreamWaitValue32, polled by the GPU, no host thread
  * involved) until a mapped host word reaches the round's number, which the host writes once
- * the whole round is enqueued. A host-function gate would deadlock here: one runtime thread
- * runs the callbacks of every GPU in the process, and a rank whose copy-engine gather waits
- * for its peer would block the peer's gate. Without the driver entry point, or with
- * FC_SCALE_GATE=0 in the environment, rounds go ungated. */
+ * the whole round is enqueued. No host thread waits, unlike a host-function gate, where a
+ * spinning callback could hold up the callbacks of the other GPUs in the process while its
+ * own rank's gather waits for theirs (a risk reasoned out, not observed: the hang once
+ * blamed on it came from ranks running different warm-up counts). Without the driver entry
+ * point, or with FC_SCALE_GATE=0 in the environment, rounds go ungated. */
 typedef CUresult (*wait_value_fn)(CUstream, CUdeviceptr, cuuint32_t, unsigned int);
 static wait_value_fn wait_value32(void) {
   void *fn = NULL;
