@@ -223,14 +223,14 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
         for (int i = 0; i < kNT; i++) mx = fmaxf(mx, fmaxf(s[m][i][2 * r], s[m][i][2 * r + 1]));
         mx = fmaxf(row_max[m][r], quad_max(mx) * to_log2);
         const float base = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
-        corr[m][r] = exp2f(row_max[m][r] - base);
+        corr[m][r] = exp2_ftz(row_max[m][r] - base);
         rescale |= corr[m][r] != 1.f;
         row_max[m][r] = mx;
         float sum = 0.f;
 #pragma unroll
         for (int i = 0; i < kNT; i++) {
-          s[m][i][2 * r] = exp2f(fmaf(s[m][i][2 * r], to_log2, -base));
-          s[m][i][2 * r + 1] = exp2f(fmaf(s[m][i][2 * r + 1], to_log2, -base));
+          s[m][i][2 * r] = exp2_ftz(fmaf(s[m][i][2 * r], to_log2, -base));
+          s[m][i][2 * r + 1] = exp2_ftz(fmaf(s[m][i][2 * r + 1], to_log2, -base));
           sum += s[m][i][2 * r] + s[m][i][2 * r + 1];
         }
         row_sum[m][r] = row_sum[m][r] * corr[m][r] + sum;

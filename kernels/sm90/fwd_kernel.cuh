@@ -204,14 +204,14 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       for (int i = 0; i < kNT; i++) mx = fmaxf(mx, fmaxf(sc[i * 4 + 2 * r], sc[i * 4 + 2 * r + 1]));
       mx = fmaxf(row_max[r], quad_max(mx) * to_log2);
       const float base = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
-      corr[r] = exp2f(row_max[r] - base);
+      corr[r] = exp2_ftz(row_max[r] - base);
       rescale |= corr[r] != 1.f;
       row_max[r] = mx;
       float sum = 0.f;
 #pragma unroll
       for (int i = 0; i < kNT; i++) {
-        sc[i * 4 + 2 * r] = exp2f(fmaf(sc[i * 4 + 2 * r], to_log2, -base));
-        sc[i * 4 + 2 * r + 1] = exp2f(fmaf(sc[i * 4 + 2 * r + 1], to_log2, -base));
+        sc[i * 4 + 2 * r] = exp2_ftz(fmaf(sc[i * 4 + 2 * r], to_log2, -base));
+        sc[i * 4 + 2 * r + 1] = exp2_ftz(fmaf(sc[i * 4 + 2 * r + 1], to_log2, -base));
         sum += sc[i * 4 + 2 * r] + sc[i * 4 + 2 * r + 1];
       }
       row_sum[r] = row_sum[r] * corr[r] + sum;
