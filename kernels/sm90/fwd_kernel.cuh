@@ -16,6 +16,7 @@
 #include <math.h>
 
 #include "config.h"
+#include "fc_block_order.h"
 #include "ptx_sm90.cuh"
 #include "wgmma.cuh"
 
@@ -34,6 +35,7 @@ struct Params {
   float pre_cap;     // softmax scale / softcap
   float post_cap;    // softcap * log2(e)
   int window_left, window_right;      // -1 = unbounded
+  int head_group;                     // batch-head pairs interleaved (fc_block_order.h)
   const int32_t *cu_q, *cu_k;
 };
 
@@ -63,9 +65,12 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   extern __shared__ unsigned char smem_raw[];
   Smem &s = *reinterpret_cast<Smem *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
 
-  // Reverse order: for causal masks the last query blocks do the most work; start them first.
-  const int m0 = (int)(gridDim.x - 1 - blockIdx.x) * BM;
-  const int h = blockIdx.y, b = blockIdx.z, hk = h / p.group;
+  // Dispatch order (fc_block_order.h): row blocks from the last (heaviest under a causal mask)
+  // to the first, for head_group batch-head pairs at a time.
+  const fc_block blk = fc_block_order(blockIdx.x + (int64_t)gridDim.x * (blockIdx.y + (int64_t)gridDim.y * blockIdx.z),
+                                      gridDim.x, (int64_t)gridDim.y * gridDim.z, p.head_group);
+  const int m0 = (int)blk.m * BM;
+  const int h = (int)(blk.hb % p.heads), b = (int)(blk.hb / p.heads), hk = h / p.group;
   int q0 = 0, k0 = 0, sq = p.seqlen_q, sk = p.seqlen_k;
   if (p.cu_q) {
     // Offsets live in device memory the host could not check: clamp them to the tensors.

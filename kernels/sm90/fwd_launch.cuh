@@ -15,6 +15,9 @@ namespace fc::sm90 {
 int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
                      char *err, size_t err_len);
 
+// Keys and values that the CTAs running at once may share through L2 (50 MB on H100).
+constexpr int64_t kL2Budget = 24 << 20;
+
 inline Params make_params(const fc_problem *pr) {
   Params p;
   p.out = pr->out, p.lse = pr->lse;
@@ -32,6 +35,8 @@ inline Params make_params(const fc_problem *pr) {
   p.window_left = (int)(pr->window_left < kFar ? pr->window_left : kFar);
   p.window_right = (int)(pr->window_right < kFar ? pr->window_right : kFar);
   p.cu_q = pr->cu_seqlens_q, p.cu_k = pr->cu_seqlens_k;
+  p.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, p.group, pr->window_left,
+                                    pr->window_right, kL2Budget);
   return p;
 }
 
