@@ -150,13 +150,18 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // Without softcap the scale is folded into the exponent (one FFMA per score); with it the
   // scores are mapped to the log2 domain first and the factor is 1.
   const float to_log2 = p.softcap > 0.f ? 1.f : p.scale_log2;
-  const T *sq_wg = s.q + cw * 64 * 64;
+  // This warpgroup's Q rows, as the descriptor of their first k-step (the others are offsets).
+  const uint64_t q_desc = smem_desc_sw128(s.q + cw * 64 * 64, 16);
 
   // S = Q K^T for key tile `it`: D/16 wgmmas, both operands K-major in shared memory.
   auto issue_qk = [&](float (&sc)[BN / 2], int stage) {
+    // Opaque to the compiler here, so that it derives the k-steps' descriptors at their use
+    // instead of hoisting all of them out of the loop into registers.
+    uint64_t qd = q_desc;
+    asm volatile("" : "+l"(qd));
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)  // column block kk/4, then 32 bytes per step in it
-      Wgmma<T, BN>::ss(sc, smem_desc_sw128(sq_wg + (kk / 4) * BM * 64 + (kk % 4) * 16, 16),
+      Wgmma<T, BN>::ss(sc, desc_advance(qd, ((kk / 4) * BM * 64 + (kk % 4) * 16) * (int)sizeof(T)),
                        smem_desc_sw128(s.k[stage] + (kk / 4) * BN * 64 + (kk % 4) * 16, 16), kk > 0);
     wgmma_commit();
   };
