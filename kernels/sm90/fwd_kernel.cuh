@@ -187,18 +187,29 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
                       (p.window_left < 0 || n0 >= m_last + diag - p.window_left);
     if (!full) {
       const int kmax = clamp_int(sk - n0, 0, BN);  // columns < kmax exist
+      // The right bound (end of the keys, causal diagonal, right window) and the left bound
+      // (left window) are applied in separate passes: one pass with both held more
+      // temporaries while S, P and O are all live, and spilled at wide tiles.
 #pragma unroll
       for (int r = 0; r < 2; r++) {
         const int d0 = row0 + r * 8 + diag - n0;  // the diagonal's column
-        const int hi = p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1);
-        const int lo = p.window_left < 0 ? 0 : clamp_int(d0 - p.window_left, 0, BN);
+        const int hi = (p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1)) - 2 * t;
 #pragma unroll
         for (int i = 0; i < kNT; i++)
 #pragma unroll
-          for (int e = 0; e < 2; e++) {
-            const int col = i * 8 + 2 * t + e;
-            if (col < lo || col > hi) sc[i * 4 + 2 * r + e] = -INFINITY;
-          }
+          for (int e = 0; e < 2; e++)
+            if (i * 8 + e > hi) sc[i * 4 + 2 * r + e] = -INFINITY;
+      }
+      if (p.window_left >= 0) {
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+          const int lo = clamp_int(row0 + r * 8 + diag - n0 - p.window_left, 0, BN) - 2 * t;
+#pragma unroll
+          for (int i = 0; i < kNT; i++)
+#pragma unroll
+            for (int e = 0; e < 2; e++)
+              if (i * 8 + e < lo) sc[i * 4 + 2 * r + e] = -INFINITY;
+        }
       }
     }
     bool rescale = false;
