@@ -40,9 +40,9 @@ inline Params make_params(const fc_problem *pr) {
   return p;
 }
 
-template <typename T, int D>
-int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
-  constexpr Config C = config(D);
+template <typename T, int D, bool MASKED>
+int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
+  constexpr Config C = config(D, MASKED);
   constexpr int smem = smem_bytes(C), BM = block_m(C);
   CUtensorMap maps[3];
   if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
@@ -61,6 +61,16 @@ int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
     snprintf(err, err_len, "launch of the sm90 %dx%d tile, D=%d (grid %u x %u x %u): %s", BM,
              C.block_n, D, grid.x, grid.y, grid.z, cudaGetErrorString(e));
   return (int)e;
+}
+
+// The tile of config(D, masked); one instantiation where both are the same.
+template <typename T, int D>
+int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
+  if constexpr (same_config(config(D, true), config(D, false)))
+    return launch_cfg<T, D, true>(pr, stream, err, err_len);
+  else
+    return masked(pr->window_left, pr->window_right) ? launch_cfg<T, D, true>(pr, stream, err, err_len)
+                                                     : launch_cfg<T, D, false>(pr, stream, err, err_len);
 }
 
 template <int D>
