@@ -21,7 +21,7 @@ Calibration (2x H100 80GB HBM3, 2026-11-25, sm90 D=128):
   (results/history/scale-engines/chunks-2-8-40032f9/): the 2-GPU totals come out within 2-6%,
   and slightly pessimistic at causal S=16384.
 
-    scripts/chunk-model.py            # the seven sweep shapes: the current plan against others
+    scripts/chunk-model.py            # the seven sweep shapes: plans side by side
 """
 import heapq
 import math
@@ -69,7 +69,7 @@ def run(B, H, S, causal, bounds, D=128, gather=True):
 
 
 def shares(S, causal, C, align=128):
-    """The harness's plan (fc_plan_chunks): work shares C : C-1 : ... : 1."""
+    """The harness's earlier plan: work shares C : C-1 : ... : 1."""
     total, w, b = C * (C + 1) / 2, 0.0, [0]
     for i in range(C - 1):
         w += (C - i) / total
@@ -80,7 +80,8 @@ def shares(S, causal, C, align=128):
 
 
 def last_fraction(S, causal, f, k, align=128):
-    """The last chunk holds S*f rows; the rows before it are cut into k chunks of equal work."""
+    """The last chunk holds S*f rows; the rows before it are cut into k chunks of equal work.
+    fc_plan_chunks is this with f = 1/8 and k = chunks - 1."""
     rest = S - round(S * f / align) * align
     b = [0]
     for i in range(1, k):
@@ -96,7 +97,7 @@ SHAPES = [  # B, local heads at 2 GPUs, S, causal, sweep
 
 
 def main():
-    plans = {"shares 4 (current)": lambda S, c: shares(S, c, 4), "shares 2": lambda S, c: shares(S, c, 2)}
+    plans = {"shares 4 (before)": lambda S, c: shares(S, c, 4), "shares 2": lambda S, c: shares(S, c, 2)}
     for f in (1 / 8, 1 / 4):
         for k in (1, 2):
             plans["last S/%d, %d before" % (round(1 / f), k)] = lambda S, c, f=f, k=k: last_fraction(S, c, f, k)

@@ -7,7 +7,7 @@ are generated rather than typed. `--check` exits 1 if the checked-in file differ
 import pathlib
 import sys
 
-NS = (64, 128, 192, 256)  # the N of m64nNk16: key tiles for Q K^T, head dims for P V
+NS = (64, 128, 176, 192, 256)  # the N of m64nNk16: key tiles for Q K^T, head dims for P V
 TYPES = (("__nv_bfloat16", "bf16"), ("__half", "f16"))
 
 

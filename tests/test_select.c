@@ -107,15 +107,24 @@ static int plan90(const fc_problem *p, const fc_device_caps *c, fc_kernel_info *
 Test(select_sm90, hopper_tiles) {
   fc_kernel_info info;
   char why[256];
-  const int dims[3] = {64, 128, 256}, bn[3] = {128, 128, 64};
-  for (int i = 0; i < 3; i++) {
-    fc_problem p = problem(i == 1 ? FC_DTYPE_F16 : FC_DTYPE_BF16, dims[i]);
-    cr_assert(plan90(&p, &H100, &info, why), "D=%d: %s", dims[i], why);
-    cr_assert_eq(info.block_m, 128);
-    cr_assert_eq(info.block_n, bn[i], "D=%d", dims[i]);
-    cr_assert_eq(info.num_warps, 12, "one producer and two consumer warpgroups");
-    cr_assert(strstr(info.description, "wgmma"), "%s", info.description);
-  }
+  /* full attention, then causal: only D=128 changes its tile (176 keys without a mask) */
+  const int dims[3] = {64, 128, 256}, bm[3] = {192, 128, 128}, warps[3] = {16, 12, 12};
+  const int bn[2][3] = {{128, 176, 64}, {128, 128, 64}};
+  for (int causal = 0; causal <= 1; causal++)
+    for (int i = 0; i < 3; i++) {
+      fc_problem p = problem(i == 1 ? FC_DTYPE_F16 : FC_DTYPE_BF16, dims[i]);
+      p.causal = causal, p.window_right = causal ? 0 : -1;
+      cr_assert(plan90(&p, &H100, &info, why), "D=%d: %s", dims[i], why);
+      cr_assert_eq(info.block_m, bm[i], "D=%d", dims[i]);
+      cr_assert_eq(info.block_n, bn[causal][i], "D=%d causal %d", dims[i], causal);
+      cr_assert_eq(info.num_warps, warps[i], "one producer warpgroup and block_m / 64 consumers, D=%d", dims[i]);
+      cr_assert(strstr(info.description, "wgmma"), "%s", info.description);
+    }
+  /* a sliding window is a mask too */
+  fc_problem w = problem(FC_DTYPE_BF16, 128);
+  w.window_left = 256;
+  cr_assert(plan90(&w, &H100, &info, why), "%s", why);
+  cr_assert_eq(info.block_n, 128);
 }
 
 /* What sm90 refuses falls back to sm80 under auto dispatch; the sentence says why. */

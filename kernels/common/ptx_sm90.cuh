@@ -90,6 +90,12 @@ __device__ __forceinline__ uint64_t smem_desc_sw128(const void *tile, uint32_t l
          ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
 }
 
+// The descriptor of the same tile `bytes` further on: the start address is the low 14 bits
+// in 16-byte units, and an address that stays inside shared memory (< 256 KB) never carries
+// out of them. One 64-bit descriptor per warpgroup then serves every k-step as an immediate
+// add, where a descriptor per k-step held 2 registers each.
+__device__ __forceinline__ uint64_t desc_advance(uint64_t desc, uint32_t bytes) { return desc + (bytes >> 4); }
+
 __device__ __forceinline__ void wgmma_fence() {
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 }

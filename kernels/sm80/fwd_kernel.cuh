@@ -10,6 +10,7 @@
 #include <math.h>
 
 #include "config.h"
+#include "fc_block_order.h"
 #include "ptx_sm80.cuh"
 
 namespace fc::sm80 {
@@ -26,6 +27,7 @@ struct Params {
   float pre_cap;     // softmax scale / softcap
   float post_cap;    // softcap * log2(e)
   int64_t window_left, window_right;  // -1 = unbounded
+  int64_t head_group;                 // batch-head pairs interleaved (fc_block_order.h)
   const int32_t *cu_q, *cu_k;
 };
 
@@ -90,8 +92,12 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;  // accumulator row-in-8 and column pair
   // Reverse order: for causal masks the last query blocks do the most work; start them first.
-  const int64_t m0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * BM;
-  const int h = blockIdx.y, b = blockIdx.z, hk = h / p.group;
+  // Dispatch order (fc_block_order.h): row blocks from the last (heaviest under a causal mask)
+  // to the first, for head_group batch-head pairs at a time.
+  const fc_block blk = fc_block_order(blockIdx.x + (int64_t)gridDim.x * (blockIdx.y + (int64_t)gridDim.y * blockIdx.z),
+                                      gridDim.x, (int64_t)gridDim.y * gridDim.z, p.head_group);
+  const int64_t m0 = blk.m * BM;
+  const int h = (int)(blk.hb % p.heads), b = (int)(blk.hb / p.heads), hk = h / p.group;
 
   int64_t q0 = 0, k0 = 0, sq = p.seqlen_q, sk = p.seqlen_k;
   if (p.cu_q) {
@@ -223,14 +229,14 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
         for (int i = 0; i < kNT; i++) mx = fmaxf(mx, fmaxf(s[m][i][2 * r], s[m][i][2 * r + 1]));
         mx = fmaxf(row_max[m][r], quad_max(mx) * to_log2);
         const float base = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
-        corr[m][r] = exp2f(row_max[m][r] - base);
+        corr[m][r] = exp2_ftz(row_max[m][r] - base);
         rescale |= corr[m][r] != 1.f;
         row_max[m][r] = mx;
         float sum = 0.f;
 #pragma unroll
         for (int i = 0; i < kNT; i++) {
-          s[m][i][2 * r] = exp2f(fmaf(s[m][i][2 * r], to_log2, -base));
-          s[m][i][2 * r + 1] = exp2f(fmaf(s[m][i][2 * r + 1], to_log2, -base));
+          s[m][i][2 * r] = exp2_ftz(fmaf(s[m][i][2 * r], to_log2, -base));
+          s[m][i][2 * r + 1] = exp2_ftz(fmaf(s[m][i][2 * r + 1], to_log2, -base));
           sum += s[m][i][2 * r] + s[m][i][2 * r + 1];
         }
         row_sum[m][r] = row_sum[m][r] * corr[m][r] + sum;

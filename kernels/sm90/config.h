@@ -33,21 +33,35 @@ FC_SM90_HD constexpr int smem_bytes(Config c) {
 FC_SM90_HD constexpr int producer_regs(Config c) { return c.consumers == 2 ? 24 : 32; }
 FC_SM90_HD constexpr int consumer_regs(Config c) { return c.consumers == 2 ? 240 : 160; }
 
-//  D = 64:  2 x 64 rows, 128 keys, 2 stages (80 KB). S and O take 64 + 32 floats a thread.
-//  D = 128: 2 x 64 rows, 128 keys, 2 stages (160 KB). O (64 floats) + S (64) + P (32 regs)
-//           fit under 240 registers; 128 keys give each Q K^T wgmma an N of 128.
+//  D = 64:  3 x 64 rows, 128 keys, 2 stages (96 KB). The softmax costs as much as the two
+//           products here, so three consumer warpgroups take turns on the tensor cores (FA3's
+//           choice); at 160 registers S (64), P (32) and O (32) fit.
+//  D = 128: 2 x 64 rows, 2 stages. Full attention (no mask): 176 keys (208 KB), FA3's tile:
+//           fewer barriers and softmax passes per key, S (88) + P (44) + O (64) under 240
+//           registers. Masked (causal, windows): 128 keys (160 KB), so the diagonal tile
+//           wastes less.
 //  D = 256: 2 x 64 rows, 64 keys, 2 stages (192 KB): O alone is 128 floats a thread, and
 //           K and V tiles of 64 keys are 32 KB each.
-FC_SM90_HD constexpr Config config(int d) {
-  return d == 64    ? Config{64, 2, 128, 2}
-         : d == 128 ? Config{128, 2, 128, 2}
+// `masked`: the problem has a causal mask or a window (see masked()).
+FC_SM90_HD constexpr bool masked(long long window_left, long long window_right) {
+  return window_left >= 0 || window_right >= 0;
+}
+FC_SM90_HD constexpr Config config(int d, bool masked) {
+  return d == 64    ? Config{64, 3, 128, 2}
+         : d == 128 ? (masked ? Config{128, 2, 128, 2} : Config{128, 2, 176, 2})
                     : Config{256, 2, 64, 2};
 }
 
-static_assert(smem_bytes(config(64)) <= 227 * 1024, "Hopper shared memory");
-static_assert(smem_bytes(config(128)) <= 227 * 1024, "Hopper shared memory");
-static_assert(smem_bytes(config(256)) <= 227 * 1024, "Hopper shared memory");
-static_assert(producer_regs(config(128)) * 128 + consumer_regs(config(128)) * 256 <= 65536,
+FC_SM90_HD constexpr bool same_config(Config a, Config b) {
+  return a.head_dim == b.head_dim && a.consumers == b.consumers && a.block_n == b.block_n && a.stages == b.stages;
+}
+
+static_assert(smem_bytes(config(64, true)) <= 227 * 1024, "Hopper shared memory");
+static_assert(smem_bytes(config(128, false)) <= 227 * 1024, "Hopper shared memory");
+static_assert(smem_bytes(config(256, true)) <= 227 * 1024, "Hopper shared memory");
+static_assert(producer_regs(config(128, false)) * 128 + consumer_regs(config(128, false)) * 256 <= 65536,
+              "register file");
+static_assert(producer_regs(config(64, false)) * 128 + consumer_regs(config(64, false)) * 384 <= 65536,
               "register file");
 
 }  // namespace fc::sm90

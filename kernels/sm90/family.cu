@@ -73,7 +73,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
              (long long)p->batch, (long long)p->heads);
     return 0;
   }
-  const Config c = config((int)p->head_dim);
+  const Config c = config((int)p->head_dim, masked(p->window_left, p->window_right));
   if (smem_bytes(c) > caps->smem_optin) {
     snprintf(why, why_len, "the D=%lld tile needs %d bytes of shared memory, the device allows %d",
              (long long)p->head_dim, smem_bytes(c), caps->smem_optin);

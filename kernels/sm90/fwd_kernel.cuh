@@ -16,6 +16,7 @@
 #include <math.h>
 
 #include "config.h"
+#include "fc_block_order.h"
 #include "ptx_sm90.cuh"
 #include "wgmma.cuh"
 
@@ -34,6 +35,7 @@ struct Params {
   float pre_cap;     // softmax scale / softcap
   float post_cap;    // softcap * log2(e)
   int window_left, window_right;      // -1 = unbounded
+  int head_group;                     // batch-head pairs interleaved (fc_block_order.h)
   const int32_t *cu_q, *cu_k;
 };
 
@@ -63,9 +65,12 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   extern __shared__ unsigned char smem_raw[];
   Smem &s = *reinterpret_cast<Smem *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
 
-  // Reverse order: for causal masks the last query blocks do the most work; start them first.
-  const int m0 = (int)(gridDim.x - 1 - blockIdx.x) * BM;
-  const int h = blockIdx.y, b = blockIdx.z, hk = h / p.group;
+  // Dispatch order (fc_block_order.h): row blocks from the last (heaviest under a causal mask)
+  // to the first, for head_group batch-head pairs at a time.
+  const fc_block blk = fc_block_order(blockIdx.x + (int64_t)gridDim.x * (blockIdx.y + (int64_t)gridDim.y * blockIdx.z),
+                                      gridDim.x, (int64_t)gridDim.y * gridDim.z, p.head_group);
+  const int m0 = (int)blk.m * BM;
+  const int h = (int)(blk.hb % p.heads), b = (int)(blk.hb / p.heads), hk = h / p.group;
   int q0 = 0, k0 = 0, sq = p.seqlen_q, sk = p.seqlen_k;
   if (p.cu_q) {
     // Offsets live in device memory the host could not check: clamp them to the tensors.
@@ -150,13 +155,18 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // Without softcap the scale is folded into the exponent (one FFMA per score); with it the
   // scores are mapped to the log2 domain first and the factor is 1.
   const float to_log2 = p.softcap > 0.f ? 1.f : p.scale_log2;
-  const T *sq_wg = s.q + cw * 64 * 64;
+  // This warpgroup's Q rows, as the descriptor of their first k-step (the others are offsets).
+  const uint64_t q_desc = smem_desc_sw128(s.q + cw * 64 * 64, 16);
 
   // S = Q K^T for key tile `it`: D/16 wgmmas, both operands K-major in shared memory.
   auto issue_qk = [&](float (&sc)[BN / 2], int stage) {
+    // Opaque to the compiler here, so that it derives the k-steps' descriptors at their use
+    // instead of hoisting all of them out of the loop into registers.
+    uint64_t qd = q_desc;
+    asm volatile("" : "+l"(qd));
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)  // column block kk/4, then 32 bytes per step in it
-      Wgmma<T, BN>::ss(sc, smem_desc_sw128(sq_wg + (kk / 4) * BM * 64 + (kk % 4) * 16, 16),
+      Wgmma<T, BN>::ss(sc, desc_advance(qd, ((kk / 4) * BM * 64 + (kk % 4) * 16) * (int)sizeof(T)),
                        smem_desc_sw128(s.k[stage] + (kk / 4) * BN * 64 + (kk % 4) * 16, 16), kk > 0);
     wgmma_commit();
   };
@@ -182,18 +192,29 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
                       (p.window_left < 0 || n0 >= m_last + diag - p.window_left);
     if (!full) {
       const int kmax = clamp_int(sk - n0, 0, BN);  // columns < kmax exist
+      // The right bound (end of the keys, causal diagonal, right window) and the left bound
+      // (left window) are applied in separate passes: one pass with both held more
+      // temporaries while S, P and O are all live, and spilled at wide tiles.
 #pragma unroll
       for (int r = 0; r < 2; r++) {
         const int d0 = row0 + r * 8 + diag - n0;  // the diagonal's column
-        const int hi = p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1);
-        const int lo = p.window_left < 0 ? 0 : clamp_int(d0 - p.window_left, 0, BN);
+        const int hi = (p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1)) - 2 * t;
 #pragma unroll
         for (int i = 0; i < kNT; i++)
 #pragma unroll
-          for (int e = 0; e < 2; e++) {
-            const int col = i * 8 + 2 * t + e;
-            if (col < lo || col > hi) sc[i * 4 + 2 * r + e] = -INFINITY;
-          }
+          for (int e = 0; e < 2; e++)
+            if (i * 8 + e > hi) sc[i * 4 + 2 * r + e] = -INFINITY;
+      }
+      if (p.window_left >= 0) {
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+          const int lo = clamp_int(row0 + r * 8 + diag - n0 - p.window_left, 0, BN) - 2 * t;
+#pragma unroll
+          for (int i = 0; i < kNT; i++)
+#pragma unroll
+            for (int e = 0; e < 2; e++)
+              if (i * 8 + e < lo) sc[i * 4 + 2 * r + e] = -INFINITY;
+        }
       }
     }
     bool rescale = false;
@@ -204,14 +225,14 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       for (int i = 0; i < kNT; i++) mx = fmaxf(mx, fmaxf(sc[i * 4 + 2 * r], sc[i * 4 + 2 * r + 1]));
       mx = fmaxf(row_max[r], quad_max(mx) * to_log2);
       const float base = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
-      corr[r] = exp2f(row_max[r] - base);
+      corr[r] = exp2_ftz(row_max[r] - base);
       rescale |= corr[r] != 1.f;
       row_max[r] = mx;
       float sum = 0.f;
 #pragma unroll
       for (int i = 0; i < kNT; i++) {
-        sc[i * 4 + 2 * r] = exp2f(fmaf(sc[i * 4 + 2 * r], to_log2, -base));
-        sc[i * 4 + 2 * r + 1] = exp2f(fmaf(sc[i * 4 + 2 * r + 1], to_log2, -base));
+        sc[i * 4 + 2 * r] = exp2_ftz(fmaf(sc[i * 4 + 2 * r], to_log2, -base));
+        sc[i * 4 + 2 * r + 1] = exp2_ftz(fmaf(sc[i * 4 + 2 * r + 1], to_log2, -base));
         sum += sc[i * 4 + 2 * r] + sc[i * 4 + 2 * r + 1];
       }
       row_sum[r] = row_sum[r] * corr[r] + sum;

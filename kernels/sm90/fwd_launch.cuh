@@ -15,6 +15,9 @@ namespace fc::sm90 {
 int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
                      char *err, size_t err_len);
 
+// Keys and values that the CTAs running at once may share through L2 (50 MB on H100).
+constexpr int64_t kL2Budget = 24 << 20;
+
 inline Params make_params(const fc_problem *pr) {
   Params p;
   p.out = pr->out, p.lse = pr->lse;
@@ -32,12 +35,14 @@ inline Params make_params(const fc_problem *pr) {
   p.window_left = (int)(pr->window_left < kFar ? pr->window_left : kFar);
   p.window_right = (int)(pr->window_right < kFar ? pr->window_right : kFar);
   p.cu_q = pr->cu_seqlens_q, p.cu_k = pr->cu_seqlens_k;
+  p.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, p.group, pr->window_left,
+                                    pr->window_right, kL2Budget);
   return p;
 }
 
-template <typename T, int D>
-int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
-  constexpr Config C = config(D);
+template <typename T, int D, bool MASKED>
+int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
+  constexpr Config C = config(D, MASKED);
   constexpr int smem = smem_bytes(C), BM = block_m(C);
   CUtensorMap maps[3];
   if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
@@ -56,6 +61,16 @@ int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
     snprintf(err, err_len, "launch of the sm90 %dx%d tile, D=%d (grid %u x %u x %u): %s", BM,
              C.block_n, D, grid.x, grid.y, grid.z, cudaGetErrorString(e));
   return (int)e;
+}
+
+// The tile of config(D, masked); one instantiation where both are the same.
+template <typename T, int D>
+int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
+  if constexpr (same_config(config(D, true), config(D, false)))
+    return launch_cfg<T, D, true>(pr, stream, err, err_len);
+  else
+    return masked(pr->window_left, pr->window_right) ? launch_cfg<T, D, true>(pr, stream, err, err_len)
+                                                     : launch_cfg<T, D, false>(pr, stream, err, err_len);
 }
 
 template <int D>

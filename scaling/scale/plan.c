@@ -92,16 +92,16 @@ static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out) {
 
 int fc_plan_chunks(int64_t S, int causal, int chunks, int64_t align, int64_t *bounds) {
   if (S <= 0 || chunks < 1 || align < 1) return -1;
-  const double total = (double)chunks * (chunks + 1) / 2;
-  double work = 0;
   int n = 0;
   bounds[0] = 0;
-  for (int i = 0; i < chunks - 1; i++) {
-    work += (chunks - i) / total;
-    const double frac = causal ? sqrt(work) : work;
-    int64_t r = (int64_t)llround(frac * (double)S / (double)align) * align;
-    if (r <= bounds[n] || r >= S) continue; /* too short for this chunk: merge it into the next */
-    bounds[++n] = r;
+  if (chunks > 1) {
+    const int64_t rest = (int64_t)llround((double)S * 7 / 8 / (double)align) * align; /* rows before the last chunk */
+    for (int i = 1; i < chunks - 1; i++) {
+      const double work = (double)i / (chunks - 1);
+      const int64_t r = (int64_t)llround((causal ? sqrt(work) : work) * (double)rest / (double)align) * align;
+      if (r > bounds[n] && r < rest) bounds[++n] = r; /* else too short: merged into the next */
+    }
+    if (rest > bounds[n] && rest < S) bounds[++n] = rest;
   }
   bounds[++n] = S;
   return n;
@@ -115,7 +115,7 @@ static const char *usage =
     "  --collective allgather|none  assemble the output (default) or pure compute scaling\n"
     "  --gather ce|sm               all-gather by copy engines (default; NCCL >= 2.28, zero-CTA\n"
     "                               policy, symmetric windows) or by NCCL's kernels on the SMs\n"
-    "  --chunks C                   sequence chunks whose all-gather overlaps compute (default 4)\n"
+    "  --chunks C                   sequence chunks whose all-gather overlaps compute (default 3)\n"
     "  --families F1,F2,...         kernel family per rank, round-robin (default auto)\n"
     "  --reps N --warmup N          timed and warm-up iterations (default 20, 3)\n"
     "  --no-check                   skip the float64 check of every shard\n"
@@ -127,7 +127,7 @@ int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size
   a->sweep = FC_SWEEP_STRONG;
   a->collective = FC_COLL_ALLGATHER;
   a->engine = FC_GATHER_CE;
-  a->chunks = 4;
+  a->chunks = 3;
   a->reps = 20;
   a->warmup = 3;
   a->check = 1;

@@ -63,9 +63,10 @@ typedef struct fc_scale_args {
 /* Query-row boundaries of the overlap chunks of one sequence of S rows: bounds[0] = 0 <
  * bounds[1] < ... < bounds[n] = S, every inner bound a multiple of align. The chunks run in
  * order and the all-gather of each overlaps the attention of the later ones, so only the
- * last chunk's gather is exposed: chunk i gets a share (C - i) / (C (C + 1) / 2) of the
- * attention work (causal work up to row r grows as r^2), which makes the last chunk the
- * smallest, while the gathers of the earlier chunks still fit under the later attention.
+ * last chunk's gather is exposed. The last chunk holds S/8 rows: few enough that its gather
+ * is short, enough that its causal row blocks (the heaviest) fill the GPU. The rows before
+ * it are cut into chunks - 1 chunks of equal attention work (causal work up to row r grows
+ * as r^2). scripts/chunk-model.py compares this plan with others on a calibrated model.
  * Returns n (fewer than `chunks` when S is too short for them), or -1 on bad arguments.
  * bounds must hold chunks + 1 values. */
 int fc_plan_chunks(int64_t S, int causal, int chunks, int64_t align, int64_t *bounds);

@@ -1,0 +1,64 @@
+/* Which (batch-head pair, row block) a CTA computes: the dispatch order of the forward grid.
+ * Plain C, shared by the GPU families (device and host) and the unit tests.
+ *
+ * The grid is (row blocks, heads, batch), and the hardware hands CTAs out in linear order,
+ * x fastest. The pairs hb = b * heads + h are taken in groups of `group` consecutive pairs.
+ * Inside a group the row blocks run from the last to the first, each row block for every
+ * pair of the group before the next. A group smaller than `group` (the remainder) comes
+ * first, so the launch ends on a full group.
+ *
+ * Why: under a causal mask the last row blocks are the heaviest. With group = 1 (one pair's
+ * row blocks, heavy to light, then the next pair's) the last pair's heavy blocks start in
+ * the final wave and leave most SMs idle while they finish. Interleaving the pairs of a
+ * group moves every heavy block early. The group stays small enough that its keys and
+ * values fit in L2 (fc_head_group), because the CTAs that run at once share them. */
+#ifndef FC_BLOCK_ORDER_H
+#define FC_BLOCK_ORDER_H
+
+#include <stdint.h>
+
+#if defined(__CUDACC__)
+#define FC_HD __host__ __device__
+#else
+#define FC_HD
+#endif
+
+typedef struct fc_block {
+  int64_t hb; /* b * heads + h                                */
+  int64_t m;  /* row block index, 0 = the first rows            */
+} fc_block;
+
+/* CTA `linear` (0 <= linear < blocks * pairs) of a grid of `blocks` row blocks for each of
+ * `pairs` batch-head pairs, in groups of `group` (>= 1) pairs. */
+FC_HD static inline fc_block fc_block_order(int64_t linear, int64_t blocks, int64_t pairs, int64_t group) {
+  if (group < 1) group = 1;
+  if (group > pairs) group = pairs;
+  const int64_t rem = pairs % group; /* the first, smaller group */
+  int64_t first = 0, size = rem, local = linear;
+  if (linear >= rem * blocks) {
+    const int64_t rest = linear - rem * blocks;
+    first = rem + rest / (group * blocks) * group;
+    size = group;
+    local = rest % (group * blocks);
+  }
+  fc_block out;
+  out.hb = first + local % size;
+  out.m = blocks - 1 - local / size;
+  return out;
+}
+
+/* How many batch-head pairs to interleave. 1 (plain pair-by-pair order) unless the cost of a
+ * row block grows with its index (a causal or left-unbounded mask); then as many pairs as
+ * keep their distinct keys and values within `l2_budget` bytes. group_q = heads / heads_k. */
+static inline int64_t fc_head_group(int64_t seqlen_k, int64_t head_dim, int64_t elem_bytes, int64_t pairs,
+                                    int64_t group_q, int64_t window_left, int64_t window_right,
+                                    int64_t l2_budget) {
+  if (!(window_left < 0 && window_right >= 0) || pairs < 2) return 1;
+  const int64_t kv_per_pair = 2 * seqlen_k * head_dim * elem_bytes / (group_q > 0 ? group_q : 1);
+  int64_t g = kv_per_pair > 0 ? l2_budget / kv_per_pair : pairs;
+  if (g < 1) g = 1;
+  if (g > pairs) g = pairs;
+  return g;
+}
+
+#endif
