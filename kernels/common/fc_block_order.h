@@ -24,36 +24,59 @@
 #endif
 
 typedef struct fc_block {
-  int64_t hb; /* b * heads + h                                */
-  int64_t m;  /* row block index, 0 = the first rows            */
+  int hb; /* b * heads + h                                */
+  int m;  /* row block index, 0 = the first rows            */
 } fc_block;
 
-/* CTA `linear` (0 <= linear < blocks * pairs) of a grid of `blocks` row blocks for each of
- * `pairs` batch-head pairs, in groups of `group` (>= 1) pairs. */
-FC_HD static inline fc_block fc_block_order(int64_t linear, int64_t blocks, int64_t pairs, int64_t group) {
+/* CTA `linear` (0 <= linear < blocks * pairs <= INT32_MAX, which fc_head_group ensures
+ * before it returns a group above 1) of a grid of `blocks` row blocks for each of `pairs`
+ * batch-head pairs, in groups of `group` (>= 1) pairs. 32-bit unsigned arithmetic: the
+ * 64-bit divisions it had first cost 4-6% of a launch at S <= 1024 on H100
+ * (results/history/variants-h100-d22ddb7). */
+FC_HD static inline fc_block fc_block_order(uint32_t linear, uint32_t blocks, uint32_t pairs, uint32_t group) {
   if (group < 1) group = 1;
   if (group > pairs) group = pairs;
-  const int64_t rem = pairs % group; /* the first, smaller group */
-  int64_t first = 0, size = rem, local = linear;
+  const uint32_t rem = pairs % group; /* the first, smaller group */
+  uint32_t first = 0, size = rem, local = linear;
   if (linear >= rem * blocks) {
-    const int64_t rest = linear - rem * blocks;
+    const uint32_t rest = linear - rem * blocks;
     first = rem + rest / (group * blocks) * group;
     size = group;
     local = rest % (group * blocks);
   }
   fc_block out;
-  out.hb = first + local % size;
-  out.m = blocks - 1 - local / size;
+  out.hb = (int)(first + local % size);
+  out.m = (int)(blocks - 1 - local / size);
   return out;
 }
 
+#if defined(__CUDACC__)
+/* The row block, head and batch of this CTA, for a grid of (row blocks, heads, batch).
+ * Group 1 is the plain order, read straight from the block index. */
+__device__ static inline void fc_this_block(int group, int heads, int *m, int *h, int *b) {
+  if (group == 1) {
+    *m = (int)(gridDim.x - 1 - blockIdx.x);
+    *h = (int)blockIdx.y;
+    *b = (int)blockIdx.z;
+    return;
+  }
+  const fc_block blk = fc_block_order(blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z), gridDim.x,
+                                      gridDim.y * gridDim.z, (uint32_t)group);
+  *m = blk.m;
+  *h = (int)((uint32_t)blk.hb % (uint32_t)heads);
+  *b = (int)((uint32_t)blk.hb / (uint32_t)heads);
+}
+#endif
+
 /* How many batch-head pairs to interleave. 1 (plain pair-by-pair order) unless the cost of a
  * row block grows with its index (a causal or left-unbounded mask); then as many pairs as
- * keep their distinct keys and values within `l2_budget` bytes. group_q = heads / heads_k. */
+ * keep their distinct keys and values within `l2_budget` bytes. group_q = heads / heads_k;
+ * `blocks` = row blocks per pair. A grid of more than INT32_MAX CTAs keeps group 1. */
 static inline int64_t fc_head_group(int64_t seqlen_k, int64_t head_dim, int64_t elem_bytes, int64_t pairs,
-                                    int64_t group_q, int64_t window_left, int64_t window_right,
+                                    int64_t blocks, int64_t group_q, int64_t window_left, int64_t window_right,
                                     int64_t l2_budget) {
   if (!(window_left < 0 && window_right >= 0) || pairs < 2) return 1;
+  if (blocks < 1 || pairs > INT32_MAX / blocks) return 1;
   const int64_t kv_per_pair = 2 * seqlen_k * head_dim * elem_bytes / (group_q > 0 ? group_q : 1);
   int64_t g = kv_per_pair > 0 ? l2_budget / kv_per_pair : pairs;
   if (g < 1) g = 1;

@@ -27,7 +27,7 @@ struct Params {
   float pre_cap;     // softmax scale / softcap
   float post_cap;    // softcap * log2(e)
   int64_t window_left, window_right;  // -1 = unbounded
-  int64_t head_group;                 // batch-head pairs interleaved (fc_block_order.h)
+  int head_group;                     // batch-head pairs interleaved (fc_block_order.h)
   const int32_t *cu_q, *cu_k;
 };
 
@@ -91,13 +91,12 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;  // accumulator row-in-8 and column pair
-  // Reverse order: for causal masks the last query blocks do the most work; start them first.
   // Dispatch order (fc_block_order.h): row blocks from the last (heaviest under a causal mask)
   // to the first, for head_group batch-head pairs at a time.
-  const fc_block blk = fc_block_order(blockIdx.x + (int64_t)gridDim.x * (blockIdx.y + (int64_t)gridDim.y * blockIdx.z),
-                                      gridDim.x, (int64_t)gridDim.y * gridDim.z, p.head_group);
-  const int64_t m0 = blk.m * BM;
-  const int h = (int)(blk.hb % p.heads), b = (int)(blk.hb / p.heads), hk = h / p.group;
+  int mb, h, b;
+  fc_this_block(p.head_group, p.heads, &mb, &h, &b);
+  const int64_t m0 = (int64_t)mb * BM;
+  const int hk = h / p.group;
 
   int64_t q0 = 0, k0 = 0, sq = p.seqlen_q, sk = p.seqlen_k;
   if (p.cu_q) {

@@ -14,7 +14,7 @@ namespace fc::sm80 {
 // on H100, 48 MB on L4).
 constexpr int64_t kL2Budget = 24 << 20;
 
-inline Params make_params(const fc_problem *pr) {
+inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   Params p;
   p.q = pr->q, p.k = pr->k, p.v = pr->v, p.out = pr->out, p.lse = pr->lse;
   for (int i = 0; i < 3; i++) {
@@ -32,8 +32,8 @@ inline Params make_params(const fc_problem *pr) {
   p.post_cap = pr->softcap * log2e;
   p.window_left = pr->window_left, p.window_right = pr->window_right;
   p.cu_q = pr->cu_seqlens_q, p.cu_k = pr->cu_seqlens_k;
-  p.head_group = fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch,
-                               p.group, pr->window_left, pr->window_right, kL2Budget);
+  p.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, row_blocks, p.group,
+                                    pr->window_left, pr->window_right, kL2Budget);
   return p;
 }
 
@@ -51,7 +51,7 @@ int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
     return (int)e;
   }
   const dim3 grid((unsigned)((pr->seqlen_q + BM - 1) / BM), (unsigned)pr->heads, (unsigned)pr->batch);
-  kernel<<<grid, warps(C) * 32, smem, static_cast<cudaStream_t>(stream)>>>(make_params(pr));
+  kernel<<<grid, warps(C) * 32, smem, static_cast<cudaStream_t>(stream)>>>(make_params(pr, grid.x));
   e = cudaGetLastError();
   if (e != cudaSuccess)
     snprintf(err, err_len, "launch of %dx%d tile, D=%d (grid %u x %u x %u): %s", BM, BN, D, grid.x,

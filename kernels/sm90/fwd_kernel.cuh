@@ -67,10 +67,10 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
 
   // Dispatch order (fc_block_order.h): row blocks from the last (heaviest under a causal mask)
   // to the first, for head_group batch-head pairs at a time.
-  const fc_block blk = fc_block_order(blockIdx.x + (int64_t)gridDim.x * (blockIdx.y + (int64_t)gridDim.y * blockIdx.z),
-                                      gridDim.x, (int64_t)gridDim.y * gridDim.z, p.head_group);
-  const int m0 = (int)blk.m * BM;
-  const int h = (int)(blk.hb % p.heads), b = (int)(blk.hb / p.heads), hk = h / p.group;
+  int mb, h, b;
+  fc_this_block(p.head_group, p.heads, &mb, &h, &b);
+  const int m0 = mb * BM;
+  const int hk = h / p.group;
   int q0 = 0, k0 = 0, sq = p.seqlen_q, sk = p.seqlen_k;
   if (p.cu_q) {
     // Offsets live in device memory the host could not check: clamp them to the tensors.

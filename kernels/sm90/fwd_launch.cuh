@@ -18,7 +18,7 @@ int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap
 // Keys and values that the CTAs running at once may share through L2 (50 MB on H100).
 constexpr int64_t kL2Budget = 24 << 20;
 
-inline Params make_params(const fc_problem *pr) {
+inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   Params p;
   p.out = pr->out, p.lse = pr->lse;
   for (int i = 0; i < 3; i++) p.o_stride[i] = pr->o_stride[i], p.lse_stride[i] = pr->lse_stride[i];
@@ -35,8 +35,8 @@ inline Params make_params(const fc_problem *pr) {
   p.window_left = (int)(pr->window_left < kFar ? pr->window_left : kFar);
   p.window_right = (int)(pr->window_right < kFar ? pr->window_right : kFar);
   p.cu_q = pr->cu_seqlens_q, p.cu_k = pr->cu_seqlens_k;
-  p.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, p.group, pr->window_left,
-                                    pr->window_right, kL2Budget);
+  p.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, row_blocks, p.group,
+                                    pr->window_left, pr->window_right, kL2Budget);
   return p;
 }
 
@@ -55,7 +55,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   }
   const dim3 grid((unsigned)((pr->seqlen_q + BM - 1) / BM), (unsigned)pr->heads, (unsigned)pr->batch);
   kernel<<<grid, threads(C), smem, static_cast<cudaStream_t>(stream)>>>(maps[0], maps[1], maps[2],
-                                                                         make_params(pr));
+                                                                         make_params(pr, grid.x));
   e = cudaGetLastError();
   if (e != cudaSuccess)
     snprintf(err, err_len, "launch of the sm90 %dx%d tile, D=%d (grid %u x %u x %u): %s", BM,
