@@ -46,17 +46,20 @@ Test(block_order, bijection_and_order) {
 Test(block_order, group_size) {
   const int64_t MiB = 1 << 20;
   /* not causal, or a window on the left: one pair at a time */
-  cr_assert_eq(fc_head_group(8192, 128, 2, 32, 8192 / 128, 1, -1, -1, 24 * MiB), 1);
-  cr_assert_eq(fc_head_group(8192, 128, 2, 32, 8192 / 128, 1, 256, 0, 24 * MiB), 1);
+  cr_assert_eq(fc_head_group(8192, 128, 2, 32, 8192 / 128, 1, 1, -1, -1, 24 * MiB), 1);
+  cr_assert_eq(fc_head_group(8192, 128, 2, 32, 8192 / 128, 1, 1, 256, 0, 24 * MiB), 1);
   /* causal: K and V of one pair are 4 MiB at S = 8192, D = 128, bf16 */
-  cr_assert_eq(fc_head_group(8192, 128, 2, 32, 8192 / 128, 1, -1, 0, 24 * MiB), 6);
+  cr_assert_eq(fc_head_group(8192, 128, 2, 32, 8192 / 128, 1, 1, -1, 0, 24 * MiB), 6);
   /* GQA: four query heads share them */
-  cr_assert_eq(fc_head_group(8192, 128, 2, 32, 8192 / 128, 4, -1, 0, 24 * MiB), 24);
-  cr_assert_eq(fc_head_group(8192, 128, 2, 8, 8192 / 128, 4, -1, 0, 24 * MiB), 8);
+  cr_assert_eq(fc_head_group(8192, 128, 2, 32, 8192 / 128, 1, 4, -1, 0, 24 * MiB), 24);
+  cr_assert_eq(fc_head_group(8192, 128, 2, 8, 8192 / 128, 1, 4, -1, 0, 24 * MiB), 8);
   /* long sequences: one pair; a single pair: 1 */
-  cr_assert_eq(fc_head_group(65536, 128, 2, 16, 65536 / 128, 1, -1, 0, 24 * MiB), 1);
-  cr_assert_eq(fc_head_group(1024, 64, 2, 1, 1024 / 128, 1, -1, 0, 24 * MiB), 1);
+  cr_assert_eq(fc_head_group(65536, 128, 2, 16, 65536 / 128, 1, 1, -1, 0, 24 * MiB), 1);
+  cr_assert_eq(fc_head_group(1024, 64, 2, 1, 1024 / 128, 1, 1, -1, 0, 24 * MiB), 1);
+  /* fewer row blocks a pair than the family's minimum: the plain order */
+  cr_assert_eq(fc_head_group(1024, 128, 2, 256, 8, 10, 1, -1, 0, 24 * MiB), 1);
+  cr_assert_eq(fc_head_group(2048, 128, 2, 128, 16, 10, 1, -1, 0, 24 * MiB), 24);
   /* a grid of more CTAs than 32-bit arithmetic holds: the plain order */
-  cr_assert_eq(fc_head_group(1024, 64, 2, 1 << 24, 1 << 8, 1, -1, 0, 24 * MiB), 1);
-  cr_assert_eq(fc_head_group(1024, 64, 2, 1 << 22, 1 << 8, 1, -1, 0, 24 * MiB), 96);
+  cr_assert_eq(fc_head_group(1024, 64, 2, 1 << 24, 1 << 8, 1, 1, -1, 0, 24 * MiB), 1);
+  cr_assert_eq(fc_head_group(1024, 64, 2, 1 << 22, 1 << 8, 1, 1, -1, 0, 24 * MiB), 96);
 }

@@ -71,12 +71,14 @@ __device__ static inline void fc_this_block(int group, int heads, int *m, int *h
 /* How many batch-head pairs to interleave. 1 (plain pair-by-pair order) unless the cost of a
  * row block grows with its index (a causal or left-unbounded mask); then as many pairs as
  * keep their distinct keys and values within `l2_budget` bytes. group_q = heads / heads_k;
- * `blocks` = row blocks per pair. A grid of more than INT32_MAX CTAs keeps group 1. */
+ * `blocks` = row blocks per pair; fewer than `min_blocks` keep group 1 (a family whose
+ * short CTAs lose more to the scattered K/V reads than the order gains sets it). A grid of
+ * more than INT32_MAX CTAs keeps group 1. */
 static inline int64_t fc_head_group(int64_t seqlen_k, int64_t head_dim, int64_t elem_bytes, int64_t pairs,
-                                    int64_t blocks, int64_t group_q, int64_t window_left, int64_t window_right,
-                                    int64_t l2_budget) {
+                                    int64_t blocks, int64_t min_blocks, int64_t group_q, int64_t window_left,
+                                    int64_t window_right, int64_t l2_budget) {
   if (!(window_left < 0 && window_right >= 0) || pairs < 2) return 1;
-  if (blocks < 1 || pairs > INT32_MAX / blocks) return 1;
+  if (blocks < 1 || blocks < min_blocks || pairs > INT32_MAX / blocks) return 1;
   const int64_t kv_per_pair = 2 * seqlen_k * head_dim * elem_bytes / (group_q > 0 ? group_q : 1);
   int64_t g = kv_per_pair > 0 ? l2_budget / kv_per_pair : pairs;
   if (g < 1) g = 1;

@@ -32,7 +32,7 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   p.post_cap = pr->softcap * log2e;
   p.window_left = pr->window_left, p.window_right = pr->window_right;
   p.cu_q = pr->cu_seqlens_q, p.cu_k = pr->cu_seqlens_k;
-  p.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, row_blocks, p.group,
+  p.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, row_blocks, 1, p.group,
                                     pr->window_left, pr->window_right, kL2Budget);
   return p;
 }
