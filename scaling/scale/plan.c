@@ -115,7 +115,7 @@ static const char *usage =
     "  --collective allgather|none  assemble the output (default) or pure compute scaling\n"
     "  --gather ce|sm               all-gather by copy engines (default; NCCL >= 2.28, zero-CTA\n"
     "                               policy, symmetric windows) or by NCCL's kernels on the SMs\n"
-    "  --chunks C                   sequence chunks whose all-gather overlaps compute (default 3)\n"
+    "  --chunks C                   sequence chunks whose all-gather overlaps compute (default 2)\n"
     "  --families F1,F2,...         kernel family per rank, round-robin (default auto)\n"
     "  --reps N --warmup N          timed and warm-up iterations (default 20, 3)\n"
     "  --no-check                   skip the float64 check of every shard\n"
@@ -127,7 +127,7 @@ int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size
   a->sweep = FC_SWEEP_STRONG;
   a->collective = FC_COLL_ALLGATHER;
   a->engine = FC_GATHER_CE;
-  a->chunks = 3;
+  a->chunks = 2;
   a->reps = 20;
   a->warmup = 3;
   a->check = 1;
