@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Markdown tables for README from the results files (so every number there has a file).
-    python3 scripts/results-table.py scaling/results/fwd-grid-h100.json scaling/results/scale-*-h100x2.json"""
+    python3 scripts/results-table.py scaling/results/fwd-grid-sm90-h100.json scaling/results/scale-*-h200x2.json"""
 import json
 import statistics
 import sys
@@ -62,4 +62,5 @@ def scale(files):
 
 d = json.load(open(sys.argv[1]))
 grid(d)
-scale(sys.argv[2:])
+if sys.argv[2:]:
+    scale(sys.argv[2:])
