@@ -3,7 +3,7 @@
 EFFICIENT_ATTENTION backends on the shapes of a flashcore-bench JSON, on the same GPU in the
 same run, measure the bf16 matmul and copy ceilings, and write the merged results file.
 
-    python3 scaling/sdpa_peers.py bench.json scaling/results/fwd-grid-h100.json
+    python3 scaling/sdpa_peers.py bench.json scaling/results/fwd-grid-sm80-h100.json
 
 Timing: CUDA events around each call, 3 warm-ups, median of 20, input sets rotated so that
 they do not sit in L2 (the same rule flashcore-bench follows)."""
