@@ -79,7 +79,7 @@ Test(args, defaults_and_values) {
   cr_assert_eq(a.num_shapes, 2);
   cr_assert_eq(a.shapes[0].S, 8192);
   cr_assert_eq(a.sweep, FC_SWEEP_STRONG);
-  cr_assert_eq(a.chunks, 2);
+  cr_assert_eq(a.chunks, 0, "auto by default");
   cr_assert_eq(a.engine, FC_GATHER_CE);
   cr_assert_eq(a.engine_set, 0);
   char *argv2[] = {"x", "--shape", "1,32,8,4096,128,0", "--sweep", "weak", "--families", "sm90,sm80",
@@ -192,4 +192,28 @@ Test(chunks, shares_and_errors) {
   cr_assert_eq(fc_plan_chunks(0, 1, 4, 128, b), -1);
   cr_assert_eq(fc_plan_chunks(8192, 1, 0, 128, b), -1);
   cr_assert_eq(fc_plan_chunks(8192, 1, 4, 0, b), -1);
+}
+
+/* --chunks auto: unchunked below 4 waves of CTAs per rank, 2 chunks from there; the parser
+ * takes "auto" and refuses other words. */
+Test(chunks, auto_rule_and_parsing) {
+  cr_assert_eq(fc_auto_chunks(8 * 32, 132), 1);   /* weak S=4096: 8 heads x 32 row blocks */
+  cr_assert_eq(fc_auto_chunks(8 * 64, 132), 1);   /* weak S=8192: 512 CTAs, under 528 */
+  cr_assert_eq(fc_auto_chunks(4 * 132, 132), 2);  /* exactly 4 waves */
+  cr_assert_eq(fc_auto_chunks(16 * 64, 132), 2);  /* strong S=8192, B=2, 8 heads a rank */
+  cr_assert_eq(fc_auto_chunks(500, 0), 1);        /* unknown SM count: 132 */
+  cr_assert_eq(fc_auto_chunks(600, 0), 2);
+  fc_scale_args a;
+  char err[2048];
+  char *argv1[] = {"x", "--chunks", "3", NULL};
+  cr_assert_eq(fc_scale_parse_args(3, argv1, &a, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(a.chunks, 3);
+  char *argv2[] = {"x", "--chunks", "auto", NULL};
+  cr_assert_eq(fc_scale_parse_args(3, argv2, &a, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(a.chunks, 0);
+  char *argv3[] = {"x", "--chunks", "many", NULL};
+  cr_assert_eq(fc_scale_parse_args(3, argv3, &a, err, sizeof err), -1);
+  cr_assert(strstr(err, "or auto"), "%s", err);
+  char *argv4[] = {"x", "--chunks", "0", NULL};
+  cr_assert_eq(fc_scale_parse_args(3, argv4, &a, err, sizeof err), -1);
 }

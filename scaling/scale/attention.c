@@ -219,6 +219,20 @@ static wait_value_fn wait_value32(void) {
  * each sees the same clocks: run one after the other, a later phase ran on a hotter,
  * lower-clocked GPU than the first. Warm-up rounds come first, at least args->warmup of them
  * and about 200 ms of GPU time (judged from the first round), so the clocks have settled. */
+/* The largest of every rank's *v, on every rank (ncclAllReduce(max) on comp[0]). Choices that
+ * set how many collectives a rank runs must agree, or the ranks wait for each other forever. */
+static int agree_max(const run_state *r, int *v) {
+  if (r->n == 1) return 0;
+  int *dv = NULL;
+  int ok = cudaMalloc((void **)&dv, sizeof *v) == cudaSuccess &&
+           cudaMemcpy(dv, v, sizeof *v, cudaMemcpyHostToDevice) == cudaSuccess &&
+           ncclAllReduce(dv, dv, 1, ncclInt32, ncclMax, r->comm, r->comp[0]) == ncclSuccess &&
+           cudaMemcpyAsync(v, dv, sizeof *v, cudaMemcpyDeviceToHost, r->comp[0]) == cudaSuccess &&
+           cudaStreamSynchronize(r->comp[0]) == cudaSuccess;
+  cudaFree(dv);
+  return ok ? 0 : -1;
+}
+
 static int time_phases(const run_state *r, const fc_scale_args *args) {
   const int reps = args->reps;
   cudaEvent_t *ev = calloc((size_t)6 * (size_t)(reps + 1), sizeof(cudaEvent_t));
@@ -252,14 +266,7 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
       goto cuda_fail;
     int want = (int)ceil(200.0 / fmax(a + b + c, 1e-3));
     want = want < rounds ? rounds : want > 20000 ? 20000 : want;
-    int *dv = NULL;
-    int ok = cudaMalloc((void **)&dv, sizeof want) == cudaSuccess &&
-             cudaMemcpy(dv, &want, sizeof want, cudaMemcpyHostToDevice) == cudaSuccess &&
-             ncclAllReduce(dv, dv, 1, ncclInt32, ncclMax, r->comm, r->comp[0]) == ncclSuccess &&
-             cudaMemcpyAsync(&want, dv, sizeof want, cudaMemcpyDeviceToHost, r->comp[0]) == cudaSuccess &&
-             cudaStreamSynchronize(r->comp[0]) == cudaSuccess;
-    cudaFree(dv);
-    if (!ok) goto cuda_fail;
+    if (agree_max(r, &want)) goto cuda_fail;
     rounds = want;
   }
   if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess) goto cuda_fail;
@@ -319,11 +326,8 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   run_state r;
   memset(&r, 0, sizeof r);
   r.s = s, r.sh = sh, r.n = n, r.rank = rank, r.comm = comm, r.res = res;
+  int want_chunks = 1;
   for (int i = 0; i < n; i++) r.hmax = shards[i].q_heads > r.hmax ? shards[i].q_heads : r.hmax;
-  /* One rank has nothing to gather, so it runs unchunked: T1 is plain single-GPU attention,
-   * and the cost of chunking is charged to the multi-GPU runs, where it buys the overlap. */
-  r.chunks = fc_plan_chunks(s->S, s->causal, n == 1 ? 1 : args->chunks, 128, r.bounds);
-  if (r.chunks < 1) FC_FAIL(res, "no chunk plan for S = %lld", (long long)s->S);
   r.gather = args->collective == FC_COLL_ALLGATHER;
   res->q_head0 = sh->q_head0, res->q_heads = sh->q_heads, res->kv_heads = sh->kv_heads;
 
@@ -345,6 +349,17 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     fc_status st = fc_select_kernel(r.ctx, &t, &t, &t, &o, NULL, NULL, &info);
     cudaFree(probe);
     snprintf(res->family, sizeof res->family, "%s", st == FC_SUCCESS ? fc_family_name(info.family) : "none");
+    /* One rank has nothing to gather, so it runs unchunked: T1 is plain single-GPU attention,
+     * and the cost of chunking is charged to the multi-GPU runs, where it buys the overlap.
+     * --chunks auto: from the CTAs of the largest shard's launch (fc_auto_chunks). */
+    want_chunks = args->chunks;
+    if (n == 1) want_chunks = 1;
+    else if (want_chunks == 0) {
+      int sms = 0;
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+      const int64_t bm = info.block_m > 0 ? info.block_m : 128;
+      want_chunks = fc_auto_chunks(s->B * r.hmax * ((s->S + bm - 1) / bm), sms);
+    }
   }
   if (args->check && check_shard(args, pt, sh, r.ctx, device, fam, res)) {
     fc_context_destroy(r.ctx);
@@ -394,6 +409,17 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   STEP(cudaStreamCreateWithFlags(&r.comm_stream, cudaStreamNonBlocking));
   STEP(cudaEventCreateWithFlags(&r.fork, cudaEventDisableTiming));
   STEP(cudaEventCreateWithFlags(&r.join, cudaEventDisableTiming));
+  /* Ranks with different GPUs (or --chunks auto on uneven shards) must run one plan. */
+  if (agree_max(&r, &want_chunks)) {
+    snprintf(res->error, sizeof res->error, "%s:%d: agreeing on the chunk count failed", __FILE__, __LINE__);
+    goto done;
+  }
+  r.chunks = fc_plan_chunks(s->S, s->causal, want_chunks, 128, r.bounds);
+  if (r.chunks < 1) {
+    snprintf(res->error, sizeof res->error, "no chunk plan for S = %lld", (long long)s->S);
+    goto done;
+  }
+  res->chunks = r.chunks;
   for (int c = 0; c < r.chunks; c++) STEP(cudaEventCreateWithFlags(&r.chunk_done[c], cudaEventDisableTiming));
   if (time_phases(&r, args)) goto done;
   res->flops = 4.0 * (double)B * sh->q_heads * (double)S * (double)S * (double)D * (s->causal ? 0.5 : 1.0);

@@ -220,11 +220,14 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
   ncclGetVersion(&nv);
   char nccl[32];
   snprintf(nccl, sizeof nccl, "%d.%d.%d", nv / 10000, nv / 100 % 100, nv % 100);
-  printf("# flashcore-scale: %s scaling, %s, collective %s (NCCL %s), %d chunk(s), %s, median of %d\n", sweep,
+  char chunks[16];
+  if (a->chunks) snprintf(chunks, sizeof chunks, "%d", a->chunks);
+  else snprintf(chunks, sizeof chunks, "auto");
+  printf("# flashcore-scale: %s scaling, %s, collective %s (NCCL %s), chunks %s, %s, median of %d\n", sweep,
          use_mpi ? "MPI processes" : "threads",
          a->collective == FC_COLL_NONE ? "none"
          : a->engine == FC_GATHER_CE ? "all-gather by copy engines" : "all-gather by NCCL kernels",
-         nccl, a->chunks, fc_version_string(), a->reps);
+         nccl, chunks, fc_version_string(), a->reps);
   printf("%5s %3s %4s %4s %6s %4s %2s %9s %9s %9s %9s %8s %8s %9s %9s %7s %6s %6s\n", "ranks", "B", "H", "Hk", "S", "D",
          "c", "time(ms)", "attn(ms)", "coll(ms)", "exposed", "algbw", "busbw", "TF/rank", "TF/total", "speedup",
          "eff", "#wrong");
@@ -237,9 +240,9 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
   const char *commit = getenv("FC_COMMIT");
   if (json)
     fprintf(json, "{\"device\": \"%s\", \"gpus\": %d, \"commit\": \"%s\", \"date\": \"%s\", \"flashcore\": \"%s\",\n"
-                  " \"mode\": \"%s\", \"sweep\": \"%s\", \"collective\": \"%s\", \"gather\": \"%s\", \"nccl\": \"%s\", \"chunks\": %d, \"reps\": %d,\n \"rows\": [\n",
+                  " \"mode\": \"%s\", \"sweep\": \"%s\", \"collective\": \"%s\", \"gather\": \"%s\", \"nccl\": \"%s\", \"chunks\": \"%s\", \"reps\": %d,\n \"rows\": [\n",
             rows[0].r[0].gpu, world, commit ? commit : "unknown", date, fc_version_string(), use_mpi ? "mpi" : "threads",
-            sweep, a->collective == FC_COLL_ALLGATHER ? "allgather" : "none", engine, nccl, a->chunks, a->reps);
+            sweep, a->collective == FC_COLL_ALLGATHER ? "allgather" : "none", engine, nccl, chunks, a->reps);
   double t1 = 0;
   for (int i = 0; i < num_rows; i++) {
     const point_row *row = &rows[i];
@@ -269,10 +272,10 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
       fprintf(json, "  {\"ranks\": %d, \"B\": %lld, \"H\": %lld, \"Hk\": %lld, \"S\": %lld, \"D\": %lld, \"causal\": %s, "
                     "\"time_ms\": %.4f, \"attn_ms\": %.4f, \"coll_ms\": %.4f, \"exposed_ms\": %.4f, \"algbw_gbps\": %.1f, "
                     "\"busbw_gbps\": %.1f, \"tflops_per_rank\": %.2f, \"tflops_total\": %.2f, \"speedup\": %.3f, "
-                    "\"efficiency\": %.4f, \"wrong\": %lld, \"error\": %s,\n   \"per_rank\": [",
+                    "\"efficiency\": %.4f, \"wrong\": %lld, \"chunks\": %d, \"error\": %s,\n   \"per_rank\": [",
               n, (long long)sh->B, (long long)sh->H, (long long)sh->Hk, (long long)sh->S, (long long)sh->D,
               sh->causal ? "true" : "false", s.total, s.attn, s.coll, s.exposed, s.algbw, s.busbw, s.tf_rank, s.tf_total,
-              s.speedup, s.eff, s.wrong, s.failed ? "true" : "false");
+              s.speedup, s.eff, s.wrong, row->r[0].chunks, s.failed ? "true" : "false");
       for (int r = 0; r < n; r++) {
         const fc_rank_result *x = &row->r[r];
         fprintf(json, "%s\n    {\"rank\": %d, \"gpu\": \"%s\", \"cc\": \"%d.%d\", \"family\": \"%s\", \"binding\": \"%s\", "

@@ -107,6 +107,11 @@ int fc_plan_chunks(int64_t S, int causal, int chunks, int64_t align, int64_t *bo
   return n;
 }
 
+int fc_auto_chunks(int64_t ctas, int64_t sms) {
+  if (sms < 1) sms = 132;
+  return ctas < 4 * sms ? 1 : 2;
+}
+
 static const char *usage =
     "usage: flashcore-scale [options]\n"
     "  --shape B,H,Hk,S,D[,causal]  a problem (repeatable; default 2,16,16,8192,128,1 and 1,16,16,16384,128,1)\n"
@@ -115,7 +120,8 @@ static const char *usage =
     "  --collective allgather|none  assemble the output (default) or pure compute scaling\n"
     "  --gather ce|sm               all-gather by copy engines (default; NCCL >= 2.28, zero-CTA\n"
     "                               policy, symmetric windows) or by NCCL's kernels on the SMs\n"
-    "  --chunks C                   sequence chunks whose all-gather overlaps compute (default 2)\n"
+    "  --chunks C|auto              sequence chunks whose all-gather overlaps compute (default auto:\n"
+    "                               1 below 4 waves of CTAs per rank, else 2)\n"
     "  --families F1,F2,...         kernel family per rank, round-robin (default auto)\n"
     "  --reps N --warmup N          timed and warm-up iterations (default 20, 3)\n"
     "  --no-check                   skip the float64 check of every shard\n"
@@ -127,7 +133,7 @@ int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size
   a->sweep = FC_SWEEP_STRONG;
   a->collective = FC_COLL_ALLGATHER;
   a->engine = FC_GATHER_CE;
-  a->chunks = 2;
+  a->chunks = 0; /* auto */
   a->reps = 20;
   a->warmup = 3;
   a->check = 1;
@@ -178,8 +184,9 @@ int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size
       if (parse_int(v, 1, FC_SCALE_MAX_RANKS, &x)) { snprintf(err, err_len, "--gpus %s: use 1 to %d", v, FC_SCALE_MAX_RANKS); return -1; }
       a->max_gpus = (int)x;
     } else if (!strcmp(k, "--chunks")) {
-      if (parse_int(v, 1, 64, &x)) { snprintf(err, err_len, "--chunks %s: use 1 to 64", v); return -1; }
-      a->chunks = (int)x;
+      if (!strcmp(v, "auto")) a->chunks = 0;
+      else if (parse_int(v, 1, 64, &x)) { snprintf(err, err_len, "--chunks %s: use 1 to 64, or auto", v); return -1; }
+      else a->chunks = (int)x;
     } else if (!strcmp(k, "--reps")) {
       if (parse_int(v, 1, 1000, &x)) { snprintf(err, err_len, "--reps %s: use 1 to 1000", v); return -1; }
       a->reps = (int)x;

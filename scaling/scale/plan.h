@@ -49,7 +49,7 @@ typedef struct fc_scale_args {
   fc_collective collective;
   fc_gather_engine engine;    /* copy engines (default) or NCCL kernels                   */
   int engine_set;             /* --gather was given (else an old NCCL falls back to sm)    */
-  int chunks;                 /* sequence chunks overlapped with the collective (1 = off)  */
+  int chunks;                 /* overlap chunks (1 = off; 0 = auto, fc_auto_chunks)        */
   int reps, warmup;
   int check;                  /* check every rank's shard against the float64 reference   */
   int num_families;
@@ -70,6 +70,12 @@ typedef struct fc_scale_args {
  * Returns n (fewer than `chunks` when S is too short for them), or -1 on bad arguments.
  * bounds must hold chunks + 1 values. */
 int fc_plan_chunks(int64_t S, int causal, int chunks, int64_t align, int64_t *bounds);
+
+/* --chunks auto: 1 chunk where a rank's launch holds fewer than 4 waves of CTAs on `sms` SMs
+ * (one CTA per SM), else 2. A short launch has no room to hide a gather; chunking only adds
+ * the tails of more launches (2 x H200: weak S=4096, 256 CTAs, 56% unchunked against 48-51%
+ * chunked; results/history/scale-chunks-h200x2-cb4471b). sms < 1 counts as 132. */
+int fc_auto_chunks(int64_t ctas, int64_t sms);
 
 /* Parse argv into *a (defaults first). Returns 0, 1 for --help (usage in err), or -1 with a
  * sentence naming the bad argument in err. */

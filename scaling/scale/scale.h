@@ -35,6 +35,7 @@ typedef struct fc_rank_result {
   int rank, device, cc_major, cc_minor;
   char gpu[64], family[16], binding[96];
   int q_head0, q_heads, kv_heads;
+  int chunks;                 /* overlap chunks this point ran                             */
   double t_total, t_attn, t_coll; /* medians, ms                                          */
   double flops;               /* this rank's attention FLOPs                               */
   double gathered_bytes;      /* bytes each rank receives in the all-gather                */
