@@ -215,10 +215,6 @@ static wait_value_fn wait_value32(void) {
   return (wait_value_fn)fn;
 }
 
-/* Time the three phases. They are interleaved round by round (1, 2, 3, 1, 2, 3, ...) so that
- * each sees the same clocks: run one after the other, a later phase ran on a hotter,
- * lower-clocked GPU than the first. Warm-up rounds come first, at least args->warmup of them
- * and about 200 ms of GPU time (judged from the first round), so the clocks have settled. */
 /* The largest of every rank's *v, on every rank (ncclAllReduce(max) on comp[0]). Choices that
  * set how many collectives a rank runs must agree, or the ranks wait for each other forever. */
 static int agree_max(const run_state *r, int *v) {
@@ -233,6 +229,10 @@ static int agree_max(const run_state *r, int *v) {
   return ok ? 0 : -1;
 }
 
+/* Time the three phases. They are interleaved round by round (1, 2, 3, 1, 2, 3, ...) so that
+ * each sees the same clocks: run one after the other, a later phase ran on a hotter,
+ * lower-clocked GPU than the first. Warm-up rounds come first, at least args->warmup of them
+ * and about 200 ms of GPU time (judged from the first round), so the clocks have settled. */
 static int time_phases(const run_state *r, const fc_scale_args *args) {
   const int reps = args->reps;
   cudaEvent_t *ev = calloc((size_t)6 * (size_t)(reps + 1), sizeof(cudaEvent_t));
