@@ -68,6 +68,10 @@ __device__ static inline void fc_this_block(int group, int heads, int *m, int *h
 }
 #endif
 
+/* Keys and values that the CTAs running at once may share through L2: under half of the
+ * smallest L2 the families run on (40 MB on A100, 48 MB on L4, 50 MB on H100). */
+#define FC_ORDER_L2_BUDGET ((int64_t)24 << 20)
+
 /* How many batch-head pairs to interleave. 1 (plain pair-by-pair order) unless the cost of a
  * row block grows with its index (a causal or left-unbounded mask); then as many pairs as
  * keep their distinct keys and values within `l2_budget` bytes. group_q = heads / heads_k;

@@ -10,10 +10,6 @@
 
 namespace fc::sm80 {
 
-// Keys and values that the CTAs running at once may share through L2 (40 MB on A100, 50 MB
-// on H100, 48 MB on L4).
-constexpr int64_t kL2Budget = 24 << 20;
-
 inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   Params p;
   p.q = pr->q, p.k = pr->k, p.v = pr->v, p.out = pr->out, p.lse = pr->lse;
@@ -33,7 +29,7 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   p.window_left = pr->window_left, p.window_right = pr->window_right;
   p.cu_q = pr->cu_seqlens_q, p.cu_k = pr->cu_seqlens_k;
   p.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, row_blocks, 1, p.group,
-                                    pr->window_left, pr->window_right, kL2Budget);
+                                    pr->window_left, pr->window_right, FC_ORDER_L2_BUDGET);
   return p;
 }
 

@@ -15,11 +15,10 @@ namespace fc::sm90 {
 int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
                      char *err, size_t err_len);
 
-// Keys and values that the CTAs running at once may share through L2 (50 MB on H100).
-constexpr int64_t kL2Budget = 24 << 20;
 // Interleave pairs only from 10 row blocks a pair on: on H100 the interleaved order lost 9%
 // at S=512 and 3% at S=1024 (4 and 8 blocks of 128 rows, causal D=128) and won from S=2048
-// (11 blocks at D=64, 16 at D=128); results/fwd-grid-sm90-h100.json and history/.
+// (11 blocks at D=64, 16 at D=128); results/fwd-grid-sm90-h100.json and
+// history/fwd-grid-sm90-h100-v4-09459e2-interleave-every-size.json.
 constexpr int64_t kMinBlocks = 10;
 
 inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
@@ -40,7 +39,7 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   p.window_right = (int)(pr->window_right < kFar ? pr->window_right : kFar);
   p.cu_q = pr->cu_seqlens_q, p.cu_k = pr->cu_seqlens_k;
   p.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, row_blocks, kMinBlocks, p.group,
-                                    pr->window_left, pr->window_right, kL2Budget);
+                                    pr->window_left, pr->window_right, FC_ORDER_L2_BUDGET);
   return p;
 }
 
