@@ -219,16 +219,27 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
 #pragma unroll
         for (int r = 0; r < 2; r++) {
           const int64_t d0 = row_diag - n0 + (m * 16 + r * 8);  // the diagonal's column
-          const int hi = p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1);
-          const int lo = p.window_left < 0 ? 0 : clamp_int(d0 - p.window_left, 0, BN);
+          const int hi = (p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1)) - 2 * t;
 #pragma unroll
           for (int i = 0; i < kNT; i++)
 #pragma unroll
-            for (int e = 0; e < 2; e++) {
-              const int col = i * 8 + 2 * t + e;
-              if (col < lo || col > hi) s[m][i][2 * r + e] = -INFINITY;
-            }
+            for (int e = 0; e < 2; e++)
+              if (i * 8 + e > hi) s[m][i][2 * r + e] = -INFINITY;
         }
+      // The left window bound in its own pass: with both bounds in one, 64-key tiles spilled.
+      if (p.window_left >= 0) {
+#pragma unroll
+        for (int m = 0; m < MT; m++)
+#pragma unroll
+          for (int r = 0; r < 2; r++) {
+            const int lo = clamp_int(row_diag - n0 + (m * 16 + r * 8) - p.window_left, 0, BN) - 2 * t;
+#pragma unroll
+            for (int i = 0; i < kNT; i++)
+#pragma unroll
+              for (int e = 0; e < 2; e++)
+                if (i * 8 + e < lo) s[m][i][2 * r + e] = -INFINITY;
+          }
+      }
     }
 
     // Online softmax on this thread's rows.
