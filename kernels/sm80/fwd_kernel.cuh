@@ -33,6 +33,9 @@ struct Params {
 
 // Copy `rows` rows of D elements into a padded shared tile with 16-byte cp.async;
 // rows at or past `valid` are zero-filled without reading global memory.
+__device__ __forceinline__ int64_t floor_div(int64_t a, int64_t b) {  // b > 0
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
 __device__ __forceinline__ int clamp_int(int64_t x, int lo, int hi) {
   return x < lo ? lo : x > hi ? hi : (int)x;
 }
@@ -49,13 +52,12 @@ __device__ __forceinline__ void load_tile(T *s, const T *g, int64_t row_stride, 
     const T *src = g + (row0 + r0) * row_stride + ch * 8;
     const int64_t step = kRowStep * row_stride;
     int64_t left = valid - row0 - r0;  // rows of this thread's column still in bounds
-    T *dst = s + r0 * (D + kPad) + ch * 8;
+    const uint32_t dst = smem_addr(s + r0 * (D + kPad) + ch * 8);
 #pragma unroll
     for (int i = 0; i < ROWS / kRowStep; i++) {
-      cp_async_16(dst, left > 0 ? src : g, left > 0 ? 16 : 0);
+      cp_async_16(dst + (uint32_t)(i * kRowStep * (D + kPad) * sizeof(T)), left > 0 ? src : g, left > 0 ? 16 : 0);
       src += step;
       left -= kRowStep;
-      dst += kRowStep * (D + kPad);
     }
   } else {
 #pragma unroll
@@ -111,8 +113,10 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   if (m0 >= sq) return;
 
   const T *qg = static_cast<const T *>(p.q) + b * p.q_stride[0] + q0 * p.q_stride[1] + h * p.q_stride[2];
-  const T *kg = static_cast<const T *>(p.k) + b * p.k_stride[0] + k0 * p.k_stride[1] + hk * p.k_stride[2];
-  const T *vg = static_cast<const T *>(p.v) + b * p.v_stride[0] + k0 * p.v_stride[1] + hk * p.v_stride[2];
+  // K and V bases without the sequence offset k0 (which moves the rows instead): built from
+  // the parameters and the block index alone, they stay in uniform registers.
+  const T *kg = static_cast<const T *>(p.k) + b * p.k_stride[0] + hk * p.k_stride[2];
+  const T *vg = static_cast<const T *>(p.v) + b * p.v_stride[0] + hk * p.v_stride[2];
 
   // Keys visible to any row of this block: [n_lo, n_hi] (bottom-right aligned diagonal).
   const int64_t diag = sk - sq, m_last = min(m0 + BM, sq) - 1;
@@ -124,12 +128,13 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
 
   // Two K/V stages: the tiles of iteration it+2 load while iterations it and it+1 compute.
   // Iterations walk the key blocks from the last (the diagonal, for causal) to the first.
-  const int64_t nblocks = nb_last - nb_first + 1;
-  auto load_kv = [&](int64_t it) {
-    const int stage = (int)(it & 1);
+  // Key tile counts fit in 32 bits (a sequence would need 2^31 * BN keys to overflow).
+  const int nblocks = (int)(nb_last - nb_first + 1);
+  auto load_kv = [&](int it) {
+    const int stage = it & 1;
     const int64_t n0 = (nb_last - it) * BN;
-    load_tile<T, BN, D, kThreads>(sK + stage * BN * kPitch, kg, p.k_stride[1], n0, sk);
-    load_tile<T, BN, D, kThreads>(sV + stage * BN * kPitch, vg, p.v_stride[1], n0, sk);
+    load_tile<T, BN, D, kThreads>(sK + stage * BN * kPitch, kg, p.k_stride[1], k0 + n0, k0 + sk);
+    load_tile<T, BN, D, kThreads>(sV + stage * BN * kPitch, vg, p.v_stride[1], k0 + n0, k0 + sk);
   };
   load_tile<T, BM, D, kThreads>(sQ, qg, p.q_stride[1], m0, sq);
   if (nblocks > 0) load_kv(0);
@@ -149,12 +154,24 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
 
   // Accumulator row r (0: lane/4, 1: lane/4 + 8) of m-tile m, relative to the sequence.
   const int64_t row0 = m0 + warp * kRows + g;
+  const int64_t row_diag = row0 + diag;  // row0's diagonal key
+  // Key tile j = [j BN, j BN + BN) needs no mask when it holds no key past the end, right of
+  // the first row's window or left of the last row's: j BN + BN <= full_hi, j BN >= full_lo.
+  // Iteration it visits tile nb_last - it, so the unmasked iterations are one range.
+  int it_full_first, it_full_last;
+  {
+    const int64_t full_hi = p.window_right < 0 ? sk : min(sk, m0 + diag + p.window_right + 1);
+    const int64_t full_lo = p.window_left < 0 ? 0 : m_last + diag - p.window_left;
+    const int64_t hi_blk = floor_div(full_hi - BN, BN), lo_blk = -floor_div(-full_lo, BN);
+    it_full_first = (int)max((int64_t)0, min((int64_t)nblocks, nb_last - hi_blk));
+    it_full_last = (int)max((int64_t)-1, min((int64_t)nblocks - 1, nb_last - lo_blk));
+  }
   T *sQw = sQ + warp * kRows * kPitch;
   // Without softcap the scale is folded into the exponent (one FFMA per score); with it the
   // scores are mapped to the log2 domain first and the factor is 1.
   const float to_log2 = p.softcap > 0.f ? 1.f : p.scale_log2;
 
-  for (int64_t it = 0; it < nblocks; it++) {
+  for (int it = 0; it < nblocks; it++) {
     const int64_t n0 = (nb_last - it) * BN;
     const T *sKs = sK + (it & 1) * BN * kPitch, *sVs = sV + (it & 1) * BN * kPitch;
     cp_async_wait<1>();
@@ -194,26 +211,35 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
           for (int c = 0; c < 4; c++) s[m][i][c] = p.post_cap * tanhf(s[m][i][c] * p.pre_cap);
     }
     // Mask only tiles that cross a boundary, in 32-bit offsets relative to the tile.
-    const bool full = n0 + BN <= sk &&
-                      (p.window_right < 0 || n0 + BN - 1 <= m0 + diag + p.window_right) &&
-                      (p.window_left < 0 || n0 >= m_last + diag - p.window_left);
+    const bool full = it >= it_full_first && it <= it_full_last;
     if (!full) {
       const int kmax = clamp_int(sk - n0, 0, BN);  // columns < kmax exist
 #pragma unroll
       for (int m = 0; m < MT; m++)
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-          const int64_t d0 = row0 + m * 16 + r * 8 + diag - n0;  // the diagonal's column
-          const int hi = p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1);
-          const int lo = p.window_left < 0 ? 0 : clamp_int(d0 - p.window_left, 0, BN);
+          const int64_t d0 = row_diag - n0 + (m * 16 + r * 8);  // the diagonal's column
+          const int hi = (p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1)) - 2 * t;
 #pragma unroll
           for (int i = 0; i < kNT; i++)
 #pragma unroll
-            for (int e = 0; e < 2; e++) {
-              const int col = i * 8 + 2 * t + e;
-              if (col < lo || col > hi) s[m][i][2 * r + e] = -INFINITY;
-            }
+            for (int e = 0; e < 2; e++)
+              if (i * 8 + e > hi) s[m][i][2 * r + e] = -INFINITY;
         }
+      // The left window bound in its own pass: with both bounds in one, 64-key tiles spilled.
+      if (p.window_left >= 0) {
+#pragma unroll
+        for (int m = 0; m < MT; m++)
+#pragma unroll
+          for (int r = 0; r < 2; r++) {
+            const int lo = clamp_int(row_diag - n0 + (m * 16 + r * 8) - p.window_left, 0, BN) - 2 * t;
+#pragma unroll
+            for (int i = 0; i < kNT; i++)
+#pragma unroll
+              for (int e = 0; e < 2; e++)
+                if (i * 8 + e < lo) s[m][i][2 * r + e] = -INFINITY;
+          }
+      }
     }
 
     // Online softmax on this thread's rows.
