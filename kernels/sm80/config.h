@@ -25,15 +25,18 @@ constexpr int warps(Config c) { return c.block_m / (16 * c.m_tiles); }
 //            needed its own 256-byte K or V fragment from shared memory, which on H100 ran
 //            the kernel at shared-memory speed (230 TFLOP/s at D=128, 0.63x FA2); two
 //            m-tiles halve that traffic (293 TFLOP/s, 0.81x).
-//  D 96-128: 128 x 32, 2 m-tiles. O takes 128 floats per thread; 64 keys (S = 64 floats)
-//            spilled 76-220 bytes in ptxas, 32 keys (S = 32) do not.
+//  D 96-128: 128 x 48, 2 m-tiles. O takes 128 floats per thread. 48 keys (S = 48 floats)
+//            compile without spills for sm_80 and sm_89 and ran 2.0-3.7% faster than 32 keys
+//            on H100 (results/history/variants-h100-sm80-bn48); 64 keys (FA2's tile) ran
+//            4-7% faster but spill 8 bytes in sm_80 SASS, which the audit rejects.
 //  D >= 192: 128 x 32, 8 warps of 16 rows. O alone takes D/2 floats per thread, so only one
 //            m-tile fits; 32 keys keep S at 16 floats (64 keys spilled at D=256).
 constexpr Config big_smem(int d) {
   return d <= 64 ? Config{d, 128, 64, 2} : d <= 128 ? Config{d, 128, 48, 2} : Config{d, 128, 32, 1};
 }
-// Ada (sm_86, sm_89: 99 KB opt-in). Same as above up to D = 128 (70 KB at most); for
-// D >= 192 a 64 x 16 tile (4 warps) needs 51-68 KB.
+// Ada (sm_86, sm_89: 99 KB opt-in). D <= 64 as above; D 96-128 keeps 128 x 32 (70 KB at
+// most; 48 keys would need 87 KB and were never measured on Ada); for D >= 192 a 64 x 16
+// tile (4 warps) needs 51-68 KB.
 constexpr Config small_smem(int d) {
   return d <= 64 ? big_smem(d) : d <= 128 ? Config{d, 128, 32, 2} : Config{d, 64, 16, 1};
 }
