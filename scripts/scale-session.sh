@@ -30,6 +30,9 @@ run weak-threads 60 $scale --sweep weak --no-check "${weak[@]}" --json "$out/wea
 [ -z "$vdir" ] && run strong-mpi 60 "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep strong --no-check "${strong[@]}" --json "$out/strong-mpi.json"
 [ -z "$vdir" ] && run weak-mpi 50 "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep weak --no-check "${weak[@]}" --json "$out/weak-mpi.json"
 [ -n "${WITH_SM:-}" ] && run strong-threads-gather-sm 50 $scale --sweep strong --gather sm --no-check "${strong[@]}" --json "$out/strong-threads-gather-sm.json"
+# WITH_TOKENS=1: the weak sweep again with 16384 tokens per GPU (B x S, the standard grid's
+# convention) instead of one sequence, so that S=4096 and 8192 carry the work of S=16384.
+[ -n "${WITH_TOKENS:-}" ] && run weak-tokens-threads 60 $scale --sweep weak --no-check --shape 4,8,8,4096,128,1 --shape 2,8,8,8192,128,1 --json "$out/weak-tokens-threads.json"
 [ -n "${WITH_MIXED:-}" ] && run mixed 60 $scale --families auto,sm80 --shape 1,8,2,4096,128,1 --shape 2,6,3,1000,64,0 --reps 5 --json "$out/mixed-families.json"
 [ -f "$out/mixed.log" ] && grep -E "^      rank" "$out/mixed.log" | head -n 8
 cp "$out"/*.json "$final"/ 2>/dev/null
