@@ -40,7 +40,7 @@ Test(select_sm80, tiles_per_architecture) {
   fc_problem p = problem(FC_DTYPE_BF16, 128);
   cr_assert(plan(&p, &H100, &info, why), "%s", why);
   cr_assert_eq(info.block_m, 128);
-  cr_assert_eq(info.block_n, 32);
+  cr_assert_eq(info.block_n, 48);
   cr_assert_eq(info.num_warps, 4);
   cr_assert(strstr(info.description, "PTX, JIT"), "%s", info.description);
   p = problem(FC_DTYPE_F16, 64);

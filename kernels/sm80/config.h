@@ -34,11 +34,10 @@ constexpr int warps(Config c) { return c.block_m / (16 * c.m_tiles); }
 constexpr Config big_smem(int d) {
   return d <= 64 ? Config{d, 128, 64, 2} : d <= 128 ? Config{d, 128, 48, 2} : Config{d, 128, 32, 1};
 }
-// Ada (sm_86, sm_89: 99 KB opt-in). D <= 64 as above; D 96-128 keeps 128 x 32 (70 KB at
-// most; 48 keys would need 87 KB and were never measured on Ada); for D >= 192 a 64 x 16
-// tile (4 warps) needs 51-68 KB.
+// Ada (sm_86, sm_89: 99 KB opt-in). Same as above up to D = 128 (87 KB at most; the 48-key
+// tile was measured on H100 only); for D >= 192 a 64 x 16 tile (4 warps) needs 51-68 KB.
 constexpr Config small_smem(int d) {
-  return d <= 64 ? big_smem(d) : d <= 128 ? Config{d, 128, 32, 2} : Config{d, 64, 16, 1};
+  return d <= 128 ? big_smem(d) : Config{d, 64, 16, 1};
 }
 
 static_assert(smem_bytes(big_smem(256)) <= 163 * 1024, "A100 shared memory");
