@@ -51,7 +51,7 @@ __device__ __forceinline__ void load_tile(T *s, const T *g, int64_t row_stride, 
     const int r0 = threadIdx.x / kChunksPerRow, ch = threadIdx.x % kChunksPerRow;
     const T *src = g + (row0 + r0) * row_stride + ch * 8;
     const int64_t step = kRowStep * row_stride;
-    int64_t left = valid - row0 - r0;  // rows of this thread's column still in bounds
+    int left = clamp_int(valid - row0, 0, ROWS) - r0;  // rows of this thread's column still in bounds
     const uint32_t dst = smem_addr(s + r0 * (D + kPad) + ch * 8);
 #pragma unroll
     for (int i = 0; i < ROWS / kRowStep; i++) {
