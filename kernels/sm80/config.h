@@ -32,7 +32,7 @@ constexpr int warps(Config c) { return c.block_m / (16 * c.m_tiles); }
 //  D >= 192: 128 x 32, 8 warps of 16 rows. O alone takes D/2 floats per thread, so only one
 //            m-tile fits; 32 keys keep S at 16 floats (64 keys spilled at D=256).
 constexpr Config big_smem(int d) {
-  return d <= 64 ? Config{d, 128, 64, 2} : d <= 128 ? Config{d, 128, 48, 2} : Config{d, 128, 32, 1};
+  return d <= 64 ? Config{d, 128, 128, 2} : d <= 128 ? Config{d, 128, 48, 2} : Config{d, 128, 32, 1};
 }
 // Ada (sm_86, sm_89: 99 KB opt-in). Same as above up to D = 128 (87 KB at most; the 48-key
 // tile was measured on H100 only); for D >= 192 a 64 x 16 tile (4 warps) needs 51-68 KB.
