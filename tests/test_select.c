@@ -45,8 +45,10 @@ Test(select_sm80, tiles_per_architecture) {
   cr_assert(strstr(info.description, "PTX, JIT"), "%s", info.description);
   p = problem(FC_DTYPE_F16, 64);
   cr_assert(plan(&p, &A100, &info, why), "%s", why);
-  cr_assert_eq(info.block_n, 64);
+  cr_assert_eq(info.block_n, 128);
   cr_assert(!strstr(info.description, "PTX"), "A100 runs its own SASS: %s", info.description);
+  cr_assert(plan(&p, &RTX4090, &info, why), "%s", why);
+  cr_assert_eq(info.block_n, 128, "the 128x128 D=64 tile (90 KB) fits Ada's 99 KB");
   p = problem(FC_DTYPE_BF16, 256);
   cr_assert(plan(&p, &A100, &info, why), "%s", why);
   cr_assert_eq(info.block_m, 128);

@@ -21,21 +21,26 @@ constexpr int smem_bytes(Config c) { return (c.block_m + 4 * c.block_n) * (c.hea
 constexpr int warps(Config c) { return c.block_m / (16 * c.m_tiles); }
 
 // A100 (164 KB) and Hopper (227 KB) opt-in shared memory.
-//  D <= 64:  128 x 64, 4 warps of 32 rows (2 m-tiles). With one m-tile per warp every mma
+//  D <= 64:  128 x 128, 4 warps of 32 rows (2 m-tiles). With one m-tile per warp every mma
 //            needed its own 256-byte K or V fragment from shared memory, which on H100 ran
 //            the kernel at shared-memory speed (230 TFLOP/s at D=128, 0.63x FA2); two
-//            m-tiles halve that traffic (293 TFLOP/s, 0.81x).
+//            m-tiles halve that traffic (293 TFLOP/s, 0.81x). 128 keys (S = 128 floats, O =
+//            64) halve the per-tile barriers and softmax passes of 64 keys: +2.4-5.5% on H100
+//            (results/history/variants-h100-sm80-left32-bn128); no spills for sm_80/sm_89.
 //  D 96-128: 128 x 48, 2 m-tiles. O takes 128 floats per thread. 48 keys (S = 48 floats)
 //            compile without spills for sm_80 and sm_89 and ran 2.0-3.7% faster than 32 keys
 //            on H100 (results/history/variants-h100-sm80-bn48); 64 keys (FA2's tile) ran
-//            4-7% faster but spill 8 bytes in sm_80 SASS, which the audit rejects.
+//            4-7% faster but spill 8 bytes in sm_80 SASS, which the audit rejects. Counting
+//            a tile load's rows left in 32 bits took the 32-byte spill out of the sm_90 JIT of
+//            this kernel: +2.8-3.9% (results/history/variants-h100-sm80-left32-bn128).
 //  D >= 192: 128 x 32, 8 warps of 16 rows. O alone takes D/2 floats per thread, so only one
 //            m-tile fits; 32 keys keep S at 16 floats (64 keys spilled at D=256).
 constexpr Config big_smem(int d) {
   return d <= 64 ? Config{d, 128, 128, 2} : d <= 128 ? Config{d, 128, 48, 2} : Config{d, 128, 32, 1};
 }
-// Ada (sm_86, sm_89: 99 KB opt-in). Same as above up to D = 128 (87 KB at most; the 48-key
-// tile was measured on H100 only); for D >= 192 a 64 x 16 tile (4 warps) needs 51-68 KB.
+// Ada (sm_86, sm_89: 99 KB opt-in). Same as above up to D = 128 (90 KB at most; the 128-key
+// D=64 and 48-key D=128 tiles were measured on H100 only); for D >= 192 a 64 x 16 tile
+// (4 warps) needs 51-68 KB.
 constexpr Config small_smem(int d) {
   return d <= 128 ? big_smem(d) : Config{d, 64, 16, 1};
 }
@@ -43,5 +48,6 @@ constexpr Config small_smem(int d) {
 static_assert(smem_bytes(big_smem(256)) <= 163 * 1024, "A100 shared memory");
 static_assert(smem_bytes(small_smem(256)) <= 99 * 1024, "Ada shared memory");
 static_assert(smem_bytes(small_smem(128)) <= 99 * 1024, "Ada shared memory");
+static_assert(smem_bytes(small_smem(64)) <= 99 * 1024, "Ada shared memory");
 
 }  // namespace fc::sm80
