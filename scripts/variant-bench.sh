@@ -6,6 +6,8 @@
 # check); CHECK=1 first runs the GPU test suite against each variant. Each variant's flashcore-scale
 # is unpacked to /tmp/fc-variants/lib/NAME/ for scaling runs.
 #   CHECK=1 FAMILY=sm90 ROUNDS=3 scripts/variant-bench.sh base ftz order
+# Each test or bench run stops after RUN_TIMEOUT seconds (300), so a variant that hangs
+# cannot take the whole device call.
 set -uo pipefail
 family=${FAMILY:-auto} rounds=${ROUNDS:-3}
 final=${OUT:-/tmp/out}
@@ -31,7 +33,7 @@ done
 if [ "${CHECK:-0}" = 1 ]; then
   for v in ${CHECK_VARIANTS:-$@}; do
     for fam in ${FAMILIES:-sm90 sm80}; do
-      LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" FLASHCORE_FAMILY=$fam build/tests/test_gpu --verbose=0 -j4 \
+      LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" FLASHCORE_FAMILY=$fam timeout "${RUN_TIMEOUT:-300}" build/tests/test_gpu --verbose=0 -j4 \
         > "$out/test_gpu-$v-$fam.log" 2>&1
       echo "test_gpu $v $fam: $(grep Synthesis "$out/test_gpu-$v-$fam.log" | sed 's/.*Synthesis: //')"
     done
@@ -41,7 +43,7 @@ for r in $(seq 1 "$rounds"); do
   for v in "$@"; do
     # the first round checks every output against the float64 reference; the rest only time
     check=(); [ "$r" = 1 ] || check=(--no-check)
-    LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" build/scaling/flashcore-bench --family "$family" \
+    LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" timeout "${RUN_TIMEOUT:-300}" build/scaling/flashcore-bench --family "$family" \
       "${args[@]}" --reps 20 "${check[@]}" > "$out/$v-$r.log" 2>&1 || echo "$v round $r: rc=$?"
   done
 done

@@ -15,12 +15,14 @@ typedef struct fc_spec {
   fc_layout layout;
   int varlen; /* 1: the ragged length pattern below instead of B/Sq/Sk */
   int ragged; /* part of the ragged-shape suite that compute-sanitizer runs */
+  int sample_rows; /* rows the reference checks (0 = all); the output is checked whole */
 } fc_spec;
 
 #define BF FC_DTYPE_BF16
 #define F16 FC_DTYPE_F16
 #define F32 FC_DTYPE_F32
-/* name, dtype, B, Sq, Sk, H, Hk, D, causal, wl, wr, softcap, scale, lse, layout, varlen, ragged */
+/* name, dtype, B, Sq, Sk, H, Hk, D, causal, wl, wr, softcap, scale, lse, layout, varlen, ragged,
+ * sample_rows */
 static const fc_spec fc_matrix[] = {
     /* every head dim, both GPU dtypes, ragged 129, GQA 2, LSE */
     {"d32-bf16", BF, 2, 129, 129, 4, 2, 32, 0, -1, -1, 0, 0, 1, 0, 0, 0},
@@ -84,6 +86,15 @@ static const fc_spec fc_matrix[] = {
     {"padded", BF, 2, 130, 130, 4, 2, 128, 1, -1, -1, 0, 0, 1, FC_LAYOUT_PADDED, 0, 1},
     {"padded-f16", F16, 2, 130, 70, 4, 1, 64, 0, -1, -1, 0, 0, 0, FC_LAYOUT_PADDED, 0, 0},
     {"b1-h1", BF, 1, 65, 65, 1, 1, 128, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+    /* more row blocks (of the sm90 tiles, as named) than an H100 has SMs: several waves of
+     * CTAs of unequal cost, several tiles per CTA for a persistent grid (GPU only; the
+     * reference samples rows, the whole output is checked for unwritten elements) */
+    {"tiles-256-causal", BF, 2, 1000, 1000, 16, 4, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1, 1024},
+    {"tiles-576-causal", BF, 3, 1000, 1000, 24, 6, 128, 1, -1, -1, 0, 0, 1, 0, 0, 0, 2048},
+    {"tiles-432-d64", F16, 3, 1000, 1000, 24, 24, 64, 0, -1, -1, 0, 0, 1, 0, 0, 0, 2048},
+    {"tiles-576-d128", BF, 3, 700, 900, 32, 8, 128, 0, -1, -1, 0, 0, 1, 0, 0, 0, 2048},
+    {"tiles-576-q1000-k100-causal", BF, 3, 1000, 100, 24, 24, 128, 1, -1, -1, 0, 0, 1, 0, 0, 0, 2048},
+    {"tiles-256-d256-window", F16, 2, 1000, 1000, 16, 8, 256, 0, 200, 0, 0, 0, 1, 0, 0, 0, 1024},
 };
 #undef BF
 #undef F16
@@ -103,6 +114,7 @@ static inline fc_case fc_spec_case(const fc_spec *s, uint64_t seed) {
   c.scale = s->scale;
   c.with_lse = s->lse;
   c.layout = s->layout;
+  c.sample_rows = s->sample_rows;
   if (s->varlen) {
     c.num_seqs = (int64_t)(sizeof fc_varlen_q / sizeof fc_varlen_q[0]);
     c.lens_q = fc_varlen_q;

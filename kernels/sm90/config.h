@@ -59,6 +59,17 @@ FC_SM90_HD constexpr bool same_config(Config a, Config b) {
 static_assert(smem_bytes(config(64, true)) <= 227 * 1024, "Hopper shared memory");
 static_assert(smem_bytes(config(128, false)) <= 227 * 1024, "Hopper shared memory");
 static_assert(smem_bytes(config(256, true)) <= 227 * 1024, "Hopper shared memory");
+// setmaxnreg moves registers within the CTA's pool (the launch's per-thread count, at most
+// 65536 / threads in multiples of 8, times the threads): the consumers can only grow by what
+// the producer gave back, or their setmaxnreg waits forever (a 32-register producer at two
+// consumer warpgroups hung every launch of branch next/sm90-dynamic).
+FC_SM90_HD constexpr int launch_regs(Config c) { return 65536 / threads(c) / 8 * 8; }
+FC_SM90_HD constexpr bool regs_balance(Config c) {
+  return (launch_regs(c) - producer_regs(c)) * 128 >= (consumer_regs(c) - launch_regs(c)) * 128 * c.consumers;
+}
+static_assert(regs_balance(config(64, false)) && regs_balance(config(128, false)) && regs_balance(config(128, true)) &&
+                  regs_balance(config(256, false)),
+              "setmaxnreg pool");
 static_assert(producer_regs(config(128, false)) * 128 + consumer_regs(config(128, false)) * 256 <= 65536,
               "register file");
 static_assert(producer_regs(config(64, false)) * 128 + consumer_regs(config(64, false)) * 384 <= 65536,
