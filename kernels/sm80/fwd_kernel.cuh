@@ -31,8 +31,6 @@ struct Params {
   const int32_t *cu_q, *cu_k;
 };
 
-// Copy `rows` rows of D elements into a padded shared tile with 16-byte cp.async;
-// rows at or past `valid` are zero-filled without reading global memory.
 __device__ __forceinline__ int64_t floor_div(int64_t a, int64_t b) {  // b > 0
   return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
@@ -40,6 +38,8 @@ __device__ __forceinline__ int clamp_int(int64_t x, int lo, int hi) {
   return x < lo ? lo : x > hi ? hi : (int)x;
 }
 
+// Copy ROWS rows of D elements, from row row0 of g on, into a padded shared tile with
+// 16-byte cp.async; rows at or past `valid` are zero-filled without reading global memory.
 template <typename T, int ROWS, int D, int THREADS>
 __device__ __forceinline__ void load_tile(T *s, const T *g, int64_t row_stride, int64_t row0,
                                           int64_t valid) {
