@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One 2-GPU device call, most important first, each run under its own time limit: the strong
+# One device call on all its GPUs (1, 2, 4, ... and N in the sweeps), most important first, each run under its own time limit: the strong
 # sweep in threads mode with the float64 check of every shard, the weak sweep, both again
 # under mpirun, the kernel all-gather (--gather sm) for comparison, and the mixed-family run.
 # JSON and logs under $OUT.
@@ -16,6 +16,10 @@ out=/tmp/fc-session
 rm -rf "$out" && mkdir -p "$out" "$final"
 gpus=$(nvidia-smi -L | wc -l)
 strong=(--shape 2,16,16,8192,128,1 --shape 1,16,16,16384,128,1 --shape 2,16,16,8192,128,0 --shape 1,16,16,16384,128,0)
+# WITH_S4096=1: the strong sweep also at S=4096 (B=4, H=16, causal), as the 4- and 8-GPU studies ask
+[ -n "${WITH_S4096:-}" ] && strong=(--shape 4,16,16,4096,128,1 "${strong[@]}")
+# Time limits scale with the GPU count (the float64 check of every shard grows with it).
+slow=$(( gpus > 2 ? 2 : 1 ))
 weak=(--shape 1,8,8,4096,128,1 --shape 1,8,8,8192,128,1 --shape 1,8,8,16384,128,1)
 mpi=(mpirun --allow-run-as-root -np "$gpus" -x NCCL_NVLS_ENABLE -x LD_LIBRARY_PATH -x FC_COMMIT --bind-to none)
 run() {
@@ -23,12 +27,12 @@ run() {
   echo "== $name"
   timeout "$limit" "$@" > "$out/$name.log" 2>&1
   echo "   rc=$? $(grep -m1 -oE 'NCCL [0-9.]+' "$out/$name.log")"
-  grep -E "^ +[12] |ERROR" "$out/$name.log" | head -n 12
+  grep -E "^ +[0-9]+ +[0-9]+ |ERROR" "$out/$name.log" | head -n 24
 }
-run strong-threads 150 $scale --sweep strong "${strong[@]}" --json "$out/strong-threads.json"
-run weak-threads 60 $scale --sweep weak --no-check "${weak[@]}" --json "$out/weak-threads.json"
-[ -z "$vdir" ] && run strong-mpi 60 "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep strong --no-check "${strong[@]}" --json "$out/strong-mpi.json"
-[ -z "$vdir" ] && run weak-mpi 50 "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep weak --no-check "${weak[@]}" --json "$out/weak-mpi.json"
+run strong-threads $((150 * slow)) $scale --sweep strong "${strong[@]}" --json "$out/strong-threads.json"
+run weak-threads $((60 * slow)) $scale --sweep weak --no-check "${weak[@]}" --json "$out/weak-threads.json"
+[ -z "$vdir" ] && run strong-mpi $((60 * slow)) "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep strong --no-check "${strong[@]}" --json "$out/strong-mpi.json"
+[ -z "$vdir" ] && run weak-mpi $((50 * slow)) "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep weak --no-check "${weak[@]}" --json "$out/weak-mpi.json"
 [ -n "${WITH_SM:-}" ] && run strong-threads-gather-sm 50 $scale --sweep strong --gather sm --no-check "${strong[@]}" --json "$out/strong-threads-gather-sm.json"
 # WITH_TOKENS=1: the weak sweep again with 16384 tokens per GPU (B x S, the standard grid's
 # convention) instead of one sequence, so that S=4096 and 8192 carry the work of S=16384.
