@@ -194,15 +194,20 @@ Test(chunks, shares_and_errors) {
   cr_assert_eq(fc_plan_chunks(8192, 1, 4, 0, b), -1);
 }
 
-/* --chunks auto: unchunked below 4 waves of CTAs per rank, 2 chunks from there; the parser
- * takes "auto" and refuses other words. */
+/* --chunks auto: at two ranks unchunked below 4 waves of CTAs per rank, 2 chunks from
+ * there; beyond two ranks unchunked below 3 waves, 4 chunks from there; the parser takes
+ * "auto" and refuses other words. */
 Test(chunks, auto_rule_and_parsing) {
-  cr_assert_eq(fc_auto_chunks(8 * 32, 132), 1);   /* weak S=4096: 8 heads x 32 row blocks */
-  cr_assert_eq(fc_auto_chunks(8 * 64, 132), 1);   /* weak S=8192: 512 CTAs, under 528 */
-  cr_assert_eq(fc_auto_chunks(4 * 132, 132), 2);  /* exactly 4 waves */
-  cr_assert_eq(fc_auto_chunks(16 * 64, 132), 2);  /* strong S=8192, B=2, 8 heads a rank */
-  cr_assert_eq(fc_auto_chunks(500, 0), 1);        /* unknown SM count: 132 */
-  cr_assert_eq(fc_auto_chunks(600, 0), 2);
+  cr_assert_eq(fc_auto_chunks(8 * 32, 132, 2), 1);   /* weak S=4096: 8 heads x 32 row blocks */
+  cr_assert_eq(fc_auto_chunks(8 * 64, 132, 2), 1);   /* weak S=8192: 512 CTAs, under 528 */
+  cr_assert_eq(fc_auto_chunks(4 * 132, 132, 2), 2);  /* exactly 4 waves */
+  cr_assert_eq(fc_auto_chunks(16 * 64, 132, 2), 2);  /* strong S=8192, B=2, 8 heads a rank */
+  cr_assert_eq(fc_auto_chunks(500, 0, 2), 1);        /* unknown SM count: 132 */
+  cr_assert_eq(fc_auto_chunks(600, 0, 2), 2);
+  cr_assert_eq(fc_auto_chunks(8 * 64, 132, 4), 4);   /* strong S=8192, B=2, 4 heads a rank */
+  cr_assert_eq(fc_auto_chunks(8 * 32, 132, 4), 1);   /* weak S=4096: under 3 waves */
+  cr_assert_eq(fc_auto_chunks(3 * 132 - 1, 132, 8), 1);
+  cr_assert_eq(fc_auto_chunks(3 * 132, 132, 8), 4);
   fc_scale_args a;
   char err[2048];
   char *argv1[] = {"x", "--chunks", "3", NULL};

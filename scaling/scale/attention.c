@@ -358,7 +358,7 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
       int sms = 0;
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
       const int64_t bm = info.block_m > 0 ? info.block_m : 128;
-      want_chunks = fc_auto_chunks(s->B * r.hmax * ((s->S + bm - 1) / bm), sms);
+      want_chunks = fc_auto_chunks(s->B * r.hmax * ((s->S + bm - 1) / bm), sms, n);
     }
   }
   if (args->check && check_shard(args, pt, sh, r.ctx, device, fam, res)) {

@@ -107,8 +107,9 @@ int fc_plan_chunks(int64_t S, int causal, int chunks, int64_t align, int64_t *bo
   return n;
 }
 
-int fc_auto_chunks(int64_t ctas, int64_t sms) {
+int fc_auto_chunks(int64_t ctas, int64_t sms, int ranks) {
   if (sms < 1) sms = 132;
+  if (ranks > 2) return ctas < 3 * sms ? 1 : 4;
   return ctas < 4 * sms ? 1 : 2;
 }
 
@@ -121,7 +122,8 @@ static const char *usage =
     "  --gather ce|sm               all-gather by copy engines (default; NCCL >= 2.28, zero-CTA\n"
     "                               policy, symmetric windows) or by NCCL's kernels on the SMs\n"
     "  --chunks C|auto              sequence chunks whose all-gather overlaps compute (default auto:\n"
-    "                               1 below 4 waves of CTAs per rank, else 2)\n"
+    "                               1 below 4 waves of CTAs per rank, else 2; beyond 2 ranks\n"
+    "                               1 below 3 waves, else 4)\n"
     "  --families F1,F2,...         kernel family per rank, round-robin (default auto)\n"
     "  --reps N --warmup N          timed and warm-up iterations (default 20, 3)\n"
     "  --no-check                   skip the float64 check of every shard\n"

@@ -71,11 +71,15 @@ typedef struct fc_scale_args {
  * bounds must hold chunks + 1 values. */
 int fc_plan_chunks(int64_t S, int causal, int chunks, int64_t align, int64_t *bounds);
 
-/* --chunks auto: 1 chunk where a rank's launch holds fewer than 4 waves of CTAs on `sms` SMs
- * (one CTA per SM), else 2. A short launch has no room to hide a gather; chunking only adds
- * the tails of more launches (2 x H200: weak S=4096, 256 CTAs, 56% unchunked against 48-51%
- * chunked; results/history/scale-chunks-h200x2-cb4471b). sms < 1 counts as 132. */
-int fc_auto_chunks(int64_t ctas, int64_t sms);
+/* --chunks auto, from a rank's launch of `ctas` CTAs on `sms` SMs (one CTA per SM) and the
+ * number of ranks. Two ranks: 1 chunk below 4 waves, else 2. A short launch has no room to
+ * hide a gather; chunking only adds the tails of more launches (2 x H200: weak S=4096, 256
+ * CTAs, 56% unchunked against 48-51% chunked; results/history/scale-chunks-h200x2-cb4471b).
+ * More ranks: 1 chunk below 3 waves, else 4. A rank gathers (n-1)/n of the output against
+ * 1/n of the compute, three times the two-rank ratio at four, so the last chunk must be
+ * smaller (4 x H200, 512 CTAs a rank: strong S=16384 causal 75.6% with 1 chunk, 78.3% with
+ * 2, 84.0% with 4; results/history/scale-chunks-h200x4-*). sms < 1 counts as 132. */
+int fc_auto_chunks(int64_t ctas, int64_t sms, int ranks);
 
 /* Parse argv into *a (defaults first). Returns 0, 1 for --help (usage in err), or -1 with a
  * sentence naming the bad argument in err. */
