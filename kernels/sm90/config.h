@@ -29,9 +29,10 @@ FC_SM90_HD constexpr int smem_bytes(Config c) {
   return (block_m(c) + 2 * c.stages * c.block_n) * c.head_dim * 2 + 64 * 8 + 1024;
 }
 // Registers per thread after setmaxnreg: the producer keeps few, consumers take the rest of
-// the 64K file (the counts must be multiples of 8).
-FC_SM90_HD constexpr int producer_regs(Config c) { return c.consumers == 2 ? 24 : 32; }
-FC_SM90_HD constexpr int consumer_regs(Config c) { return c.consumers == 2 ? 240 : 160; }
+// the 64K file (the counts must be multiples of 8). At two consumer warpgroups the producer
+// keeps 40: it walks the tiles of a persistent CTA, and at 24 it spilled.
+FC_SM90_HD constexpr int producer_regs(Config c) { return c.consumers == 2 ? 40 : 32; }
+FC_SM90_HD constexpr int consumer_regs(Config c) { return c.consumers == 2 ? 232 : 160; }
 
 //  D = 64:  3 x 64 rows, 128 keys, 2 stages (96 KB). The softmax costs as much as the two
 //           products here, so three consumer warpgroups take turns on the tensor cores (FA3's
@@ -61,8 +62,8 @@ static_assert(smem_bytes(config(128, false)) <= 227 * 1024, "Hopper shared memor
 static_assert(smem_bytes(config(256, true)) <= 227 * 1024, "Hopper shared memory");
 // setmaxnreg moves registers within the CTA's pool (the launch's per-thread count, at most
 // 65536 / threads in multiples of 8, times the threads): the consumers can only grow by what
-// the producer gave back, or their setmaxnreg waits forever (a 32-register producer at two
-// consumer warpgroups hung every launch of branch next/sm90-dynamic).
+// the producer gave back, or their setmaxnreg waits forever (a 32-register producer hung
+// every D=128 and D=256 launch).
 FC_SM90_HD constexpr int launch_regs(Config c) { return 65536 / threads(c) / 8 * 8; }
 FC_SM90_HD constexpr bool regs_balance(Config c) {
   return (launch_regs(c) - producer_regs(c)) * 128 >= (consumer_regs(c) - launch_regs(c)) * 128 * c.consumers;
