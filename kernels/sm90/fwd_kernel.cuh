@@ -59,6 +59,21 @@ __device__ __forceinline__ int clamp_int(int x, int lo, int hi) {
   return x < lo ? lo : x > hi ? hi : (int)x;
 }
 
+// 4x4 transpose of 32-bit words across a quad (lanes 4q..4q+3, t = lane % 4): on entry a[j]
+// is element (t, j), on exit element (j, t). Round 1 swaps odd/even lanes' words j of the
+// other parity; round 2 swaps the halves between lanes t and t ^ 2.
+__device__ __forceinline__ void quad_transpose(uint32_t (&a)[4], int t) {
+  const bool odd = t & 1, hi = t & 2;
+  uint32_t s0 = __shfl_xor_sync(0xffffffffu, odd ? a[0] : a[1], 1);
+  uint32_t s1 = __shfl_xor_sync(0xffffffffu, odd ? a[2] : a[3], 1);
+  if (odd) a[0] = s0, a[2] = s1;
+  else a[1] = s0, a[3] = s1;
+  s0 = __shfl_xor_sync(0xffffffffu, hi ? a[0] : a[2], 2);
+  s1 = __shfl_xor_sync(0xffffffffu, hi ? a[1] : a[3], 2);
+  if (hi) a[0] = s0, a[1] = s1;
+  else a[2] = s0, a[3] = s1;
+}
+
 template <typename T, int D, int BM, int BN, int STAGES> struct SharedStorage {
   // Per 64 columns of the head dim, rows of 128 bytes in the TMA's 128-byte swizzle; every
   // array is a multiple of 1024 bytes so every 8-row atom stays 1024-byte aligned.
@@ -421,17 +436,23 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       }
     }
     // Straight from the accumulators to global memory: the Q tile may already hold the next
-    // tile's rows. A quad writes 16 contiguous bytes of a row per n8 block. Rows that saw no
-    // key (or a tile with none) have O = 0 and inv = 0, so they write zeros.
+    // tile's rows. A quad holds 16 bytes of a row per n8 block, 4 bytes a thread; a 4x4
+    // transpose in the quad (two shuffle rounds) gives each thread the 16 bytes of one block,
+    // so a warp writes 64 contiguous bytes of each of 8 rows per store. Rows that saw no key
+    // (or a tile with none) have O = 0 and inv = 0, so they write zeros.
     T *og = static_cast<T *>(p.out) + w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
       const int row = row0 + r * 8;
-      if (row < sq) {
-        T *orow = og + (int64_t)row * p.o_stride[1] + 2 * t;
+      T *orow = og + (int64_t)row * p.o_stride[1];
 #pragma unroll
-        for (int i = 0; i < kDT; i++)
-          *reinterpret_cast<uint32_t *>(orow + i * 8) = pack2<T>(o[4 * i + 2 * r] * inv[r], o[4 * i + 2 * r + 1] * inv[r]);
+      for (int i0 = 0; i0 < kDT; i0 += 4) {
+        uint32_t a[4];  // a[j]: this thread's 4 bytes of block i0 + j
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+          a[j] = pack2<T>(o[4 * (i0 + j) + 2 * r] * inv[r], o[4 * (i0 + j) + 2 * r + 1] * inv[r]);
+        quad_transpose(a, t);  // now a[j]: thread j's 4 bytes of block i0 + t
+        if (row < sq) *reinterpret_cast<uint4 *>(orow + (i0 + t) * 8) = make_uint4(a[0], a[1], a[2], a[3]);
       }
     }
     if (nblocks == 0) continue;  // no Q or K/V tile was loaded for it
