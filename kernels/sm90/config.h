@@ -29,10 +29,23 @@ FC_SM90_HD constexpr int smem_bytes(Config c) {
   return (block_m(c) + 2 * c.stages * c.block_n) * c.head_dim * 2 + 64 * 8 + 1024;
 }
 // Registers per thread after setmaxnreg: the producer keeps few, consumers take the rest of
-// the 64K file (the counts must be multiples of 8). At two consumer warpgroups the producer
-// keeps 40: it walks the tiles of a persistent CTA, and at 24 it spilled.
-FC_SM90_HD constexpr int producer_regs(Config c) { return c.consumers == 2 ? 40 : 32; }
-FC_SM90_HD constexpr int consumer_regs(Config c) { return c.consumers == 2 ? 232 : 160; }
+// the 64K file (the counts must be multiples of 8). At two consumer warpgroups a persistent
+// producer keeps 40: it walks the tiles, and at 24 it spilled.
+struct Regs {
+  int producer, consumer;
+};
+FC_SM90_HD constexpr Regs regs(Config c, bool persistent) {
+  return c.consumers != 2 ? Regs{32, 160} : persistent ? Regs{40, 232} : Regs{24, 240};
+}
+
+// The schedule: a persistent grid (one CTA per SM taking tiles in dispatch order from a
+// counter, the next tile's Q and K/V loading under the current one's last products and
+// output) where a tile visits at most 2048 keys, one CTA per tile beyond. Measured on H100
+// (results/history/variants-h100-sm90-pers-q/): persistent +2 to +15% at S <= 2048 (D=64
+// and 128, causal and not), but -1.5 to -3.6% on long non-causal tiles (D=128 S=8192,
+// D=64 S=4096) and -1 to -2% causal from S=8192, with the inner loop's SASS unchanged.
+constexpr long long kPersistentMaxKeys = 2048;
+FC_SM90_HD constexpr bool persistent_schedule(long long seqlen_k) { return seqlen_k <= kPersistentMaxKeys; }
 
 //  D = 64:  3 x 64 rows, 128 keys, 2 stages (96 KB). The softmax costs as much as the two
 //           products here, so three consumer warpgroups take turns on the tensor cores (FA3's
@@ -65,15 +78,14 @@ static_assert(smem_bytes(config(256, true)) <= 227 * 1024, "Hopper shared memory
 // the producer gave back, or their setmaxnreg waits forever (a 32-register producer hung
 // every D=128 and D=256 launch).
 FC_SM90_HD constexpr int launch_regs(Config c) { return 65536 / threads(c) / 8 * 8; }
-FC_SM90_HD constexpr bool regs_balance(Config c) {
-  return (launch_regs(c) - producer_regs(c)) * 128 >= (consumer_regs(c) - launch_regs(c)) * 128 * c.consumers;
+FC_SM90_HD constexpr bool regs_fit(Config c, bool persistent) {
+  const Regs r = regs(c, persistent);
+  return (launch_regs(c) - r.producer) * 128 >= (r.consumer - launch_regs(c)) * 128 * c.consumers &&
+         r.producer * 128 + r.consumer * 128 * c.consumers <= 65536;
 }
-static_assert(regs_balance(config(64, false)) && regs_balance(config(128, false)) && regs_balance(config(128, true)) &&
-                  regs_balance(config(256, false)),
+FC_SM90_HD constexpr bool regs_fit(Config c) { return regs_fit(c, false) && regs_fit(c, true); }
+static_assert(regs_fit(config(64, false)) && regs_fit(config(128, false)) && regs_fit(config(128, true)) &&
+                  regs_fit(config(256, false)),
               "setmaxnreg pool");
-static_assert(producer_regs(config(128, false)) * 128 + consumer_regs(config(128, false)) * 256 <= 65536,
-              "register file");
-static_assert(producer_regs(config(64, false)) * 128 + consumer_regs(config(64, false)) * 384 <= 65536,
-              "register file");
 
 }  // namespace fc::sm90

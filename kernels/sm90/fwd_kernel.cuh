@@ -85,11 +85,15 @@ template <typename T, int D, int BM, int BN, int STAGES> struct SharedStorage {
   int tile[2];  // the tiles handed from the producer to the consumers
 };
 
-template <typename T, int D, int BN, int C, int STAGES>
+// PERSISTENT: the grid is at most one CTA per SM and each CTA takes tiles from the launch's
+// counter (persistent_schedule() in config.h says when); otherwise the grid is (row blocks,
+// heads, batch), one tile per CTA.
+template <typename T, int D, int BN, int C, int STAGES, bool PERSISTENT>
 __global__ void __launch_bounds__(128 * (C + 1), 1)
     fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                const __grid_constant__ CUtensorMap tm_v, const Params p) {
   constexpr Config kCfg{D, C, BN, STAGES};
+  constexpr Regs kRegs = regs(kCfg, PERSISTENT);
   constexpr int BM = block_m(kCfg);
   constexpr int kCols = D / 64;  // 64-column blocks of the head dim
   constexpr int kNT = BN / 8;    // n8 blocks of S per thread row pair
@@ -121,12 +125,19 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   struct Tile {
     int m0, h, b, hk, q0, k0, sq, sk, diag, m_last, nb_last, nblocks;
   };
-  auto tile_at = [&](int tile) {
+  // The row block and batch-head pair of tile number `tile` (persistent), or of this CTA.
+  auto block_of = [&](int tile) {
+    if (!PERSISTENT) {
+      int m, h, b;
+      fc_this_block(p.head_group, p.heads, &m, &h, &b);
+      return fc_block{b * p.heads + h, m};
+    }
+    return p.head_group == 1 ? fc_block{tile / p.blocks, p.blocks - 1 - tile % p.blocks}
+                             : fc_block_order((uint32_t)tile, (uint32_t)p.blocks, (uint32_t)p.pairs,
+                                              (uint32_t)p.head_group);
+  };
+  auto tile_at = [&](fc_block blk) {
     Tile w;
-    const fc_block blk = p.head_group == 1
-                             ? fc_block{tile / p.blocks, p.blocks - 1 - tile % p.blocks}
-                             : fc_block_order((uint32_t)tile, (uint32_t)p.blocks,
-                                              (uint32_t)p.pairs, (uint32_t)p.head_group);
     w.h = blk.hb % p.heads, w.b = blk.hb / p.heads, w.hk = w.h / p.group;
     w.m0 = blk.m * BM;
     w.q0 = 0, w.k0 = 0, w.sq = p.seqlen_q, w.sk = p.seqlen_k;
@@ -151,7 +162,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   const int wg = threadIdx.x / 128;
   if (wg == 0) {
     // ---------------- producer ----------------
-    regs_dealloc<producer_regs(kCfg)>();
+    regs_dealloc<kRegs.producer>();
     if (threadIdx.x != 0) return;
     tma_prefetch_map(&tm_q);
     tma_prefetch_map(&tm_k);
@@ -160,13 +171,17 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     int tile = blockIdx.x;  // the first tile of each CTA is its index; then the counter's
     int kv = 0, loaded = 0;  // K/V tiles and Q tiles issued so far
     for (int k = 0;; k++) {
-      // Hand the tile to the consumers (a tile past the end tells them to stop).
-      const int slot = k & 1;
-      if (k >= 2) mbar_wait(&s.tile_empty[slot], ((k / 2) & 1) ^ 1);
-      s.tile[slot] = tile;
-      mbar_arrive(&s.tile_full[slot]);  // release: the consumers' wait sees the tile
-      if (tile >= p.num_tiles) break;
-      const Tile w = tile_at(tile);
+      if (PERSISTENT) {
+        // Hand the tile to the consumers (a tile past the end tells them to stop).
+        const int slot = k & 1;
+        if (k >= 2) mbar_wait(&s.tile_empty[slot], ((k / 2) & 1) ^ 1);
+        s.tile[slot] = tile;
+        mbar_arrive(&s.tile_full[slot]);  // release: the consumers' wait sees the tile
+        if (tile >= p.num_tiles) break;
+      } else if (k > 0) {
+        break;
+      }
+      const Tile w = tile_at(block_of(tile));
       // Tensor coordinates (dims innermost first): column, row, head, batch. Varlen tensors
       // are one batch of total rows, and the sequence's offset moves the row.
       const int qb = p.cu_q ? 0 : w.b;
@@ -182,8 +197,8 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         for (int c = 0; c < kCols; c++)
           tma_load_4d(s.k[stage] + c * BN * 64, &tm_k, &s.k_full[stage], c * 64, row, w.hk, qb);
         if (it == 0) {
-          // Q after the first K tile: the Q tile is free once every consumer warp has
-          // written the previous tile's output out of it.
+          // Q after the first K tile: the Q tile is free once every consumer warp's last
+          // Q K^T of the previous tile is done.
           if (loaded > 0) mbar_wait(&s.q_empty, (loaded - 1) & 1);
           mbar_expect_tx(&s.q_full, BM * D * (int)sizeof(T));
 #pragma unroll
@@ -200,8 +215,9 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       // The next tile only once this one's copies are issued, as a plain grid hands an SM
       // its next CTA when one ends. Taken at the start of the current tile instead, it stayed
       // promised to this CTA for a whole tile: 5-10% slower at D=256 causal.
-      tile = (int)gridDim.x + (int)atomicAdd(counter, 1u);
+      if (PERSISTENT) tile = (int)gridDim.x + (int)atomicAdd(counter, 1u);
     }
+    if (!PERSISTENT) return;
     // Every CTA has taken its last tile before it counts itself done; the last one resets
     // the slot for a later launch.
     __threadfence();
@@ -214,7 +230,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   }
 
   // ---------------- consumers ----------------
-  regs_alloc<consumer_regs(kCfg)>();
+  regs_alloc<kRegs.consumer>();
   const int cw = wg - 1;  // this warpgroup's 64 rows: cw * 64 ..
   const int tid = threadIdx.x % 128, warp = tid / 32, lane = tid % 32;
   const int g = lane / 4, t = lane % 4;  // accumulator row-in-8 and column pair
@@ -235,17 +251,21 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   if (cw == C - 1) pass_turn();  // warpgroup 0 goes first
   int kv = 0, loaded = 0;  // K/V tiles and Q tiles consumed so far, as the producer counts them
   for (int k = 0;; k++) {
-    const int slot = k & 1;
-    // Lane 0 reads the tile for its warp and releases the slot.
     int tile = 0;
-    if (lane == 0) {
-      mbar_wait(&s.tile_full[slot], (k / 2) & 1);
-      tile = s.tile[slot];
-      mbar_arrive(&s.tile_empty[slot]);
+    if (PERSISTENT) {
+      // Lane 0 reads the tile for its warp and releases the slot.
+      const int slot = k & 1;
+      if (lane == 0) {
+        mbar_wait(&s.tile_full[slot], (k / 2) & 1);
+        tile = s.tile[slot];
+        mbar_arrive(&s.tile_empty[slot]);
+      }
+      tile = __shfl_sync(0xffffffffu, tile, 0);
+      if (tile >= p.num_tiles) break;
+    } else if (k > 0) {
+      break;
     }
-    tile = __shfl_sync(0xffffffffu, tile, 0);
-    if (tile >= p.num_tiles) break;
-    const Tile w = tile_at(tile);
+    const Tile w = tile_at(block_of(tile));
     if (w.m0 >= w.sq) continue;  // a row block past this sequence's end
     const int m0 = w.m0, sq = w.sq, sk = w.sk, diag = w.diag, m_last = w.m_last;
     const int nb_last = w.nb_last, nblocks = w.nblocks;

@@ -59,31 +59,38 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   constexpr int smem = smem_bytes(C), BM = block_m(C);
   CUtensorMap maps[3];
   if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
-  auto kernel = fwd_kernel<T, D, C.block_n, C.consumers, C.stages>;
+  const bool persistent = persistent_schedule(pr->seqlen_k);
+  auto kernel = persistent ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true>
+                           : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) {
     snprintf(err, err_len, "cudaFuncSetAttribute(%d bytes of shared memory): %s", smem,
              cudaGetErrorString(e));
     return (int)e;
   }
-  // A persistent grid: one CTA per SM (the tile needs all of one), never more than tiles.
   const int64_t row_blocks = (pr->seqlen_q + BM - 1) / BM, tiles = row_blocks * pr->heads * pr->batch;
   if (tiles == 0) return 0;
-  int device = 0, sms = 0;
-  if ((e = cudaGetDevice(&device)) != cudaSuccess ||
-      (e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess) {
-    snprintf(err, err_len, "reading the device's SM count: %s", cudaGetErrorString(e));
-    return (int)e;
+  dim3 grid((unsigned)row_blocks, (unsigned)pr->heads, (unsigned)pr->batch);
+  int slot = 0;
+  if (persistent) {
+    // One CTA per SM (the tile needs all of one), never more than tiles.
+    int device = 0, sms = 0;
+    if ((e = cudaGetDevice(&device)) != cudaSuccess ||
+        (e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess) {
+      snprintf(err, err_len, "reading the device's SM count: %s", cudaGetErrorString(e));
+      return (int)e;
+    }
+    grid = dim3((unsigned)(tiles < sms ? tiles : sms));
+    // Each launch its own tile counter: launches of other streams may run at the same time.
+    slot = (int)(next_slot.fetch_add(1, std::memory_order_relaxed) % kSlots);
   }
-  // Each launch its own tile counter: launches of other streams may run at the same time.
-  const int slot = (int)(next_slot.fetch_add(1, std::memory_order_relaxed) % kSlots);
-  const dim3 grid((unsigned)(tiles < sms ? tiles : sms));
   kernel<<<grid, threads(C), smem, static_cast<cudaStream_t>(stream)>>>(maps[0], maps[1], maps[2],
                                                                          make_params(pr, row_blocks, slot));
   e = cudaGetLastError();
   if (e != cudaSuccess)
-    snprintf(err, err_len, "launch of the sm90 %dx%d tile, D=%d (%u CTAs for %lld tiles): %s", BM,
-             C.block_n, D, grid.x, (long long)tiles, cudaGetErrorString(e));
+    snprintf(err, err_len, "launch of the sm90 %dx%d tile, D=%d (%s grid %u x %u x %u for %lld tiles): %s", BM,
+             C.block_n, D, persistent ? "persistent" : "plain", grid.x, grid.y, grid.z, (long long)tiles,
+             cudaGetErrorString(e));
   return (int)e;
 }
 
