@@ -102,39 +102,9 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   extern __shared__ unsigned char smem_raw[];
   Smem &s = *reinterpret_cast<Smem *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
 
-  if (threadIdx.x == 0) {
-    mbar_init(&s.q_full, 1);
-    mbar_init(&s.q_empty, 4 * C);  // one arrival per consumer warp
-#pragma unroll
-    for (int i = 0; i < STAGES; i++) {
-      mbar_init(&s.k_full[i], 1);
-      mbar_init(&s.v_full[i], 1);
-      mbar_init(&s.k_empty[i], 4 * C);
-      mbar_init(&s.v_empty[i], 4 * C);
-    }
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-      mbar_init(&s.tile_full[i], 1);
-      mbar_init(&s.tile_empty[i], 4 * C);
-    }
-    mbar_init_fence();
-  }
-  __syncthreads();
-
   // One work tile: which rows of which (sequence, head), and the key tiles it visits.
   struct Tile {
     int m0, h, b, hk, q0, k0, sq, sk, diag, m_last, nb_last, nblocks;
-  };
-  // The row block and batch-head pair of tile number `tile` (persistent), or of this CTA.
-  auto block_of = [&](int tile) {
-    if (!PERSISTENT) {
-      int m, h, b;
-      fc_this_block(p.head_group, p.heads, &m, &h, &b);
-      return fc_block{b * p.heads + h, m};
-    }
-    return p.head_group == 1 ? fc_block{tile / p.blocks, p.blocks - 1 - tile % p.blocks}
-                             : fc_block_order((uint32_t)tile, (uint32_t)p.blocks, (uint32_t)p.pairs,
-                                              (uint32_t)p.head_group);
   };
   auto tile_at = [&](fc_block blk) {
     Tile w;
@@ -159,6 +129,36 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     return w;
   };
 
+
+  // One CTA per tile: this CTA's tile, found before any barrier so that a CTA past its
+  // sequence's end leaves at once.
+  Tile mine{};
+  if (!PERSISTENT) {
+    int m, h, b;
+    fc_this_block(p.head_group, p.heads, &m, &h, &b);
+    mine = tile_at(fc_block{b * p.heads + h, m});
+    if (mine.m0 >= mine.sq) return;  // the whole CTA, before any barrier
+  }
+
+  if (threadIdx.x == 0) {
+    mbar_init(&s.q_full, 1);
+    mbar_init(&s.q_empty, 4 * C);  // one arrival per consumer warp
+#pragma unroll
+    for (int i = 0; i < STAGES; i++) {
+      mbar_init(&s.k_full[i], 1);
+      mbar_init(&s.v_full[i], 1);
+      mbar_init(&s.k_empty[i], 4 * C);
+      mbar_init(&s.v_empty[i], 4 * C);
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      mbar_init(&s.tile_full[i], 1);
+      mbar_init(&s.tile_empty[i], 4 * C);
+    }
+    mbar_init_fence();
+  }
+  __syncthreads();
+
   const int wg = threadIdx.x / 128;
   if (wg == 0) {
     // ---------------- producer ----------------
@@ -167,57 +167,68 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     tma_prefetch_map(&tm_q);
     tma_prefetch_map(&tm_k);
     tma_prefetch_map(&tm_v);
+    // Tensor coordinates (dims innermost first): column, row, head, batch. Varlen tensors are
+    // one batch of total rows, and the sequence's offset moves the row.
+    auto load_q = [&](const Tile &w) {
+      mbar_expect_tx(&s.q_full, BM * D * (int)sizeof(T));
+#pragma unroll
+      for (int c = 0; c < kCols; c++)
+        tma_load_4d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, w.q0 + w.m0, w.h, p.cu_q ? 0 : w.b);
+    };
+    // K and V of key tile `it` of tile w into stage kv % STAGES of the ring, kv counting the
+    // CTA's key tiles. K and V of a stage are released separately: K as soon as its scores
+    // exist, V after P V, one tile later. So K runs a tile ahead of V through the ring.
+    // Between them, after_k() (the persistent kernel loads Q there).
+    auto load_kv = [&](const Tile &w, int it, int kv, auto after_k) {
+      const int stage = kv % STAGES, qb = p.cu_q ? 0 : w.b;
+      const uint32_t parity = ((kv / STAGES) & 1) ^ 1;  // the previous use's phase
+      const int row = w.k0 + (w.nb_last - it) * BN;
+      if (kv >= STAGES) mbar_wait(&s.k_empty[stage], parity);
+      mbar_expect_tx(&s.k_full[stage], BN * D * (int)sizeof(T));
+#pragma unroll
+      for (int c = 0; c < kCols; c++)
+        tma_load_4d(s.k[stage] + c * BN * 64, &tm_k, &s.k_full[stage], c * 64, row, w.hk, qb);
+      after_k();
+      if (kv >= STAGES) mbar_wait(&s.v_empty[stage], parity);
+      mbar_expect_tx(&s.v_full[stage], BN * D * (int)sizeof(T));
+#pragma unroll
+      for (int c = 0; c < kCols; c++)
+        tma_load_4d(s.v[stage] + c * BN * 64, &tm_v, &s.v_full[stage], c * 64, row, w.hk, qb);
+    };
+    if (!PERSISTENT) {
+      if (mine.nblocks > 0) {
+        load_q(mine);
+        for (int it = 0; it < mine.nblocks; it++) load_kv(mine, it, it, [] {});
+      }
+      return;
+    }
     unsigned int *counter = tile_counters[p.slot];
     int tile = blockIdx.x;  // the first tile of each CTA is its index; then the counter's
     int kv = 0, loaded = 0;  // K/V tiles and Q tiles issued so far
     for (int k = 0;; k++) {
-      if (PERSISTENT) {
-        // Hand the tile to the consumers (a tile past the end tells them to stop).
-        const int slot = k & 1;
-        if (k >= 2) mbar_wait(&s.tile_empty[slot], ((k / 2) & 1) ^ 1);
-        s.tile[slot] = tile;
-        mbar_arrive(&s.tile_full[slot]);  // release: the consumers' wait sees the tile
-        if (tile >= p.num_tiles) break;
-      } else if (k > 0) {
-        break;
-      }
-      const Tile w = tile_at(block_of(tile));
-      // Tensor coordinates (dims innermost first): column, row, head, batch. Varlen tensors
-      // are one batch of total rows, and the sequence's offset moves the row.
-      const int qb = p.cu_q ? 0 : w.b;
-      // K and V of a stage are released separately: K as soon as its scores exist, V after
-      // P V, one tile later. So K runs a tile ahead of V through the ring.
-      for (int it = 0; it < w.nblocks; it++, kv++) {
-        const int stage = kv % STAGES;
-        const uint32_t parity = ((kv / STAGES) & 1) ^ 1;  // the previous use's phase
-        const int row = w.k0 + (w.nb_last - it) * BN;
-        if (kv >= STAGES) mbar_wait(&s.k_empty[stage], parity);
-        mbar_expect_tx(&s.k_full[stage], BN * D * (int)sizeof(T));
-#pragma unroll
-        for (int c = 0; c < kCols; c++)
-          tma_load_4d(s.k[stage] + c * BN * 64, &tm_k, &s.k_full[stage], c * 64, row, w.hk, qb);
-        if (it == 0) {
-          // Q after the first K tile: the Q tile is free once every consumer warp's last
-          // Q K^T of the previous tile is done.
+      // Hand the tile to the consumers (a tile past the end tells them to stop).
+      const int slot = k & 1;
+      if (k >= 2) mbar_wait(&s.tile_empty[slot], ((k / 2) & 1) ^ 1);
+      s.tile[slot] = tile;
+      mbar_arrive(&s.tile_full[slot]);  // release: the consumers' wait sees the tile
+      if (tile >= p.num_tiles) break;
+      const Tile w = tile_at(p.head_group == 1 ? fc_block{tile / p.blocks, p.blocks - 1 - tile % p.blocks}
+                                               : fc_block_order((uint32_t)tile, (uint32_t)p.blocks,
+                                                                (uint32_t)p.pairs, (uint32_t)p.head_group));
+      for (int it = 0; it < w.nblocks; it++, kv++)
+        load_kv(w, it, kv, [&] {
+          if (it > 0) return;
+          // Q after the tile's first K tile: the Q tile is free once every consumer warp's
+          // last Q K^T of the previous tile is done.
           if (loaded > 0) mbar_wait(&s.q_empty, (loaded - 1) & 1);
-          mbar_expect_tx(&s.q_full, BM * D * (int)sizeof(T));
-#pragma unroll
-          for (int c = 0; c < kCols; c++)
-            tma_load_4d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, w.q0 + w.m0, w.h, qb);
+          load_q(w);
           loaded++;
-        }
-        if (kv >= STAGES) mbar_wait(&s.v_empty[stage], parity);
-        mbar_expect_tx(&s.v_full[stage], BN * D * (int)sizeof(T));
-#pragma unroll
-        for (int c = 0; c < kCols; c++)
-          tma_load_4d(s.v[stage] + c * BN * 64, &tm_v, &s.v_full[stage], c * 64, row, w.hk, qb);
-      }
+        });
       // The next tile only once this one's copies are issued, as a plain grid hands an SM
       // its next CTA when one ends. Taken at the start of the current tile instead, it stayed
       // promised to this CTA for a whole tile: 5-10% slower at D=256 causal.
-      if (PERSISTENT) tile = (int)gridDim.x + (int)atomicAdd(counter, 1u);
+      tile = (int)gridDim.x + (int)atomicAdd(counter, 1u);
     }
-    if (!PERSISTENT) return;
     // Every CTA has taken its last tile before it counts itself done; the last one resets
     // the slot for a later launch.
     __threadfence();
@@ -241,40 +252,20 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   const uint64_t q_desc = smem_desc_sw128(s.q + cw * 64 * 64, 16);
   // Ping-pong: the consumer warpgroups take turns issuing their wgmmas (named barrier 2 + cw
   // holds this one until the previous one has issued), so one warpgroup's softmax runs while
-  // the other's products occupy the tensor cores.
+  // the other's products occupy the tensor cores. Every warpgroup takes nblocks + 1 turns a
+  // tile, so in the persistent kernel the turns run on across tiles: the first warpgroup
+  // starts its next tile while the others still issue their last P V.
   const int next = cw + 1 == C ? 0 : cw + 1;
   auto my_turn = [&] { named_barrier_sync(2 + cw, 256); };
   auto pass_turn = [&] { named_barrier_arrive(2 + next, 256); };
 
-  // The turns run on across tiles (every warpgroup takes nblocks + 1 turns a tile), so the
-  // first warpgroup starts its next tile while the others still issue their last P V.
-  if (cw == C - 1) pass_turn();  // warpgroup 0 goes first
-  int kv = 0, loaded = 0;  // K/V tiles and Q tiles consumed so far, as the producer counts them
-  for (int k = 0;; k++) {
-    int tile = 0;
-    if (PERSISTENT) {
-      // Lane 0 reads the tile for its warp and releases the slot.
-      const int slot = k & 1;
-      if (lane == 0) {
-        mbar_wait(&s.tile_full[slot], (k / 2) & 1);
-        tile = s.tile[slot];
-        mbar_arrive(&s.tile_empty[slot]);
-      }
-      tile = __shfl_sync(0xffffffffu, tile, 0);
-      if (tile >= p.num_tiles) break;
-    } else if (k > 0) {
-      break;
-    }
-    const Tile w = tile_at(block_of(tile));
-    if (w.m0 >= w.sq) continue;  // a row block past this sequence's end
-    const int m0 = w.m0, sq = w.sq, sk = w.sk, diag = w.diag, m_last = w.m_last;
+  // The products and the online softmax of tile w, whose first key tile is the CTA's kv-th
+  // and whose Q is the CTA's loaded-th: O, row_max (log2 domain) and row_sum accumulate.
+  auto mainloop = [&](const Tile &w, int kv, int loaded, float (&o)[D / 2], float (&row_max)[2],
+                      float (&row_sum)[2]) {
+    const int m0 = w.m0, sk = w.sk, diag = w.diag, m_last = w.m_last;
     const int nb_last = w.nb_last, nblocks = w.nblocks;
     const int row0 = m0 + cw * 64 + warp * 16 + g;  // rows row0 and row0 + 8
-
-    float o[D / 2];
-#pragma unroll
-    for (int i = 0; i < D / 2; i++) o[i] = 0.f;
-    float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};  // max in log2 domain
     // S = Q K^T for key tile `it`: D/16 wgmmas, both operands K-major in shared memory.
     auto issue_qk = [&](float (&sc)[BN / 2], int stage) {
       // Opaque to the compiler here, so that it derives the k-steps' descriptors at their use
@@ -381,7 +372,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       __syncwarp();
       if (lane == 0) {
         mbar_arrive(&s.k_empty[kv % STAGES]);
-        if (nblocks == 1) mbar_arrive(&s.q_empty);  // the tile's last Q K^T has read Q
+        if (PERSISTENT && nblocks == 1) mbar_arrive(&s.q_empty);  // the tile's last Q K^T has read Q
       }
       softmax(sc, 0, corr);  // O is still zero: nothing to rescale
       pack(sc, pa);
@@ -406,7 +397,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
           mbar_arrive(&s.k_empty[stage]);
           // The tile's last Q K^T has read Q: the producer may load the next tile's into it
           // while this one's softmax, last P V and output run.
-          if (it == nblocks - 1) mbar_arrive(&s.q_empty);
+          if (PERSISTENT && it == nblocks - 1) mbar_arrive(&s.q_empty);
         }
         const bool rescale = softmax(sc, it, corr);
         wgmma_wait<0>();
@@ -438,23 +429,91 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       wgmma_wait<0>();
 #pragma unroll
       for (int i = 0; i < D / 2; i++) reg_fence(o[i]);
-      // The ring runs on into the next tile: release the last V stage too.
-      __syncwarp();
-      if (lane == 0) mbar_arrive(&s.v_empty[last]);
+      if (PERSISTENT) {
+        // The ring runs on into the next tile: release the last V stage too.
+        __syncwarp();
+        if (lane == 0) mbar_arrive(&s.v_empty[last]);
+      }
     }
 
-    // Normalise; rows that saw no key keep O = 0 and get LSE = -inf; NaN sums propagate.
-    float inv[2];
+  };
+  // Normalise; rows that saw no key keep O = 0 and get LSE = -inf; NaN sums propagate.
+  auto finish = [&](const Tile &w, int row0, const float (&row_max)[2], const float (&row_sum)[2], float (&inv)[2]) {
 #pragma unroll
     for (int r = 0; r < 2; r++) {
       const float l = quad_sum(row_sum[r]);
       inv[r] = l == 0.f ? 0.f : 1.f / l;
       const int row = row0 + r * 8;
-      if (p.lse && t == 0 && row < sq) {
+      if (p.lse && t == 0 && row < w.sq) {
         const float lse = l == 0.f ? -INFINITY : (row_max[r] + log2f(l)) * 0.69314718055994531f;
         p.lse[w.b * p.lse_stride[0] + (int64_t)(w.q0 + row) * p.lse_stride[1] + w.h * p.lse_stride[2]] = lse;
       }
     }
+  };
+
+  if (cw == C - 1) pass_turn();  // warpgroup 0 goes first
+  if (!PERSISTENT) {
+    const Tile &w = mine;
+    const int row0 = w.m0 + cw * 64 + warp * 16 + g;
+    float o[D / 2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, inv[2];
+#pragma unroll
+    for (int i = 0; i < D / 2; i++) o[i] = 0.f;
+    if (w.nblocks > 0) mainloop(w, 0, 0, o, row_max, row_sum);
+    if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
+    finish(w, row0, row_max, row_sum, inv);
+    // Stage this warp's 16 rows in its own rows of the Q tile, swizzling 16-byte chunks by
+    // row so that neither the 4-byte writes nor the 16-byte reads conflict, then write whole
+    // 16-byte chunks per row: a warp stores 512 contiguous bytes (D=128) at a time, which
+    // measured 1-3% faster than the persistent kernel's quad-transposed stores
+    // (history/variants-h100-sm90-pers-q/). Every warp of this warpgroup is past its last
+    // wgmma (which read these Q rows) first.
+    named_barrier_sync(8 + cw, 128);
+    unsigned char *stage_base = reinterpret_cast<unsigned char *>(s.q) + (cw * 64 + warp * 16) * 128;
+#pragma unroll
+    for (int i = 0; i < kDT; i++) {
+      unsigned char *blk = stage_base + (i / 8) * BM * 128;
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const int row = g + 8 * r;  // row % 8 == g
+        *reinterpret_cast<uint32_t *>(blk + row * 128 + (((i % 8) ^ g) * 16) + 4 * t) =
+            pack2<T>(o[4 * i + 2 * r] * inv[r], o[4 * i + 2 * r + 1] * inv[r]);
+      }
+    }
+    __syncwarp();
+    T *og = static_cast<T *>(p.out) + w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
+#pragma unroll
+    for (int c = lane; c < 16 * (D / 8); c += 32) {
+      const int r = c / (D / 8), ch = c % (D / 8);
+      const int row = w.m0 + cw * 64 + warp * 16 + r;
+      if (row < w.sq)
+        *reinterpret_cast<uint4 *>(og + (int64_t)row * p.o_stride[1] + ch * 8) = *reinterpret_cast<const uint4 *>(
+            stage_base + (ch / 8) * BM * 128 + r * 128 + (((ch % 8) ^ (r % 8)) * 16));
+    }
+    return;
+  }
+
+  int kv = 0, loaded = 0;  // K/V tiles and Q tiles consumed so far, as the producer counts them
+  for (int k = 0;; k++) {
+    // Lane 0 reads the tile for its warp and releases the slot.
+    const int slot = k & 1;
+    int tile = 0;
+    if (lane == 0) {
+      mbar_wait(&s.tile_full[slot], (k / 2) & 1);
+      tile = s.tile[slot];
+      mbar_arrive(&s.tile_empty[slot]);
+    }
+    tile = __shfl_sync(0xffffffffu, tile, 0);
+    if (tile >= p.num_tiles) break;
+    const Tile w = tile_at(p.head_group == 1 ? fc_block{tile / p.blocks, p.blocks - 1 - tile % p.blocks}
+                                             : fc_block_order((uint32_t)tile, (uint32_t)p.blocks,
+                                                              (uint32_t)p.pairs, (uint32_t)p.head_group));
+    if (w.m0 >= w.sq) continue;  // a row block past this sequence's end
+    const int row0 = w.m0 + cw * 64 + warp * 16 + g;
+    float o[D / 2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, inv[2];
+#pragma unroll
+    for (int i = 0; i < D / 2; i++) o[i] = 0.f;
+    if (w.nblocks > 0) mainloop(w, kv, loaded, o, row_max, row_sum);
+    finish(w, row0, row_max, row_sum, inv);
     // Straight from the accumulators to global memory: the Q tile may already hold the next
     // tile's rows. A quad holds 16 bytes of a row per n8 block, 4 bytes a thread; a 4x4
     // transpose in the quad (two shuffle rounds) gives each thread the 16 bytes of one block,
@@ -472,11 +531,11 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         for (int j = 0; j < 4; j++)
           a[j] = pack2<T>(o[4 * (i0 + j) + 2 * r] * inv[r], o[4 * (i0 + j) + 2 * r + 1] * inv[r]);
         quad_transpose(a, t);  // now a[j]: thread j's 4 bytes of block i0 + t
-        if (row < sq) *reinterpret_cast<uint4 *>(orow + (i0 + t) * 8) = make_uint4(a[0], a[1], a[2], a[3]);
+        if (row < w.sq) *reinterpret_cast<uint4 *>(orow + (i0 + t) * 8) = make_uint4(a[0], a[1], a[2], a[3]);
       }
     }
-    if (nblocks == 0) continue;  // no Q or K/V tile was loaded for it
-    kv += nblocks;
+    if (w.nblocks == 0) continue;  // no Q or K/V tile was loaded for it
+    kv += w.nblocks;
     loaded++;
   }
   if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
