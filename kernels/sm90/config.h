@@ -39,11 +39,12 @@ FC_SM90_HD constexpr Regs regs(Config c, bool persistent) {
 }
 
 // The schedule: a persistent grid (one CTA per SM taking tiles in dispatch order from a
-// counter, the next tile's Q and K/V loading under the current one's last products and
-// output) where a tile visits at most 2048 keys, one CTA per tile beyond. Measured on H100
-// (results/history/variants-h100-sm90-pers-q/): persistent +2 to +15% at S <= 2048 (D=64
-// and 128, causal and not), but -1.5 to -3.6% on long non-causal tiles (D=128 S=8192,
-// D=64 S=4096) and -1 to -2% causal from S=8192, with the inner loop's SASS unchanged.
+// counter; the next tile's Q and K/V load under the current one's last products and output)
+// where the keys are at most 2048, one CTA per tile beyond. Measured on H100 against one CTA
+// per tile (results/history/variants-h100-sm90-pers-q/, run 5): persistent +14 to +18% at
+// S=512 (D=128, D=64 non-causal), +7 to +10% at S=1024, +3 to +8% at S=2048 except D=64
+// non-causal (-0.5%); D=256 -0.8 to +3%. With every size persistent (run 2) S=4096 and 8192
+// lost 1.5-3.6% non-causal and 1-2% causal, with the inner loop's SASS unchanged.
 constexpr long long kPersistentMaxKeys = 2048;
 FC_SM90_HD constexpr bool persistent_schedule(long long seqlen_k) { return seqlen_k <= kPersistentMaxKeys; }
 

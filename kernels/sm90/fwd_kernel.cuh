@@ -1,21 +1,25 @@
 // sm90 forward kernel: FlashAttention-3 structure on Hopper (TMA, mbarriers, wgmma).
 //
-// A persistent grid (at most one CTA per SM) takes work tiles in order from a global counter:
-// a tile is block_m = 64 * C query rows of one (sequence, head), in the dispatch order of
-// fc_block_order.h (heaviest causal row blocks first). Taking them in order, as the hardware
-// hands out the CTAs of a plain grid, keeps the CTAs that run at once on the same heads (a
-// static stride over the tiles lost 8-18%: history/fwd-grid-sm90-h100-v3*). Warpgroup 0 is the
-// producer: after giving back most of its registers, one thread takes the tiles, passes each
-// to the consumers through a 2-slot ring in shared memory and issues every TMA copy (Q of each
-// tile, K and V tiles into a ring of `stages` that runs on across tiles, so the next tile's
-// first keys load while the consumers finish the current one), each completing on a "full"
-// mbarrier; it refills a buffer once every consumer warp has arrived on its "empty" mbarrier. Warpgroups
-// 1..C are consumers, 64 rows each: S = Q K^T with both operands in shared memory
-// (wgmma m64nBNk16), the online softmax in registers, then O += P V with P re-packed from the
-// S accumulators as the register A operand and V read MN-major through the transpose bit.
-// Key tiles run from the last to the first, so masked tiles (causal diagonal, ragged tail)
-// come first and the rest skip the mask. While one consumer warpgroup is in its softmax the
-// other's wgmmas keep the tensor cores busy.
+// A tile is block_m = 64 * C query rows of one (sequence, head). Two schedules of the same
+// tile code (persistent_schedule() in config.h chooses): one CTA per tile on a (row blocks,
+// heads, batch) grid, or a persistent grid (at most one CTA per SM) whose CTAs take tiles in
+// the dispatch order of fc_block_order.h (heaviest causal row blocks first) from a global
+// counter. Taking them in order, as the hardware hands out the CTAs of a plain grid, keeps
+// the CTAs that run at once on the same heads (a static stride over the tiles lost 8-18%:
+// history/fwd-grid-sm90-h100-v3*).
+//
+// Warpgroup 0 is the producer: after giving back most of its registers, one thread issues
+// every TMA copy (Q, then K and V tiles into a ring of `stages`), each completing on a "full"
+// mbarrier; it refills a buffer once every consumer warp has arrived on its "empty" mbarrier.
+// In the persistent kernel it also takes the tiles and passes each to the consumers through
+// a 2-slot ring in shared memory; the K/V ring runs on across tiles, and the next tile's Q
+// loads as soon as the current tile's last Q K^T has read Q, so both arrive under the
+// current tile's last products and output. Warpgroups 1..C are consumers, 64 rows each:
+// S = Q K^T with both operands in shared memory (wgmma m64nBNk16), the online softmax in
+// registers, then O += P V with P re-packed from the S accumulators as the register A operand
+// and V read MN-major through the transpose bit. Key tiles run from the last to the first, so
+// masked tiles (causal diagonal, ragged tail) come first and the rest skip the mask. While one
+// consumer warpgroup is in its softmax the other's wgmmas keep the tensor cores busy.
 #pragma once
 
 #include <cuda.h>  // CUtensorMap (a 128-byte kernel parameter); no driver calls here
