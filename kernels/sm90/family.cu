@@ -74,6 +74,13 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
     return 0;
   }
   const Config c = config((int)p->head_dim, masked(p->window_left, p->window_right));
+  // The persistent kernel counts its tiles (row blocks x heads x batch) in 32 bits.
+  const int64_t tiles = (p->seqlen_q + block_m(c) - 1) / block_m(c) * p->heads * p->batch;
+  if (tiles >= (1 << 30)) {
+    snprintf(why, why_len, "%lld tiles of %d query rows exceed the sm90 limit of 2^30", (long long)tiles,
+             block_m(c));
+    return 0;
+  }
   if (smem_bytes(c) > caps->smem_optin) {
     snprintf(why, why_len, "the D=%lld tile needs %d bytes of shared memory, the device allows %d",
              (long long)p->head_dim, smem_bytes(c), caps->smem_optin);
@@ -85,8 +92,9 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   info->stages = c.stages;
   snprintf(info->description, sizeof info->description,
            "sm90 %s D=%lld%s: %dx%d tile, %d consumer warpgroups + 1 TMA producer, %d stages, "
-           "%d B smem, wgmma", p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", (long long)p->head_dim,
-           p->causal ? " causal" : "", block_m(c), c.block_n, c.consumers, c.stages, smem_bytes(c));
+           "%d B smem, wgmma, %s", p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", (long long)p->head_dim,
+           p->causal ? " causal" : "", block_m(c), c.block_n, c.consumers, c.stages, smem_bytes(c),
+           persistent_schedule(p->seqlen_k) ? "persistent grid" : "one CTA per tile");
   return 1;
 }
 

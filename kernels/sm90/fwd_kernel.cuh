@@ -1,15 +1,25 @@
 // sm90 forward kernel: FlashAttention-3 structure on Hopper (TMA, mbarriers, wgmma).
 //
-// One CTA computes block_m = 64 * C query rows of one (sequence, head). Warpgroup 0 is the
-// producer: after giving back most of its registers, one thread issues every TMA copy (Q once,
-// then K and V tiles into a ring of `stages`), each completing on a "full" mbarrier; it refills
-// a stage once every consumer warp has arrived on that stage's "empty" mbarrier. Warpgroups
-// 1..C are consumers, 64 rows each: S = Q K^T with both operands in shared memory
-// (wgmma m64nBNk16), the online softmax in registers, then O += P V with P re-packed from the
-// S accumulators as the register A operand and V read MN-major through the transpose bit.
-// Key tiles run from the last to the first, so masked tiles (causal diagonal, ragged tail)
-// come first and the rest skip the mask. While one consumer warpgroup is in its softmax the
-// other's wgmmas keep the tensor cores busy.
+// A tile is block_m = 64 * C query rows of one (sequence, head). Two schedules of the same
+// tile code (persistent_schedule() in config.h chooses): one CTA per tile on a (row blocks,
+// heads, batch) grid, or a persistent grid (at most one CTA per SM) whose CTAs take tiles in
+// the dispatch order of fc_block_order.h (heaviest causal row blocks first) from a global
+// counter. Taking them in order, as the hardware hands out the CTAs of a plain grid, keeps
+// the CTAs that run at once on the same heads (a static stride over the tiles lost 8-18%:
+// history/fwd-grid-sm90-h100-v3*).
+//
+// Warpgroup 0 is the producer: after giving back most of its registers, one thread issues
+// every TMA copy (Q, then K and V tiles into a ring of `stages`), each completing on a "full"
+// mbarrier; it refills a buffer once every consumer warp has arrived on its "empty" mbarrier.
+// In the persistent kernel it also takes the tiles and passes each to the consumers through
+// a 2-slot ring in shared memory; the K/V ring runs on across tiles, and the next tile's Q
+// loads as soon as the current tile's last Q K^T has read Q, so both arrive under the
+// current tile's last products and output. Warpgroups 1..C are consumers, 64 rows each:
+// S = Q K^T with both operands in shared memory (wgmma m64nBNk16), the online softmax in
+// registers, then O += P V with P re-packed from the S accumulators as the register A operand
+// and V read MN-major through the transpose bit. Key tiles run from the last to the first, so
+// masked tiles (causal diagonal, ragged tail) come first and the rest skip the mask. While one
+// consumer warpgroup is in its softmax the other's wgmmas keep the tensor cores busy.
 #pragma once
 
 #include <cuda.h>  // CUtensorMap (a 128-byte kernel parameter); no driver calls here
@@ -37,10 +47,35 @@ struct Params {
   int window_left, window_right;      // -1 = unbounded
   int head_group;                     // batch-head pairs interleaved (fc_block_order.h)
   const int32_t *cu_q, *cu_k;
+  int blocks;     // query row blocks per (sequence, head)
+  int pairs;      // heads * batch
+  int num_tiles;  // blocks * pairs (under 2^30, which the planner ensures)
+  int slot;       // this launch's tile counter (tile_counters)
 };
+
+// Tile counters of the persistent launches: [slot][0] hands out tiles, [slot][1] counts the
+// CTAs done; the last CTA of a launch puts both back to 0. Each launch takes the next slot,
+// so launches in flight at once on one device (up to kSlots) never share one.
+constexpr int kSlots = 64;
+static __device__ unsigned int tile_counters[kSlots][2];
 
 __device__ __forceinline__ int clamp_int(int x, int lo, int hi) {
   return x < lo ? lo : x > hi ? hi : (int)x;
+}
+
+// 4x4 transpose of 32-bit words across a quad (lanes 4q..4q+3, t = lane % 4): on entry a[j]
+// is element (t, j), on exit element (j, t). Round 1 swaps odd/even lanes' words j of the
+// other parity; round 2 swaps the halves between lanes t and t ^ 2.
+__device__ __forceinline__ void quad_transpose(uint32_t (&a)[4], int t) {
+  const bool odd = t & 1, hi = t & 2;
+  uint32_t s0 = __shfl_xor_sync(0xffffffffu, odd ? a[0] : a[1], 1);
+  uint32_t s1 = __shfl_xor_sync(0xffffffffu, odd ? a[2] : a[3], 1);
+  if (odd) a[0] = s0, a[2] = s1;
+  else a[1] = s0, a[3] = s1;
+  s0 = __shfl_xor_sync(0xffffffffu, hi ? a[0] : a[2], 2);
+  s1 = __shfl_xor_sync(0xffffffffu, hi ? a[1] : a[3], 2);
+  if (hi) a[0] = s0, a[1] = s1;
+  else a[2] = s0, a[3] = s1;
 }
 
 template <typename T, int D, int BM, int BN, int STAGES> struct SharedStorage {
@@ -49,14 +84,20 @@ template <typename T, int D, int BM, int BN, int STAGES> struct SharedStorage {
   T q[BM * D];
   T k[STAGES][BN * D];
   T v[STAGES][BN * D];
-  uint64_t q_full, k_full[STAGES], v_full[STAGES], k_empty[STAGES], v_empty[STAGES];
+  uint64_t q_full, q_empty, k_full[STAGES], v_full[STAGES], k_empty[STAGES], v_empty[STAGES];
+  uint64_t tile_full[2], tile_empty[2];
+  int tile[2];  // the tiles handed from the producer to the consumers
 };
 
-template <typename T, int D, int BN, int C, int STAGES>
+// PERSISTENT: the grid is at most one CTA per SM and each CTA takes tiles from the launch's
+// counter (persistent_schedule() in config.h says when); otherwise the grid is (row blocks,
+// heads, batch), one tile per CTA.
+template <typename T, int D, int BN, int C, int STAGES, bool PERSISTENT>
 __global__ void __launch_bounds__(128 * (C + 1), 1)
     fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                const __grid_constant__ CUtensorMap tm_v, const Params p) {
   constexpr Config kCfg{D, C, BN, STAGES};
+  constexpr Regs kRegs = regs(kCfg, PERSISTENT);
   constexpr int BM = block_m(kCfg);
   constexpr int kCols = D / 64;  // 64-column blocks of the head dim
   constexpr int kNT = BN / 8;    // n8 blocks of S per thread row pair
@@ -65,41 +106,58 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   extern __shared__ unsigned char smem_raw[];
   Smem &s = *reinterpret_cast<Smem *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
 
-  // Dispatch order (fc_block_order.h): row blocks from the last (heaviest under a causal mask)
-  // to the first, for head_group batch-head pairs at a time.
-  int mb, h, b;
-  fc_this_block(p.head_group, p.heads, &mb, &h, &b);
-  const int m0 = mb * BM;
-  const int hk = h / p.group;
-  int q0 = 0, k0 = 0, sq = p.seqlen_q, sk = p.seqlen_k;
-  if (p.cu_q) {
-    // Offsets live in device memory the host could not check: clamp them to the tensors.
-    q0 = min(max(p.cu_q[b], 0), p.total_q);
-    sq = min(max(p.cu_q[b + 1], 0), p.total_q) - q0;
-    k0 = min(max(p.cu_k[b], 0), p.total_k);
-    sk = min(max(p.cu_k[b + 1], 0), p.total_k) - k0;
-    if (sq < 0) sq = 0;
-    if (sk < 0) sk = 0;
-  }
-  if (m0 >= sq) return;  // the whole CTA, before any barrier
+  // One work tile: which rows of which (sequence, head), and the key tiles it visits.
+  struct Tile {
+    int m0, h, b, hk, q0, k0, sq, sk, diag, m_last, nb_last, nblocks;
+  };
+  auto tile_at = [&](fc_block blk) {
+    Tile w;
+    w.h = blk.hb % p.heads, w.b = blk.hb / p.heads, w.hk = w.h / p.group;
+    w.m0 = blk.m * BM;
+    w.q0 = 0, w.k0 = 0, w.sq = p.seqlen_q, w.sk = p.seqlen_k;
+    if (p.cu_q) {
+      // Offsets live in device memory the host could not check: clamp them to the tensors.
+      w.q0 = min(max(p.cu_q[w.b], 0), p.total_q);
+      w.sq = max(min(max(p.cu_q[w.b + 1], 0), p.total_q) - w.q0, 0);
+      w.k0 = min(max(p.cu_k[w.b], 0), p.total_k);
+      w.sk = max(min(max(p.cu_k[w.b + 1], 0), p.total_k) - w.k0, 0);
+    }
+    // Keys visible to any row of this block: [n_lo, n_hi] (bottom-right aligned diagonal).
+    w.diag = w.sk - w.sq, w.m_last = min(w.m0 + BM, w.sq) - 1;
+    int n_lo = 0, n_hi = w.sk - 1;
+    if (p.window_left >= 0) n_lo = max(n_lo, w.m0 + w.diag - p.window_left);
+    if (p.window_right >= 0) n_hi = min(n_hi, w.m_last + w.diag + p.window_right);
+    const int nb_first = n_lo / BN;
+    w.nb_last = n_hi >= n_lo ? n_hi / BN : nb_first - 1;
+    w.nblocks = w.m0 < w.sq ? w.nb_last - nb_first + 1 : 0;  // 0: no row, or no visible key
+    return w;
+  };
 
-  // Keys visible to any row of this block: [n_lo, n_hi] (bottom-right aligned diagonal).
-  const int diag = sk - sq, m_last = min(m0 + BM, sq) - 1;
-  int n_lo = 0, n_hi = sk - 1;
-  if (p.window_left >= 0) n_lo = max(n_lo, m0 + diag - p.window_left);
-  if (p.window_right >= 0) n_hi = min(n_hi, m_last + diag + p.window_right);
-  const int nb_first = n_lo / BN;
-  const int nb_last = n_hi >= n_lo ? n_hi / BN : nb_first - 1;
-  const int nblocks = nb_last - nb_first + 1;
+
+  // One CTA per tile: this CTA's tile, found before any barrier so that a CTA past its
+  // sequence's end leaves at once.
+  Tile mine{};
+  if (!PERSISTENT) {
+    int m, h, b;
+    fc_this_block(p.head_group, p.heads, &m, &h, &b);
+    mine = tile_at(fc_block{b * p.heads + h, m});
+    if (mine.m0 >= mine.sq) return;  // the whole CTA, before any barrier
+  }
 
   if (threadIdx.x == 0) {
     mbar_init(&s.q_full, 1);
+    mbar_init(&s.q_empty, 4 * C);  // one arrival per consumer warp
 #pragma unroll
     for (int i = 0; i < STAGES; i++) {
       mbar_init(&s.k_full[i], 1);
       mbar_init(&s.v_full[i], 1);
-      mbar_init(&s.k_empty[i], 4 * C);  // one arrival per consumer warp
+      mbar_init(&s.k_empty[i], 4 * C);
       mbar_init(&s.v_empty[i], 4 * C);
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      mbar_init(&s.tile_full[i], 1);
+      mbar_init(&s.tile_empty[i], 4 * C);
     }
     mbar_init_fence();
   }
@@ -108,259 +166,383 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   const int wg = threadIdx.x / 128;
   if (wg == 0) {
     // ---------------- producer ----------------
-    regs_dealloc<producer_regs(kCfg)>();
-    if (threadIdx.x == 0 && nblocks > 0) {
-      tma_prefetch_map(&tm_q);
-      tma_prefetch_map(&tm_k);
-      tma_prefetch_map(&tm_v);
-      // Tensor coordinates (dims innermost first): column, row, head, batch. Varlen tensors
-      // are one batch of total rows, and the sequence's offset moves the row.
-      const int qb = p.cu_q ? 0 : b;
+    regs_dealloc<kRegs.producer>();
+    if (threadIdx.x != 0) return;
+    tma_prefetch_map(&tm_q);
+    tma_prefetch_map(&tm_k);
+    tma_prefetch_map(&tm_v);
+    // Tensor coordinates (dims innermost first): column, row, head, batch. Varlen tensors are
+    // one batch of total rows, and the sequence's offset moves the row.
+    auto load_q = [&](const Tile &w) {
       mbar_expect_tx(&s.q_full, BM * D * (int)sizeof(T));
 #pragma unroll
       for (int c = 0; c < kCols; c++)
-        tma_load_4d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, q0 + m0, h, qb);
-      // K and V of a stage are released separately: K as soon as its scores exist, V after
-      // P V, one tile later. So K runs a tile ahead of V through the ring.
-      for (int it = 0; it < nblocks; it++) {
-        const int stage = it % STAGES;
-        const uint32_t parity = ((it / STAGES) & 1) ^ 1;  // the previous use's phase
-        const int row = k0 + (nb_last - it) * BN;
-        if (it >= STAGES) mbar_wait(&s.k_empty[stage], parity);
-        mbar_expect_tx(&s.k_full[stage], BN * D * (int)sizeof(T));
+        tma_load_4d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, w.q0 + w.m0, w.h, p.cu_q ? 0 : w.b);
+    };
+    // K and V of key tile `it` of tile w into stage kv % STAGES of the ring, kv counting the
+    // CTA's key tiles. K and V of a stage are released separately: K as soon as its scores
+    // exist, V after P V, one tile later. So K runs a tile ahead of V through the ring.
+    // Between them, after_k() (the persistent kernel loads Q there).
+    auto load_kv = [&](const Tile &w, int it, int kv, auto after_k) {
+      const int stage = kv % STAGES, qb = p.cu_q ? 0 : w.b;
+      const uint32_t parity = ((kv / STAGES) & 1) ^ 1;  // the previous use's phase
+      const int row = w.k0 + (w.nb_last - it) * BN;
+      if (kv >= STAGES) mbar_wait(&s.k_empty[stage], parity);
+      mbar_expect_tx(&s.k_full[stage], BN * D * (int)sizeof(T));
 #pragma unroll
-        for (int c = 0; c < kCols; c++)
-          tma_load_4d(s.k[stage] + c * BN * 64, &tm_k, &s.k_full[stage], c * 64, row, hk, qb);
-        if (it >= STAGES) mbar_wait(&s.v_empty[stage], parity);
-        mbar_expect_tx(&s.v_full[stage], BN * D * (int)sizeof(T));
+      for (int c = 0; c < kCols; c++)
+        tma_load_4d(s.k[stage] + c * BN * 64, &tm_k, &s.k_full[stage], c * 64, row, w.hk, qb);
+      after_k();
+      if (kv >= STAGES) mbar_wait(&s.v_empty[stage], parity);
+      mbar_expect_tx(&s.v_full[stage], BN * D * (int)sizeof(T));
 #pragma unroll
-        for (int c = 0; c < kCols; c++)
-          tma_load_4d(s.v[stage] + c * BN * 64, &tm_v, &s.v_full[stage], c * 64, row, hk, qb);
+      for (int c = 0; c < kCols; c++)
+        tma_load_4d(s.v[stage] + c * BN * 64, &tm_v, &s.v_full[stage], c * 64, row, w.hk, qb);
+    };
+    if (!PERSISTENT) {
+      if (mine.nblocks > 0) {
+        load_q(mine);
+        for (int it = 0; it < mine.nblocks; it++) load_kv(mine, it, it, [] {});
       }
+      return;
+    }
+    unsigned int *counter = tile_counters[p.slot];
+    int tile = blockIdx.x;  // the first tile of each CTA is its index; then the counter's
+    int kv = 0, loaded = 0;  // K/V tiles and Q tiles issued so far
+    for (int k = 0;; k++) {
+      // Hand the tile to the consumers (a tile past the end tells them to stop).
+      const int slot = k & 1;
+      if (k >= 2) mbar_wait(&s.tile_empty[slot], ((k / 2) & 1) ^ 1);
+      s.tile[slot] = tile;
+      mbar_arrive(&s.tile_full[slot]);  // release: the consumers' wait sees the tile
+      if (tile >= p.num_tiles) break;
+      const Tile w = tile_at(p.head_group == 1 ? fc_block{tile / p.blocks, p.blocks - 1 - tile % p.blocks}
+                                               : fc_block_order((uint32_t)tile, (uint32_t)p.blocks,
+                                                                (uint32_t)p.pairs, (uint32_t)p.head_group));
+      for (int it = 0; it < w.nblocks; it++, kv++)
+        load_kv(w, it, kv, [&] {
+          if (it > 0) return;
+          // Q after the tile's first K tile: the Q tile is free once every consumer warp's
+          // last Q K^T of the previous tile is done.
+          if (loaded > 0) mbar_wait(&s.q_empty, (loaded - 1) & 1);
+          load_q(w);
+          loaded++;
+        });
+      // The next tile only once this one's copies are issued, as a plain grid hands an SM
+      // its next CTA when one ends. Taken at the start of the current tile instead, it stayed
+      // promised to this CTA for a whole tile: 5-10% slower at D=256 causal.
+      tile = (int)gridDim.x + (int)atomicAdd(counter, 1u);
+    }
+    // Every CTA has taken its last tile before it counts itself done; the last one resets
+    // the slot for a later launch.
+    __threadfence();
+    if (atomicAdd(&counter[1], 1u) == gridDim.x - 1) {
+      counter[0] = 0;
+      counter[1] = 0;
+      __threadfence();
     }
     return;
   }
 
   // ---------------- consumers ----------------
-  regs_alloc<consumer_regs(kCfg)>();
+  regs_alloc<kRegs.consumer>();
   const int cw = wg - 1;  // this warpgroup's 64 rows: cw * 64 ..
   const int tid = threadIdx.x % 128, warp = tid / 32, lane = tid % 32;
   const int g = lane / 4, t = lane % 4;  // accumulator row-in-8 and column pair
-  const int row0 = m0 + cw * 64 + warp * 16 + g;  // rows row0 and row0 + 8
-
-  float o[D / 2];
-#pragma unroll
-  for (int i = 0; i < D / 2; i++) o[i] = 0.f;
-  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};  // max in log2 domain
   // Without softcap the scale is folded into the exponent (one FFMA per score); with it the
   // scores are mapped to the log2 domain first and the factor is 1.
   const float to_log2 = p.softcap > 0.f ? 1.f : p.scale_log2;
   // This warpgroup's Q rows, as the descriptor of their first k-step (the others are offsets).
   const uint64_t q_desc = smem_desc_sw128(s.q + cw * 64 * 64, 16);
+  // Ping-pong: the consumer warpgroups take turns issuing their wgmmas (named barrier 2 + cw
+  // holds this one until the previous one has issued), so one warpgroup's softmax runs while
+  // the other's products occupy the tensor cores. Every warpgroup takes nblocks + 1 turns a
+  // tile, so in the persistent kernel the turns run on across tiles: the first warpgroup
+  // starts its next tile while the others still issue their last P V.
+  const int next = cw + 1 == C ? 0 : cw + 1;
+  auto my_turn = [&] { named_barrier_sync(2 + cw, 256); };
+  auto pass_turn = [&] { named_barrier_arrive(2 + next, 256); };
 
-  // S = Q K^T for key tile `it`: D/16 wgmmas, both operands K-major in shared memory.
-  auto issue_qk = [&](float (&sc)[BN / 2], int stage) {
-    // Opaque to the compiler here, so that it derives the k-steps' descriptors at their use
-    // instead of hoisting all of them out of the loop into registers.
-    uint64_t qd = q_desc;
-    asm volatile("" : "+l"(qd));
+  // The products and the online softmax of tile w, whose first key tile is the CTA's kv-th
+  // and whose Q is the CTA's loaded-th: O, row_max (log2 domain) and row_sum accumulate.
+  auto mainloop = [&](const Tile &w, int kv, int loaded, float (&o)[D / 2], float (&row_max)[2],
+                      float (&row_sum)[2]) {
+    const int m0 = w.m0, sk = w.sk, diag = w.diag, m_last = w.m_last;
+    const int nb_last = w.nb_last, nblocks = w.nblocks;
+    const int row0 = m0 + cw * 64 + warp * 16 + g;  // rows row0 and row0 + 8
+    // S = Q K^T for key tile `it`: D/16 wgmmas, both operands K-major in shared memory.
+    auto issue_qk = [&](float (&sc)[BN / 2], int stage) {
+      // Opaque to the compiler here, so that it derives the k-steps' descriptors at their use
+      // instead of hoisting all of them out of the loop into registers.
+      uint64_t qd = q_desc;
+      asm volatile("" : "+l"(qd));
 #pragma unroll
-    for (int kk = 0; kk < D / 16; kk++)  // column block kk/4, then 32 bytes per step in it
-      Wgmma<T, BN>::ss(sc, desc_advance(qd, ((kk / 4) * BM * 64 + (kk % 4) * 16) * (int)sizeof(T)),
-                       smem_desc_sw128(s.k[stage] + (kk / 4) * BN * 64 + (kk % 4) * 16, 16), kk > 0);
-    wgmma_commit();
-  };
-  // O += P V: V is [keys][head dim] in shared memory, MN-major for this product; the next
-  // 64 head-dim columns are BN rows of 128 bytes further on.
-  auto issue_pv = [&](const uint32_t (&pa)[BN / 16][4], int stage) {
+      for (int kk = 0; kk < D / 16; kk++)  // column block kk/4, then 32 bytes per step in it
+        Wgmma<T, BN>::ss(sc, desc_advance(qd, ((kk / 4) * BM * 64 + (kk % 4) * 16) * (int)sizeof(T)),
+                         smem_desc_sw128(s.k[stage] + (kk / 4) * BN * 64 + (kk % 4) * 16, 16), kk > 0);
+      wgmma_commit();
+    };
+    // O += P V: V is [keys][head dim] in shared memory, MN-major for this product; the next
+    // 64 head-dim columns are BN rows of 128 bytes further on.
+    auto issue_pv = [&](const uint32_t (&pa)[BN / 16][4], int stage) {
 #pragma unroll
-    for (int kk = 0; kk < BN / 16; kk++)
-      Wgmma<T, D>::rs(o, pa[kk], smem_desc_sw128(s.v[stage] + kk * 16 * 64, BN * 128));
-    wgmma_commit();
-  };
-  // Mask, softcap and the online softmax of key tile `it`, in place: S becomes exp(S - max).
-  // Returns whether any row of this warp changed its maximum (O then needs corr).
-  auto softmax = [&](float (&sc)[BN / 2], int it, float (&corr)[2]) {
-    const int n0 = (nb_last - it) * BN;
-    if (p.softcap > 0.f) {
+      for (int kk = 0; kk < BN / 16; kk++)
+        Wgmma<T, D>::rs(o, pa[kk], smem_desc_sw128(s.v[stage] + kk * 16 * 64, BN * 128));
+      wgmma_commit();
+    };
+    // Mask, softcap and the online softmax of key tile `it`, in place: S becomes exp(S - max).
+    // Returns whether any row of this warp changed its maximum (O then needs corr).
+    auto softmax = [&](float (&sc)[BN / 2], int it, float (&corr)[2]) {
+      const int n0 = (nb_last - it) * BN;
+      if (p.softcap > 0.f) {
 #pragma unroll
-      for (int i = 0; i < BN / 2; i++) sc[i] = p.post_cap * tanhf(sc[i] * p.pre_cap);
-    }
-    // Mask only tiles that cross a boundary, in 32-bit offsets relative to the tile.
-    const bool full = n0 + BN <= sk &&
-                      (p.window_right < 0 || n0 + BN - 1 <= m0 + diag + p.window_right) &&
-                      (p.window_left < 0 || n0 >= m_last + diag - p.window_left);
-    if (!full) {
-      const int kmax = clamp_int(sk - n0, 0, BN);  // columns < kmax exist
-      // The right bound (end of the keys, causal diagonal, right window) and the left bound
-      // (left window) are applied in separate passes: one pass with both held more
-      // temporaries while S, P and O are all live, and spilled at wide tiles.
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        const int d0 = row0 + r * 8 + diag - n0;  // the diagonal's column
-        const int hi = (p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1)) - 2 * t;
-#pragma unroll
-        for (int i = 0; i < kNT; i++)
-#pragma unroll
-          for (int e = 0; e < 2; e++)
-            if (i * 8 + e > hi) sc[i * 4 + 2 * r + e] = -INFINITY;
+        for (int i = 0; i < BN / 2; i++) sc[i] = p.post_cap * tanhf(sc[i] * p.pre_cap);
       }
-      if (p.window_left >= 0) {
+      // Mask only tiles that cross a boundary, in 32-bit offsets relative to the tile.
+      const bool full = n0 + BN <= sk &&
+                        (p.window_right < 0 || n0 + BN - 1 <= m0 + diag + p.window_right) &&
+                        (p.window_left < 0 || n0 >= m_last + diag - p.window_left);
+      if (!full) {
+        const int kmax = clamp_int(sk - n0, 0, BN);  // columns < kmax exist
+        // The right bound (end of the keys, causal diagonal, right window) and the left bound
+        // (left window) are applied in separate passes: one pass with both held more
+        // temporaries while S, P and O are all live, and spilled at wide tiles.
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-          const int lo = clamp_int(row0 + r * 8 + diag - n0 - p.window_left, 0, BN) - 2 * t;
+          const int d0 = row0 + r * 8 + diag - n0;  // the diagonal's column
+          const int hi = (p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1)) - 2 * t;
 #pragma unroll
           for (int i = 0; i < kNT; i++)
 #pragma unroll
             for (int e = 0; e < 2; e++)
-              if (i * 8 + e < lo) sc[i * 4 + 2 * r + e] = -INFINITY;
+              if (i * 8 + e > hi) sc[i * 4 + 2 * r + e] = -INFINITY;
+        }
+        if (p.window_left >= 0) {
+#pragma unroll
+          for (int r = 0; r < 2; r++) {
+            const int lo = clamp_int(row0 + r * 8 + diag - n0 - p.window_left, 0, BN) - 2 * t;
+#pragma unroll
+            for (int i = 0; i < kNT; i++)
+#pragma unroll
+              for (int e = 0; e < 2; e++)
+                if (i * 8 + e < lo) sc[i * 4 + 2 * r + e] = -INFINITY;
+          }
         }
       }
-    }
-    bool rescale = false;
+      bool rescale = false;
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-      float mx = -INFINITY;
+      for (int r = 0; r < 2; r++) {
+        float mx = -INFINITY;
 #pragma unroll
-      for (int i = 0; i < kNT; i++) mx = fmaxf(mx, fmaxf(sc[i * 4 + 2 * r], sc[i * 4 + 2 * r + 1]));
-      mx = fmaxf(row_max[r], quad_max(mx) * to_log2);
-      const float base = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
-      corr[r] = exp2_ftz(row_max[r] - base);
-      rescale |= corr[r] != 1.f;
-      row_max[r] = mx;
-      float sum = 0.f;
+        for (int i = 0; i < kNT; i++) mx = fmaxf(mx, fmaxf(sc[i * 4 + 2 * r], sc[i * 4 + 2 * r + 1]));
+        mx = fmaxf(row_max[r], quad_max(mx) * to_log2);
+        const float base = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
+        corr[r] = exp2_ftz(row_max[r] - base);
+        rescale |= corr[r] != 1.f;
+        row_max[r] = mx;
+        float sum = 0.f;
 #pragma unroll
-      for (int i = 0; i < kNT; i++) {
-        sc[i * 4 + 2 * r] = exp2_ftz(fmaf(sc[i * 4 + 2 * r], to_log2, -base));
-        sc[i * 4 + 2 * r + 1] = exp2_ftz(fmaf(sc[i * 4 + 2 * r + 1], to_log2, -base));
-        sum += sc[i * 4 + 2 * r] + sc[i * 4 + 2 * r + 1];
+        for (int i = 0; i < kNT; i++) {
+          sc[i * 4 + 2 * r] = exp2_ftz(fmaf(sc[i * 4 + 2 * r], to_log2, -base));
+          sc[i * 4 + 2 * r + 1] = exp2_ftz(fmaf(sc[i * 4 + 2 * r + 1], to_log2, -base));
+          sum += sc[i * 4 + 2 * r] + sc[i * 4 + 2 * r + 1];
+        }
+        row_sum[r] = row_sum[r] * corr[r] + sum;
       }
-      row_sum[r] = row_sum[r] * corr[r] + sum;
-    }
-    return __any_sync(0xffffffffu, rescale);
-  };
-  // P as the register A operand: keys 16kk..16kk+15 are S's n8 blocks 2kk and 2kk+1.
-  auto pack = [&](const float (&sc)[BN / 2], uint32_t (&pa)[BN / 16][4]) {
+      return __any_sync(0xffffffffu, rescale);
+    };
+    // P as the register A operand: keys 16kk..16kk+15 are S's n8 blocks 2kk and 2kk+1.
+    auto pack = [&](const float (&sc)[BN / 2], uint32_t (&pa)[BN / 16][4]) {
 #pragma unroll
-    for (int kk = 0; kk < BN / 16; kk++) {
-      pa[kk][0] = pack2<T>(sc[8 * kk + 0], sc[8 * kk + 1]);
-      pa[kk][1] = pack2<T>(sc[8 * kk + 2], sc[8 * kk + 3]);
-      pa[kk][2] = pack2<T>(sc[8 * kk + 4], sc[8 * kk + 5]);
-      pa[kk][3] = pack2<T>(sc[8 * kk + 6], sc[8 * kk + 7]);
-    }
-  };
-  // Ping-pong: the consumer warpgroups take turns issuing their wgmmas (named barrier 2 + cw
-  // holds this one until the previous one has issued), so one warpgroup's softmax runs while
-  // the other's products occupy the tensor cores.
-  const int next = cw + 1 == C ? 0 : cw + 1;
-  auto my_turn = [&] { named_barrier_sync(2 + cw, 256); };
-  auto pass_turn = [&] { named_barrier_arrive(2 + next, 256); };
-  if (cw == C - 1) pass_turn();  // warpgroup 0 goes first
-
-  if (nblocks > 0) {
-    mbar_wait(&s.q_full, 0);
-    float sc[BN / 2], corr[2];
-    uint32_t pa[BN / 16][4];
-    mbar_wait(&s.k_full[0], 0);
-    my_turn();
-    wgmma_fence();
-    issue_qk(sc, 0);
-    pass_turn();
-    wgmma_wait<0>();
+      for (int kk = 0; kk < BN / 16; kk++) {
+        pa[kk][0] = pack2<T>(sc[8 * kk + 0], sc[8 * kk + 1]);
+        pa[kk][1] = pack2<T>(sc[8 * kk + 2], sc[8 * kk + 3]);
+        pa[kk][2] = pack2<T>(sc[8 * kk + 4], sc[8 * kk + 5]);
+        pa[kk][3] = pack2<T>(sc[8 * kk + 6], sc[8 * kk + 7]);
+      }
+    };
+    if (nblocks > 0) {
+      mbar_wait(&s.q_full, loaded & 1);
+      float sc[BN / 2], corr[2];
+      uint32_t pa[BN / 16][4];
+      mbar_wait(&s.k_full[kv % STAGES], (kv / STAGES) & 1);
+      my_turn();
+      wgmma_fence();
+      issue_qk(sc, kv % STAGES);
+      pass_turn();
+      wgmma_wait<0>();
 #pragma unroll
-    for (int i = 0; i < BN / 2; i++) reg_fence(sc[i]);
-    __syncwarp();
-    if (lane == 0) mbar_arrive(&s.k_empty[0]);
-    softmax(sc, 0, corr);  // O is still zero: nothing to rescale
-    pack(sc, pa);
-    // Steady state, intra-warpgroup overlap: the scores of tile it and P V of tile it-1 are
-    // issued together; the softmax of tile it runs while P V is still on the tensor cores.
-    for (int it = 1; it < nblocks; it++) {
-      const int stage = it % STAGES, prev = (it - 1) % STAGES;
-      mbar_wait(&s.k_full[stage], (it / STAGES) & 1);
-      mbar_wait(&s.v_full[prev], ((it - 1) / STAGES) & 1);
+      for (int i = 0; i < BN / 2; i++) reg_fence(sc[i]);
+      __syncwarp();
+      if (lane == 0) {
+        mbar_arrive(&s.k_empty[kv % STAGES]);
+        if (PERSISTENT && nblocks == 1) mbar_arrive(&s.q_empty);  // the tile's last Q K^T has read Q
+      }
+      softmax(sc, 0, corr);  // O is still zero: nothing to rescale
+      pack(sc, pa);
+      // Steady state, intra-warpgroup overlap: the scores of tile it and P V of tile it-1 are
+      // issued together; the softmax of tile it runs while P V is still on the tensor cores.
+      for (int it = 1; it < nblocks; it++) {
+        const int stage = (kv + it) % STAGES, prev = (kv + it - 1) % STAGES;
+        mbar_wait(&s.k_full[stage], ((kv + it) / STAGES) & 1);
+        mbar_wait(&s.v_full[prev], ((kv + it - 1) / STAGES) & 1);
+        my_turn();
+#pragma unroll
+        for (int i = 0; i < D / 2; i++) reg_fence(o[i]);
+        wgmma_fence();
+        issue_qk(sc, stage);
+        issue_pv(pa, prev);
+        pass_turn();
+        wgmma_wait<1>();  // the scores (committed first) are done; P V may still run
+#pragma unroll
+        for (int i = 0; i < BN / 2; i++) reg_fence(sc[i]);
+        __syncwarp();
+        if (lane == 0) {
+          mbar_arrive(&s.k_empty[stage]);
+          // The tile's last Q K^T has read Q: the producer may load the next tile's into it
+          // while this one's softmax, last P V and output run.
+          if (PERSISTENT && it == nblocks - 1) mbar_arrive(&s.q_empty);
+        }
+        const bool rescale = softmax(sc, it, corr);
+        wgmma_wait<0>();
+#pragma unroll
+        for (int i = 0; i < D / 2; i++) reg_fence(o[i]);
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; kk++)
+#pragma unroll
+          for (int j = 0; j < 4; j++) reg_fence(pa[kk][j]);  // P V read them until now
+        __syncwarp();
+        if (lane == 0) mbar_arrive(&s.v_empty[prev]);
+        if (rescale) {
+#pragma unroll
+          for (int i = 0; i < kDT; i++) {
+            o[4 * i + 0] *= corr[0], o[4 * i + 1] *= corr[0];
+            o[4 * i + 2] *= corr[1], o[4 * i + 3] *= corr[1];
+          }
+        }
+        pack(sc, pa);
+      }
+      const int last = (kv + nblocks - 1) % STAGES;
+      mbar_wait(&s.v_full[last], ((kv + nblocks - 1) / STAGES) & 1);
       my_turn();
 #pragma unroll
       for (int i = 0; i < D / 2; i++) reg_fence(o[i]);
       wgmma_fence();
-      issue_qk(sc, stage);
-      issue_pv(pa, prev);
+      issue_pv(pa, last);
       pass_turn();
-      wgmma_wait<1>();  // the scores (committed first) are done; P V may still run
-#pragma unroll
-      for (int i = 0; i < BN / 2; i++) reg_fence(sc[i]);
-      __syncwarp();
-      if (lane == 0) mbar_arrive(&s.k_empty[stage]);
-      const bool rescale = softmax(sc, it, corr);
       wgmma_wait<0>();
 #pragma unroll
       for (int i = 0; i < D / 2; i++) reg_fence(o[i]);
-#pragma unroll
-      for (int kk = 0; kk < BN / 16; kk++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) reg_fence(pa[kk][j]);  // P V read them until now
-      __syncwarp();
-      if (lane == 0) mbar_arrive(&s.v_empty[prev]);
-      if (rescale) {
-#pragma unroll
-        for (int i = 0; i < kDT; i++) {
-          o[4 * i + 0] *= corr[0], o[4 * i + 1] *= corr[0];
-          o[4 * i + 2] *= corr[1], o[4 * i + 3] *= corr[1];
-        }
+      if (PERSISTENT) {
+        // The ring runs on into the next tile: release the last V stage too.
+        __syncwarp();
+        if (lane == 0) mbar_arrive(&s.v_empty[last]);
       }
-      pack(sc, pa);
     }
-    const int last = (nblocks - 1) % STAGES;
-    mbar_wait(&s.v_full[last], ((nblocks - 1) / STAGES) & 1);
-    my_turn();
-#pragma unroll
-    for (int i = 0; i < D / 2; i++) reg_fence(o[i]);
-    wgmma_fence();
-    issue_pv(pa, last);
-    pass_turn();
-    wgmma_wait<0>();
-#pragma unroll
-    for (int i = 0; i < D / 2; i++) reg_fence(o[i]);
-  }
-  if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
 
+  };
   // Normalise; rows that saw no key keep O = 0 and get LSE = -inf; NaN sums propagate.
-  float inv[2];
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const float l = quad_sum(row_sum[r]);
-    inv[r] = l == 0.f ? 0.f : 1.f / l;
-    const int row = row0 + r * 8;
-    if (p.lse && t == 0 && row < sq) {
-      const float lse = l == 0.f ? -INFINITY : (row_max[r] + log2f(l)) * 0.69314718055994531f;
-      p.lse[b * p.lse_stride[0] + (int64_t)(q0 + row) * p.lse_stride[1] + h * p.lse_stride[2]] = lse;
-    }
-  }
-  // Stage this warp's 16 rows in its own rows of the Q tile, swizzling 16-byte chunks by row so that neither the 4-byte writes
-  // nor the 16-byte reads conflict, then write whole 16-byte chunks per row.
-  // Every warp of this warpgroup is past its last wgmma (which read these Q rows) first.
-  named_barrier_sync(8 + cw, 128);
-  unsigned char *stage_base = reinterpret_cast<unsigned char *>(s.q) + (cw * 64 + warp * 16) * 128;
-#pragma unroll
-  for (int i = 0; i < kDT; i++) {
-    unsigned char *blk = stage_base + (i / 8) * BM * 128;
+  auto finish = [&](const Tile &w, int row0, const float (&row_max)[2], const float (&row_sum)[2], float (&inv)[2]) {
 #pragma unroll
     for (int r = 0; r < 2; r++) {
-      const int row = g + 8 * r;  // row % 8 == g
-      *reinterpret_cast<uint32_t *>(blk + row * 128 + (((i % 8) ^ g) * 16) + 4 * t) =
-          pack2<T>(o[4 * i + 2 * r] * inv[r], o[4 * i + 2 * r + 1] * inv[r]);
+      const float l = quad_sum(row_sum[r]);
+      inv[r] = l == 0.f ? 0.f : 1.f / l;
+      const int row = row0 + r * 8;
+      if (p.lse && t == 0 && row < w.sq) {
+        const float lse = l == 0.f ? -INFINITY : (row_max[r] + log2f(l)) * 0.69314718055994531f;
+        p.lse[w.b * p.lse_stride[0] + (int64_t)(w.q0 + row) * p.lse_stride[1] + w.h * p.lse_stride[2]] = lse;
+      }
     }
-  }
-  __syncwarp();
-  T *og = static_cast<T *>(p.out) + b * p.o_stride[0] + (int64_t)q0 * p.o_stride[1] + h * p.o_stride[2];
+  };
+
+  if (cw == C - 1) pass_turn();  // warpgroup 0 goes first
+  if (!PERSISTENT) {
+    const Tile &w = mine;
+    const int row0 = w.m0 + cw * 64 + warp * 16 + g;
+    float o[D / 2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, inv[2];
 #pragma unroll
-  for (int c = lane; c < 16 * (D / 8); c += 32) {
-    const int r = c / (D / 8), ch = c % (D / 8);
-    const int row = m0 + cw * 64 + warp * 16 + r;
-    if (row < sq)
-      *reinterpret_cast<uint4 *>(og + (int64_t)row * p.o_stride[1] + ch * 8) = *reinterpret_cast<const uint4 *>(
-          stage_base + (ch / 8) * BM * 128 + r * 128 + (((ch % 8) ^ (r % 8)) * 16));
+    for (int i = 0; i < D / 2; i++) o[i] = 0.f;
+    if (w.nblocks > 0) mainloop(w, 0, 0, o, row_max, row_sum);
+    if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
+    finish(w, row0, row_max, row_sum, inv);
+    // Stage this warp's 16 rows in its own rows of the Q tile, swizzling 16-byte chunks by
+    // row so that neither the 4-byte writes nor the 16-byte reads conflict, then write whole
+    // 16-byte chunks per row: a warp stores 512 contiguous bytes (D=128) at a time, which
+    // measured 1-3% faster than the persistent kernel's quad-transposed stores
+    // (history/variants-h100-sm90-pers-q/). Every warp of this warpgroup is past its last
+    // wgmma (which read these Q rows) first.
+    named_barrier_sync(8 + cw, 128);
+    unsigned char *stage_base = reinterpret_cast<unsigned char *>(s.q) + (cw * 64 + warp * 16) * 128;
+#pragma unroll
+    for (int i = 0; i < kDT; i++) {
+      unsigned char *blk = stage_base + (i / 8) * BM * 128;
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const int row = g + 8 * r;  // row % 8 == g
+        *reinterpret_cast<uint32_t *>(blk + row * 128 + (((i % 8) ^ g) * 16) + 4 * t) =
+            pack2<T>(o[4 * i + 2 * r] * inv[r], o[4 * i + 2 * r + 1] * inv[r]);
+      }
+    }
+    __syncwarp();
+    T *og = static_cast<T *>(p.out) + w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
+#pragma unroll
+    for (int c = lane; c < 16 * (D / 8); c += 32) {
+      const int r = c / (D / 8), ch = c % (D / 8);
+      const int row = w.m0 + cw * 64 + warp * 16 + r;
+      if (row < w.sq)
+        *reinterpret_cast<uint4 *>(og + (int64_t)row * p.o_stride[1] + ch * 8) = *reinterpret_cast<const uint4 *>(
+            stage_base + (ch / 8) * BM * 128 + r * 128 + (((ch % 8) ^ (r % 8)) * 16));
+    }
+    return;
   }
+
+  int kv = 0, loaded = 0;  // K/V tiles and Q tiles consumed so far, as the producer counts them
+  for (int k = 0;; k++) {
+    // Lane 0 reads the tile for its warp and releases the slot.
+    const int slot = k & 1;
+    int tile = 0;
+    if (lane == 0) {
+      mbar_wait(&s.tile_full[slot], (k / 2) & 1);
+      tile = s.tile[slot];
+      mbar_arrive(&s.tile_empty[slot]);
+    }
+    tile = __shfl_sync(0xffffffffu, tile, 0);
+    if (tile >= p.num_tiles) break;
+    const Tile w = tile_at(p.head_group == 1 ? fc_block{tile / p.blocks, p.blocks - 1 - tile % p.blocks}
+                                             : fc_block_order((uint32_t)tile, (uint32_t)p.blocks,
+                                                              (uint32_t)p.pairs, (uint32_t)p.head_group));
+    if (w.m0 >= w.sq) continue;  // a row block past this sequence's end
+    const int row0 = w.m0 + cw * 64 + warp * 16 + g;
+    float o[D / 2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, inv[2];
+#pragma unroll
+    for (int i = 0; i < D / 2; i++) o[i] = 0.f;
+    if (w.nblocks > 0) mainloop(w, kv, loaded, o, row_max, row_sum);
+    finish(w, row0, row_max, row_sum, inv);
+    // Straight from the accumulators to global memory: the Q tile may already hold the next
+    // tile's rows. A quad holds 16 bytes of a row per n8 block, 4 bytes a thread; a 4x4
+    // transpose in the quad (two shuffle rounds) gives each thread the 16 bytes of one block,
+    // so a warp writes 64 contiguous bytes of each of 8 rows per store. Rows that saw no key
+    // (or a tile with none) have O = 0 and inv = 0, so they write zeros.
+    T *og = static_cast<T *>(p.out) + w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const int row = row0 + r * 8;
+      T *orow = og + (int64_t)row * p.o_stride[1];
+#pragma unroll
+      for (int i0 = 0; i0 < kDT; i0 += 4) {
+        uint32_t a[4];  // a[j]: this thread's 4 bytes of block i0 + j
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+          a[j] = pack2<T>(o[4 * (i0 + j) + 2 * r] * inv[r], o[4 * (i0 + j) + 2 * r + 1] * inv[r]);
+        quad_transpose(a, t);  // now a[j]: thread j's 4 bytes of block i0 + t
+        if (row < w.sq) *reinterpret_cast<uint4 *>(orow + (i0 + t) * 8) = make_uint4(a[0], a[1], a[2], a[3]);
+      }
+    }
+    if (w.nblocks == 0) continue;  // no Q or K/V tile was loaded for it
+    kv += w.nblocks;
+    loaded++;
+  }
+  if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
 }
 
 }  // namespace fc::sm90

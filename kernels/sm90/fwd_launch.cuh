@@ -4,6 +4,8 @@
 #include <cuda_runtime.h>
 #include <stdio.h>
 
+#include <atomic>
+
 #include "fc_problem.h"
 #include "flashcore.h"
 #include "fwd_kernel.cuh"
@@ -21,7 +23,11 @@ int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap
 // history/fwd-grid-sm90-h100-v4-09459e2-interleave-every-size.json.
 constexpr int64_t kMinBlocks = 10;
 
-inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
+// The next of this translation unit's tile counters (tile_counters in fwd_kernel.cuh, also
+// one array per translation unit), shared by its instantiations.
+static std::atomic<unsigned> next_slot{0};
+
+inline Params make_params(const fc_problem *pr, int64_t row_blocks, int slot) {
   Params p;
   p.out = pr->out, p.lse = pr->lse;
   for (int i = 0; i < 3; i++) p.o_stride[i] = pr->o_stride[i], p.lse_stride[i] = pr->lse_stride[i];
@@ -40,6 +46,10 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   p.cu_q = pr->cu_seqlens_q, p.cu_k = pr->cu_seqlens_k;
   p.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, row_blocks, kMinBlocks, p.group,
                                     pr->window_left, pr->window_right, FC_ORDER_L2_BUDGET);
+  p.blocks = (int)row_blocks;
+  p.pairs = (int)(pr->heads * pr->batch);
+  p.num_tiles = (int)(row_blocks * p.pairs);  // under 2^30 (fc_sm90_plan)
+  p.slot = slot;
   return p;
 }
 
@@ -49,20 +59,38 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   constexpr int smem = smem_bytes(C), BM = block_m(C);
   CUtensorMap maps[3];
   if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
-  auto kernel = fwd_kernel<T, D, C.block_n, C.consumers, C.stages>;
+  const bool persistent = persistent_schedule(pr->seqlen_k);
+  auto kernel = persistent ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true>
+                           : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) {
     snprintf(err, err_len, "cudaFuncSetAttribute(%d bytes of shared memory): %s", smem,
              cudaGetErrorString(e));
     return (int)e;
   }
-  const dim3 grid((unsigned)((pr->seqlen_q + BM - 1) / BM), (unsigned)pr->heads, (unsigned)pr->batch);
+  const int64_t row_blocks = (pr->seqlen_q + BM - 1) / BM, tiles = row_blocks * pr->heads * pr->batch;
+  if (tiles == 0) return 0;
+  dim3 grid((unsigned)row_blocks, (unsigned)pr->heads, (unsigned)pr->batch);
+  int slot = 0;
+  if (persistent) {
+    // One CTA per SM (the tile needs all of one), never more than tiles.
+    int device = 0, sms = 0;
+    if ((e = cudaGetDevice(&device)) != cudaSuccess ||
+        (e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess) {
+      snprintf(err, err_len, "reading the device's SM count: %s", cudaGetErrorString(e));
+      return (int)e;
+    }
+    grid = dim3((unsigned)(tiles < sms ? tiles : sms));
+    // Each launch its own tile counter: launches of other streams may run at the same time.
+    slot = (int)(next_slot.fetch_add(1, std::memory_order_relaxed) % kSlots);
+  }
   kernel<<<grid, threads(C), smem, static_cast<cudaStream_t>(stream)>>>(maps[0], maps[1], maps[2],
-                                                                         make_params(pr, grid.x));
+                                                                         make_params(pr, row_blocks, slot));
   e = cudaGetLastError();
   if (e != cudaSuccess)
-    snprintf(err, err_len, "launch of the sm90 %dx%d tile, D=%d (grid %u x %u x %u): %s", BM,
-             C.block_n, D, grid.x, grid.y, grid.z, cudaGetErrorString(e));
+    snprintf(err, err_len, "launch of the sm90 %dx%d tile, D=%d (%s grid %u x %u x %u for %lld tiles): %s", BM,
+             C.block_n, D, persistent ? "persistent" : "plain", grid.x, grid.y, grid.z, (long long)tiles,
+             cudaGetErrorString(e));
   return (int)e;
 }
 
