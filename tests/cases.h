@@ -95,12 +95,15 @@ static const fc_spec fc_matrix[] = {
     {"tiles-576-d128", BF, 3, 700, 900, 32, 8, 128, 0, -1, -1, 0, 0, 1, 0, 0, 0, 2048},
     {"tiles-576-q1000-k100-causal", BF, 3, 1000, 100, 24, 24, 128, 1, -1, -1, 0, 0, 1, 0, 0, 0, 2048},
     {"tiles-256-d256-window", F16, 2, 1000, 1000, 16, 8, 256, 0, 200, 0, 0, 0, 1, 0, 0, 0, 1024},
-    /* more than 2048 keys: the sm90 family's one-CTA-per-tile schedule (up to 2048 keys its
-     * grid is persistent), every tile config */
+    /* more than 2048 keys (4096 under a mask): the sm90 family's one-CTA-per-tile schedule
+     * (below that its grid is persistent), every tile config; the masked cases from 2048 to
+     * 4096 keys run its persistent grid */
     {"long-k3000-causal", BF, 1, 3000, 3000, 4, 2, 128, 1, -1, -1, 0, 0, 1, 0, 0, 0, 1024},
     {"long-q300-k2100", BF, 2, 300, 2100, 4, 4, 128, 0, -1, -1, 0, 0, 1, 0, 0, 0, 0},
     {"long-q200-k2500-d64", F16, 2, 200, 2500, 4, 1, 64, 0, -1, -1, 0, 0, 1, 0, 0, 1, 0},
     {"long-q600-k2200-d256-window", BF, 1, 600, 2200, 2, 2, 256, 0, 500, 100, 0, 0, 1, 0, 0, 0, 0},
+    {"long-q300-k4200-causal", BF, 1, 300, 4200, 2, 1, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1, 0},
+    {"long-q256-k4500-d64-window", F16, 1, 256, 4500, 2, 2, 64, 0, 1000, 0, 0, 0, 1, 0, 0, 0, 0},
 };
 #undef BF
 #undef F16

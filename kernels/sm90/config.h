@@ -40,13 +40,17 @@ FC_SM90_HD constexpr Regs regs(Config c, bool persistent) {
 
 // The schedule: a persistent grid (one CTA per SM taking tiles in dispatch order from a
 // counter; the next tile's Q and K/V load under the current one's last products and output)
-// where the keys are at most 2048, one CTA per tile beyond. Measured on H100 against one CTA
-// per tile (results/history/variants-h100-sm90-pers-q/, run 5): persistent +14 to +18% at
-// S=512 (D=128, D=64 non-causal), +7 to +10% at S=1024, +3 to +8% at S=2048 except D=64
-// non-causal (-0.5%); D=256 -0.8 to +3%. With every size persistent (run 2) S=4096 and 8192
-// lost 1.5-3.6% non-causal and 1-2% causal, with the inner loop's SASS unchanged.
+// where the keys are at most 2048, or 4096 under a mask (causal, windows); one CTA per tile
+// beyond. Measured on H100 against one CTA per tile (results/history/variants-h100-sm90-pers-q/):
+// run 5, persistent +14 to +18% at S=512 (D=128, D=64 non-causal), +7 to +10% at S=1024,
+// +3 to +8% at S=2048 except D=64 non-causal (-0.5%), D=256 -0.8 to +3%; run 6, causal
+// S=4096 +0.2 to +3.6%, causal S=8192 -0.2 to -1.0%. With every size persistent (run 2)
+// non-causal S=4096 and 8192 lost 1.5-3.6%, with the inner loop's SASS unchanged.
 constexpr long long kPersistentMaxKeys = 2048;
-FC_SM90_HD constexpr bool persistent_schedule(long long seqlen_k) { return seqlen_k <= kPersistentMaxKeys; }
+constexpr long long kPersistentMaxKeysMasked = 4096;
+FC_SM90_HD constexpr bool persistent_schedule(long long seqlen_k, bool masked) {
+  return seqlen_k <= (masked ? kPersistentMaxKeysMasked : kPersistentMaxKeys);
+}
 
 //  D = 64:  3 x 64 rows, 128 keys, 2 stages (96 KB). The softmax costs as much as the two
 //           products here, so three consumer warpgroups take turns on the tensor cores (FA3's

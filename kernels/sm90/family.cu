@@ -94,7 +94,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
            "sm90 %s D=%lld%s: %dx%d tile, %d consumer warpgroups + 1 TMA producer, %d stages, "
            "%d B smem, wgmma, %s", p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", (long long)p->head_dim,
            p->causal ? " causal" : "", block_m(c), c.block_n, c.consumers, c.stages, smem_bytes(c),
-           persistent_schedule(p->seqlen_k) ? "persistent grid" : "one CTA per tile");
+           persistent_schedule(p->seqlen_k, masked(p->window_left, p->window_right)) ? "persistent grid" : "one CTA per tile");
   return 1;
 }
 

@@ -59,7 +59,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   constexpr int smem = smem_bytes(C), BM = block_m(C);
   CUtensorMap maps[3];
   if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
-  const bool persistent = persistent_schedule(pr->seqlen_k);
+  const bool persistent = persistent_schedule(pr->seqlen_k, MASKED);
   auto kernel = persistent ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true>
                            : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
