@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <mutex>
+
 #include "config.h"
 #include "fc_problem.h"
 #include "flashcore.h"
@@ -163,6 +165,59 @@ int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap
     }
   }
   return 0;
+}
+
+
+// The pool of tile counters for persistent launches, per device: kCounters pairs in device
+// memory and a busy flag each in host-mapped memory. A launch takes a pair whose flag is
+// clear and sets it; its last CTA zeroes the pair and clears the flag. So no two launches
+// that may run at once share counters, whatever streams they are on (a fixed ring of slots
+// could hand one slot to two launches in flight), and a pair is zero whenever it is free.
+// With every pair held the launch runs one CTA per tile instead.
+namespace {
+constexpr int kCounters = 256, kMaxDevices = 64;
+struct CounterPool {
+  unsigned int *counters = nullptr;     // device memory, [kCounters][2]
+  volatile unsigned int *busy = nullptr;  // host-mapped, [kCounters]
+  int next = 0;
+  bool failed = false;  // the allocation failed once: persistent launches stay off
+};
+std::mutex pool_mutex;
+CounterPool pools[kMaxDevices];
+}  // namespace
+
+bool acquire_tile_counter(int device, cudaStream_t stream, unsigned int **counter, volatile unsigned int **busy) {
+  if (device < 0 || device >= kMaxDevices) return false;
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  CounterPool &pool = pools[device];
+  if (!pool.counters) {
+    if (pool.failed) return false;
+    void *d = nullptr, *h = nullptr;
+    // Zeroed on the launch's stream before its first use; the synchronisation happens once.
+    if (cudaMalloc(&d, kCounters * 2 * sizeof(unsigned int)) != cudaSuccess ||
+        cudaMemsetAsync(d, 0, kCounters * 2 * sizeof(unsigned int), stream) != cudaSuccess ||
+        cudaStreamSynchronize(stream) != cudaSuccess ||
+        cudaHostAlloc(&h, kCounters * sizeof(unsigned int), cudaHostAllocMapped | cudaHostAllocPortable) != cudaSuccess) {
+      (void)cudaGetLastError();  // this failure is ours, not the launch's: do not leave it behind
+      if (d) cudaFree(d);
+      pool.failed = true;
+      return false;
+    }
+    pool.counters = static_cast<unsigned int *>(d);
+    pool.busy = static_cast<volatile unsigned int *>(h);
+    for (int i = 0; i < kCounters; i++) pool.busy[i] = 0u;
+  }
+  for (int i = 0; i < kCounters; i++) {
+    const int slot = (pool.next + i) % kCounters;
+    if (pool.busy[slot] == 0u) {
+      pool.busy[slot] = 1u;
+      pool.next = slot + 1;
+      *counter = pool.counters + 2 * slot;
+      *busy = pool.busy + slot;
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace fc::sm90

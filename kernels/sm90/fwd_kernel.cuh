@@ -50,14 +50,12 @@ struct Params {
   int blocks;     // query row blocks per (sequence, head)
   int pairs;      // heads * batch
   int num_tiles;  // blocks * pairs (under 2^30, which the planner ensures)
-  int slot;       // this launch's tile counter (tile_counters)
+  // Persistent schedule: this launch's own tile counters (acquire_tile_counter): [0] hands
+  // out tiles, [1] counts the CTAs done; the last CTA puts both back to 0 and then clears
+  // *busy, a flag in host-mapped memory, which hands the counters back to the host's pool.
+  unsigned int *counter;
+  volatile unsigned int *busy;
 };
-
-// Tile counters of the persistent launches: [slot][0] hands out tiles, [slot][1] counts the
-// CTAs done; the last CTA of a launch puts both back to 0. Each launch takes the next slot,
-// so launches in flight at once on one device (up to kSlots) never share one.
-constexpr int kSlots = 64;
-static __device__ unsigned int tile_counters[kSlots][2];
 
 __device__ __forceinline__ int clamp_int(int x, int lo, int hi) {
   return x < lo ? lo : x > hi ? hi : (int)x;
@@ -206,7 +204,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       }
       return;
     }
-    unsigned int *counter = tile_counters[p.slot];
+    unsigned int *counter = p.counter;
     int tile = blockIdx.x;  // the first tile of each CTA is its index; then the counter's
     int kv = 0, loaded = 0;  // K/V tiles and Q tiles issued so far
     for (int k = 0;; k++) {
@@ -239,7 +237,8 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     if (atomicAdd(&counter[1], 1u) == gridDim.x - 1) {
       counter[0] = 0;
       counter[1] = 0;
-      __threadfence();
+      __threadfence_system();  // the zeros are visible before the host sees the flag
+      *p.busy = 0u;
     }
     return;
   }

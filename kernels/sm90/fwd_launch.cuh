@@ -4,8 +4,6 @@
 #include <cuda_runtime.h>
 #include <stdio.h>
 
-#include <atomic>
-
 #include "fc_problem.h"
 #include "flashcore.h"
 #include "fwd_kernel.cuh"
@@ -23,11 +21,14 @@ int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap
 // history/fwd-grid-sm90-h100-v4-09459e2-interleave-every-size.json.
 constexpr int64_t kMinBlocks = 10;
 
-// The next of this translation unit's tile counters (tile_counters in fwd_kernel.cuh, also
-// one array per translation unit), shared by its instantiations.
-static std::atomic<unsigned> next_slot{0};
+// Tile counters for one persistent launch on `device` that no other launch holds (family.cu):
+// a zeroed pair in device memory and its busy flag in host-mapped memory, set here and
+// cleared by the launch's last CTA. False when every counter is held or the pool could not be
+// set up: the launch then runs one CTA per tile. Not under stream capture (a graph would
+// replay its launch with the same counters).
+bool acquire_tile_counter(int device, cudaStream_t stream, unsigned int **counter, volatile unsigned int **busy);
 
-inline Params make_params(const fc_problem *pr, int64_t row_blocks, int slot) {
+inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   Params p;
   p.out = pr->out, p.lse = pr->lse;
   for (int i = 0; i < 3; i++) p.o_stride[i] = pr->o_stride[i], p.lse_stride[i] = pr->lse_stride[i];
@@ -49,7 +50,7 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, int slot) {
   p.blocks = (int)row_blocks;
   p.pairs = (int)(pr->heads * pr->batch);
   p.num_tiles = (int)(row_blocks * p.pairs);  // under 2^30 (fc_sm90_plan)
-  p.slot = slot;
+  p.counter = nullptr, p.busy = nullptr;
   return p;
 }
 
@@ -59,38 +60,40 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   constexpr int smem = smem_bytes(C), BM = block_m(C);
   CUtensorMap maps[3];
   if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
-  const bool persistent = persistent_schedule(pr->seqlen_k, MASKED);
-  auto kernel = persistent ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true>
-                           : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false>;
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  if (e != cudaSuccess) {
-    snprintf(err, err_len, "cudaFuncSetAttribute(%d bytes of shared memory): %s", smem,
-             cudaGetErrorString(e));
-    return (int)e;
-  }
+  bool persistent = persistent_schedule(pr->seqlen_k, MASKED);
   const int64_t row_blocks = (pr->seqlen_q + BM - 1) / BM, tiles = row_blocks * pr->heads * pr->batch;
   if (tiles == 0) return 0;
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  Params params = make_params(pr, row_blocks);
   dim3 grid((unsigned)row_blocks, (unsigned)pr->heads, (unsigned)pr->batch);
-  int slot = 0;
+  cudaError_t e = cudaSuccess;
+  int device = 0, sms = 0;
   if (persistent) {
-    // One CTA per SM (the tile needs all of one), never more than tiles.
-    int device = 0, sms = 0;
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     if ((e = cudaGetDevice(&device)) != cudaSuccess ||
-        (e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess) {
-      snprintf(err, err_len, "reading the device's SM count: %s", cudaGetErrorString(e));
+        (e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess ||
+        (e = cudaStreamIsCapturing(st, &capture)) != cudaSuccess) {
+      snprintf(err, err_len, "reading the device's SM count or the stream's capture state: %s", cudaGetErrorString(e));
       return (int)e;
     }
-    grid = dim3((unsigned)(tiles < sms ? tiles : sms));
-    // Each launch its own tile counter: launches of other streams may run at the same time.
-    slot = (int)(next_slot.fetch_add(1, std::memory_order_relaxed) % kSlots);
+    persistent = capture == cudaStreamCaptureStatusNone &&
+                 acquire_tile_counter(device, st, &params.counter, &params.busy);
   }
-  kernel<<<grid, threads(C), smem, static_cast<cudaStream_t>(stream)>>>(maps[0], maps[1], maps[2],
-                                                                         make_params(pr, row_blocks, slot));
-  e = cudaGetLastError();
-  if (e != cudaSuccess)
-    snprintf(err, err_len, "launch of the sm90 %dx%d tile, D=%d (%s grid %u x %u x %u for %lld tiles): %s", BM,
-             C.block_n, D, persistent ? "persistent" : "plain", grid.x, grid.y, grid.z, (long long)tiles,
-             cudaGetErrorString(e));
+  // One CTA per SM (the tile needs all of one), never more than tiles.
+  if (persistent) grid = dim3((unsigned)(tiles < sms ? tiles : sms));
+  auto kernel = persistent ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true>
+                           : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false>;
+  if ((e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)) == cudaSuccess) {
+    kernel<<<grid, threads(C), smem, st>>>(maps[0], maps[1], maps[2], params);
+    e = cudaGetLastError();
+    if (e != cudaSuccess)
+      snprintf(err, err_len, "launch of the sm90 %dx%d tile, D=%d (%s grid %u x %u x %u for %lld tiles): %s", BM,
+               C.block_n, D, persistent ? "persistent" : "plain", grid.x, grid.y, grid.z, (long long)tiles,
+               cudaGetErrorString(e));
+  } else {
+    snprintf(err, err_len, "cudaFuncSetAttribute(%d bytes of shared memory): %s", smem, cudaGetErrorString(e));
+  }
+  if (e != cudaSuccess && persistent) *params.busy = 0u;  // no CTA ran: the counters are still zero
   return (int)e;
 }
 
