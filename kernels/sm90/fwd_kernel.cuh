@@ -3,8 +3,8 @@
 // A tile is block_m = 64 * C query rows of one (sequence, head). Two schedules of the same
 // tile code (persistent_schedule() in config.h chooses): one CTA per tile on a (row blocks,
 // heads, batch) grid, or a persistent grid (at most one CTA per SM) whose CTAs take tiles in
-// the dispatch order of fc_block_order.h (heaviest causal row blocks first) from a global
-// counter. Taking them in order, as the hardware hands out the CTAs of a plain grid, keeps
+// the dispatch order of fc_block_order.h (heaviest causal row blocks first) from the launch's
+// own counter in global memory (acquire_tile_counter in family.cu). Taking them in order, as the hardware hands out the CTAs of a plain grid, keeps
 // the CTAs that run at once on the same heads (a static stride over the tiles lost 8-18%:
 // history/fwd-grid-sm90-h100-v3*).
 //
@@ -232,7 +232,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       tile = (int)gridDim.x + (int)atomicAdd(counter, 1u);
     }
     // Every CTA has taken its last tile before it counts itself done; the last one resets
-    // the slot for a later launch.
+    // counters for a later launch and hands them back to the host's pool.
     __threadfence();
     if (atomicAdd(&counter[1], 1u) == gridDim.x - 1) {
       counter[0] = 0;
