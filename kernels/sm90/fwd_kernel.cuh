@@ -232,7 +232,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       tile = (int)gridDim.x + (int)atomicAdd(counter, 1u);
     }
     // Every CTA has taken its last tile before it counts itself done; the last one resets
-    // counters for a later launch and hands them back to the host's pool.
+    // the counters for a later launch and hands them back to the host's pool.
     __threadfence();
     if (atomicAdd(&counter[1], 1u) == gridDim.x - 1) {
       counter[0] = 0;
