@@ -115,6 +115,7 @@ Test(select_sm90, hopper_tiles) {
   for (int causal = 0; causal <= 1; causal++)
     for (int i = 0; i < 3; i++) {
       fc_problem p = problem(i == 1 ? FC_DTYPE_F16 : FC_DTYPE_BF16, dims[i]);
+      p.seqlen_q = p.seqlen_k = p.total_q = p.total_k = 2048;
       p.causal = causal, p.window_right = causal ? 0 : -1;
       cr_assert(plan90(&p, &H100, &info, why), "D=%d: %s", dims[i], why);
       cr_assert_eq(info.block_m, bm[i], "D=%d", dims[i]);
@@ -122,6 +123,10 @@ Test(select_sm90, hopper_tiles) {
       cr_assert_eq(info.num_warps, warps[i], "one producer warpgroup and block_m / 64 consumers, D=%d", dims[i]);
       cr_assert(strstr(info.description, "wgmma"), "%s", info.description);
     }
+  /* D=128 without a mask takes 128 keys too at up to 1024 keys */
+  fc_problem short_rows = problem(FC_DTYPE_BF16, 128);
+  cr_assert(plan90(&short_rows, &H100, &info, why), "%s", why);
+  cr_assert_eq(info.block_n, 128);
   /* a sliding window is a mask too */
   fc_problem w = problem(FC_DTYPE_BF16, 128);
   w.window_left = 256;

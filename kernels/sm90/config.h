@@ -65,6 +65,11 @@ FC_SM90_HD constexpr bool persistent_schedule(long long seqlen_k, bool masked) {
 FC_SM90_HD constexpr bool masked(long long window_left, long long window_right) {
   return window_left >= 0 || window_right >= 0;
 }
+// Which D=128 tile: the 176-key one only for unmasked rows of more than 1024 keys (at 512
+// keys its third tile computes 160 of 176 columns for nothing).
+FC_SM90_HD constexpr bool narrow(long long seqlen_k, long long window_left, long long window_right) {
+  return masked(window_left, window_right) || seqlen_k <= 1024;
+}
 FC_SM90_HD constexpr Config config(int d, bool masked) {
   return d == 64    ? Config{64, 3, 128, 2}
          : d == 128 ? (masked ? Config{128, 2, 128, 2} : Config{128, 2, 176, 2})

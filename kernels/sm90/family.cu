@@ -75,7 +75,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
              (long long)p->batch, (long long)p->heads);
     return 0;
   }
-  const Config c = config((int)p->head_dim, masked(p->window_left, p->window_right));
+  const Config c = config((int)p->head_dim, narrow(p->seqlen_k, p->window_left, p->window_right));
   // The persistent kernel counts its tiles (row blocks x heads x batch) in 32 bits.
   const int64_t tiles = (p->seqlen_q + block_m(c) - 1) / block_m(c) * p->heads * p->batch;
   if (tiles >= (1 << 30)) {

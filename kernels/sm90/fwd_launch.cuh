@@ -60,7 +60,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   constexpr int smem = smem_bytes(C), BM = block_m(C);
   CUtensorMap maps[3];
   if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
-  bool persistent = persistent_schedule(pr->seqlen_k, MASKED);
+  bool persistent = persistent_schedule(pr->seqlen_k, masked(pr->window_left, pr->window_right));
   const int64_t row_blocks = (pr->seqlen_q + BM - 1) / BM, tiles = row_blocks * pr->heads * pr->batch;
   if (tiles == 0) return 0;
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
@@ -103,8 +103,8 @@ int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   if constexpr (same_config(config(D, true), config(D, false)))
     return launch_cfg<T, D, true>(pr, stream, err, err_len);
   else
-    return masked(pr->window_left, pr->window_right) ? launch_cfg<T, D, true>(pr, stream, err, err_len)
-                                                     : launch_cfg<T, D, false>(pr, stream, err, err_len);
+    return narrow(pr->seqlen_k, pr->window_left, pr->window_right) ? launch_cfg<T, D, true>(pr, stream, err, err_len)
+                                                                   : launch_cfg<T, D, false>(pr, stream, err, err_len);
 }
 
 template <int D>
