@@ -55,13 +55,13 @@ FC_SM90_HD constexpr bool persistent_schedule(long long seqlen_k, bool masked) {
 //  D = 64:  3 x 64 rows, 128 keys, 2 stages (96 KB). The softmax costs as much as the two
 //           products here, so three consumer warpgroups take turns on the tensor cores (FA3's
 //           choice); at 160 registers S (64), P (32) and O (32) fit.
-//  D = 128: 2 x 64 rows, 2 stages. Full attention (no mask): 176 keys (208 KB), FA3's tile:
-//           fewer barriers and softmax passes per key, S (88) + P (44) + O (64) under 240
-//           registers. Masked (causal, windows): 128 keys (160 KB), so the diagonal tile
-//           wastes less.
+//  D = 128: 2 x 64 rows, 2 stages. Full attention beyond 1024 keys: 176 keys (208 KB),
+//           FA3's tile: fewer barriers and softmax passes per key, S (88) + P (44) + O (64)
+//           under 240 registers. Masked (causal, windows) or at most 1024 keys: 128 keys
+//           (160 KB), so the diagonal or last tile wastes less (see narrow()).
 //  D = 256: 2 x 64 rows, 64 keys, 2 stages (192 KB): O alone is 128 floats a thread, and
 //           K and V tiles of 64 keys are 32 KB each.
-// `masked`: the problem has a causal mask or a window (see masked()).
+// The `masked` argument of config() is narrow(): a causal mask or a window, or few keys.
 FC_SM90_HD constexpr bool masked(long long window_left, long long window_right) {
   return window_left >= 0 || window_right >= 0;
 }
