@@ -54,9 +54,10 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   return p;
 }
 
-template <typename T, int D, bool MASKED>
+// NARROW: the tile of config(D, true), see narrow() in config.h.
+template <typename T, int D, bool NARROW>
 int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
-  constexpr Config C = config(D, MASKED);
+  constexpr Config C = config(D, NARROW);
   constexpr int smem = smem_bytes(C), BM = block_m(C);
   CUtensorMap maps[3];
   if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
@@ -97,7 +98,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   return (int)e;
 }
 
-// The tile of config(D, masked); one instantiation where both are the same.
+// The tile of config(D, narrow(...)); one instantiation where both are the same.
 template <typename T, int D>
 int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   if constexpr (same_config(config(D, true), config(D, false)))
