@@ -127,6 +127,17 @@ Test(select_sm90, hopper_tiles) {
   fc_problem short_rows = problem(FC_DTYPE_BF16, 128);
   cr_assert(plan90(&short_rows, &H100, &info, why), "%s", why);
   cr_assert_eq(info.block_n, 128);
+  /* the schedule: persistent up to 2048 keys, 4096 under a mask; one CTA per tile beyond */
+  const int64_t keys[4] = {2048, 4096, 4096, 8192};
+  const int causal_of[4] = {0, 0, 1, 1}, persistent[4] = {1, 0, 1, 0};
+  for (int i = 0; i < 4; i++) {
+    fc_problem p = problem(FC_DTYPE_BF16, 128);
+    p.seqlen_q = p.seqlen_k = p.total_q = p.total_k = keys[i];
+    p.causal = causal_of[i], p.window_right = causal_of[i] ? 0 : -1;
+    cr_assert(plan90(&p, &H100, &info, why), "%s", why);
+    cr_assert(strstr(info.description, persistent[i] ? "persistent grid" : "one CTA per tile"),
+              "%lld keys, causal %d: %s", (long long)keys[i], causal_of[i], info.description);
+  }
   /* a sliding window is a mask too */
   fc_problem w = problem(FC_DTYPE_BF16, 128);
   w.window_left = 256;
