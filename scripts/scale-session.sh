@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One device call on all its GPUs (1, 2, 4, ... and N in the sweeps), most important first, each run under its own time limit: the strong
-# sweep in threads mode with the float64 check of every shard, the weak sweep, both again
+# One device call on all its GPUs (1, 2, 4, ... and N in the sweeps), most important first,
+# each run under its own time limit: the strong sweep in threads mode with the float64 check of every shard, the weak sweep, both again
 # under mpirun, the kernel all-gather (--gather sm) for comparison, and the mixed-family run.
 # JSON and logs under $OUT.
 set -uo pipefail

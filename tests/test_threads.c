@@ -23,22 +23,27 @@ static void *run_one(void *arg) {
   return NULL;
 }
 
-Test(threads, one_context_many_threads) {
-  cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &shared), FC_SUCCESS);
-  cr_assert_eq(fc_context_set_num_threads(shared, 2), FC_SUCCESS);
+/* Runs fn on THREADS threads, each with its own seed, and checks every result. */
+static void run_threads(void *(*fn)(void *), uint64_t seed_stride) {
   pthread_t t[THREADS];
   result r[THREADS];
   uint64_t base = fc_test_seed();
   for (int i = 0; i < THREADS; i++) {
     memset(&r[i], 0, sizeof r[i]);
-    r[i].seed = base + (uint64_t)i * 7919u;
-    cr_assert_eq(pthread_create(&t[i], NULL, run_one, &r[i]), 0);
+    r[i].seed = base + (uint64_t)i * seed_stride;
+    cr_assert_eq(pthread_create(&t[i], NULL, fn, &r[i]), 0);
   }
   for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
   for (int i = 0; i < THREADS; i++) {
     cr_assert_eq(r[i].st, FC_SUCCESS, "thread %d: %s", i, fc_status_string(r[i].st));
     cr_assert(r[i].chk.pass, "thread %d: %s", i, r[i].chk.msg);
   }
+}
+
+Test(threads, one_context_many_threads) {
+  cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &shared), FC_SUCCESS);
+  cr_assert_eq(fc_context_set_num_threads(shared, 2), FC_SUCCESS);
+  run_threads(run_one, 7919u);
   fc_context_destroy(shared);
 }
 
@@ -85,15 +90,13 @@ Test(threads, contexts_created_concurrently) {
 /* One GPU context shared by threads, each running problems with more tiles than an H100 has
  * SMs (sm90 runs them on its persistent grid, whose tile counters come from a pool that
  * threads share): every output must still pass. Skips without a GPU. */
-static fc_context *gpu_shared;
-
 static void *run_gpu(void *arg) {
   result *r = arg;
   for (int i = 0; i < 3 && r->st == FC_SUCCESS; i++) {
     fc_case c = fc_case_make(FC_DTYPE_BF16, 2, 700 + (int64_t)((r->seed + i) % 300), 900, 16, 4, 128, r->seed + i);
     c.causal = (int)((r->seed + i) & 1);
     c.sample_rows = 256;
-    r->st = fc_case_run(gpu_shared, &c, &r->chk);
+    r->st = fc_case_run(shared, &c, &r->chk);
     if (r->st == FC_SUCCESS && !r->chk.pass) break;
   }
   return NULL;
@@ -101,19 +104,7 @@ static void *run_gpu(void *arg) {
 
 Test(threads, gpu_context_many_threads) {
   if (fc_test_gpu_count() == 0) cr_skip_test("no CUDA GPU on this machine: GPU case skipped");
-  cr_assert_eq(fc_context_create(0, &gpu_shared), FC_SUCCESS, "%s", fc_last_error(NULL));
-  pthread_t t[THREADS];
-  result r[THREADS];
-  uint64_t base = fc_test_seed();
-  for (int i = 0; i < THREADS; i++) {
-    memset(&r[i], 0, sizeof r[i]);
-    r[i].seed = base + (uint64_t)i * 104729u;
-    cr_assert_eq(pthread_create(&t[i], NULL, run_gpu, &r[i]), 0);
-  }
-  for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
-  for (int i = 0; i < THREADS; i++) {
-    cr_assert_eq(r[i].st, FC_SUCCESS, "thread %d: %s", i, fc_status_string(r[i].st));
-    cr_assert(r[i].chk.pass, "thread %d: %s", i, r[i].chk.msg);
-  }
-  fc_context_destroy(gpu_shared);
+  cr_assert_eq(fc_context_create(0, &shared), FC_SUCCESS, "%s", fc_last_error(NULL));
+  run_threads(run_gpu, 104729u);
+  fc_context_destroy(shared);
 }

@@ -61,18 +61,19 @@ FC_SM90_HD constexpr bool persistent_schedule(long long seqlen_k, bool masked) {
 //           (160 KB), so the diagonal or last tile wastes less (see narrow()).
 //  D = 256: 2 x 64 rows, 64 keys, 2 stages (192 KB): O alone is 128 floats a thread, and
 //           K and V tiles of 64 keys are 32 KB each.
-// The `masked` argument of config() is narrow(): a causal mask or a window, or few keys.
+// `masked`: the problem has a causal mask or a window.
 FC_SM90_HD constexpr bool masked(long long window_left, long long window_right) {
   return window_left >= 0 || window_right >= 0;
 }
-// Which D=128 tile: the 176-key one only for unmasked rows of more than 1024 keys (at 512
-// keys its third tile computes 160 of 176 columns for nothing).
+// Which D=128 tile (config()'s `narrow` argument): the 176-key one only for unmasked rows of
+// more than 1024 keys. Below that the 128-key tile measured faster on H100 (+2.2 to +2.8% at
+// S=512, +0.4 to +0.8% at S=1024; results/history/variants-h100-sm90-pers-q/, run 9).
 FC_SM90_HD constexpr bool narrow(long long seqlen_k, long long window_left, long long window_right) {
   return masked(window_left, window_right) || seqlen_k <= 1024;
 }
-FC_SM90_HD constexpr Config config(int d, bool masked) {
+FC_SM90_HD constexpr Config config(int d, bool narrow) {
   return d == 64    ? Config{64, 3, 128, 2}
-         : d == 128 ? (masked ? Config{128, 2, 128, 2} : Config{128, 2, 176, 2})
+         : d == 128 ? (narrow ? Config{128, 2, 128, 2} : Config{128, 2, 176, 2})
                     : Config{256, 2, 64, 2};
 }
 
