@@ -86,8 +86,11 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   }
   // One CTA per SM (the tile needs all of one), never more than tiles.
   if (persistent) grid = dim3((unsigned)(tiles < sms ? tiles : sms));
-  auto kernel = persistent ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true>
-                           : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false>;
+  const bool copies = pr->num_out_copies > 0;
+  auto kernel = persistent ? (copies ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true, true>
+                                     : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true, false>)
+                           : (copies ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, true>
+                                     : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false>);
   if ((e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)) == cudaSuccess) {
     kernel<<<grid, threads(C), smem, st>>>(maps[0], maps[1], maps[2], params);
     e = cudaGetLastError();
