@@ -37,6 +37,14 @@ run weak-threads $((60 * slow)) $scale --sweep weak --no-check "${weak[@]}" --js
 # WITH_TOKENS=1: the weak sweep again with 16384 tokens per GPU (B x S, the standard grid's
 # convention) instead of one sequence, so that S=4096 and 8192 carry the work of S=16384.
 [ -n "${WITH_TOKENS:-}" ] && run weak-tokens-threads 60 $scale --sweep weak --no-check --shape 4,8,8,4096,128,1 --shape 2,8,8,8192,128,1 --json "$out/weak-tokens-threads.json"
+# WITH_STORE=1: the sweeps again with --gather store (the kernel's stores into every rank's
+# window instead of an all-gather after it), threads and MPI.
+if [ -n "${WITH_STORE:-}" ]; then
+  run store-weak-threads $((60 * slow)) $scale --sweep weak --gather store --no-check "${weak[@]}" --json "$out/store-weak-threads.json"
+  run store-strong-threads $((60 * slow)) $scale --sweep strong --gather store --no-check "${strong[@]}" --json "$out/store-strong-threads.json"
+  [ -z "$vdir" ] && run store-weak-mpi $((50 * slow)) "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep weak --gather store --no-check "${weak[@]}" --json "$out/store-weak-mpi.json"
+  [ -z "$vdir" ] && run store-strong-mpi $((60 * slow)) "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep strong --gather store --no-check "${strong[@]}" --json "$out/store-strong-mpi.json"
+fi
 [ -n "${WITH_MIXED:-}" ] && run mixed 60 $scale --families auto,sm80 --shape 1,8,2,4096,128,1 --shape 2,6,3,1000,64,0 --reps 5 --json "$out/mixed-families.json"
 [ -f "$out/mixed.log" ] && grep -E "^      rank" "$out/mixed.log" | head -n 8
 cp "$out"/*.json "$final"/ 2>/dev/null

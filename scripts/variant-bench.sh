@@ -9,7 +9,9 @@
 # Each test or bench run stops after RUN_TIMEOUT seconds (300), so a variant that hangs
 # cannot take the whole device call.
 set -uo pipefail
-family=${FAMILY:-auto} rounds=${ROUNDS:-3}
+# BENCH=PATH: another flashcore-bench binary (one built against the older header, when the
+# variants' libraries differ in the options they accept).
+family=${FAMILY:-auto} rounds=${ROUNDS:-3} bench=${BENCH:-build/scaling/flashcore-bench}
 final=${OUT:-/tmp/out}
 out=/tmp/fc-variants
 rm -rf "$out" && mkdir -p "$out" "$final"
@@ -26,7 +28,7 @@ for v in "$@"; do  # unpack each variant's library (python's lzma: no xz binary 
       ".carry/variants/$v/$f.xz" "$out/lib/$v/$f" || exit 1
   done
   chmod +x "$out/lib/$v/flashcore-scale"
-  echo "$v: $(cat ".carry/variants/$v/commit"), loads $(LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" ldd build/scaling/flashcore-bench | grep -o '/[^ ]*libflashcore[^ ]*')"
+  echo "$v: $(cat ".carry/variants/$v/commit"), loads $(LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" ldd "$bench" | grep -o '/[^ ]*libflashcore[^ ]*')"
 done
 # CHECK=1: first the GPU test suite against every variant (or those in CHECK_VARIANTS), with
 # FAMILIES (default "sm90 sm80")
@@ -43,7 +45,7 @@ for r in $(seq 1 "$rounds"); do
   for v in "$@"; do
     # the first round checks every output against the float64 reference; the rest only time
     check=(); [ "$r" = 1 ] || check=(--no-check)
-    LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" timeout "${RUN_TIMEOUT:-300}" build/scaling/flashcore-bench --family "$family" \
+    LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" timeout "${RUN_TIMEOUT:-300}" "$bench" --family "$family" \
       "${args[@]}" --reps 20 "${check[@]}" > "$out/$v-$r.log" 2>&1 || echo "$v round $r: rc=$?"
   done
 done

@@ -3,6 +3,7 @@
  * skips with a message where no GPU exists. FC_TEST_RAGGED_ONLY=1 keeps only the ragged
  * shapes (the suite compute-sanitizer runs). */
 #include <criterion/criterion.h>
+#include <cuda_runtime_api.h>
 #include <criterion/parameterized.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,5 +64,61 @@ Test(gpu, f32_unsupported_on_gpu) {
   fc_check chk;
   cr_assert_eq(fc_case_run(ctx, &c, &chk), FC_ERR_UNSUPPORTED);
   cr_assert(strstr(fc_last_error(ctx), "f32"), "%s", fc_last_error(ctx));
+  fc_context_destroy(ctx);
+}
+
+/* out_copies: every element of the output also lands, bit for bit, at the same place in each
+ * copy (here on the same GPU), through strided views (heads 1..H of a buffer of H + 2), on
+ * both sm90 schedules and ragged rows; padding stays poisoned. A family without the option
+ * (sm80, or no Hopper GPU) refuses with a sentence and writes nothing. */
+Test(gpu, out_copies) {
+  fc_context *ctx = gpu_context_or_skip();
+  const struct { int64_t B, S, H, Hk, D; int causal; } shapes[] = {
+      {2, 300, 4, 2, 128, 0}, {1, 1000, 3, 3, 64, 1}, {1, 2500, 2, 1, 64, 0}, {2, 200, 2, 2, 256, 1}};
+  for (size_t n = 0; n < sizeof shapes / sizeof shapes[0]; n++) {
+    const int64_t B = shapes[n].B, S = shapes[n].S, H = shapes[n].H, Hk = shapes[n].Hk, D = shapes[n].D;
+    const size_t nq = (size_t)(B * S * H * D), nk = (size_t)(B * S * Hk * D), nw = (size_t)(B * S * (H + 2) * D);
+    uint16_t *host = malloc(2 * nq), *wide[3] = {malloc(2 * nw), malloc(2 * nw), malloc(2 * nw)};
+    cr_assert(host && wide[0] && wide[1] && wide[2]);
+    uint64_t x = fc_test_seed() + n;
+    for (size_t i = 0; i < nq; i++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      host[i] = (uint16_t)(0x3c00 | (x & 0x3ff)) ^ (uint16_t)((x >> 20) & 0x8000); /* bf16 +-[1, 8) */
+    }
+    void *q = NULL, *k = NULL, *v = NULL, *dw[3] = {NULL, NULL, NULL};
+    cr_assert_eq(cudaMalloc(&q, 2 * nq) | cudaMalloc(&k, 2 * nk) | cudaMalloc(&v, 2 * nk), cudaSuccess);
+    for (int i = 0; i < 3; i++) {
+      cr_assert_eq(cudaMalloc(&dw[i], 2 * nw), cudaSuccess);
+      cr_assert_eq(cudaMemset(dw[i], 0xFF, 2 * nw), cudaSuccess); /* NaN everywhere */
+    }
+    cr_assert_eq(cudaMemcpy(q, host, 2 * nq, cudaMemcpyHostToDevice), cudaSuccess);
+    cr_assert_eq(cudaMemcpy(k, host + (nq - nk), 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
+    cr_assert_eq(cudaMemcpy(v, host, 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
+    fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, B, S, H, D);
+    fc_tensor tk = fc_tensor_bshd(k, FC_DTYPE_BF16, B, S, Hk, D), tv = fc_tensor_bshd(v, FC_DTYPE_BF16, B, S, Hk, D);
+    fc_tensor to = fc_tensor_bshd((uint16_t *)dw[0] + D, FC_DTYPE_BF16, B, S, H, D);
+    to.stride[1] = (H + 2) * D, to.stride[0] = S * (H + 2) * D;
+    void *copies[2] = {(uint16_t *)dw[1] + D, (uint16_t *)dw[2] + D};
+    fc_attn_options o = FC_ATTN_OPTIONS_INIT;
+    o.causal = shapes[n].causal;
+    o.out_copies = copies, o.num_out_copies = 2;
+    fc_status st = fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &o, NULL);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    for (int i = 0; i < 3; i++) cr_assert_eq(cudaMemcpy(wide[i], dw[i], 2 * nw, cudaMemcpyDeviceToHost), cudaSuccess);
+    size_t written = 0;
+    for (size_t i = 0; i < nw; i++) written += wide[0][i] != 0xFFFF;
+    if (st == FC_ERR_UNSUPPORTED) {
+      cr_assert(strstr(fc_last_error(ctx), "out_copies"), "%s", fc_last_error(ctx));
+      cr_assert_eq(written, 0, "refused, yet %zu elements were written", written);
+    } else {
+      cr_assert_eq(st, FC_SUCCESS, "%s", fc_last_error(ctx));
+      cr_assert_eq(written, nq, "shape %zu: %zu of %zu output elements written", n, written, nq);
+      for (int i = 1; i < 3; i++)
+        cr_assert(memcmp(wide[0], wide[i], 2 * nw) == 0, "shape %zu: copy %d differs from out", n, i - 1);
+    }
+    cudaFree(q), cudaFree(k), cudaFree(v);
+    for (int i = 0; i < 3; i++) cudaFree(dw[i]), free(wide[i]);
+    free(host);
+  }
   fc_context_destroy(ctx);
 }

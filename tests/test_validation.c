@@ -2,6 +2,7 @@
  * value, and nothing is written. Each test starts from a valid problem and breaks one thing. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -121,6 +122,54 @@ Test(validation, softcap_negative) { opts.softcap = -30.0f; expect(FC_ERR_INVALI
 Test(validation, softcap_inf) { opts.softcap = INFINITY; expect(FC_ERR_INVALID_VALUE, "opts->softcap = inf"); }
 Test(validation, family_unknown) { opts.family = (fc_family)42; expect(FC_ERR_INVALID_VALUE, "opts->family = 42"); }
 Test(validation, family_gpu_on_cpu_context) { opts.family = FC_FAMILY_SM80; expect(FC_ERR_UNSUPPORTED, "family sm80 was forced"); }
+
+/* out_copies: the output written again, at other addresses with out's strides. */
+static uint16_t copy0[B * S * H * D], copy1[B * S * H * D];
+static void *copies[2] = {copy0, copy1};
+Test(validation, copies_too_many) { opts.out_copies = copies; opts.num_out_copies = FC_MAX_OUT_COPIES + 1; expect(FC_ERR_INVALID_VALUE, "opts->num_out_copies = 8"); }
+Test(validation, copies_negative) { opts.out_copies = copies; opts.num_out_copies = -1; expect(FC_ERR_INVALID_VALUE, "opts->num_out_copies = -1"); }
+Test(validation, copies_null_array) { opts.num_out_copies = 1; expect(FC_ERR_NULL_POINTER, "opts->out_copies is NULL"); }
+Test(validation, copies_null_entry) {
+  void *bad[2] = {copy0, NULL};
+  opts.out_copies = bad, opts.num_out_copies = 2;
+  expect(FC_ERR_NULL_POINTER, "opts->out_copies[1] is NULL");
+}
+Test(validation, copy_aliases_input) {
+  void *bad[1] = {k};
+  opts.out_copies = bad, opts.num_out_copies = 1;
+  expect(FC_ERR_WRONG_MEMORY, "opts->out_copies[0]");
+}
+Test(validation, copy_aliases_out) {
+  void *bad[1] = {out};
+  opts.out_copies = bad, opts.num_out_copies = 1;
+  expect(FC_ERR_WRONG_MEMORY, "overlaps out");
+}
+Test(validation, copies_alias_each_other) {
+  void *bad[2] = {copy0, copy0 + 64};
+  opts.out_copies = bad, opts.num_out_copies = 2;
+  expect(FC_ERR_WRONG_MEMORY, "overlaps out_copies[0]");
+}
+Test(validation, copies_equal_out) {
+  /* Strided: out holds heads 1..2 of a wider buffer, and so does every copy. */
+  static uint16_t wide_out[B * S * 6 * D], wide0[B * S * 6 * D], wide1[B * S * 6 * D];
+  memset(wide0, 0x5A, sizeof wide0), memset(wide1, 0x5A, sizeof wide1), memset(wide_out, 0x5A, sizeof wide_out);
+  fc_tensor w = fc_tensor_bshd(wide_out + D, FC_DTYPE_F16, B, S, H, D);
+  w.stride[1] = 6 * D, w.stride[0] = S * 6 * D;
+  void *cps[2] = {wide0 + D, wide1 + D};
+  opts.out_copies = cps, opts.num_out_copies = 2;
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &w, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+  cr_assert(memcmp(wide_out, wide0, sizeof wide0) == 0, "copy 0 differs from out (or padding was written)");
+  cr_assert(memcmp(wide_out, wide1, sizeof wide1) == 0, "copy 1 differs from out (or padding was written)");
+  size_t written = 0;
+  for (size_t i = 0; i < sizeof wide_out / 2; i++) written += wide_out[i] != 0x5A5A;
+  cr_assert(written > 0 && written <= (size_t)B * S * H * D, "%zu elements written", written);
+}
+Test(validation, options_without_copies) {
+  /* A caller built against the header before out_copies passes the shorter size. */
+  opts.size = offsetof(fc_attn_options, out_copies);
+  opts.num_out_copies = 3; /* past its size: never read */
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+}
 
 /* Variable-length batches: q/k/v/out become [1, total, H, D]. */
 static int32_t cu_q[3] = {0, 10, 32}, cu_k[3] = {0, 20, 32};

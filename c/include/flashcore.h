@@ -180,10 +180,23 @@ typedef struct fc_attn_options {
   int64_t num_seqs;     /* number of sequences (> 0) when cu_seqlens are set             */
   int64_t max_seqlen_q; /* longest query sequence; required on a GPU context with varlen */
   fc_family family;     /* FC_FAMILY_AUTO, or force a family for this call               */
+  /* Extra destinations of the output, for tensor parallelism: out_copies[i], for i below
+   * num_out_copies, is the data pointer of a tensor with out's shape, dtype and strides,
+   * typically the same buffer on a peer GPU mapped into this device's address space (P2P,
+   * CUDA IPC or NCCL symmetric memory). Every output element is stored there too, as the
+   * kernel writes it, so gathering the output costs no pass after the kernel. At most
+   * FC_MAX_OUT_COPIES; none may overlap an input, out, lse or another copy. The sm90 family
+   * and the CPU backend offer it (the sm80 family declines). A peer sees the stores once the
+   * kernel has completed on `stream`; synchronising the GPUs is the caller's. Callers built
+   * against a header without these two fields pass the shorter size and get no copies. */
+  void *const *out_copies;
+  int num_out_copies;
 } fc_attn_options;
 
+#define FC_MAX_OUT_COPIES 7
+
 #define FC_ATTN_OPTIONS_INIT \
-  { sizeof(fc_attn_options), 0.0f, 0, -1, -1, 0.0f, NULL, NULL, 0, 0, FC_FAMILY_AUTO }
+  { sizeof(fc_attn_options), 0.0f, 0, -1, -1, 0.0f, NULL, NULL, 0, 0, FC_FAMILY_AUTO, NULL, 0 }
 
 /* out = softmax(mask(scale * q k^T)) v, per batch and head.
  *

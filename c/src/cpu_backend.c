@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 enum { BM = 32, BN = 64 };
@@ -185,6 +186,22 @@ void fc_cpu_plan(const fc_context *ctx, const fc_problem *p, fc_kernel_info *inf
            (long long)p->head_dim, p->causal ? " causal" : "", BM, BN, info->num_warps);
 }
 
+/* out_copies: each row of D elements of out, to the same place in every copy (out's
+ * strides; a varlen output is one batch of total_q rows). */
+static void copy_output(const fc_problem *p) {
+  const size_t row = (size_t)p->head_dim * fc_dtype_size((fc_dtype)p->dtype);
+  const int64_t batches = p->cu_seqlens_q ? 1 : p->batch, rows = p->cu_seqlens_q ? p->total_q : p->seqlen_q;
+  const char *src = p->out;
+  for (int c = 0; c < p->num_out_copies; c++)
+    for (int64_t b = 0; b < batches; b++)
+      for (int64_t s = 0; s < rows; s++)
+        for (int64_t h = 0; h < p->heads; h++) {
+          const size_t off = (size_t)(b * p->o_stride[0] + s * p->o_stride[1] + h * p->o_stride[2]) *
+                             fc_dtype_size((fc_dtype)p->dtype);
+          memcpy((char *)p->out_copies[c] + off, src + off, row);
+        }
+}
+
 fc_status fc_cpu_forward(fc_context *ctx, const fc_problem *p, const fc_kernel_info *info) {
   job j;
   j.p = p;
@@ -220,5 +237,6 @@ fc_status fc_cpu_forward(fc_context *ctx, const fc_problem *p, const fc_kernel_i
   for (int64_t i = 0; i < n; i++) free(args[i].w.q);
   free(args);
   free(tid);
+  copy_output(p);
   return FC_SUCCESS;
 }

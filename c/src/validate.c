@@ -3,6 +3,8 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,8 +99,11 @@ static fc_status check_memory_kind(fc_context *ctx, const char *name, const void
   return FC_SUCCESS;
 }
 
+/* The options of a header without out_copies: a caller built against it passes this size. */
+static const size_t kOptionsNoCopies = offsetof(fc_attn_options, out_copies);
+
 static fc_status check_options(fc_context *ctx, const fc_attn_options *o, int64_t d) {
-  if (o->size != sizeof(fc_attn_options))
+  if (o->size != sizeof(fc_attn_options) && o->size != kOptionsNoCopies)
     return fc_fail(ctx, FC_ERR_INVALID_VALUE,
                    "opts->size = %zu, expected %zu: initialise options with FC_ATTN_OPTIONS_INIT",
                    o->size, sizeof(fc_attn_options));
@@ -280,6 +285,38 @@ fc_status fc_validate_forward(fc_context *ctx, const fc_tensor *q, const fc_tens
     if ((st = check_memory_kind(ctx, names[i], all[i]->data))) return st;
   if (lse && (st = check_memory_kind(ctx, "lse", lse->data))) return st;
 
+  /* Copies of the output: out's view at another address, overlapping nothing else. */
+  const int copies = o->size >= sizeof(fc_attn_options) ? o->num_out_copies : 0;
+  if (copies < 0 || copies > FC_MAX_OUT_COPIES)
+    return fc_fail(ctx, FC_ERR_INVALID_VALUE, "opts->num_out_copies = %d; use 0 to %d", copies,
+                   FC_MAX_OUT_COPIES);
+  if (copies > 0 && !o->out_copies)
+    return fc_fail(ctx, FC_ERR_NULL_POINTER, "opts->out_copies is NULL with num_out_copies = %d",
+                   copies);
+  span cp[FC_MAX_OUT_COPIES];
+  for (int c = 0; c < copies; c++) {
+    char name[32];
+    snprintf(name, sizeof name, "out_copies[%d]", c);
+    if (!o->out_copies[c]) return fc_fail(ctx, FC_ERR_NULL_POINTER, "opts->%s is NULL", name);
+    fc_tensor view = *out;
+    view.data = o->out_copies[c];
+    if ((st = check_view(ctx, name, &view, fc_dtype_size(dt), &cp[c]))) return st;
+    for (int r = 0; r < 5 + c; r++) {
+      if (r == 4 && !lse) continue;
+      const span other = r < 5 ? sp[r] : cp[r - 5];
+      if (spans_overlap(cp[c], other)) {
+        char other_name[32];
+        if (r < 5) snprintf(other_name, sizeof other_name, "%s", names[r]);
+        else snprintf(other_name, sizeof other_name, "out_copies[%d]", r - 5);
+        return fc_fail(ctx, FC_ERR_WRONG_MEMORY,
+                       "opts->%s (bytes %p..%p) overlaps %s; a copy of the output must not share "
+                       "memory with an input, an output or another copy",
+                       name, (void *)cp[c].lo, (void *)cp[c].hi, other_name);
+      }
+    }
+    if ((st = check_memory_kind(ctx, name, o->out_copies[c]))) return st;
+  }
+
   memset(p, 0, sizeof *p);
   p->dtype = (int)dt;
   p->q = q->data;
@@ -287,6 +324,8 @@ fc_status fc_validate_forward(fc_context *ctx, const fc_tensor *q, const fc_tens
   p->v = v->data;
   p->out = out->data;
   p->lse = lse ? (float *)lse->data : NULL;
+  for (int c = 0; c < copies; c++) p->out_copies[c] = o->out_copies[c];
+  p->num_out_copies = copies;
   for (int i = 0; i < 3; i++) {
     p->q_stride[i] = q->stride[i];
     p->k_stride[i] = k->stride[i];

@@ -8,6 +8,7 @@ pub const FLASHCORE_VERSION_MINOR: u32 = 1;
 pub const FLASHCORE_VERSION_PATCH: u32 = 0;
 pub const FLASHCORE_VERSION_NUMBER: u32 = 100;
 pub const FC_DEVICE_CPU: i32 = -1;
+pub const FC_MAX_OUT_COPIES: u32 = 7;
 pub type __int32_t = ::std::os::raw::c_int;
 pub type __int64_t = ::std::os::raw::c_long;
 #[repr(C)]
@@ -196,12 +197,14 @@ pub struct fc_attn_options {
     pub num_seqs: i64,
     pub max_seqlen_q: i64,
     pub family: fc_family,
+    pub out_copies: *const *mut ::std::os::raw::c_void,
+    pub num_out_copies: ::std::os::raw::c_int,
 }
 #[test]
 fn bindgen_test_layout_fc_attn_options() {
     assert_eq!(
         ::std::mem::size_of::<fc_attn_options>(),
-        80usize,
+        96usize,
         concat!("Size of: ", stringify!(fc_attn_options))
     );
     assert_eq!(
@@ -396,6 +399,40 @@ fn bindgen_test_layout_fc_attn_options() {
         );
     }
     test_field_family();
+    fn test_field_out_copies() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<fc_attn_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).out_copies) as usize - ptr as usize
+            },
+            80usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(fc_attn_options),
+                "::",
+                stringify!(out_copies)
+            )
+        );
+    }
+    test_field_out_copies();
+    fn test_field_num_out_copies() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<fc_attn_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).num_out_copies) as usize - ptr as usize
+            },
+            88usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(fc_attn_options),
+                "::",
+                stringify!(num_out_copies)
+            )
+        );
+    }
+    test_field_num_out_copies();
 }
 extern "C" {
     pub fn fc_attention_forward(

@@ -29,6 +29,9 @@ typedef struct fc_problem {
   int64_t window_right;       /* -1 = unbounded; 0 when causal                             */
   int causal;
   const int32_t *cu_seqlens_q, *cu_seqlens_k; /* NULL for fixed-length batches             */
+  /* Extra destinations of the output (fc_attn_options.out_copies), out's strides.          */
+  void *out_copies[7];
+  int num_out_copies;
 } fc_problem;
 
 /* What a family's planner knows of the device. */
@@ -41,13 +44,15 @@ typedef struct fc_device_caps {
 /* The GPU families read rows with 16-byte accesses (cp.async, TMA) and write them with
  * 16-byte stores: data pointers must be 16-byte aligned, and so must the strides of every
  * dimension with more than one element (varlen batch strides are 0). Returns the name of the
- * first tensor that is not ("q", "k", "v", "out"), or NULL. */
+ * first tensor that is not ("an out_copies entry", "q", "k", "v", "out"), or NULL. */
 static inline const char *fc_problem_misaligned(const fc_problem *p) {
   const int64_t *st[4] = {p->q_stride, p->k_stride, p->v_stride, p->o_stride};
   const char *names[4] = {"q", "k", "v", "out"};
   const void *ptr[4] = {p->q, p->k, p->v, p->out};
   const int64_t heads[4] = {p->heads, p->heads_k, p->heads_k, p->heads};
   const int64_t rows[4] = {p->total_q, p->total_k, p->total_k, p->total_q};
+  for (int i = 0; i < p->num_out_copies; i++)
+    if (((uintptr_t)p->out_copies[i] & 15u) != 0) return "an out_copies entry";
   for (int i = 0; i < 4; i++) {
     if (((uintptr_t)ptr[i] & 15u) != 0) return names[i];
     if ((p->batch > 1 && st[i][0] % 8) || (rows[i] > 1 && st[i][1] % 8) ||

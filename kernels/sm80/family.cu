@@ -60,6 +60,10 @@ extern "C" int fc_sm80_plan(const fc_problem *p, const fc_device_caps *caps,
              (long long)p->head_dim);
     return 0;
   }
+  if (p->num_out_copies > 0) {
+    snprintf(why, why_len, "out_copies is offered by the sm90 family and the CPU backend only");
+    return 0;
+  }
   if (const char *bad = fc_problem_misaligned(p)) {
     snprintf(why, why_len,
              "%s is not 16-byte aligned (data pointer and the batch, seq and head strides must "

@@ -32,8 +32,12 @@
 
 namespace fc::sm90 {
 
+constexpr int kMaxCopies = 7;  // FC_MAX_OUT_COPIES
+
 struct Params {
   void *out;
+  void *copies[kMaxCopies];  // out_copies: out's strides; the first num_copies are used
+  int num_copies;
   float *lse;
   int64_t o_stride[3], lse_stride[3];
   // Positions are 32-bit: the planner keeps every tensor under 2^30 rows and the launch
@@ -56,6 +60,20 @@ struct Params {
   unsigned int *counter;
   volatile unsigned int *busy;
 };
+
+// Store 16 bytes of output at element offset `off` of out and, in a COPIES kernel, of every
+// copy. The copies' loop runs over constant indices, so the pointers stay kernel parameters.
+// A separate instantiation: with the copies' stores compiled in but not taken, D=256 causal
+// S=512 lost 12% and D=128 S=2048 3% (history/out-copies-h200x2-*).
+template <typename T, bool COPIES>
+__device__ __forceinline__ void store_out(const Params &p, int64_t off, uint4 v) {
+  *reinterpret_cast<uint4 *>(static_cast<T *>(p.out) + off) = v;
+  if constexpr (COPIES) {
+#pragma unroll
+    for (int c = 0; c < kMaxCopies; c++)
+      if (c < p.num_copies) *reinterpret_cast<uint4 *>(static_cast<T *>(p.copies[c]) + off) = v;
+  }
+}
 
 __device__ __forceinline__ int clamp_int(int x, int lo, int hi) {
   return x < lo ? lo : x > hi ? hi : (int)x;
@@ -89,8 +107,8 @@ template <typename T, int D, int BM, int BN, int STAGES> struct SharedStorage {
 
 // PERSISTENT: the grid is at most one CTA per SM and each CTA takes tiles from the launch's
 // counter (persistent_schedule() in config.h says when); otherwise the grid is (row blocks,
-// heads, batch), one tile per CTA.
-template <typename T, int D, int BN, int C, int STAGES, bool PERSISTENT>
+// heads, batch), one tile per CTA. COPIES: the output is also stored to p.copies.
+template <typename T, int D, int BN, int C, int STAGES, bool PERSISTENT, bool COPIES>
 __global__ void __launch_bounds__(128 * (C + 1), 1)
     fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                const __grid_constant__ CUtensorMap tm_v, const Params p) {
@@ -483,14 +501,15 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       }
     }
     __syncwarp();
-    T *og = static_cast<T *>(p.out) + w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
+    const int64_t o_base = w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
 #pragma unroll
     for (int c = lane; c < 16 * (D / 8); c += 32) {
       const int r = c / (D / 8), ch = c % (D / 8);
       const int row = w.m0 + cw * 64 + warp * 16 + r;
       if (row < w.sq)
-        *reinterpret_cast<uint4 *>(og + (int64_t)row * p.o_stride[1] + ch * 8) = *reinterpret_cast<const uint4 *>(
-            stage_base + (ch / 8) * BM * 128 + r * 128 + (((ch % 8) ^ (r % 8)) * 16));
+        store_out<T, COPIES>(p, o_base + (int64_t)row * p.o_stride[1] + ch * 8,
+                     *reinterpret_cast<const uint4 *>(stage_base + (ch / 8) * BM * 128 + r * 128 +
+                                                      (((ch % 8) ^ (r % 8)) * 16)));
     }
     return;
   }
@@ -522,11 +541,11 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     // transpose in the quad (two shuffle rounds) gives each thread the 16 bytes of one block,
     // so a warp writes 64 contiguous bytes of each of 8 rows per store. Rows that saw no key
     // (or a tile with none) have O = 0 and inv = 0, so they write zeros.
-    T *og = static_cast<T *>(p.out) + w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
+    const int64_t o_base = w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
       const int row = row0 + r * 8;
-      T *orow = og + (int64_t)row * p.o_stride[1];
+      const int64_t orow = o_base + (int64_t)row * p.o_stride[1];
 #pragma unroll
       for (int i0 = 0; i0 < kDT; i0 += 4) {
         uint32_t a[4];  // a[j]: this thread's 4 bytes of block i0 + j
@@ -534,7 +553,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         for (int j = 0; j < 4; j++)
           a[j] = pack2<T>(o[4 * (i0 + j) + 2 * r] * inv[r], o[4 * (i0 + j) + 2 * r + 1] * inv[r]);
         quad_transpose(a, t);  // now a[j]: thread j's 4 bytes of block i0 + t
-        if (row < w.sq) *reinterpret_cast<uint4 *>(orow + (i0 + t) * 8) = make_uint4(a[0], a[1], a[2], a[3]);
+        if (row < w.sq) store_out<T, COPIES>(p, orow + (i0 + t) * 8, make_uint4(a[0], a[1], a[2], a[3]));
       }
     }
     if (w.nblocks == 0) continue;  // no Q or K/V tile was loaded for it

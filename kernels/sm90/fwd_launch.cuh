@@ -10,6 +10,8 @@
 
 namespace fc::sm90 {
 
+static_assert(kMaxCopies == FC_MAX_OUT_COPIES, "Params::copies holds every out_copies entry");
+
 // Tensor maps of q, k and v for tiles of block_m (q) and block_n (k, v) rows by 64 columns,
 // 128-byte swizzle; defined in family.cu. Returns 0 or a CUresult with a sentence in err.
 int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
@@ -31,6 +33,8 @@ bool acquire_tile_counter(int device, cudaStream_t stream, unsigned int **counte
 inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   Params p;
   p.out = pr->out, p.lse = pr->lse;
+  p.num_copies = pr->num_out_copies;
+  for (int i = 0; i < kMaxCopies; i++) p.copies[i] = i < pr->num_out_copies ? pr->out_copies[i] : nullptr;
   for (int i = 0; i < 3; i++) p.o_stride[i] = pr->o_stride[i], p.lse_stride[i] = pr->lse_stride[i];
   p.seqlen_q = (int)pr->seqlen_q, p.seqlen_k = (int)pr->seqlen_k;
   p.total_q = (int)pr->total_q, p.total_k = (int)pr->total_k;
@@ -82,8 +86,11 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   }
   // One CTA per SM (the tile needs all of one), never more than tiles.
   if (persistent) grid = dim3((unsigned)(tiles < sms ? tiles : sms));
-  auto kernel = persistent ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true>
-                           : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false>;
+  const bool copies = pr->num_out_copies > 0;
+  auto kernel = persistent ? (copies ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true, true>
+                                     : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true, false>)
+                           : (copies ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, true>
+                                     : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false>);
   if ((e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)) == cudaSuccess) {
     kernel<<<grid, threads(C), smem, st>>>(maps[0], maps[1], maps[2], params);
     e = cudaGetLastError();

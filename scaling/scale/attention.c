@@ -7,7 +7,10 @@
  * shard)][B][rows][D]. The kernels write this rank's slot in place through strided views (no
  * copies), so the all-gather is in place (send = this rank's slot) and on one rank it does
  * nothing. With --gather ce it is NCCL's copy-engine path (zero-CTA policy, buffer in a
- * symmetric window), which takes no SMs from attention. */
+ * symmetric window), which takes no SMs from attention. With --gather store there is no
+ * all-gather: the kernel stores each output tile into this rank's slot of every rank's window
+ * (fc_attn_options.out_copies), and a flag barrier (peers.cu) after it tells each rank that
+ * the others' stores have landed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,7 @@
 #include <cuda.h>
 
 #include "harness.h"
+#include "peers.h"
 #include "scale.h"
 
 static int cmp_double(const void *a, const void *b) {
@@ -103,7 +107,7 @@ typedef struct run_state {
   fc_context *ctx;
   const fc_scale_shape *s;
   const fc_shard *sh;
-  int n, rank, hmax, chunks, gather;
+  int n, rank, hmax, chunks, gather, store;
   int64_t bounds[65];
   const uint16_t *q, *k, *v;
   uint16_t *gathered;
@@ -111,6 +115,11 @@ typedef struct run_state {
   cudaStream_t comp[2], comm_stream;
   cudaEvent_t fork, join, chunk_done[64];
   fc_rank_result *res;
+  /* --gather store: every rank's window and flag slots in this process, and the barriers
+   * enqueued so far (every rank enqueues the same ones) */
+  char *window[FC_SCALE_STORE_MAX_RANKS];
+  unsigned int *flags[FC_SCALE_STORE_MAX_RANKS];
+  unsigned int *epoch;
 } run_state;
 
 static size_t chunk_offset(const run_state *r, int c) {
@@ -126,9 +135,10 @@ static uint16_t *slot(const run_state *r, int c) {
 #define RS_CUDA(r, call) FC_CUDA((r)->res, call)
 #define RS_NCCL(r, call) FC_NCCL((r)->res, call)
 
-/* One forward call per segment for chunk c, on stream st, into this rank's slot. A causal
- * chunk of query rows [r0, r1) reads keys [0, r1). */
-static int run_chunk(const run_state *r, int c, cudaStream_t st) {
+/* One forward call per segment for chunk c, on stream st, into this rank's slot (and, with
+ * `copies`, into the same slot of every other rank's window). A causal chunk of query rows
+ * [r0, r1) reads keys [0, r1). */
+static int run_chunk(const run_state *r, int c, cudaStream_t st, int copies) {
   const fc_scale_shape *s = r->s;
   const fc_shard *sh = r->sh;
   const int64_t B = s->B, S = s->S, D = s->D, hq = sh->q_heads, hk = sh->kv_heads;
@@ -144,6 +154,13 @@ static int run_chunk(const run_state *r, int c, cudaStream_t st) {
                     {B, rows, seg->q_heads, D}, {rows * D, D, B * rows * D, 1}};
     fc_attn_options o = FC_ATTN_OPTIONS_INIT;
     o.causal = s->causal;
+    void *peers[FC_MAX_OUT_COPIES];
+    if (copies) {
+      const size_t off = (size_t)((char *)to.data - (char *)r->gathered);
+      for (int p = 0; p < r->n; p++)
+        if (p != r->rank) peers[o.num_out_copies++] = r->window[p] + off;
+      o.out_copies = peers;
+    }
     fc_status stt = fc_attention_forward(r->ctx, &tq, &tk, &tv, &to, NULL, &o, (struct CUstream_st *)st);
     if (stt != FC_SUCCESS)
       FC_FAIL(r->res, "forward, chunk %d segment %d: %s: %s", c, g, fc_status_string(stt), fc_last_error(r->ctx));
@@ -165,6 +182,12 @@ static int gather_chunk(const run_state *r, int c) {
 static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEvent_t e1) {
   const int attn = phase != 2, coll = phase != 1 && r->gather;
   RS_CUDA(r, cudaEventRecord(e0, r->comp[0]));
+  if (r->store) { /* 1: attention alone; 2: the barrier alone; 3: attention storing everywhere, then the barrier */
+    if (attn && run_chunk(r, 0, r->comp[0], phase == 3)) return -1;
+    if (coll) RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, r->comp[0]));
+    RS_CUDA(r, cudaEventRecord(e1, r->comp[0]));
+    return 0;
+  }
   RS_CUDA(r, cudaEventRecord(r->fork, r->comp[0]));
   if (attn) RS_CUDA(r, cudaStreamWaitEvent(r->comp[1], r->fork, 0));
   if (coll) RS_CUDA(r, cudaStreamWaitEvent(r->comm_stream, r->fork, 0));
@@ -179,7 +202,7 @@ static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEven
   }
   for (int c = 0; c < r->chunks && attn; c++) {
     cudaStream_t st = r->comp[c % 2];
-    if (run_chunk(r, c, st)) return -1;
+    if (run_chunk(r, c, st, 0)) return -1;
     if (!coll) continue;
     RS_CUDA(r, cudaEventRecord(r->chunk_done[c], st));
     RS_CUDA(r, cudaStreamWaitEvent(r->comm_stream, r->chunk_done[c], 0));
@@ -329,6 +352,12 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   int want_chunks = 1;
   for (int i = 0; i < n; i++) r.hmax = shards[i].q_heads > r.hmax ? shards[i].q_heads : r.hmax;
   r.gather = args->collective == FC_COLL_ALLGATHER;
+  r.store = r.gather && args->engine == FC_GATHER_STORE && n > 1;
+  unsigned int epoch = 0;
+  r.epoch = &epoch;
+  if (r.store && n > FC_SCALE_STORE_MAX_RANKS)
+    FC_FAIL(res, "--gather store: %d ranks; a kernel stores into at most %d other ranks' windows", n,
+            FC_SCALE_STORE_MAX_RANKS - 1);
   res->q_head0 = sh->q_head0, res->q_heads = sh->q_heads, res->kv_heads = sh->kv_heads;
 
   FC_CUDA(res, cudaSetDevice(device));
@@ -353,7 +382,7 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
      * and the cost of chunking is charged to the multi-GPU runs, where it buys the overlap.
      * --chunks auto: from the CTAs of the largest shard's launch (fc_auto_chunks). */
     want_chunks = args->chunks;
-    if (n == 1) want_chunks = 1;
+    if (n == 1 || r.store) want_chunks = 1;
     else if (want_chunks == 0) {
       int sms = 0;
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
@@ -369,9 +398,11 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   const int64_t B = s->B, S = s->S, D = s->D;
   const size_t nq = (size_t)(B * S * sh->q_heads * D), nk = (size_t)(B * S * sh->kv_heads * D);
   const size_t gathered_elems = (size_t)n * (size_t)(r.hmax * B * S * D);
-  /* copy engines need the buffer in a symmetric window; one rank gathers nothing */
-  const int windowed = r.gather && args->engine == FC_GATHER_CE && n > 1;
+  /* copy engines and the kernel's stores need the buffer in a symmetric window (the stores'
+   * flag slots after it); one rank gathers nothing */
+  const int windowed = r.gather && (args->engine == FC_GATHER_CE || r.store) && n > 1;
   const size_t gathered_bytes = (2 * gathered_elems + 4095) / 4096 * 4096;
+  const size_t window_bytes = gathered_bytes + (r.store ? 4096 : 0);
   uint16_t *q = NULL, *k = NULL, *v = NULL;
   ncclWindow_t win = NULL;
   uint16_t *host = malloc(2 * (nq > gathered_elems ? nq : gathered_elems));
@@ -386,12 +417,25 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   STEP(cudaMalloc((void **)&k, 2 * nk));
   STEP(cudaMalloc((void **)&v, 2 * nk));
   if (windowed) {
-    NSTEP(ncclMemAlloc((void **)&r.gathered, gathered_bytes));
-    NSTEP(ncclCommWindowRegister(comm, r.gathered, gathered_bytes, &win, NCCL_WIN_COLL_SYMMETRIC));
+    NSTEP(ncclMemAlloc((void **)&r.gathered, window_bytes));
+    NSTEP(ncclCommWindowRegister(comm, r.gathered, window_bytes, &win, NCCL_WIN_COLL_SYMMETRIC));
   } else {
-    STEP(cudaMalloc((void **)&r.gathered, gathered_bytes));
+    STEP(cudaMalloc((void **)&r.gathered, window_bytes));
   }
-  STEP(cudaMemset(r.gathered, 0, gathered_bytes)); /* padding heads of small shards stay zero */
+  /* Padding heads of small shards stay zero, and so do the flags until the first barrier:
+   * agree_max below holds every rank until all have cleared theirs. */
+  STEP(cudaMemset(r.gathered, 0, window_bytes));
+  if (r.store) {
+    void *bases[FC_SCALE_STORE_MAX_RANKS];
+    if (fc_scale_window_peers(comm, win, n, bases, err, sizeof err)) {
+      snprintf(res->error, sizeof res->error, "%s:%d: %s", __FILE__, __LINE__, err);
+      goto done;
+    }
+    for (int p = 0; p < n; p++) {
+      r.window[p] = bases[p];
+      r.flags[p] = (unsigned int *)(r.window[p] + gathered_bytes);
+    }
+  }
   {
     uint64_t x = 88172645463325252ull ^ (uint64_t)(rank + 1);
     for (size_t i = 0; i < nq; i++) {

@@ -189,7 +189,9 @@ typedef struct summary {
   int failed;
 } summary;
 
-static summary summarize(const point_row *row, double t1) {
+/* With --gather store the bytes move during attention, which no separate phase times: the
+ * collective's time is the flag barrier's, and algbw and busbw are not given (0). */
+static summary summarize(const point_row *row, double t1, int store) {
   summary s = {0};
   double flops = 0, min_rank_tf = 1e30;
   for (int r = 0; r < row->pt.ranks; r++) {
@@ -205,7 +207,7 @@ static summary summarize(const point_row *row, double t1) {
   const int n = row->pt.ranks;
   s.exposed = s.total - s.attn > 0 ? s.total - s.attn : 0;
   const double bytes = row->r[0].gathered_bytes;
-  s.algbw = s.coll > 0 ? bytes / (s.coll * 1e-3) / 1e9 : 0;
+  s.algbw = s.coll > 0 && !store ? bytes / (s.coll * 1e-3) / 1e9 : 0;
   s.busbw = s.algbw * (n - 1) / n;
   s.tf_rank = min_rank_tf < 1e30 ? min_rank_tf * 1e3 / 1e12 : 0;
   s.tf_total = s.total > 0 ? flops / (s.total * 1e-3) / 1e12 : 0;
@@ -215,7 +217,7 @@ static summary summarize(const point_row *row, double t1) {
 
 static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
   const char *sweep = a->sweep == FC_SWEEP_STRONG ? "strong" : "weak";
-  const char *engine = a->engine == FC_GATHER_CE ? "ce" : "sm";
+  const char *engine = a->engine == FC_GATHER_CE ? "ce" : a->engine == FC_GATHER_SM ? "sm" : "store";
   int nv = 0;
   ncclGetVersion(&nv);
   char nccl[32];
@@ -226,7 +228,9 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
   printf("# flashcore-scale: %s scaling, %s, collective %s (NCCL %s), chunks %s, %s, median of %d\n", sweep,
          use_mpi ? "MPI processes" : "threads",
          a->collective == FC_COLL_NONE ? "none"
-         : a->engine == FC_GATHER_CE ? "all-gather by copy engines" : "all-gather by NCCL kernels",
+         : a->engine == FC_GATHER_CE ? "all-gather by copy engines"
+         : a->engine == FC_GATHER_SM ? "all-gather by NCCL kernels"
+                                     : "all-gather by the kernel's stores into every rank's window",
          nccl, chunks, fc_version_string(), a->reps);
   printf("%5s %3s %4s %4s %6s %4s %2s %9s %9s %9s %9s %8s %8s %9s %9s %7s %6s %6s\n", "ranks", "B", "H", "Hk", "S", "D",
          "c", "time(ms)", "attn(ms)", "coll(ms)", "exposed", "algbw", "busbw", "TF/rank", "TF/total", "speedup",
@@ -248,7 +252,7 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
     const point_row *row = &rows[i];
     const fc_scale_shape *sh = &row->pt.shape;
     if (row->pt.ranks == 1) t1 = row->r[0].t_total;
-    summary s = summarize(row, t1);
+    summary s = summarize(row, t1, a->engine == FC_GATHER_STORE);
     const int n = row->pt.ranks;
     s.eff = a->sweep == FC_SWEEP_STRONG ? (s.total > 0 ? t1 / (n * s.total) : 0) : (s.total > 0 ? t1 / s.total : 0);
     if (a->sweep == FC_SWEEP_WEAK) s.speedup *= n; /* throughput relative to one GPU */
@@ -298,6 +302,14 @@ int main(int argc, char **argv) {
   if (pr) {
     fprintf(pr > 0 ? stdout : stderr, "%s%s", err, pr > 0 ? "" : "\n");
     return pr > 0 ? 0 : 2;
+  }
+  if (args.engine == FC_GATHER_STORE && args.collective == FC_COLL_ALLGATHER) {
+    int v = 0;
+    ncclGetVersion(&v);
+    if (v < 22800) { /* symmetric windows and the load/store team */
+      fprintf(stderr, "--gather store needs NCCL 2.28 or newer (running %d)\n", v);
+      return 2;
+    }
   }
   if (args.engine == FC_GATHER_CE && args.collective == FC_COLL_ALLGATHER) {
     int v = 0;
@@ -372,7 +384,7 @@ int main(int argc, char **argv) {
     report(&args, world, json, csv);
     int bad = 0; /* points with an error or a wrong result */
     for (int i = 0; i < num_rows; i++) {
-      summary s = summarize(&rows[i], 1);
+      summary s = summarize(&rows[i], 1, args.engine == FC_GATHER_STORE);
       bad += s.failed || s.wrong;
     }
     printf("%d passed, %d failed\n", num_rows - bad, bad);

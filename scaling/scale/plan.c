@@ -119,8 +119,10 @@ static const char *usage =
     "  --sweep strong|weak          strong: fixed problem on 1..N GPUs; weak: H and Hk scale with N\n"
     "  --gpus N                     at most N ranks (default: all GPUs, or all MPI ranks)\n"
     "  --collective allgather|none  assemble the output (default) or pure compute scaling\n"
-    "  --gather ce|sm               all-gather by copy engines (default; NCCL >= 2.28, zero-CTA\n"
-    "                               policy, symmetric windows) or by NCCL's kernels on the SMs\n"
+    "  --gather ce|sm|store         all-gather by copy engines (default; NCCL >= 2.28, zero-CTA\n"
+    "                               policy, symmetric windows), by NCCL's kernels on the SMs, or\n"
+    "                               by the attention kernel's own stores into every rank's window\n"
+    "                               (NCCL >= 2.28, one NVLink domain, <= 8 ranks, sm90 family)\n"
     "  --chunks C|auto              sequence chunks whose all-gather overlaps compute (default auto:\n"
     "                               1 below 4 waves of CTAs per rank, else 2; beyond 2 ranks\n"
     "                               1 below 3 waves, else 4)\n"
@@ -181,7 +183,11 @@ int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size
       a->engine_set = 1;
       if (!strcmp(v, "ce")) a->engine = FC_GATHER_CE;
       else if (!strcmp(v, "sm")) a->engine = FC_GATHER_SM;
-      else { snprintf(err, err_len, "--gather %s: use ce (copy engines) or sm (NCCL kernels)", v); return -1; }
+      else if (!strcmp(v, "store")) a->engine = FC_GATHER_STORE;
+      else {
+        snprintf(err, err_len, "--gather %s: use ce (copy engines), sm (NCCL kernels) or store (the kernel's stores)", v);
+        return -1;
+      }
     } else if (!strcmp(k, "--gpus")) {
       if (parse_int(v, 1, FC_SCALE_MAX_RANKS, &x)) { snprintf(err, err_len, "--gpus %s: use 1 to %d", v, FC_SCALE_MAX_RANKS); return -1; }
       a->max_gpus = (int)x;

@@ -40,8 +40,12 @@ typedef enum fc_sweep { FC_SWEEP_STRONG = 0, FC_SWEEP_WEAK = 1 } fc_sweep;
 typedef enum fc_collective { FC_COLL_ALLGATHER = 0, FC_COLL_NONE = 1 } fc_collective;
 /* Who moves the all-gather's bytes: the GPUs' copy engines (NCCL's zero-CTA policy on
  * buffers registered as symmetric windows, NCCL >= 2.28, one node with P2P), which leaves
- * every SM to attention; or NCCL's kernels, which take SMs that attention then waits for. */
-typedef enum fc_gather_engine { FC_GATHER_CE = 0, FC_GATHER_SM = 1 } fc_gather_engine;
+ * every SM to attention; or NCCL's kernels, which take SMs that attention then waits for; or
+ * the attention kernel itself (store), which writes each output tile into every rank's copy
+ * of a symmetric window (fc_attn_options.out_copies, addresses from NCCL's load/store team:
+ * one NVLink domain, at most 8 ranks, sm90 family) while it computes, and a flag barrier
+ * after it. No chunks: nothing is left to overlap. */
+typedef enum fc_gather_engine { FC_GATHER_CE = 0, FC_GATHER_SM = 1, FC_GATHER_STORE = 2 } fc_gather_engine;
 
 typedef struct fc_scale_args {
   int max_gpus;               /* 0 = every visible GPU (threads) or every MPI rank        */

@@ -1,0 +1,67 @@
+// --gather store (peers.h): peer addresses of an NCCL symmetric window through NCCL's device
+// API (ncclGetLsaPointer), and a flag barrier with system-scope release and acquire.
+#include <nccl.h>
+#include <nccl_device.h>
+#include <stdio.h>
+
+#include "peers.h"
+
+namespace {
+
+__global__ void window_bases(ncclWindow_t win, int n, void **bases) {
+  for (int p = 0; p < n; p++) bases[p] = ncclGetLsaPointer(win, 0, p);
+}
+
+struct Flags {
+  unsigned int *rank[FC_SCALE_STORE_MAX_RANKS];
+};
+
+// Thread p < n, p != rank: tell rank p, then wait for rank p. The release store is ordered
+// after every store of the kernels before this one on the stream (stream order, then the
+// system-scope fence), so a rank that sees the epoch sees the output stores before it.
+__global__ void signal_wait(Flags f, int rank, int n, unsigned int epoch) {
+  const int p = threadIdx.x;
+  if (p >= n || p == rank) return;
+  __threadfence_system();
+  asm volatile("st.release.sys.global.u32 [%0], %1;" ::"l"(f.rank[p] + rank), "r"(epoch) : "memory");
+  unsigned int seen;
+  do {
+    asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(seen) : "l"(f.rank[rank] + p) : "memory");
+  } while ((int)(seen - epoch) < 0);
+}
+
+}  // namespace
+
+extern "C" int fc_scale_window_peers(ncclComm_t comm, ncclWindow_t win, int n, void **bases, char *err,
+                                     size_t err_len) {
+  const ncclTeam_t lsa = ncclTeamLsa(comm);
+  if (lsa.nRanks != n) {
+    snprintf(err, err_len,
+             "--gather store needs every rank to load and store the others' memory (one NVLink "
+             "domain); NCCL's load/store team holds %d of the %d ranks",
+             lsa.nRanks, n);
+    return -1;
+  }
+  void **d = nullptr;
+  cudaError_t e = cudaMalloc(&d, sizeof(void *) * (size_t)n);
+  if (e == cudaSuccess) {
+    window_bases<<<1, 1>>>(win, n, d);
+    e = cudaGetLastError();
+  }
+  if (e == cudaSuccess) e = cudaMemcpy(bases, d, sizeof(void *) * (size_t)n, cudaMemcpyDeviceToHost);
+  cudaFree(d);
+  if (e != cudaSuccess) {
+    snprintf(err, err_len, "reading the window's peer addresses: %s", cudaGetErrorString(e));
+    return -1;
+  }
+  return 0;
+}
+
+extern "C" int fc_scale_signal(unsigned int *const *flags, int rank, int n, unsigned int epoch,
+                               cudaStream_t stream) {
+  if (n < 2) return 0;
+  Flags f{};
+  for (int p = 0; p < n && p < FC_SCALE_STORE_MAX_RANKS; p++) f.rank[p] = flags[p];
+  signal_wait<<<1, 32, 0, stream>>>(f, rank, n, epoch);
+  return (int)cudaGetLastError();
+}

@@ -1,0 +1,33 @@
+/* --gather store: the peers' addresses of an NCCL symmetric window, and the flag barrier
+ * that tells every rank the others' stores have landed (peers.cu, CUDA C++ for NCCL's
+ * device API). */
+#ifndef FC_SCALE_PEERS_H
+#define FC_SCALE_PEERS_H
+
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FC_SCALE_STORE_MAX_RANKS 8 /* a rank stores to the other 7: FC_MAX_OUT_COPIES */
+
+/* Where every rank's copy of `win` (registered NCCL_WIN_COLL_SYMMETRIC on comm) starts in
+ * this process's address space: bases[p] for each of the n ranks (bases[rank] is local).
+ * Needs all n ranks in NCCL's load/store team (one NVLink domain). Returns 0, or -1 with a
+ * sentence in err. */
+int fc_scale_window_peers(ncclComm_t comm, ncclWindow_t win, int n, void **bases, char *err, size_t err_len);
+
+/* The flag barrier, enqueued on `stream` after the kernel whose stores it publishes: rank
+ * `rank` writes `epoch` into slot `rank` of every other rank's flags (flags[p]: rank p's
+ * n-slot array, zeroed before the first call) with system-scope release, then waits until
+ * each of its own slots holds at least `epoch`. Every rank calls it with the same epochs,
+ * 1, 2, 3, ... Returns a cudaError_t value. */
+int fc_scale_signal(unsigned int *const *flags, int rank, int n, unsigned int epoch, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
