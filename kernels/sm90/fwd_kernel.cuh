@@ -126,10 +126,11 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   struct Tile {
     int m0, h, b, hk, q0, k0, sq, sk, diag, m_last, nb_last, nblocks;
   };
+  // A row block of a sequence shorter than the longest (varlen) may lie wholly before its start.
+  auto has_rows = [&](const Tile &w) { return w.m0 + BM > 0 && w.m0 < w.sq; };
   auto tile_at = [&](fc_block blk) {
     Tile w;
     w.h = blk.hb % p.heads, w.b = blk.hb / p.heads, w.hk = w.h / p.group;
-    w.m0 = blk.m * BM;
     w.q0 = 0, w.k0 = 0, w.sq = p.seqlen_q, w.sk = p.seqlen_k;
     if (p.cu_q) {
       // Offsets live in device memory the host could not check: clamp them to the tensors.
@@ -138,14 +139,19 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       w.k0 = min(max(p.cu_k[w.b], 0), p.total_k);
       w.sk = max(min(max(p.cu_k[w.b + 1], 0), p.total_k) - w.k0, 0);
     }
+    // Row blocks end at the sequence's end, so a length that is not a multiple of BM leaves
+    // the first block short: its rows below 0 compute nothing anyone stores, and under a
+    // causal mask that block is the lightest, where the last one, which those rows used to
+    // pad, is the heaviest (D=64, 192 rows: a third of the heaviest tile at S=2048).
+    w.m0 = w.sq - (p.blocks - blk.m) * BM;
     // Keys visible to any row of this block: [n_lo, n_hi] (bottom-right aligned diagonal).
     w.diag = w.sk - w.sq, w.m_last = min(w.m0 + BM, w.sq) - 1;
     int n_lo = 0, n_hi = w.sk - 1;
-    if (p.window_left >= 0) n_lo = max(n_lo, w.m0 + w.diag - p.window_left);
+    if (p.window_left >= 0) n_lo = max(n_lo, max(w.m0, 0) + w.diag - p.window_left);
     if (p.window_right >= 0) n_hi = min(n_hi, w.m_last + w.diag + p.window_right);
     const int nb_first = n_lo / BN;
     w.nb_last = n_hi >= n_lo ? n_hi / BN : nb_first - 1;
-    w.nblocks = w.m0 < w.sq ? w.nb_last - nb_first + 1 : 0;  // 0: no row, or no visible key
+    w.nblocks = has_rows(w) ? w.nb_last - nb_first + 1 : 0;  // 0: no row, or no visible key
     return w;
   };
 
@@ -157,7 +163,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     int m, h, b;
     fc_this_block(p.head_group, p.heads, &m, &h, &b);
     mine = tile_at(fc_block{b * p.heads + h, m});
-    if (mine.m0 >= mine.sq) return;  // the whole CTA, before any barrier
+    if (!has_rows(mine)) return;  // the whole CTA, before any barrier
   }
 
   if (threadIdx.x == 0) {
@@ -465,7 +471,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       const float l = quad_sum(row_sum[r]);
       inv[r] = l == 0.f ? 0.f : 1.f / l;
       const int row = row0 + r * 8;
-      if (p.lse && t == 0 && row < w.sq) {
+      if (p.lse && t == 0 && row >= 0 && row < w.sq) {
         const float lse = l == 0.f ? -INFINITY : (row_max[r] + log2f(l)) * 0.69314718055994531f;
         p.lse[w.b * p.lse_stride[0] + (int64_t)(w.q0 + row) * p.lse_stride[1] + w.h * p.lse_stride[2]] = lse;
       }
@@ -506,7 +512,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     for (int c = lane; c < 16 * (D / 8); c += 32) {
       const int r = c / (D / 8), ch = c % (D / 8);
       const int row = w.m0 + cw * 64 + warp * 16 + r;
-      if (row < w.sq)
+      if (row >= 0 && row < w.sq)
         store_out<T, COPIES>(p, o_base + (int64_t)row * p.o_stride[1] + ch * 8,
                      *reinterpret_cast<const uint4 *>(stage_base + (ch / 8) * BM * 128 + r * 128 +
                                                       (((ch % 8) ^ (r % 8)) * 16)));
@@ -529,7 +535,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     const Tile w = tile_at(p.head_group == 1 ? fc_block{tile / p.blocks, p.blocks - 1 - tile % p.blocks}
                                              : fc_block_order((uint32_t)tile, (uint32_t)p.blocks,
                                                               (uint32_t)p.pairs, (uint32_t)p.head_group));
-    if (w.m0 >= w.sq) continue;  // a row block past this sequence's end
+    if (!has_rows(w)) continue;  // a row block wholly before this sequence's start
     const int row0 = w.m0 + cw * 64 + warp * 16 + g;
     float o[D / 2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, inv[2];
 #pragma unroll
@@ -553,7 +559,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         for (int j = 0; j < 4; j++)
           a[j] = pack2<T>(o[4 * (i0 + j) + 2 * r] * inv[r], o[4 * (i0 + j) + 2 * r + 1] * inv[r]);
         quad_transpose(a, t);  // now a[j]: thread j's 4 bytes of block i0 + t
-        if (row < w.sq) store_out<T, COPIES>(p, orow + (i0 + t) * 8, make_uint4(a[0], a[1], a[2], a[3]));
+        if (row >= 0 && row < w.sq) store_out<T, COPIES>(p, orow + (i0 + t) * 8, make_uint4(a[0], a[1], a[2], a[3]));
       }
     }
     if (w.nblocks == 0) continue;  // no Q or K/V tile was loaded for it
