@@ -99,6 +99,9 @@ static fc_status check_memory_kind(fc_context *ctx, const char *name, const void
   return FC_SUCCESS;
 }
 
+_Static_assert(sizeof(((fc_problem *)0)->out_copies) == FC_MAX_OUT_COPIES * sizeof(void *),
+               "fc_problem holds every out_copies entry");
+
 /* The options of a header without out_copies: a caller built against it passes this size. */
 static const size_t kOptionsNoCopies = offsetof(fc_attn_options, out_copies);
 
