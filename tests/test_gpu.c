@@ -122,3 +122,51 @@ Test(gpu, out_copies) {
   }
   fc_context_destroy(ctx);
 }
+
+/* A context on GPU 1 used while GPU 0 is current: the library runs the kernel on GPU 1, leaves
+ * GPU 0 current, and the output equals, bit for bit, the same call made with GPU 1 current. */
+Test(gpu, other_device_current) {
+  if (fc_test_gpu_count() < 2) cr_skip_test("fewer than 2 CUDA GPUs: case skipped");
+  const int64_t B = 2, S = 333, H = 4, Hk = 2, D = 128;
+  const size_t nq = (size_t)(B * S * H * D), nk = (size_t)(B * S * Hk * D);
+  uint16_t *host = malloc(2 * nq), *o1 = malloc(2 * nq), *o2 = malloc(2 * nq);
+  cr_assert(host && o1 && o2);
+  uint64_t x = fc_test_seed();
+  for (size_t i = 0; i < nq; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    host[i] = (uint16_t)(0x3c00 | (x & 0x3ff)) ^ (uint16_t)((x >> 20) & 0x8000);
+  }
+  cr_assert_eq(cudaSetDevice(1), cudaSuccess);
+  void *q = NULL, *k = NULL, *v = NULL, *o = NULL;
+  cr_assert_eq(cudaMalloc(&q, 2 * nq) | cudaMalloc(&k, 2 * nk) | cudaMalloc(&v, 2 * nk) | cudaMalloc(&o, 2 * nq), cudaSuccess);
+  cr_assert_eq(cudaMemcpy(q, host, 2 * nq, cudaMemcpyHostToDevice), cudaSuccess);
+  cr_assert_eq(cudaMemcpy(k, host + (nq - nk), 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
+  cr_assert_eq(cudaMemcpy(v, host, 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
+  fc_context *ctx = NULL;
+  cr_assert_eq(fc_context_create(1, &ctx), FC_SUCCESS, "%s", fc_last_error(NULL));
+  fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, B, S, H, D), to = fc_tensor_bshd(o, FC_DTYPE_BF16, B, S, H, D);
+  fc_tensor tk = fc_tensor_bshd(k, FC_DTYPE_BF16, B, S, Hk, D), tv = fc_tensor_bshd(v, FC_DTYPE_BF16, B, S, Hk, D);
+  fc_attn_options opts = FC_ATTN_OPTIONS_INIT;
+  opts.causal = 1;
+  for (int pass = 0; pass < 2; pass++) {
+    const int current = pass == 0 ? 1 : 0;
+    cr_assert_eq(cudaSetDevice(1), cudaSuccess);
+    cr_assert_eq(cudaMemset(o, 0xFF, 2 * nq), cudaSuccess);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    cr_assert_eq(cudaSetDevice(current), cudaSuccess);
+    cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+    int now = -1;
+    cr_assert_eq(cudaGetDevice(&now), cudaSuccess);
+    cr_assert_eq(now, current, "the call left GPU %d current, not %d", now, current);
+    cr_assert_eq(cudaSetDevice(1), cudaSuccess);
+    cr_assert_eq(cudaMemcpy(pass == 0 ? o1 : o2, o, 2 * nq, cudaMemcpyDeviceToHost), cudaSuccess);
+  }
+  size_t unwritten = 0;
+  for (size_t i = 0; i < nq; i++) unwritten += o1[i] == 0xFFFF;
+  cr_assert_eq(unwritten, 0, "%zu output elements unwritten", unwritten);
+  cr_assert(memcmp(o1, o2, 2 * nq) == 0, "the output differs when GPU 0 is current");
+  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(o);
+  cudaSetDevice(0);
+  free(host), free(o1), free(o2);
+  fc_context_destroy(ctx);
+}
