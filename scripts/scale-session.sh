@@ -43,6 +43,7 @@ if [ -n "${WITH_STORE:-}" ]; then
   run store-weak-threads $((60 * slow)) $scale --sweep weak --gather store --no-check "${weak[@]}" --json "$out/store-weak-threads.json"
   run store-strong-threads $((60 * slow)) $scale --sweep strong --gather store --no-check "${strong[@]}" --json "$out/store-strong-threads.json"
   [ -z "$vdir" ] && run store-weak-mpi $((50 * slow)) "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep weak --gather store --no-check "${weak[@]}" --json "$out/store-weak-mpi.json"
+  [ -n "${WITH_TOKENS:-}" ] && run store-weak-tokens-threads 60 $scale --sweep weak --gather store --no-check --shape 4,8,8,4096,128,1 --shape 2,8,8,8192,128,1 --json "$out/store-weak-tokens-threads.json"
   [ -z "$vdir" ] && run store-strong-mpi $((60 * slow)) "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep strong --gather store --no-check "${strong[@]}" --json "$out/store-strong-mpi.json"
 fi
 [ -n "${WITH_MIXED:-}" ] && run mixed 60 $scale --families auto,sm80 --shape 1,8,2,4096,128,1 --shape 2,6,3,1000,64,0 --reps 5 --json "$out/mixed-families.json"
