@@ -350,6 +350,8 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   memset(&r, 0, sizeof r);
   r.s = s, r.sh = sh, r.n = n, r.rank = rank, r.comm = comm, r.res = res;
   int want_chunks = 1;
+  int no_store = 0; /* --gather store: this rank's family cannot store copies */
+  char no_store_why[160] = "";
   for (int i = 0; i < n; i++) r.hmax = shards[i].q_heads > r.hmax ? shards[i].q_heads : r.hmax;
   r.gather = args->collective == FC_COLL_ALLGATHER;
   r.store = r.gather && args->engine == FC_GATHER_STORE && n > 1;
@@ -376,6 +378,16 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     fc_tensor o = t;
     o.data = (char *)probe + 2 * 256;
     fc_status st = fc_select_kernel(r.ctx, &t, &t, &t, &o, NULL, NULL, &info);
+    if (r.store) { /* can this rank's family store copies? (sm80 cannot) */
+      fc_kernel_info with = FC_KERNEL_INFO_INIT;
+      fc_attn_options po = FC_ATTN_OPTIONS_INIT;
+      void *copy[1] = {(char *)probe + 2 * 512};
+      po.out_copies = copy, po.num_out_copies = 1;
+      if (fc_select_kernel(r.ctx, &t, &t, &t, &o, NULL, &po, &with) != FC_SUCCESS) {
+        no_store = 1;
+        snprintf(no_store_why, sizeof no_store_why, "%s", fc_last_error(r.ctx));
+      }
+    }
     cudaFree(probe);
     snprintf(res->family, sizeof res->family, "%s", st == FC_SUCCESS ? fc_family_name(info.family) : "none");
     /* One rank has nothing to gather, so it runs unchunked: T1 is plain single-GPU attention,
@@ -457,6 +469,20 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   if (agree_max(&r, &want_chunks)) {
     snprintf(res->error, sizeof res->error, "%s:%d: agreeing on the chunk count failed", __FILE__, __LINE__);
     goto done;
+  }
+  /* --gather store: every rank's kernel must store the copies, or the others' barriers would
+   * wait for it for ever; so all ranks stop here together when one cannot. */
+  if (r.store) {
+    int any = no_store;
+    if (agree_max(&r, &any)) {
+      snprintf(res->error, sizeof res->error, "%s:%d: agreeing on --gather store failed", __FILE__, __LINE__);
+      goto done;
+    }
+    if (any) {
+      snprintf(res->error, sizeof res->error, "--gather store: %s",
+               no_store ? no_store_why : "another rank's family cannot store the output copies; use --gather ce");
+      goto done;
+    }
   }
   r.chunks = fc_plan_chunks(s->S, s->causal, want_chunks, 128, r.bounds);
   if (r.chunks < 1) {
