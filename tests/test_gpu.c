@@ -67,6 +67,22 @@ Test(gpu, f32_unsupported_on_gpu) {
   fc_context_destroy(ctx);
 }
 
+/* q (nq elements), k and v (nk <= nq each) on the current device: bf16 values of magnitude
+ * 2^-7 to 2, either sign, drawn from `seed` (xorshift, so not 0). */
+static void upload_qkv(size_t nq, size_t nk, uint64_t seed, void **q, void **k, void **v) {
+  uint16_t *host = malloc(2 * nq);
+  cr_assert(host);
+  for (size_t i = 0; i < nq; i++) {
+    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+    host[i] = (uint16_t)(0x3c00 | (seed & 0x3ff)) ^ (uint16_t)((seed >> 20) & 0x8000);
+  }
+  cr_assert_eq(cudaMalloc(q, 2 * nq) | cudaMalloc(k, 2 * nk) | cudaMalloc(v, 2 * nk), cudaSuccess);
+  cr_assert_eq(cudaMemcpy(*q, host, 2 * nq, cudaMemcpyHostToDevice), cudaSuccess);
+  cr_assert_eq(cudaMemcpy(*k, host + (nq - nk), 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
+  cr_assert_eq(cudaMemcpy(*v, host, 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
+  free(host);
+}
+
 /* out_copies: every element of the output also lands, bit for bit, at the same place in each
  * copy (here on the same GPU), through strided views (heads 1..H of a buffer of H + 2), on
  * both sm90 schedules and ragged rows; padding stays poisoned. A family without the option
@@ -78,22 +94,14 @@ Test(gpu, out_copies) {
   for (size_t n = 0; n < sizeof shapes / sizeof shapes[0]; n++) {
     const int64_t B = shapes[n].B, S = shapes[n].S, H = shapes[n].H, Hk = shapes[n].Hk, D = shapes[n].D;
     const size_t nq = (size_t)(B * S * H * D), nk = (size_t)(B * S * Hk * D), nw = (size_t)(B * S * (H + 2) * D);
-    uint16_t *host = malloc(2 * nq), *wide[3] = {malloc(2 * nw), malloc(2 * nw), malloc(2 * nw)};
-    cr_assert(host && wide[0] && wide[1] && wide[2]);
-    uint64_t x = fc_test_seed() + n;
-    for (size_t i = 0; i < nq; i++) {
-      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-      host[i] = (uint16_t)(0x3c00 | (x & 0x3ff)) ^ (uint16_t)((x >> 20) & 0x8000); /* bf16 +-[1, 8) */
-    }
+    uint16_t *wide[3] = {malloc(2 * nw), malloc(2 * nw), malloc(2 * nw)};
+    cr_assert(wide[0] && wide[1] && wide[2]);
     void *q = NULL, *k = NULL, *v = NULL, *dw[3] = {NULL, NULL, NULL};
-    cr_assert_eq(cudaMalloc(&q, 2 * nq) | cudaMalloc(&k, 2 * nk) | cudaMalloc(&v, 2 * nk), cudaSuccess);
+    upload_qkv(nq, nk, fc_test_seed() + n + 1, &q, &k, &v);
     for (int i = 0; i < 3; i++) {
       cr_assert_eq(cudaMalloc(&dw[i], 2 * nw), cudaSuccess);
       cr_assert_eq(cudaMemset(dw[i], 0xFF, 2 * nw), cudaSuccess); /* NaN everywhere */
     }
-    cr_assert_eq(cudaMemcpy(q, host, 2 * nq, cudaMemcpyHostToDevice), cudaSuccess);
-    cr_assert_eq(cudaMemcpy(k, host + (nq - nk), 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
-    cr_assert_eq(cudaMemcpy(v, host, 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
     fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, B, S, H, D);
     fc_tensor tk = fc_tensor_bshd(k, FC_DTYPE_BF16, B, S, Hk, D), tv = fc_tensor_bshd(v, FC_DTYPE_BF16, B, S, Hk, D);
     fc_tensor to = fc_tensor_bshd((uint16_t *)dw[0] + D, FC_DTYPE_BF16, B, S, H, D);
@@ -118,7 +126,6 @@ Test(gpu, out_copies) {
     }
     cudaFree(q), cudaFree(k), cudaFree(v);
     for (int i = 0; i < 3; i++) cudaFree(dw[i]), free(wide[i]);
-    free(host);
   }
   fc_context_destroy(ctx);
 }
@@ -129,19 +136,12 @@ Test(gpu, other_device_current) {
   if (fc_test_gpu_count() < 2) cr_skip_test("fewer than 2 CUDA GPUs: case skipped");
   const int64_t B = 2, S = 333, H = 4, Hk = 2, D = 128;
   const size_t nq = (size_t)(B * S * H * D), nk = (size_t)(B * S * Hk * D);
-  uint16_t *host = malloc(2 * nq), *o1 = malloc(2 * nq), *o2 = malloc(2 * nq);
-  cr_assert(host && o1 && o2);
-  uint64_t x = fc_test_seed();
-  for (size_t i = 0; i < nq; i++) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    host[i] = (uint16_t)(0x3c00 | (x & 0x3ff)) ^ (uint16_t)((x >> 20) & 0x8000);
-  }
+  uint16_t *o1 = malloc(2 * nq), *o2 = malloc(2 * nq);
+  cr_assert(o1 && o2);
   cr_assert_eq(cudaSetDevice(1), cudaSuccess);
   void *q = NULL, *k = NULL, *v = NULL, *o = NULL;
-  cr_assert_eq(cudaMalloc(&q, 2 * nq) | cudaMalloc(&k, 2 * nk) | cudaMalloc(&v, 2 * nk) | cudaMalloc(&o, 2 * nq), cudaSuccess);
-  cr_assert_eq(cudaMemcpy(q, host, 2 * nq, cudaMemcpyHostToDevice), cudaSuccess);
-  cr_assert_eq(cudaMemcpy(k, host + (nq - nk), 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
-  cr_assert_eq(cudaMemcpy(v, host, 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
+  upload_qkv(nq, nk, fc_test_seed() + 1, &q, &k, &v);
+  cr_assert_eq(cudaMalloc(&o, 2 * nq), cudaSuccess);
   fc_context *ctx = NULL;
   cr_assert_eq(fc_context_create(1, &ctx), FC_SUCCESS, "%s", fc_last_error(NULL));
   fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, B, S, H, D), to = fc_tensor_bshd(o, FC_DTYPE_BF16, B, S, H, D);
@@ -167,6 +167,6 @@ Test(gpu, other_device_current) {
   cr_assert(memcmp(o1, o2, 2 * nq) == 0, "the output differs when GPU 0 is current");
   cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(o);
   cudaSetDevice(0);
-  free(host), free(o1), free(o2);
+  free(o1), free(o2);
   fc_context_destroy(ctx);
 }

@@ -217,7 +217,10 @@ static summary summarize(const point_row *row, double t1, int store) {
 
 static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
   const char *sweep = a->sweep == FC_SWEEP_STRONG ? "strong" : "weak";
-  const char *engine = a->engine == FC_GATHER_CE ? "ce" : a->engine == FC_GATHER_SM ? "sm" : "store";
+  static const char *const engines[] = {"ce", "sm", "store"};
+  static const char *const how[] = {"all-gather by copy engines", "all-gather by NCCL kernels",
+                                    "all-gather by the kernel's stores into every rank's window"};
+  const char *engine = engines[a->engine];
   int nv = 0;
   ncclGetVersion(&nv);
   char nccl[32];
@@ -227,10 +230,7 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
   else snprintf(chunks, sizeof chunks, "auto");
   printf("# flashcore-scale: %s scaling, %s, collective %s (NCCL %s), chunks %s, %s, median of %d\n", sweep,
          use_mpi ? "MPI processes" : "threads",
-         a->collective == FC_COLL_NONE ? "none"
-         : a->engine == FC_GATHER_CE ? "all-gather by copy engines"
-         : a->engine == FC_GATHER_SM ? "all-gather by NCCL kernels"
-                                     : "all-gather by the kernel's stores into every rank's window",
+         a->collective == FC_COLL_NONE ? "none" : how[a->engine],
          nccl, chunks, fc_version_string(), a->reps);
   printf("%5s %3s %4s %4s %6s %4s %2s %9s %9s %9s %9s %8s %8s %9s %9s %7s %6s %6s\n", "ranks", "B", "H", "Hk", "S", "D",
          "c", "time(ms)", "attn(ms)", "coll(ms)", "exposed", "algbw", "busbw", "TF/rank", "TF/total", "speedup",
@@ -303,23 +303,22 @@ int main(int argc, char **argv) {
     fprintf(pr > 0 ? stdout : stderr, "%s%s", err, pr > 0 ? "" : "\n");
     return pr > 0 ? 0 : 2;
   }
-  if (args.engine == FC_GATHER_STORE && args.collective == FC_COLL_ALLGATHER) {
-    int v = 0;
-    ncclGetVersion(&v);
-    if (v < 22800) { /* symmetric windows and the load/store team */
-      fprintf(stderr, "--gather store needs NCCL 2.28 or newer (running %d)\n", v);
-      return 2;
-    }
-  }
-  if (args.engine == FC_GATHER_CE && args.collective == FC_COLL_ALLGATHER) {
+  /* Copy engines (the zero-CTA policy) and the kernel's stores (symmetric windows, the
+   * load/store team) need NCCL 2.28; only the default copy engines fall back to sm. */
+  if (args.engine != FC_GATHER_SM && args.collective == FC_COLL_ALLGATHER) {
     int v = 0;
     ncclGetVersion(&v);
 #ifdef NCCL_CTA_POLICY_ZERO
-    const int have_ce = v >= 22800; /* the zero-CTA policy and copy-engine collectives */
+    const int have_228 = v >= 22800;
 #else
-    const int have_ce = 0;
+    const int have_228 = 0;
 #endif
-    if (!have_ce) {
+    if (!have_228 && args.engine == FC_GATHER_STORE) {
+      fprintf(stderr, "--gather store needs NCCL 2.28 or newer (built against %d.%d, running %d)\n", NCCL_MAJOR,
+              NCCL_MINOR, v);
+      return 2;
+    }
+    if (!have_228) {
       if (args.engine_set) {
         fprintf(stderr, "--gather ce needs NCCL 2.28 or newer (built against %d.%d, running %d); use --gather sm\n",
                 NCCL_MAJOR, NCCL_MINOR, v);

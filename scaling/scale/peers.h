@@ -8,11 +8,14 @@
 #include <nccl.h>
 #include <stddef.h>
 
+#include "flashcore.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define FC_SCALE_STORE_MAX_RANKS 8 /* a rank stores to the other 7: FC_MAX_OUT_COPIES */
+/* a rank's kernel stores into the other ranks' windows through out_copies */
+#define FC_SCALE_STORE_MAX_RANKS (FC_MAX_OUT_COPIES + 1)
 
 /* Where every rank's copy of `win` (registered NCCL_WIN_COLL_SYMMETRIC on comm) starts in
  * this process's address space: bases[p] for each of the n ranks (bases[rank] is local).
