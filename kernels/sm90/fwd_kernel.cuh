@@ -118,6 +118,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   constexpr int kCols = D / 64;  // 64-column blocks of the head dim
   constexpr int kNT = BN / 8;    // n8 blocks of S per thread row pair
   constexpr int kDT = D / 8;     // n8 blocks of O
+  constexpr bool kIdleSkip = C > 2;  // a warpgroup with no row of the sequence skips its products
   using Smem = SharedStorage<T, D, BM, BN, STAGES>;
   extern __shared__ unsigned char smem_raw[];
   Smem &s = *reinterpret_cast<Smem *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
@@ -384,7 +385,33 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         pa[kk][3] = pack2<T>(sc[8 * kk + 6], sc[8 * kk + 7]);
       }
     };
-    if (nblocks > 0) {
+    // Every row of this warpgroup before the sequence's start (the first row block of a length
+    // that is not a multiple of block_m, whose rows end at the sequence's end): it issues no
+    // product and no softmax, so the other warpgroups have the tensor cores to themselves, but
+    // it keeps its place in the protocol: the same waits on each full barrier before it
+    // arrives on the matching empty one (an arrival before the data came could count towards
+    // the wrong phase), and the same nblocks + 1 turns. O stays 0; its rows are never stored.
+    // Broadcast from lane 0, so the compiler knows the branch is the same for the whole warp.
+    // Only with three consumer warpgroups (D=64, 192 rows: every power-of-two length leaves a
+    // third or two of the first block empty; measured +1 to +5% at S <= 4096, H100,
+    // results/history/variants-h100-sm90-idle-fence/). With two (128 rows) no length of the
+    // standard grid leaves a warpgroup idle, and the branch cost D=256 causal S=1024 1.2%.
+    const bool idle = kIdleSkip && __shfl_sync(0xffffffffu, (int)(m0 + cw * 64 + 64 <= 0), 0);
+    if (nblocks > 0 && idle) {
+      mbar_wait(&s.q_full, loaded & 1);
+      for (int it = 0; it <= nblocks; it++) {
+        if (it < nblocks) mbar_wait(&s.k_full[(kv + it) % STAGES], ((kv + it) / STAGES) & 1);
+        if (it > 0) mbar_wait(&s.v_full[(kv + it - 1) % STAGES], ((kv + it - 1) / STAGES) & 1);
+        my_turn();
+        pass_turn();
+        __syncwarp();
+        if (lane == 0) {
+          if (it < nblocks) mbar_arrive(&s.k_empty[(kv + it) % STAGES]);
+          if (PERSISTENT && it == nblocks - 1) mbar_arrive(&s.q_empty);
+          if (it > 0 && (PERSISTENT || it < nblocks)) mbar_arrive(&s.v_empty[(kv + it - 1) % STAGES]);
+        }
+      }
+    } else if (nblocks > 0) {
       mbar_wait(&s.q_full, loaded & 1);
       float sc[BN / 2], corr[2];
       uint32_t pa[BN / 16][4];
@@ -403,6 +430,10 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       }
       softmax(sc, 0, corr);  // O is still zero: nothing to rescale
       pack(sc, pa);
+      // An aligned instruction, so the compiler knows the warp is converged here: after the
+      // branch above (whose condition it cannot prove the same across the warp) the loop lost
+      // its uniform datapath without it (R2UR before each wgmma; the join's notes in NOTES.md).
+      if constexpr (kIdleSkip) wgmma_fence();
       // Steady state, intra-warpgroup overlap: the scores of tile it and P V of tile it-1 are
       // issued together; the softmax of tile it runs while P V is still on the tensor cores.
       for (int it = 1; it < nblocks; it++) {
@@ -532,6 +563,12 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     }
     tile = __shfl_sync(0xffffffffu, tile, 0);
     if (tile >= p.num_tiles) break;
+    // Re-broadcast: to the compiler a value carried round this loop may differ across the
+    // warp, and the idle warpgroup's branch on them cost the main loop its uniform datapath.
+    if constexpr (kIdleSkip) {
+      kv = __shfl_sync(0xffffffffu, kv, 0);
+      loaded = __shfl_sync(0xffffffffu, loaded, 0);
+    }
     const Tile w = tile_at(p.head_group == 1 ? fc_block{tile / p.blocks, p.blocks - 1 - tile % p.blocks}
                                              : fc_block_order((uint32_t)tile, (uint32_t)p.blocks,
                                                               (uint32_t)p.pairs, (uint32_t)p.head_group));
