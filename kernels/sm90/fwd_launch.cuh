@@ -17,11 +17,13 @@ static_assert(kMaxCopies == FC_MAX_OUT_COPIES, "Params::copies holds every out_c
 int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
                      char *err, size_t err_len);
 
-// Interleave pairs only from 10 row blocks a pair on: on H100 the interleaved order lost 9%
-// at S=512 and 3% at S=1024 (4 and 8 blocks of 128 rows, causal D=128) and won from S=2048
-// (11 blocks at D=64, 16 at D=128); results/fwd-grid-sm90-h100.json and
-// history/fwd-grid-sm90-h100-v4-09459e2-interleave-every-size.json.
-constexpr int64_t kMinBlocks = 10;
+// Interleave pairs only from 6 row blocks a pair on. With v4's one CTA per tile the
+// interleaved order lost 9% at S=512 and 3% at S=1024 (4 and 8 blocks of 128 rows, causal
+// D=128; history/fwd-grid-sm90-h100-v4-09459e2-interleave-every-size.json), so it started at
+// 10. On v5's persistent grid (H100, history/variants-h100-sm90-min-blocks/), from 6 blocks:
+// causal S=1024 D=256 +6.1%, D=128 +3.1%, D=64 +1.3%; from 4 blocks S=512 D=128 lost 5.9%;
+// from 12 or 17, S=2048 lost 3-9%.
+constexpr int64_t kMinBlocks = 6;
 
 // Tile counters for one persistent launch on `device` that no other launch holds (family.cu):
 // a zeroed pair in device memory and its busy flag in host-mapped memory, set here and
