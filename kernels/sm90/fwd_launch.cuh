@@ -17,13 +17,13 @@ static_assert(kMaxCopies == FC_MAX_OUT_COPIES, "Params::copies holds every out_c
 int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
                      char *err, size_t err_len);
 
-// Interleave pairs only from 6 row blocks a pair on. With v4's one CTA per tile the
-// interleaved order lost 9% at S=512 and 3% at S=1024 (4 and 8 blocks of 128 rows, causal
-// D=128; history/fwd-grid-sm90-h100-v4-09459e2-interleave-every-size.json), so it started at
-// 10. On v5's persistent grid (H100, history/variants-h100-sm90-min-blocks/), from 6 blocks:
-// causal S=1024 D=256 +6.1%, D=128 +3.1%, D=64 +1.3%; from 4 blocks S=512 D=128 lost 5.9%;
-// from 12 or 17, S=2048 lost 3-9%.
-constexpr int64_t kMinBlocks = 6;
+// From how many row blocks a pair the causal order interleaves pairs, by schedule. One CTA
+// per tile (v4): from 10; there the interleaved order lost 9% at S=512 and 3% at S=1024 (4
+// and 8 blocks of 128 rows, causal D=128;
+// history/fwd-grid-sm90-h100-v4-09459e2-interleave-every-size.json). Persistent grid: from 6
+// (H100, history/variants-h100-sm90-min-blocks/): causal S=1024 D=256 +6.1%, D=128 +3.1%,
+// D=64 +1.3% against 10; from 4, S=512 D=128 lost 5.9%; from 12 or 17, S=2048 lost 3-9%.
+constexpr int64_t kMinBlocksPlain = 10, kMinBlocksPersistent = 6;
 
 // Tile counters for one persistent launch on `device` that no other launch holds (family.cu):
 // a zeroed pair in device memory and its busy flag in host-mapped memory, set here and
@@ -51,8 +51,7 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   p.window_left = (int)(pr->window_left < kFar ? pr->window_left : kFar);
   p.window_right = (int)(pr->window_right < kFar ? pr->window_right : kFar);
   p.cu_q = pr->cu_seqlens_q, p.cu_k = pr->cu_seqlens_k;
-  p.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, row_blocks, kMinBlocks, p.group,
-                                    pr->window_left, pr->window_right, FC_ORDER_L2_BUDGET);
+  p.head_group = 1;  // launch_cfg sets it once the schedule is known
   p.blocks = (int)row_blocks;
   p.pairs = (int)(pr->heads * pr->batch);
   p.num_tiles = (int)(row_blocks * p.pairs);  // under 2^30 (fc_sm90_plan)
@@ -88,6 +87,9 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   }
   // One CTA per SM (the tile needs all of one), never more than tiles.
   if (persistent) grid = dim3((unsigned)(tiles < sms ? tiles : sms));
+  params.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, row_blocks,
+                                         persistent ? kMinBlocksPersistent : kMinBlocksPlain, params.group,
+                                         pr->window_left, pr->window_right, FC_ORDER_L2_BUDGET);
   const bool copies = pr->num_out_copies > 0;
   auto kernel = persistent ? (copies ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true, true>
                                      : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true, false>)
