@@ -32,7 +32,11 @@ constexpr int64_t kMinBlocksPlain = 10, kMinBlocksPersistent = 6;
 // replay its launch with the same counters).
 bool acquire_tile_counter(int device, cudaStream_t stream, unsigned int **counter, volatile unsigned int **busy);
 
-inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
+// `counter` and `busy`: the persistent launch's tile counters (acquire_tile_counter), or null
+// for one CTA per tile; the schedule also sets from how many row blocks pairs interleave.
+inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int *counter,
+                          volatile unsigned int *busy) {
+  const bool persistent = counter != nullptr;
   Params p;
   p.out = pr->out, p.lse = pr->lse;
   p.num_copies = pr->num_out_copies;
@@ -51,11 +55,13 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   p.window_left = (int)(pr->window_left < kFar ? pr->window_left : kFar);
   p.window_right = (int)(pr->window_right < kFar ? pr->window_right : kFar);
   p.cu_q = pr->cu_seqlens_q, p.cu_k = pr->cu_seqlens_k;
-  p.head_group = 1;  // launch_cfg sets it once the schedule is known
+  p.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, row_blocks,
+                                    persistent ? kMinBlocksPersistent : kMinBlocksPlain, p.group,
+                                    pr->window_left, pr->window_right, FC_ORDER_L2_BUDGET);
   p.blocks = (int)row_blocks;
   p.pairs = (int)(pr->heads * pr->batch);
   p.num_tiles = (int)(row_blocks * p.pairs);  // under 2^30 (fc_sm90_plan)
-  p.counter = nullptr, p.busy = nullptr;
+  p.counter = counter, p.busy = busy;
   return p;
 }
 
@@ -70,7 +76,8 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   const int64_t row_blocks = (pr->seqlen_q + BM - 1) / BM, tiles = row_blocks * pr->heads * pr->batch;
   if (tiles == 0) return 0;
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
-  Params params = make_params(pr, row_blocks);
+  unsigned int *counter = nullptr;
+  volatile unsigned int *busy = nullptr;
   dim3 grid((unsigned)row_blocks, (unsigned)pr->heads, (unsigned)pr->batch);
   cudaError_t e = cudaSuccess;
   int device = 0, sms = 0;
@@ -83,13 +90,11 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
       return (int)e;
     }
     persistent = capture == cudaStreamCaptureStatusNone &&
-                 acquire_tile_counter(device, st, &params.counter, &params.busy);
+                 acquire_tile_counter(device, st, &counter, &busy);
   }
   // One CTA per SM (the tile needs all of one), never more than tiles.
   if (persistent) grid = dim3((unsigned)(tiles < sms ? tiles : sms));
-  params.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, row_blocks,
-                                         persistent ? kMinBlocksPersistent : kMinBlocksPlain, params.group,
-                                         pr->window_left, pr->window_right, FC_ORDER_L2_BUDGET);
+  const Params params = make_params(pr, row_blocks, counter, busy);
   const bool copies = pr->num_out_copies > 0;
   auto kernel = persistent ? (copies ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true, true>
                                      : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true, false>)
@@ -105,7 +110,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   } else {
     snprintf(err, err_len, "cudaFuncSetAttribute(%d bytes of shared memory): %s", smem, cudaGetErrorString(e));
   }
-  if (e != cudaSuccess && persistent) *params.busy = 0u;  // no CTA ran: the counters are still zero
+  if (e != cudaSuccess && persistent) *busy = 0u;  // no CTA ran: the counters are still zero
   return (int)e;
 }
 
