@@ -5,6 +5,8 @@
 #   scripts/profile-sm90.sh [B,H,Hk,Sq,Sk,D,causal ...]
 # VARIANTS="a b" profiles the libraries of scripts/build-variants.sh instead of build/'s
 # (unpacked by scripts/variant-bench.sh with ROUNDS=0 into /tmp/fc-variants/lib/NAME).
+# SOURCE=1 adds the warp-state sampling per SASS instruction (section SourceCounters) and
+# writes it as src-TAG.csv beside the report: where the warps wait, instruction by instruction.
 set -uo pipefail
 final=${OUT:-/tmp/out}
 mkdir -p "$final"
@@ -17,11 +19,17 @@ for v in ${VARIANTS:-main}; do
   [ "$v" = main ] || lib=/tmp/fc-variants/lib/$v
   for s in "${shapes[@]}"; do
     tag=$v-$(echo "$s" | tr ',' '-')
+    src=(); [ "${SOURCE:-0}" = 1 ] && src=(--section SourceCounters -f -o "/tmp/ncu-$tag")
     LD_LIBRARY_PATH="$lib:$PWD/.carry/lib" timeout 240 "$ncu" -k regex:fwd_kernel --launch-skip 3 --launch-count 1 \
       --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section SchedulerStats \
-      --section MemoryWorkloadAnalysis build/scaling/flashcore-bench --family sm90 --shape "$s" --reps 5 --no-check \
+      --section MemoryWorkloadAnalysis "${src[@]}" build/scaling/flashcore-bench --family sm90 --shape "$s" --reps 5 --no-check \
       > "$final/ncu-$tag.txt" 2>&1
     echo "== $v $s (rc=$?)"
+    if [ "${SOURCE:-0}" = 1 ]; then
+      "$ncu" -i "/tmp/ncu-$tag.ncu-rep" --page details >> "$final/ncu-$tag.txt" 2>&1
+      "$ncu" -i "/tmp/ncu-$tag.ncu-rep" --page source --csv --print-source sass > "$final/src-$tag.csv" 2>&1
+      echo "   src-$tag.csv: $(wc -l < "$final/src-$tag.csv") lines"
+    fi
     grep -E "Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Registers Per Thread|Waves Per SM|Warp Cycles Per Issued|Issue Slots Busy|No Eligible|L2 Hit Rate|DRAM Throughput|Grid Size|Block Size" \
       "$final/ncu-$tag.txt" | sed 's/  */ /g' | head -n 16
   done
