@@ -16,7 +16,7 @@ Calibration (2x H100 80GB HBM3, 2026-11-25, sm90 D=128):
 - L and BW come from the gather-only times of the same runs (8, 16 and 32 MiB per rank, in
   4 calls).
 - On those seven shapes the model gives the measured 2-GPU attention and total times within
-  about 3% (scaling/results/scale-*-sm90-h100x2.json).
+  about 3% (scaling/results/history/scale-h100x2-aa2a11c/).
 - It also predicts runs it was not fitted to, the 2- and 8-chunk sweeps
   (results/history/scale-engines/chunks-2-8-40032f9/): the 2-GPU totals come out within 2-6%,
   and slightly pessimistic at causal S=16384.
