@@ -102,7 +102,7 @@ template <typename T, int D, int BM, int BN, int STAGES> struct SharedStorage {
   T v[STAGES][BN * D];
   uint64_t q_full, q_empty, k_full[STAGES], v_full[STAGES], k_empty[STAGES], v_empty[STAGES];
   uint64_t tile_full[2], tile_empty[2];
-  int tile[2];  // the tiles handed from the producer to the consumers
+  int4 tile[2];  // the tiles handed from the producer to the consumers: row block, head, batch, KV head (head -1: stop)
 };
 
 // PERSISTENT: the grid is at most one CTA per SM and each CTA takes tiles from the launch's
@@ -129,9 +129,13 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   };
   // A row block of a sequence shorter than the longest (varlen) may lie wholly before its start.
   auto has_rows = [&](const Tile &w) { return w.m0 + BM > 0 && w.m0 < w.sq; };
-  auto tile_at = [&](fc_block blk) {
+  // Which row block of which (head, batch): the integer divisions by runtime values.
+  auto place = [&](fc_block blk) { return make_int4(blk.m, blk.hb % p.heads, blk.hb / p.heads, blk.hb % p.heads / p.group); };
+  // The rest of the tile, from its place (x: row block, y: head, z: batch, w: KV head).
+  auto tile_of = [&](int4 pl) {
     Tile w;
-    w.h = blk.hb % p.heads, w.b = blk.hb / p.heads, w.hk = w.h / p.group;
+    w.h = pl.y, w.b = pl.z, w.hk = pl.w;
+    const int m = pl.x;
     w.q0 = 0, w.k0 = 0, w.sq = p.seqlen_q, w.sk = p.seqlen_k;
     if (p.cu_q) {
       // Offsets live in device memory the host could not check: clamp them to the tensors.
@@ -144,7 +148,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     // the first block short: its rows below 0 compute nothing anyone stores, and under a
     // causal mask that block is the lightest, where the last one, which those rows used to
     // pad, is the heaviest (D=64, 192 rows: a third of the heaviest tile at S=2048).
-    w.m0 = w.sq - (p.blocks - blk.m) * BM;
+    w.m0 = w.sq - (p.blocks - m) * BM;
     // Keys visible to any row of this block: [n_lo, n_hi] (bottom-right aligned diagonal).
     w.diag = w.sk - w.sq, w.m_last = min(w.m0 + BM, w.sq) - 1;
     int n_lo = 0, n_hi = w.sk - 1;
@@ -155,6 +159,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     w.nblocks = has_rows(w) ? w.nb_last - nb_first + 1 : 0;  // 0: no row, or no visible key
     return w;
   };
+  auto tile_at = [&](fc_block blk) { return tile_of(place(blk)); };
 
 
   // One CTA per tile: this CTA's tile, found before any barrier so that a CTA past its
@@ -233,15 +238,20 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     int tile = blockIdx.x;  // the first tile of each CTA is its index; then the counter's
     int kv = 0, loaded = 0;  // K/V tiles and Q tiles issued so far
     for (int k = 0;; k++) {
-      // Hand the tile to the consumers (a tile past the end tells them to stop).
+      // Hand the tile to the consumers (a tile past the end tells them to stop), its place
+      // decoded here, so that the divisions stay off the consumers' path between one tile's
+      // last product and the next tile's first.
       const int slot = k & 1;
+      const bool stop = tile >= p.num_tiles;
+      const int4 pl = stop ? make_int4(0, -1, 0, 0)
+                           : place(p.head_group == 1 ? fc_block{tile / p.blocks, p.blocks - 1 - tile % p.blocks}
+                                                     : fc_block_order((uint32_t)tile, (uint32_t)p.blocks,
+                                                                      (uint32_t)p.pairs, (uint32_t)p.head_group));
       if (k >= 2) mbar_wait(&s.tile_empty[slot], ((k / 2) & 1) ^ 1);
-      s.tile[slot] = tile;
+      s.tile[slot] = pl;
       mbar_arrive(&s.tile_full[slot]);  // release: the consumers' wait sees the tile
-      if (tile >= p.num_tiles) break;
-      const Tile w = tile_at(p.head_group == 1 ? fc_block{tile / p.blocks, p.blocks - 1 - tile % p.blocks}
-                                               : fc_block_order((uint32_t)tile, (uint32_t)p.blocks,
-                                                                (uint32_t)p.pairs, (uint32_t)p.head_group));
+      if (stop) break;
+      const Tile w = tile_of(pl);
       for (int it = 0; it < w.nblocks; it++, kv++)
         load_kv(w, it, kv, [&] {
           if (it > 0) return;
@@ -555,23 +565,22 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   for (int k = 0;; k++) {
     // Lane 0 reads the tile for its warp and releases the slot.
     const int slot = k & 1;
-    int tile = 0;
+    int4 pl = make_int4(0, 0, 0, 0);
     if (lane == 0) {
       mbar_wait(&s.tile_full[slot], (k / 2) & 1);
-      tile = s.tile[slot];
+      pl = s.tile[slot];
       mbar_arrive(&s.tile_empty[slot]);
     }
-    tile = __shfl_sync(0xffffffffu, tile, 0);
-    if (tile >= p.num_tiles) break;
+    pl.x = __shfl_sync(0xffffffffu, pl.x, 0), pl.y = __shfl_sync(0xffffffffu, pl.y, 0);
+    pl.z = __shfl_sync(0xffffffffu, pl.z, 0), pl.w = __shfl_sync(0xffffffffu, pl.w, 0);
+    if (pl.y < 0) break;
     // Re-broadcast: to the compiler a value carried round this loop may differ across the
-    // warp, and the idle warpgroup's branch on them cost the main loop its uniform datapath.
-    if constexpr (kIdleSkip) {
-      kv = __shfl_sync(0xffffffffu, kv, 0);
-      loaded = __shfl_sync(0xffffffffu, loaded, 0);
-    }
-    const Tile w = tile_at(p.head_group == 1 ? fc_block{tile / p.blocks, p.blocks - 1 - tile % p.blocks}
-                                             : fc_block_order((uint32_t)tile, (uint32_t)p.blocks,
-                                                              (uint32_t)p.pairs, (uint32_t)p.head_group));
+    // warp. Without this the main loop lost its uniform datapath: at D=64 through the idle
+    // warpgroup's branch, at D=128 and 256 once the tile's place came from the producer
+    // (R2UR 18 -> 56 in the D=128 loop).
+    kv = __shfl_sync(0xffffffffu, kv, 0);
+    loaded = __shfl_sync(0xffffffffu, loaded, 0);
+    const Tile w = tile_of(pl);
     if (!has_rows(w)) continue;  // a row block wholly before this sequence's start
     const int row0 = w.m0 + cw * 64 + warp * 16 + g;
     float o[D / 2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, inv[2];
