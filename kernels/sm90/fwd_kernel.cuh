@@ -67,7 +67,10 @@ struct Params {
 // S=512 lost 12% and D=128 S=2048 3% (history/out-copies-h200x2-*).
 template <typename T, bool COPIES>
 __device__ __forceinline__ void store_out(const Params &p, int64_t off, uint4 v) {
-  *reinterpret_cast<uint4 *>(static_cast<T *>(p.out) + off) = v;
+  // One 16-byte store: written as a plain uint4 store, ptxas split some into four 4-byte
+  // stores (the quad transpose leaves the words in registers that are not a 4-aligned run).
+  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(static_cast<T *>(p.out) + off), "r"(v.x), "r"(v.y),
+               "r"(v.z), "r"(v.w));
   if constexpr (COPIES) {
 #pragma unroll
     for (int c = 0; c < kMaxCopies; c++)
