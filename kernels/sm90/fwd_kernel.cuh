@@ -11,8 +11,8 @@
 // Warpgroup 0 is the producer: after giving back most of its registers, one thread issues
 // every TMA copy (Q, then K and V tiles into a ring of `stages`), each completing on a "full"
 // mbarrier; it refills a buffer once every consumer warp has arrived on its "empty" mbarrier.
-// In the persistent kernel it also takes the tiles and passes each to the consumers through
-// a 2-slot ring in shared memory; the K/V ring runs on across tiles, and the next tile's Q
+// In the persistent kernel it also takes the tiles and passes each, decoded, to the consumers
+// through a 2-slot ring in shared memory; the K/V ring runs on across tiles, the next tile's Q
 // loads as soon as the current tile's last Q K^T has read Q, so both arrive under the
 // current tile's last products and output. Warpgroups 1..C are consumers, 64 rows each:
 // S = Q K^T with both operands in shared memory (wgmma m64nBNk16), the online softmax in
@@ -133,7 +133,10 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // A row block of a sequence shorter than the longest (varlen) may lie wholly before its start.
   auto has_rows = [&](const Tile &w) { return w.m0 + BM > 0 && w.m0 < w.sq; };
   // Which row block of which (head, batch): the integer divisions by runtime values.
-  auto place = [&](fc_block blk) { return make_int4(blk.m, blk.hb % p.heads, blk.hb / p.heads, blk.hb % p.heads / p.group); };
+  auto place = [&](fc_block blk) {
+    const int h = blk.hb % p.heads;
+    return make_int4(blk.m, h, blk.hb / p.heads, h / p.group);
+  };
   // The rest of the tile, from its place (x: row block, y: head, z: batch, w: KV head).
   auto tile_of = [&](int4 pl) {
     Tile w;
