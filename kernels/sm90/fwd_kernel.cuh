@@ -105,7 +105,9 @@ template <typename T, int D, int BM, int BN, int STAGES> struct SharedStorage {
   T v[STAGES][BN * D];
   uint64_t q_full, q_empty, k_full[STAGES], v_full[STAGES], k_empty[STAGES], v_empty[STAGES];
   uint64_t tile_full[2], tile_empty[2];
-  int4 tile[2];  // the tiles handed from the producer to the consumers: row block, head, batch, KV head (head -1: stop)
+  // The tiles handed from the producer to the consumers, decoded: row block, head, batch and
+  // KV head (head -1: stop).
+  int4 tile[2];
 };
 
 // PERSISTENT: the grid is at most one CTA per SM and each CTA takes tiles from the launch's
