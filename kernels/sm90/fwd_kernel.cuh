@@ -167,7 +167,6 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     w.nblocks = has_rows(w) ? w.nb_last - nb_first + 1 : 0;  // 0: no row, or no visible key
     return w;
   };
-  auto tile_at = [&](fc_block blk) { return tile_of(place(blk)); };
 
 
   // One CTA per tile: this CTA's tile, found before any barrier so that a CTA past its
@@ -176,7 +175,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   if (!PERSISTENT) {
     int m, h, b;
     fc_this_block(p.head_group, p.heads, &m, &h, &b);
-    mine = tile_at(fc_block{b * p.heads + h, m});
+    mine = tile_of(make_int4(m, h, b, h / p.group));  // fc_this_block has divided already
     if (!has_rows(mine)) return;  // the whole CTA, before any barrier
   }
 
