@@ -61,20 +61,23 @@ struct Params {
   volatile unsigned int *busy;
 };
 
+// One 16-byte global store. Written as a plain uint4 store, ptxas split some into four
+// 4-byte stores (the quad transpose leaves the words in registers that are not a 4-aligned run).
+__device__ __forceinline__ void store16(void *ptr, uint4 v) {
+  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(ptr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w));
+}
+
 // Store 16 bytes of output at element offset `off` of out and, in a COPIES kernel, of every
 // copy. The copies' loop runs over constant indices, so the pointers stay kernel parameters.
 // A separate instantiation: with the copies' stores compiled in but not taken, D=256 causal
 // S=512 lost 12% and D=128 S=2048 3% (history/out-copies-h200x2-*).
 template <typename T, bool COPIES>
 __device__ __forceinline__ void store_out(const Params &p, int64_t off, uint4 v) {
-  // One 16-byte store: written as a plain uint4 store, ptxas split some into four 4-byte
-  // stores (the quad transpose leaves the words in registers that are not a 4-aligned run).
-  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(static_cast<T *>(p.out) + off), "r"(v.x), "r"(v.y),
-               "r"(v.z), "r"(v.w));
+  store16(static_cast<T *>(p.out) + off, v);
   if constexpr (COPIES) {
 #pragma unroll
     for (int c = 0; c < kMaxCopies; c++)
-      if (c < p.num_copies) *reinterpret_cast<uint4 *>(static_cast<T *>(p.copies[c]) + off) = v;
+      if (c < p.num_copies) store16(static_cast<T *>(p.copies[c]) + off, v);
   }
 }
 
