@@ -29,14 +29,18 @@ run() {
   echo "   rc=$? $(grep -m1 -oE 'NCCL [0-9.]+' "$out/$name.log")"
   grep -E "^ +[0-9]+ +[0-9]+ |ERROR" "$out/$name.log" | head -n 24
 }
-run strong-threads $((150 * slow)) $scale --sweep strong "${strong[@]}" --json "$out/strong-threads.json"
-run weak-threads $((60 * slow)) $scale --sweep weak --no-check "${weak[@]}" --json "$out/weak-threads.json"
-[ -z "$vdir" ] && run strong-mpi $((60 * slow)) "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep strong --no-check "${strong[@]}" --json "$out/strong-mpi.json"
-[ -z "$vdir" ] && run weak-mpi $((50 * slow)) "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep weak --no-check "${weak[@]}" --json "$out/weak-mpi.json"
-[ -n "${WITH_SM:-}" ] && run strong-threads-gather-sm 50 $scale --sweep strong --gather sm --no-check "${strong[@]}" --json "$out/strong-threads-gather-sm.json"
-# WITH_TOKENS=1: the weak sweep again with 16384 tokens per GPU (B x S, the standard grid's
-# convention) instead of one sequence, so that S=4096 and 8192 carry the work of S=16384.
-[ -n "${WITH_TOKENS:-}" ] && run weak-tokens-threads 60 $scale --sweep weak --no-check --shape 4,8,8,4096,128,1 --shape 2,8,8,8192,128,1 --json "$out/weak-tokens-threads.json"
+# STORE_ONLY=1 (with WITH_STORE=1): only the --gather store runs (and the mixed run if asked),
+# for a change that touches the kernels' copy stores alone.
+if [ -z "${STORE_ONLY:-}" ]; then
+  run strong-threads $((150 * slow)) $scale --sweep strong "${strong[@]}" --json "$out/strong-threads.json"
+  run weak-threads $((60 * slow)) $scale --sweep weak --no-check "${weak[@]}" --json "$out/weak-threads.json"
+  [ -z "$vdir" ] && run strong-mpi $((60 * slow)) "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep strong --no-check "${strong[@]}" --json "$out/strong-mpi.json"
+  [ -z "$vdir" ] && run weak-mpi $((50 * slow)) "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep weak --no-check "${weak[@]}" --json "$out/weak-mpi.json"
+  [ -n "${WITH_SM:-}" ] && run strong-threads-gather-sm 50 $scale --sweep strong --gather sm --no-check "${strong[@]}" --json "$out/strong-threads-gather-sm.json"
+  # WITH_TOKENS=1: the weak sweep again with 16384 tokens per GPU (B x S, the standard grid's
+  # convention) instead of one sequence, so that S=4096 and 8192 carry the work of S=16384.
+  [ -n "${WITH_TOKENS:-}" ] && run weak-tokens-threads 60 $scale --sweep weak --no-check --shape 4,8,8,4096,128,1 --shape 2,8,8,8192,128,1 --json "$out/weak-tokens-threads.json"
+fi
 # WITH_STORE=1: the sweeps again with --gather store (the kernel's stores into every rank's
 # window instead of an all-gather after it), threads and MPI.
 if [ -n "${WITH_STORE:-}" ]; then
