@@ -50,6 +50,20 @@ __device__ __forceinline__ void tma_load_4d(void *dst, const void *tensor_map, u
       "r"(c3)
       : "memory");
 }
+// ---- TMA: a 4-D tile from shared memory out to global memory (bulk async-group) ----------
+// Elements outside the tensor are not written. Writes to shared memory before it need
+// fence_proxy_async() in each writing thread and a barrier; the issuing thread commits the
+// group and, before the buffer is written again or the CTA exits, waits for its reads.
+__device__ __forceinline__ void tma_store_4d(const void *tensor_map, const void *src, int c0, int c1, int c2,
+                                             int c3) {
+  asm volatile("cp.async.bulk.tensor.4d.global.shared::cta.tile.bulk_group [%0, {%2, %3, %4, %5}], [%1];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(tensor_map)),
+               "r"(smem_addr(src)), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+// Waits until this thread's committed bulk stores have read their shared memory.
+__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
 // Fetches the 128-byte tensor map (a kernel parameter) ahead of the first copy.
 __device__ __forceinline__ void tma_prefetch_map(const void *tensor_map) {
   asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(tensor_map))

@@ -25,8 +25,20 @@ struct Config {
 FC_SM90_HD constexpr int block_m(Config c) { return 64 * c.consumers; }
 FC_SM90_HD constexpr int threads(Config c) { return 128 * (c.consumers + 1); }
 // Q + stages * (K + V) in 16-bit elements, the mbarriers, and 1 KB to align the swizzle atoms.
-FC_SM90_HD constexpr int smem_bytes(Config c) {
+FC_SM90_HD constexpr int base_smem_bytes(Config c) {
   return (block_m(c) + 2 * c.stages * c.block_n) * c.head_dim * 2 + 64 * 8 + 1024;
+}
+// Whether a persistent kernel has an output tile of its own in shared memory, beside the rest,
+// for the TMA store of its output (D=64 and the 128-key D=128 tile; the Q tile holds the next
+// tile's rows by then). Against stores from the registers, H100: +1.3 to +1.9% at D=128
+// S=512 and 1024, causal S=2048 +1.4%, D=64 non-causal +0.8%
+// (results/history/variants-h100-sm90-tma-store/). One CTA per tile stages its output in its
+// Q rows and stores it with its threads: the TMA store from there measured 0 to -1.2%.
+FC_SM90_HD constexpr bool out_staged(Config c, bool persistent) {
+  return persistent && base_smem_bytes(c) + block_m(c) * c.head_dim * 2 <= 227 * 1024;
+}
+FC_SM90_HD constexpr int smem_bytes(Config c, bool persistent) {
+  return base_smem_bytes(c) + (out_staged(c, persistent) ? block_m(c) * c.head_dim * 2 : 0);
 }
 // Registers per thread after setmaxnreg: the producer keeps few, consumers take the rest of
 // the 64K file (the counts must be multiples of 8). At two consumer warpgroups a persistent
@@ -55,10 +67,11 @@ FC_SM90_HD constexpr bool persistent_schedule(long long seqlen_k, bool masked) {
 //  D = 64:  3 x 64 rows, 128 keys, 2 stages (96 KB). The softmax costs as much as the two
 //           products here, so three consumer warpgroups take turns on the tensor cores (FA3's
 //           choice); at 160 registers S (64), P (32) and O (32) fit.
-//  D = 128: 2 x 64 rows, 2 stages. Full attention beyond 1024 keys: 176 keys (208 KB),
-//           FA3's tile: fewer barriers and softmax passes per key, S (88) + P (44) + O (64)
-//           under 240 registers. Masked (causal, windows) or at most 1024 keys: 128 keys
-//           (160 KB), so the diagonal or last tile wastes less (see narrow()).
+//  D = 128: 2 x 64 rows, 2 stages. Full attention on one CTA per tile (beyond 2048 keys):
+//           176 keys (208 KB), FA3's tile: fewer barriers and softmax passes per key, S (88)
+//           + P (44) + O (64) under 240 registers. Masked (causal, windows) or on the
+//           persistent grid: 128 keys (160 KB, 192 KB with the output tile), so the diagonal
+//           or last tile wastes less and the output leaves through the TMA (see narrow()).
 //  D = 256: 2 x 64 rows, 64 keys, 2 stages (192 KB): O alone is 128 floats a thread, and
 //           K and V tiles of 64 keys are 32 KB each.
 // `masked`: the problem has a causal mask or a window.
@@ -66,10 +79,12 @@ FC_SM90_HD constexpr bool masked(long long window_left, long long window_right) 
   return window_left >= 0 || window_right >= 0;
 }
 // Which D=128 tile (config()'s `narrow` argument): the 176-key one only for unmasked rows of
-// more than 1024 keys. Below that the 128-key tile measured faster on H100 (+2.2 to +2.8% at
-// S=512, +0.4 to +0.8% at S=1024; results/history/variants-h100-sm90-pers-q/, run 9).
+// more than 2048 keys (one CTA per tile). At 1024 keys and below the 128-key tile measured
+// faster on H100 (+2.2 to +2.8% at S=512, +0.4 to +0.8% at S=1024;
+// results/history/variants-h100-sm90-pers-q/, run 9); at 2048 keys about as fast (+0.7%,
+// NOTES), and it leaves room for the output tile (+0.4% more with it).
 FC_SM90_HD constexpr bool narrow(long long seqlen_k, long long window_left, long long window_right) {
-  return masked(window_left, window_right) || seqlen_k <= 1024;
+  return masked(window_left, window_right) || seqlen_k <= kPersistentMaxKeys;
 }
 FC_SM90_HD constexpr Config config(int d, bool narrow) {
   return d == 64    ? Config{64, 3, 128, 2}
@@ -81,9 +96,9 @@ FC_SM90_HD constexpr bool same_config(Config a, Config b) {
   return a.head_dim == b.head_dim && a.consumers == b.consumers && a.block_n == b.block_n && a.stages == b.stages;
 }
 
-static_assert(smem_bytes(config(64, true)) <= 227 * 1024, "Hopper shared memory");
-static_assert(smem_bytes(config(128, false)) <= 227 * 1024, "Hopper shared memory");
-static_assert(smem_bytes(config(256, true)) <= 227 * 1024, "Hopper shared memory");
+static_assert(smem_bytes(config(64, true), true) <= 227 * 1024 && smem_bytes(config(128, true), true) <= 227 * 1024 &&
+                  smem_bytes(config(128, false), true) <= 227 * 1024 && smem_bytes(config(256, true), true) <= 227 * 1024,
+              "Hopper shared memory");
 // setmaxnreg moves registers within the CTA's pool (the launch's per-thread count, at most
 // 65536 / threads in multiples of 8, times the threads): the consumers can only grow by what
 // the producer gave back, or their setmaxnreg waits forever (a 32-register producer hung

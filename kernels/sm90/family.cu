@@ -83,9 +83,13 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
              block_m(c));
     return 0;
   }
-  if (smem_bytes(c) > caps->smem_optin) {
+  // The persistent launch falls back to one CTA per tile (less shared memory) when no tile
+  // counter is free, so the larger of the two must fit.
+  const bool pers = persistent_schedule(p->seqlen_k, masked(p->window_left, p->window_right));
+  const int smem = smem_bytes(c, pers);
+  if (smem > caps->smem_optin) {
     snprintf(why, why_len, "the D=%lld tile needs %d bytes of shared memory, the device allows %d",
-             (long long)p->head_dim, smem_bytes(c), caps->smem_optin);
+             (long long)p->head_dim, smem, caps->smem_optin);
     return 0;
   }
   info->block_m = block_m(c);
@@ -95,8 +99,8 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   snprintf(info->description, sizeof info->description,
            "sm90 %s D=%lld%s: %dx%d tile, %d consumer warpgroups + 1 TMA producer, %d stages, "
            "%d B smem, wgmma, %s", p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", (long long)p->head_dim,
-           p->causal ? " causal" : "", block_m(c), c.block_n, c.consumers, c.stages, smem_bytes(c),
-           persistent_schedule(p->seqlen_k, masked(p->window_left, p->window_right)) ? "persistent grid" : "one CTA per tile");
+           p->causal ? " causal" : "", block_m(c), c.block_n, c.consumers, c.stages, smem,
+           pers ? "persistent grid" : "one CTA per tile");
   return 1;
 }
 
@@ -129,31 +133,39 @@ static PFN_cuTensorMapEncodeTiled_v12000 encoder(char *err, size_t err_len) {
   return fn;
 }
 
+// One 4-D map over a [batch, seq, head, head_dim] tensor with element strides `st` of [batch,
+// seq, head]: dims innermost first head_dim, rows, heads, batch (one batch of all rows for
+// varlen), boxes of 64 columns by `box_rows` rows, 128-byte swizzle. A dimension of one element
+// never advances, so its stride is only made valid.
+static CUresult encode_rows(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap *map, const fc_problem *pr,
+                            const void *ptr, const int64_t *st, int64_t rows, int64_t heads, int box_rows,
+                            CUtensorMapL2promotion promotion, cuuint64_t (&dims)[4], cuuint64_t (&strides)[3]) {
+  const CUtensorMapDataType dt =
+      pr->dtype == FC_DTYPE_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  const bool varlen = pr->cu_seqlens_q != nullptr;
+  dims[0] = (cuuint64_t)pr->head_dim, dims[1] = (cuuint64_t)rows, dims[2] = (cuuint64_t)heads;
+  dims[3] = (cuuint64_t)(varlen ? 1 : pr->batch);
+  const int64_t el[3] = {st[1], st[2], st[0]};
+  for (int j = 0; j < 3; j++) strides[j] = dims[j + 1] > 1 ? (cuuint64_t)el[j] * 2 : 16;
+  cuuint32_t box[4] = {64, (cuuint32_t)box_rows, 1, 1};
+  cuuint32_t estride[4] = {1, 1, 1, 1};
+  return encode(map, dt, 4, const_cast<void *>(ptr), dims, strides, box, estride, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, promotion, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
 int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
                      char *err, size_t err_len) {
   PFN_cuTensorMapEncodeTiled_v12000 encode = encoder(err, err_len);
   if (!encode) return (int)CUDA_ERROR_NOT_FOUND;
-  const bool varlen = pr->cu_seqlens_q != nullptr;
   const void *ptr[3] = {pr->q, pr->k, pr->v};
   const int64_t *st[3] = {pr->q_stride, pr->k_stride, pr->v_stride};
   const int64_t rows[3] = {pr->total_q, pr->total_k, pr->total_k};
   const int64_t heads[3] = {pr->heads, pr->heads_k, pr->heads_k};
   const char *names[3] = {"q", "k", "v"};
-  const CUtensorMapDataType dt =
-      pr->dtype == FC_DTYPE_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
   for (int i = 0; i < 3; i++) {
-    // Dims innermost first: head_dim, rows, heads, batch (one batch of all rows for varlen).
-    // A dimension of one element never advances, so its stride is only made valid.
-    cuuint64_t dims[4] = {(cuuint64_t)pr->head_dim, (cuuint64_t)rows[i], (cuuint64_t)heads[i],
-                          (cuuint64_t)(varlen ? 1 : pr->batch)};
-    const int64_t el[3] = {st[i][1], st[i][2], st[i][0]};
-    cuuint64_t strides[3];
-    for (int j = 0; j < 3; j++) strides[j] = dims[j + 1] > 1 ? (cuuint64_t)el[j] * 2 : 16;
-    cuuint32_t box[4] = {64, (cuuint32_t)(i == 0 ? block_m : block_n), 1, 1};
-    cuuint32_t estride[4] = {1, 1, 1, 1};
-    CUresult r = encode(&maps[i], dt, 4, const_cast<void *>(ptr[i]), dims, strides, box, estride,
-                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    cuuint64_t dims[4], strides[3];
+    CUresult r = encode_rows(encode, &maps[i], pr, ptr[i], st[i], rows[i], heads[i], i == 0 ? block_m : block_n,
+                             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, dims, strides);
     if (r != CUDA_SUCCESS) {
       snprintf(err, err_len,
                "cuTensorMapEncodeTiled for %s failed (CUresult %d): dims %llu x %llu x %llu x %llu, "
@@ -167,6 +179,13 @@ int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap
   return 0;
 }
 
+bool make_out_map(const fc_problem *pr, CUtensorMap *map) {
+  char err[160];
+  PFN_cuTensorMapEncodeTiled_v12000 encode = encoder(err, sizeof err);
+  cuuint64_t dims[4], strides[3];
+  return encode && encode_rows(encode, map, pr, pr->out, pr->o_stride, pr->total_q, pr->heads, 64,
+                               CU_TENSOR_MAP_L2_PROMOTION_NONE, dims, strides) == CUDA_SUCCESS;
+}
 
 // The pool of tile counters for persistent launches, per device: kCounters pairs in device
 // memory and a busy flag each in host-mapped memory. A launch takes a pair whose flag is

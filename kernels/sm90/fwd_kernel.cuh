@@ -38,6 +38,7 @@ struct Params {
   void *out;
   void *copies[kMaxCopies];  // out_copies: out's strides; the first num_copies are used
   int num_copies;
+  int o_tma;  // 1: tm_o maps out (make_out_map), for the persistent kernel's TMA store
   float *lse;
   int64_t o_stride[3], lse_stride[3];
   // Positions are 32-bit: the planner keeps every tensor under 2^30 rows and the launch
@@ -100,12 +101,13 @@ __device__ __forceinline__ void quad_transpose(uint32_t (&a)[4], int t) {
   else a[2] = s0, a[3] = s1;
 }
 
-template <typename T, int D, int BM, int BN, int STAGES> struct SharedStorage {
+template <typename T, int D, int BM, int BN, int STAGES, bool OSTAGE> struct SharedStorage {
   // Per 64 columns of the head dim, rows of 128 bytes in the TMA's 128-byte swizzle; every
   // array is a multiple of 1024 bytes so every 8-row atom stays 1024-byte aligned.
   T q[BM * D];
   T k[STAGES][BN * D];
   T v[STAGES][BN * D];
+  T o[OSTAGE ? BM * D : 8];  // the persistent kernel's output on its way out (out_staged())
   uint64_t q_full, q_empty, k_full[STAGES], v_full[STAGES], k_empty[STAGES], v_empty[STAGES];
   uint64_t tile_full[2], tile_empty[2];
   // The tiles handed from the producer to the consumers, decoded: row block, head, batch and
@@ -119,7 +121,8 @@ template <typename T, int D, int BM, int BN, int STAGES> struct SharedStorage {
 template <typename T, int D, int BN, int C, int STAGES, bool PERSISTENT, bool COPIES>
 __global__ void __launch_bounds__(128 * (C + 1), 1)
     fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
-               const __grid_constant__ CUtensorMap tm_v, const Params p) {
+               const __grid_constant__ CUtensorMap tm_v, const __grid_constant__ CUtensorMap tm_o,
+               const Params p) {
   constexpr Config kCfg{D, C, BN, STAGES};
   constexpr Regs kRegs = regs(kCfg, PERSISTENT);
   constexpr int BM = block_m(kCfg);
@@ -127,7 +130,10 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   constexpr int kNT = BN / 8;    // n8 blocks of S per thread row pair
   constexpr int kDT = D / 8;     // n8 blocks of O
   constexpr bool kIdleSkip = C > 2;  // a warpgroup with no row of the sequence skips its products
-  using Smem = SharedStorage<T, D, BM, BN, STAGES>;
+  // The persistent kernel's output leaves through its own tile by the TMA (out_staged()); the
+  // COPIES kernels store it with their threads, to every copy too.
+  constexpr bool kStageOut = out_staged(kCfg, PERSISTENT) && !COPIES;
+  using Smem = SharedStorage<T, D, BM, BN, STAGES, out_staged(kCfg, PERSISTENT)>;
   extern __shared__ unsigned char smem_raw[];
   Smem &s = *reinterpret_cast<Smem *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
 
@@ -529,6 +535,24 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     }
   };
 
+  // This warp's 16 rows of O into `tile` (BM rows x 128 bytes per 64 columns, 16-byte chunks
+  // XOR-swizzled by row as the TMA's 128-byte swizzle lays them out), so that neither the
+  // 4-byte writes nor 16-byte reads of a row conflict. Returns where this warp's rows start.
+  auto stage = [&](T *tile, const float (&o)[D / 2], const float (&inv)[2]) {
+    unsigned char *base = reinterpret_cast<unsigned char *>(tile) + (cw * 64 + warp * 16) * 128;
+#pragma unroll
+    for (int i = 0; i < kDT; i++) {
+      unsigned char *blk = base + (i / 8) * BM * 128;
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const int row = g + 8 * r;  // row % 8 == g
+        *reinterpret_cast<uint32_t *>(blk + row * 128 + (((i % 8) ^ g) * 16) + 4 * t) =
+            pack2<T>(o[4 * i + 2 * r] * inv[r], o[4 * i + 2 * r + 1] * inv[r]);
+      }
+    }
+    return base;
+  };
+
   if (cw == C - 1) pass_turn();  // warpgroup 0 goes first
   if (!PERSISTENT) {
     const Tile &w = mine;
@@ -539,24 +563,14 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     if (w.nblocks > 0) mainloop(w, 0, 0, o, row_max, row_sum);
     if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
     finish(w, row0, row_max, row_sum, inv);
-    // Stage this warp's 16 rows in its own rows of the Q tile, swizzling 16-byte chunks by
-    // row so that neither the 4-byte writes nor the 16-byte reads conflict, then write whole
-    // 16-byte chunks per row: a warp stores 512 contiguous bytes (D=128) at a time, which
-    // measured 1-3% faster than the persistent kernel's quad-transposed stores
-    // (history/variants-h100-sm90-pers-q/). Every warp of this warpgroup is past its last
+    // Stage this warp's 16 rows in its own rows of the Q tile, then write whole 16-byte
+    // chunks per row: a warp stores 512 contiguous bytes (D=128) at a time, which measured
+    // 1-3% faster than the persistent kernel's quad-transposed stores
+    // (history/variants-h100-sm90-pers-q/); a TMA store from there, 0 to -1.2%
+    // (history/variants-h100-sm90-tma-store/). Every warp of this warpgroup is past its last
     // wgmma (which read these Q rows) first.
     named_barrier_sync(8 + cw, 128);
-    unsigned char *stage_base = reinterpret_cast<unsigned char *>(s.q) + (cw * 64 + warp * 16) * 128;
-#pragma unroll
-    for (int i = 0; i < kDT; i++) {
-      unsigned char *blk = stage_base + (i / 8) * BM * 128;
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        const int row = g + 8 * r;  // row % 8 == g
-        *reinterpret_cast<uint32_t *>(blk + row * 128 + (((i % 8) ^ g) * 16) + 4 * t) =
-            pack2<T>(o[4 * i + 2 * r] * inv[r], o[4 * i + 2 * r + 1] * inv[r]);
-      }
-    }
+    const unsigned char *stage_base = stage(s.q, o, inv);
     __syncwarp();
     const int64_t o_base = w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
 #pragma unroll
@@ -598,24 +612,43 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     for (int i = 0; i < D / 2; i++) o[i] = 0.f;
     if (w.nblocks > 0) mainloop(w, kv, loaded, o, row_max, row_sum);
     finish(w, row0, row_max, row_sum, inv);
-    // Straight from the accumulators to global memory: the Q tile may already hold the next
-    // tile's rows. A quad holds 16 bytes of a row per n8 block, 4 bytes a thread; a 4x4
-    // transpose in the quad (two shuffle rounds) gives each thread the 16 bytes of one block,
-    // so a warp writes 64 contiguous bytes of each of 8 rows per store. Rows that saw no key
-    // (or a tile with none) have O = 0 and inv = 0, so they write zeros.
-    const int64_t o_base = w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
+    // Rows that saw no key (or a tile with none) have O = 0 and inv = 0, so they write zeros.
+    // Where the warpgroup's 64 rows all lie in the sequence, through its rows of the output
+    // tile and the TMA, so the warps go on at once: once its last TMA store has read them,
+    // each warp stages its rows, and one thread issues a store per 64 columns. (The TMA writes
+    // whole boxes, which at a sequence's ends would reach into the next sequence's rows.)
+    const int wrow = w.m0 + cw * 64;
+    if (kStageOut && p.o_tma && wrow >= 0 && wrow + 64 <= w.sq) {
+      if (threadIdx.x % 128 == 0) bulk_wait_read();
+      named_barrier_sync(8 + cw, 128);
+      stage(s.o, o, inv);
+      fence_proxy_async();
+      named_barrier_sync(8 + cw, 128);
+      if (threadIdx.x % 128 == 0) {
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-      const int row = row0 + r * 8;
-      const int64_t orow = o_base + (int64_t)row * p.o_stride[1];
+        for (int c = 0; c < kCols; c++)
+          tma_store_4d(&tm_o, s.o + c * BM * 64 + cw * 64 * 64, c * 64, w.q0 + wrow, w.h, p.cu_q ? 0 : w.b);
+        bulk_commit();
+      }
+    } else {
+      // Otherwise straight from the accumulators to global memory: the Q tile may already hold
+      // the next tile's rows. A quad holds 16 bytes of a row per n8 block, 4 bytes a thread; a
+      // 4x4 transpose in the quad (two shuffle rounds) gives each thread the 16 bytes of one
+      // block, so a warp writes 64 contiguous bytes of each of 8 rows per store.
+      const int64_t o_base = w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
 #pragma unroll
-      for (int i0 = 0; i0 < kDT; i0 += 4) {
-        uint32_t a[4];  // a[j]: this thread's 4 bytes of block i0 + j
+      for (int r = 0; r < 2; r++) {
+        const int row = row0 + r * 8;
+        const int64_t orow = o_base + (int64_t)row * p.o_stride[1];
 #pragma unroll
-        for (int j = 0; j < 4; j++)
-          a[j] = pack2<T>(o[4 * (i0 + j) + 2 * r] * inv[r], o[4 * (i0 + j) + 2 * r + 1] * inv[r]);
-        quad_transpose(a, t);  // now a[j]: thread j's 4 bytes of block i0 + t
-        if (row >= 0 && row < w.sq) store_out<T, COPIES>(p, orow + (i0 + t) * 8, make_uint4(a[0], a[1], a[2], a[3]));
+        for (int i0 = 0; i0 < kDT; i0 += 4) {
+          uint32_t a[4];  // a[j]: this thread's 4 bytes of block i0 + j
+#pragma unroll
+          for (int j = 0; j < 4; j++)
+            a[j] = pack2<T>(o[4 * (i0 + j) + 2 * r] * inv[r], o[4 * (i0 + j) + 2 * r + 1] * inv[r]);
+          quad_transpose(a, t);  // now a[j]: thread j's 4 bytes of block i0 + t
+          if (row >= 0 && row < w.sq) store_out<T, COPIES>(p, orow + (i0 + t) * 8, make_uint4(a[0], a[1], a[2], a[3]));
+        }
       }
     }
     if (w.nblocks == 0) continue;  // no Q or K/V tile was loaded for it
@@ -623,6 +656,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     loaded++;
   }
   if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
+  if (kStageOut && threadIdx.x % 128 == 0) bulk_wait_read();  // the output tile outlives its reads
 }
 
 }  // namespace fc::sm90

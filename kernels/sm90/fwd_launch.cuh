@@ -16,6 +16,10 @@ static_assert(kMaxCopies == FC_MAX_OUT_COPIES, "Params::copies holds every out_c
 // 128-byte swizzle; defined in family.cu. Returns 0 or a CUresult with a sentence in err.
 int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
                      char *err, size_t err_len);
+// The tensor map of out for the persistent kernel's TMA store (boxes of 64 rows by 64 columns,
+// 128-byte swizzle; family.cu); false where the driver declines one: the kernel then stores
+// with its threads.
+bool make_out_map(const fc_problem *pr, CUtensorMap *map);
 
 // From how many row blocks a pair the causal order interleaves pairs, by schedule. One CTA
 // per tile (v4): from 10; there the interleaved order lost 9% at S=512 and 3% at S=1024 (4
@@ -40,6 +44,7 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
   Params p;
   p.out = pr->out, p.lse = pr->lse;
   p.num_copies = pr->num_out_copies;
+  p.o_tma = 0;
   for (int i = 0; i < kMaxCopies; i++) p.copies[i] = i < pr->num_out_copies ? pr->out_copies[i] : nullptr;
   for (int i = 0; i < 3; i++) p.o_stride[i] = pr->o_stride[i], p.lse_stride[i] = pr->lse_stride[i];
   p.seqlen_q = (int)pr->seqlen_q, p.seqlen_k = (int)pr->seqlen_k;
@@ -69,10 +74,13 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
 template <typename T, int D, bool NARROW>
 int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   constexpr Config C = config(D, NARROW);
-  constexpr int smem = smem_bytes(C), BM = block_m(C);
-  CUtensorMap maps[3];
+  constexpr int BM = block_m(C);
+  CUtensorMap maps[4] = {};
   if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
-  bool persistent = persistent_schedule(pr->seqlen_k, masked(pr->window_left, pr->window_right));
+  // The 176-key D=128 tile serves only unmasked problems of more than kPersistentMaxKeys keys
+  // (narrow()), which run one CTA per tile: it has no persistent kernel.
+  constexpr bool kCanPersist = NARROW || same_config(config(D, true), config(D, false));
+  bool persistent = kCanPersist && persistent_schedule(pr->seqlen_k, masked(pr->window_left, pr->window_right));
   const int64_t row_blocks = (pr->seqlen_q + BM - 1) / BM, tiles = row_blocks * pr->heads * pr->batch;
   if (tiles == 0) return 0;
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
@@ -94,14 +102,18 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   }
   // One CTA per SM (the tile needs all of one), never more than tiles.
   if (persistent) grid = dim3((unsigned)(tiles < sms ? tiles : sms));
-  const Params params = make_params(pr, row_blocks, counter, busy);
+  Params params = make_params(pr, row_blocks, counter, busy);
+  params.o_tma = persistent && pr->num_out_copies == 0 && make_out_map(pr, &maps[3]);
+  const int smem = smem_bytes(C, persistent);
   const bool copies = pr->num_out_copies > 0;
-  auto kernel = persistent ? (copies ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true, true>
-                                     : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true, false>)
-                           : (copies ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, true>
-                                     : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false>);
+  auto kernel = copies ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, true>
+                       : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false>;
+  if constexpr (kCanPersist)
+    if (persistent)
+      kernel = copies ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true, true>
+                      : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true, false>;
   if ((e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)) == cudaSuccess) {
-    kernel<<<grid, threads(C), smem, st>>>(maps[0], maps[1], maps[2], params);
+    kernel<<<grid, threads(C), smem, st>>>(maps[0], maps[1], maps[2], maps[3], params);
     e = cudaGetLastError();
     if (e != cudaSuccess)
       snprintf(err, err_len, "launch of the sm90 %dx%d tile, D=%d (%s grid %u x %u x %u for %lld tiles): %s", BM,
