@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Static audit of the kernel families, no GPU needed (runs in CI):
 #  - every kernel translation unit compiles with the ptxas resource report, and any spill or
-#    stack frame (local memory) in a kernel fails the audit;
+#    stack frame (local memory) in a kernel fails the audit, as does a ptxas warning that it
+#    serialised wgmmas (C75xx: every product waits for the one before);
 #  - the PTX holds the instructions the family is built on (sm80: mma.sync, ldmatrix, cp.async;
-#    sm90: wgmma, TMA tensor copies, mbarrier waits, setmaxnreg).
+#    sm90: wgmma, TMA tensor copies, mbarrier waits, setmaxnreg; at D=64 and 128 the TMA
+#    store of the persistent kernel's output).
 # The machine code itself (HGMMA, no LDL/STL) is checked by scripts/sass-check.sh where a
 # cuobjdump exists (the device machine).
 #   scripts/audit-kernels.sh [extra nvcc flags...]   e.g. -DFC_SM80_MIN_BLOCKS=4 plants spills
@@ -26,6 +28,9 @@ audit_family() {  # family, gencode..., -- required PTX instructions...
       echo "FAIL $fam/$name: does not compile"; cat "$tmp/$name.log"; fail=1; continue
     fi
     local bad; bad=$(grep -E "bytes stack frame" "$tmp/$name.log" | grep -vE "^.*0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads" | head -n 3)
+    if grep -qE "\(C75[0-9][0-9]\)" "$tmp/$name.log"; then
+      echo "FAIL $fam/$name: ptxas serialised wgmmas:"; grep -m3 -E "\(C75[0-9][0-9]\)" "$tmp/$name.log"; fail=1
+    fi
     if [ -n "$bad" ]; then
       echo "FAIL $fam/$name: local memory or spills:"; echo "$bad"; fail=1
     else
@@ -52,5 +57,10 @@ done
 audit_family sm90 -gencode arch=compute_90a,code=sm_90a -- \
   "wgmma.mma_async.sync.aligned.m64n" "cp.async.bulk.tensor.4d" "mbarrier.try_wait.parity" \
   "setmaxnreg.inc.sync.aligned"
+for name in fwd_d64 fwd_d128; do  # the persistent kernel's output tile fits at these head dims
+  [ -d "$tmp/$name" ] || continue
+  grep -qs "cp.async.bulk.tensor.4d.global.shared::cta" "$tmp/$name"/*.ptx ||
+    { echo "FAIL sm90/$name: no TMA store of the output in the PTX"; fail=1; }
+done
 if [ $fail -ne 0 ]; then echo "audit: FAILED"; exit 1; fi
 echo "audit: passed"

@@ -1,32 +1,39 @@
 #!/usr/bin/env bash
 # Disassembles a built library and checks its kernels' machine code: every sm90 kernel must
-# hold HGMMA (wgmma) and UTMALDG (TMA loads), and no kernel may touch local memory (LDL/STL).
-# Prints one line per kernel. cuobjdump comes from the CUDA toolkit, or from PyPI's
-# nvidia-cuda-cuobjdump and nvidia-cuda-nvdisasm wheels (scripts/setup-debian.sh fetches them
-# into .tools/ where the toolkit has none).
+# hold HGMMA (wgmma) and UTMALDG (TMA loads), the persistent ones with an output tile (D=64,
+# and D=128 on 128-key tiles, without out_copies) UTMASTG (TMA stores) too, and no kernel may
+# touch local memory (LDL/STL).
+# Prints one line per kernel. cuobjdump comes from the CUDA toolkit (the device machine's has
+# it), or from PyPI's nvidia-cuda-cuobjdump and nvidia-cuda-nvdisasm wheels unpacked by hand
+# into .tools/bin where the toolkit has none; without it the check is skipped. CI's static
+# check is scripts/audit-kernels.sh.
 #   scripts/sass-check.sh [build/libflashcore.so]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 lib=${1:-build/libflashcore.so}
 PATH="$PATH:/usr/local/cuda/bin:$PWD/.tools/bin"
 if ! command -v cuobjdump > /dev/null || ! command -v nvdisasm > /dev/null; then
-  echo "sass-check: skipped (no cuobjdump/nvdisasm; scripts/setup-debian.sh fetches them)"; exit 0
+  echo "sass-check: skipped (no cuobjdump/nvdisasm: the toolkit's, or PyPI's wheels in .tools/bin)"; exit 0
 fi
 cuobjdump --dump-sass "$lib" | awk '
   /Function : / { fn = $NF; arch[fn] = cur }
   /code for sm_/ { cur = $NF }
   fn != "" && /HGMMA/ { hg[fn]++ }
   fn != "" && /UTMALDG/ { tma[fn]++ }
+  fn != "" && /UTMASTG/ { tst[fn]++ }
   fn != "" && /[^A-Z](LDL|STL)[. ]/ { loc[fn]++ }
   END {
     bad = 0
     for (f in arch) {
       sm90 = f ~ /sm90/
-      printf "%-8s %-7s HGMMA %3d  UTMALDG %3d  LDL/STL %3d  %s\n", (sm90 && (!hg[f] || !tma[f])) || loc[f] ? "FAIL" : "ok", arch[f], hg[f], tma[f], loc[f], f
-      if ((sm90 && (!hg[f] || !tma[f])) || loc[f]) bad = 1
+      # fwd_kernel<T, D, BN, C, STAGES, PERSISTENT, COPIES>: persistent, no copies, D=64 or D=128 x 128
+      staged = sm90 && f ~ /Lb1ELb0EEE/ && (f ~ /Li64ELi128E/ || f ~ /Li128ELi128E/)
+      fail = (sm90 && (!hg[f] || !tma[f])) || (staged && !tst[f]) || loc[f]
+      printf "%-8s %-7s HGMMA %3d  UTMALDG %3d  UTMASTG %2d  LDL/STL %3d  %s\n", fail ? "FAIL" : "ok", arch[f], hg[f], tma[f], tst[f], loc[f], f
+      if (fail) bad = 1
     }
     exit bad
-  }' | sort -k8
+  }' | sort -k10
 rc=${PIPESTATUS[1]}
 [ "$rc" = 0 ] && echo "sass-check: passed" || echo "sass-check: FAILED"
 exit "$rc"
