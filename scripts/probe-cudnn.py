@@ -55,7 +55,7 @@ def main():
     elif mode == "batches":
         H, S, D, c = (int(x) for x in sys.argv[2].split(","))
         print(f"# cuDNN SDPA, H={H} S={S} D={D} causal={c}, {torch.cuda.get_device_name()}")
-        print("   B   tiles128      ms   us/tile128")
+        print("   B   tiles128      ms   us/wave (132 tiles of 128 rows)")
         for B in (int(x) for x in sys.argv[3:]):
             ms = median_ms(B, H, S, D, bool(c))
             tiles = B * H * ((S + 127) // 128)

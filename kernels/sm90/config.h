@@ -95,6 +95,12 @@ FC_SM90_HD constexpr Config config(int d, bool narrow) {
 FC_SM90_HD constexpr bool same_config(Config a, Config b) {
   return a.head_dim == b.head_dim && a.consumers == b.consumers && a.block_n == b.block_n && a.stages == b.stages;
 }
+// Whether config(d, narrow) can run on the persistent grid: where the wide tile differs from
+// the narrow one, narrow() gives it only problems of more than kPersistentMaxKeys unmasked
+// keys, which persistent_schedule() runs one CTA per tile, so it has no persistent kernel.
+FC_SM90_HD constexpr bool persistent_config(int d, bool narrow) {
+  return narrow || same_config(config(d, true), config(d, false));
+}
 
 static_assert(smem_bytes(config(64, true), true) <= 227 * 1024 && smem_bytes(config(128, true), true) <= 227 * 1024 &&
                   smem_bytes(config(128, false), true) <= 227 * 1024 && smem_bytes(config(256, true), true) <= 227 * 1024,

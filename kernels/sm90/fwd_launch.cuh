@@ -77,9 +77,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   constexpr int BM = block_m(C);
   CUtensorMap maps[4] = {};
   if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
-  // The 176-key D=128 tile serves only unmasked problems of more than kPersistentMaxKeys keys
-  // (narrow()), which run one CTA per tile: it has no persistent kernel.
-  constexpr bool kCanPersist = NARROW || same_config(config(D, true), config(D, false));
+  constexpr bool kCanPersist = persistent_config(D, NARROW);
   bool persistent = kCanPersist && persistent_schedule(pr->seqlen_k, masked(pr->window_left, pr->window_right));
   const int64_t row_blocks = (pr->seqlen_q + BM - 1) / BM, tiles = row_blocks * pr->heads * pr->batch;
   if (tiles == 0) return 0;
