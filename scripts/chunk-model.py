@@ -45,14 +45,20 @@ def ctas(B, H, S, causal, r0, r1, bm=128, bn=128):
 
 
 def run(B, H, S, causal, bounds, D=128, gather=True):
-    """(attention end, total end) in ms for one rank with H local heads."""
+    """(attention end, total end) in ms for one rank with H local heads, row chunks."""
+    return run_chunks(B, S, causal, [(bounds[i], bounds[i + 1], H) for i in range(len(bounds) - 1)], D, gather)
+
+
+def run_chunks(B, S, causal, chunks, D=128, gather=True):
+    """As run, for chunks of (first row, end row, heads): row chunks, or head chunks
+    (fc_plan_head_split) whose rows are the whole sequence."""
     free = [0.0] * SMS
     stream_ready = [0.0, 0.0]
     ends = []
-    for i in range(len(bounds) - 1):
+    for i, (r0, r1, H) in enumerate(chunks):
         ready = stream_ready[i % 2]
         fin = ready
-        for tiles in ctas(B, H, S, causal, bounds[i], bounds[i + 1]):
+        for tiles in ctas(B, H, S, causal, r0, r1):
             t0 = max(heapq.heappop(free), ready)
             t1 = t0 + (tiles + 1) * T_TILE
             heapq.heappush(free, t1)
@@ -63,8 +69,8 @@ def run(B, H, S, causal, bounds, D=128, gather=True):
     if not gather:
         return attn, attn
     g = 0.0
-    for i, end in enumerate(ends):
-        g = max(g, end) + L + (bounds[i + 1] - bounds[i]) * B * H * D * 2 / BW * 1e3
+    for (r0, r1, H), end in zip(chunks, ends):
+        g = max(g, end) + L + (r1 - r0) * B * H * D * 2 / BW * 1e3
     return attn, max(attn, g)
 
 
@@ -101,12 +107,24 @@ def main():
     for f in (1 / 8, 1 / 4):
         for k in (1, 2):
             plans["last S/%d, %d before" % (round(1 / f), k)] = lambda S, c, f=f, k=k: last_fraction(S, c, f, k)
+    # fc_plan_head_split: causal problems in two chunks of whole sequences, the last with H/4
+    # heads (row chunks otherwise, as fc_plan_chunks with 2 chunks)
+    head_plans = {"heads: last H/4": lambda H, S, c: [(0, S, H - H // 4), (0, S, H // 4)] if c
+                  else [(0, r0, H), (r0, S, H)] if (r0 := last_fraction(S, c, 1 / 8, 1)[1]) else None}
     print("%-22s %s" % ("plan", " ".join("%s%d%s" % (w[0], s // 1024, "kc" if c else "k ") for _, _, s, c, w in SHAPES)))
     for name, plan in plans.items():
         effs = []
         for B, H, S, c, sweep in SHAPES:
             t1 = run(B, 2 * H if sweep == "strong" else H, S, c, [0, S], gather=False)[0]
             t2 = run(B, H, S, c, plan(S, c))[1]
+            effs.append(t1 / (2 * t2) if sweep == "strong" else t1 / t2)
+        print("%-22s %s  min %.1f%% mean %.1f%%" % (name, " ".join("%5.1f" % (100 * e) for e in effs),
+                                                   100 * min(effs), 100 * sum(effs) / len(effs)))
+    for name, plan in head_plans.items():
+        effs = []
+        for B, H, S, c, sweep in SHAPES:
+            t1 = run(B, 2 * H if sweep == "strong" else H, S, c, [0, S], gather=False)[0]
+            t2 = run_chunks(B, S, c, plan(H, S, c))[1]
             effs.append(t1 / (2 * t2) if sweep == "strong" else t1 / t2)
         print("%-22s %s  min %.1f%% mean %.1f%%" % (name, " ".join("%5.1f" % (100 * e) for e in effs),
                                                    100 * min(effs), 100 * sum(effs) / len(effs)))

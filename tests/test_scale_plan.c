@@ -198,6 +198,51 @@ Test(chunks, shares_and_errors) {
   cr_assert_eq(fc_plan_chunks(8192, 1, 4, 0, b), -1);
 }
 
+/* Head chunks under a causal mask: the last chunk holds hmax / 4 heads (at least 2), cut on
+ * whole KV groups of every segment; other plans (not causal, not 2 chunks, fewer than 8
+ * heads, a group that the cut would split) keep row chunks (0). The cut must leave every
+ * segment's heads on each side on whole groups, checked for every shard of many plans. */
+Test(chunks, head_split) {
+  fc_shard sh[FC_SCALE_MAX_RANKS];
+  char err[256];
+  cr_assert_eq(fc_plan_shards(16, 16, 2, sh, err, sizeof err), 0);
+  cr_assert_eq(fc_plan_head_split(&sh[0], 8, 1, 2), 6); /* 8 heads a rank: the last 2 */
+  cr_assert_eq(fc_plan_head_split(&sh[0], 8, 0, 2), 0); /* not causal */
+  cr_assert_eq(fc_plan_head_split(&sh[0], 8, 1, 1), 0);
+  cr_assert_eq(fc_plan_head_split(&sh[0], 8, 1, 4), 0);
+  cr_assert_eq(fc_plan_head_split(NULL, 8, 1, 2), 0);
+  cr_assert_eq(fc_plan_shards(32, 32, 2, sh, err, sizeof err), 0);
+  cr_assert_eq(fc_plan_head_split(&sh[1], 16, 1, 2), 12);
+  cr_assert_eq(fc_plan_shards(16, 16, 4, sh, err, sizeof err), 0);
+  cr_assert_eq(fc_plan_head_split(&sh[0], 4, 1, 2), 0); /* 4 heads a rank: one head would be left */
+  cr_assert_eq(fc_plan_shards(16, 4, 2, sh, err, sizeof err), 0); /* groups of 4: 2 would cut one */
+  cr_assert_eq(fc_plan_head_split(&sh[0], 8, 1, 2), 0);
+  cr_assert_eq(fc_plan_shards(32, 16, 2, sh, err, sizeof err), 0); /* 16 heads in groups of 2 */
+  cr_assert_eq(fc_plan_head_split(&sh[0], 16, 1, 2), 12);
+  cr_assert_eq(fc_plan_shards(48, 8, 2, sh, err, sizeof err), 0); /* 24 heads in groups of 6 */
+  cr_assert_eq(fc_plan_head_split(&sh[0], 24, 1, 2), 18);
+  for (int H = 1; H <= 48; H++)
+    for (int Hk = 1; Hk <= H; Hk++) {
+      if (H % Hk) continue;
+      for (int n = 2; n <= 8; n++) {
+        if (fc_plan_shards(H, Hk, n, sh, err, sizeof err)) continue;
+        int hmax = 0;
+        for (int i = 0; i < n; i++) hmax = sh[i].q_heads > hmax ? sh[i].q_heads : hmax;
+        for (int i = 0; i < n; i++) {
+          const int split = fc_plan_head_split(&sh[i], hmax, 1, 2);
+          if (!split) continue;
+          cr_assert(split >= hmax / 2 && hmax - split >= 2, "H %d Hk %d n %d: split %d of %d", H, Hk, n, split, hmax);
+          for (int g = 0; g < sh[i].num_segments; g++) {
+            const fc_segment *seg = &sh[i].seg[g];
+            const int group = seg->q_heads / seg->kv_heads;
+            if (split > seg->q0 && split < seg->q0 + seg->q_heads)
+              cr_assert_eq((split - seg->q0) % group, 0, "H %d Hk %d n %d rank %d", H, Hk, n, i);
+          }
+        }
+      }
+    }
+}
+
 /* --chunks auto: at two ranks unchunked below 4 waves of CTAs per rank, 2 chunks from
  * there; beyond two ranks unchunked below 3 waves, 4 chunks from there; the parser takes
  * "auto" and refuses other words. */

@@ -1,10 +1,10 @@
 /* The experiment: tensor-parallel attention on one rank. Heads are sharded (plan.c); the
- * sequence is cut into chunks (fc_plan_chunks: shrinking shares of the work, so the last
- * chunk, whose gather is left exposed, is the smallest) and the all-gather of chunk c
- * overlaps the attention of the later chunks.
+ * work is cut into chunks and the all-gather of chunk c overlaps the attention of the later
+ * chunks: chunks of query rows (fc_plan_chunks: the last, whose gather is left exposed, the
+ * smallest), or under a causal mask two chunks of heads (fc_plan_head_split).
  *
- * Layout: the gathered buffer is, chunk after chunk, [rank][head (padded to the largest
- * shard)][B][rows][D]. The kernels write this rank's slot in place through strided views (no
+ * Layout: the gathered buffer is, chunk after chunk, [rank][head of the chunk (of the
+ * largest shard's, padded)][B][rows of the chunk][D]. The kernels write this rank's slot in place through strided views (no
  * copies), so the all-gather is in place (send = this rank's slot) and on one rank it does
  * nothing. With --gather ce it is NCCL's copy-engine path (zero-CTA policy, buffer in a
  * symmetric window), which takes no SMs from attention. With --gather store there is no
@@ -100,15 +100,20 @@ static int check_shard(const fc_scale_args *args, const fc_point *pt, const fc_s
   return 0;
 }
 
-/* Everything one rank's timed loop needs. Chunk c holds query rows [bounds[c], bounds[c+1]);
- * its part of the gathered buffer starts at n * hmax * B * D * bounds[c] elements and holds
- * the ranks' slots one after another, each [head][B][rows][D]. */
+/* One chunk: query rows [r0, r1) of padded local heads [h0, h1). */
+typedef struct chunk_t {
+  int64_t r0, r1;
+  int h0, h1;
+} chunk_t;
+
+/* Everything one rank's timed loop needs. Chunk c's part of the gathered buffer follows the
+ * earlier chunks' and holds the ranks' slots one after another, each [head][B][rows][D]. */
 typedef struct run_state {
   fc_context *ctx;
   const fc_scale_shape *s;
   const fc_shard *sh;
   int n, rank, hmax, chunks, gather, store;
-  int64_t bounds[65];
+  chunk_t chunk[64];
   const uint16_t *q, *k, *v;
   uint16_t *gathered;
   ncclComm_t comm;
@@ -122,11 +127,14 @@ typedef struct run_state {
   unsigned int *epoch;
 } run_state;
 
-static size_t chunk_offset(const run_state *r, int c) {
-  return (size_t)r->n * (size_t)(r->hmax * r->s->B * r->s->D * r->bounds[c]);
-}
 static size_t slot_elems(const run_state *r, int c) {
-  return (size_t)(r->hmax * r->s->B * r->s->D * (r->bounds[c + 1] - r->bounds[c]));
+  const chunk_t *k = &r->chunk[c];
+  return (size_t)((k->h1 - k->h0) * r->s->B * r->s->D * (k->r1 - k->r0));
+}
+static size_t chunk_offset(const run_state *r, int c) {
+  size_t off = 0;
+  for (int i = 0; i < c; i++) off += (size_t)r->n * slot_elems(r, i);
+  return off;
 }
 static uint16_t *slot(const run_state *r, int c) {
   return r->gathered + chunk_offset(r, c) + (size_t)r->rank * slot_elems(r, c);
@@ -135,23 +143,29 @@ static uint16_t *slot(const run_state *r, int c) {
 #define RS_CUDA(r, call) FC_CUDA((r)->res, call)
 #define RS_NCCL(r, call) FC_NCCL((r)->res, call)
 
-/* One forward call per segment for chunk c, on stream st, into this rank's slot (and, with
- * `copies`, into the same slot of every other rank's window). A causal chunk of query rows
- * [r0, r1) reads keys [0, r1). */
+/* One forward call per segment (its heads within the chunk's) for chunk c, on stream st, into
+ * this rank's slot (and, with `copies`, into the same slot of every other rank's window). A
+ * causal chunk of query rows [r0, r1) reads keys [0, r1). A head chunk starts and ends on
+ * whole KV groups of each segment (fc_plan_head_split). */
 static int run_chunk(const run_state *r, int c, cudaStream_t st, int copies) {
   const fc_scale_shape *s = r->s;
   const fc_shard *sh = r->sh;
+  const chunk_t *ch = &r->chunk[c];
   const int64_t B = s->B, S = s->S, D = s->D, hq = sh->q_heads, hk = sh->kv_heads;
-  const int64_t r0 = r->bounds[c], rows = r->bounds[c + 1] - r0, keys = s->causal ? r0 + rows : S;
+  const int64_t r0 = ch->r0, rows = ch->r1 - r0, keys = s->causal ? r0 + rows : S;
   uint16_t *out = slot(r, c);
   for (int g = 0; g < sh->num_segments; g++) {
     const fc_segment *seg = &sh->seg[g];
-    fc_tensor tq = {(void *)(r->q + r0 * hq * D + seg->q0 * D), FC_DTYPE_BF16, {B, rows, seg->q_heads, D}, {S * hq * D, hq * D, D, 1}};
-    fc_tensor tk = {(void *)(r->k + seg->kv0 * D), FC_DTYPE_BF16, {B, keys, seg->kv_heads, D}, {S * hk * D, hk * D, D, 1}};
+    const int a = seg->q0 > ch->h0 ? seg->q0 : ch->h0;
+    const int e = seg->q0 + seg->q_heads < ch->h1 ? seg->q0 + seg->q_heads : ch->h1;
+    if (a >= e) continue;
+    const int group = seg->q_heads / seg->kv_heads, kv0 = seg->kv0 + (a - seg->q0) / group;
+    fc_tensor tq = {(void *)(r->q + r0 * hq * D + a * D), FC_DTYPE_BF16, {B, rows, e - a, D}, {S * hq * D, hq * D, D, 1}};
+    fc_tensor tk = {(void *)(r->k + kv0 * D), FC_DTYPE_BF16, {B, keys, (e - a) / group, D}, {S * hk * D, hk * D, D, 1}};
     fc_tensor tv = tk;
-    tv.data = (void *)(r->v + seg->kv0 * D);
-    fc_tensor to = {(void *)(out + (int64_t)seg->q0 * B * rows * D), FC_DTYPE_BF16,
-                    {B, rows, seg->q_heads, D}, {rows * D, D, B * rows * D, 1}};
+    tv.data = (void *)(r->v + kv0 * D);
+    fc_tensor to = {(void *)(out + (int64_t)(a - ch->h0) * B * rows * D), FC_DTYPE_BF16,
+                    {B, rows, e - a, D}, {rows * D, D, B * rows * D, 1}};
     fc_attn_options o = FC_ATTN_OPTIONS_INIT;
     o.causal = s->causal;
     void *peers[FC_MAX_OUT_COPIES];
@@ -484,10 +498,26 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
       goto done;
     }
   }
-  r.chunks = fc_plan_chunks(s->S, s->causal, want_chunks, 128, r.bounds);
-  if (r.chunks < 1) {
-    snprintf(res->error, sizeof res->error, "no chunk plan for S = %lld", (long long)s->S);
-    goto done;
+  {
+    /* Head chunks where every rank can cut its heads there (fc_plan_head_split), else rows. */
+    int split = fc_plan_head_split(sh, r.hmax, s->causal, want_chunks), bad = split == 0;
+    if (agree_max(&r, &bad)) {
+      snprintf(res->error, sizeof res->error, "%s:%d: agreeing on the chunk plan failed", __FILE__, __LINE__);
+      goto done;
+    }
+    if (!bad) {
+      r.chunks = 2;
+      r.chunk[0] = (chunk_t){0, s->S, 0, split};
+      r.chunk[1] = (chunk_t){0, s->S, split, r.hmax};
+    } else {
+      int64_t bounds[65];
+      r.chunks = fc_plan_chunks(s->S, s->causal, want_chunks, 128, bounds);
+      if (r.chunks < 1) {
+        snprintf(res->error, sizeof res->error, "no chunk plan for S = %lld", (long long)s->S);
+        goto done;
+      }
+      for (int c = 0; c < r.chunks; c++) r.chunk[c] = (chunk_t){bounds[c], bounds[c + 1], 0, r.hmax};
+    }
   }
   res->chunks = r.chunks;
   for (int c = 0; c < r.chunks; c++) STEP(cudaEventCreateWithFlags(&r.chunk_done[c], cudaEventDisableTiming));

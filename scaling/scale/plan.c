@@ -107,6 +107,22 @@ int fc_plan_chunks(int64_t S, int causal, int chunks, int64_t align, int64_t *bo
   return n;
 }
 
+int fc_plan_head_split(const fc_shard *sh, int hmax, int causal, int chunks) {
+  if (!sh || !causal || chunks != 2 || hmax < 8) return 0;
+  int k = hmax / 4; /* heads of the last chunk */
+  for (; k >= 2; k--) {
+    const int split = hmax - k;
+    int ok = 1;
+    for (int g = 0; g < sh->num_segments && ok; g++) {
+      const fc_segment *seg = &sh->seg[g];
+      const int group = seg->kv_heads > 0 ? seg->q_heads / seg->kv_heads : 1;
+      if (split > seg->q0 && split < seg->q0 + seg->q_heads && (split - seg->q0) % group) ok = 0;
+    }
+    if (ok) return split;
+  }
+  return 0;
+}
+
 int fc_auto_chunks(int64_t ctas, int64_t sms, int ranks) {
   if (sms < 1) sms = 132;
   if (ranks > 2) return ctas < 3 * sms ? 1 : 4;

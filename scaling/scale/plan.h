@@ -75,6 +75,20 @@ typedef struct fc_scale_args {
  * bounds must hold chunks + 1 values. */
 int fc_plan_chunks(int64_t S, int causal, int chunks, int64_t align, int64_t *bounds);
 
+/* Under a causal mask, two chunks split the heads instead of the rows where they can: rows cut
+ * the causal staircase, so the last chunk (the last rows, the heaviest) starts its heavy row
+ * blocks after the first chunk's light ones, against the heaviest-first order a single
+ * launch keeps (about 3% of the attention on 2 x H100 at S=16384, 8 heads a rank, as the
+ * list-scheduling model in scripts/chunk-model.py predicts, 2.6%). Head chunks keep the whole
+ * staircase in each launch. The last chunk takes hmax / 4 heads (rounded down to whole KV
+ * groups of every segment it cuts), enough that its attention hides the first chunk's gather
+ * and few enough that its own, exposed, gather stays short; at least 2 heads, since one
+ * head's staircase alone leaves most SMs idle at its end. Returns the padded head index
+ * where the last chunk starts (0 < split < hmax), or 0 where the plan keeps row chunks
+ * (not causal, other than 2 chunks, too few heads, or a KV group the split would cut on
+ * this rank; every rank must agree). */
+int fc_plan_head_split(const fc_shard *sh, int hmax, int causal, int chunks);
+
 /* --chunks auto, from a rank's launch of `ctas` CTAs on `sms` SMs (one CTA per SM) and the
  * number of ranks. Two ranks: 1 chunk below 4 waves, else 2. A short launch has no room to
  * hide a gather; chunking only adds the tails of more launches (2 x H200: weak S=4096, 256
