@@ -91,6 +91,10 @@ Test(args, defaults_and_values) {
   char *argv3[] = {"x", "--gather", "store", NULL};
   cr_assert_eq(fc_scale_parse_args(3, argv3, &a, err, sizeof err), 0, "%s", err);
   cr_assert_eq(a.engine, FC_GATHER_STORE);
+  char *argv4[] = {"x", "--gather", "ce-store", NULL};
+  cr_assert_eq(fc_scale_parse_args(3, argv4, &a, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(a.engine, FC_GATHER_CE_STORE);
+  cr_assert_eq(a.engine_set, 1);
   cr_assert_eq(fc_scale_parse_args(19, argv2, &a, err, sizeof err), 0, "%s", err);
   cr_assert_eq(a.num_shapes, 1);
   cr_assert_eq(a.shapes[0].Hk, 8);
@@ -130,7 +134,7 @@ Test(args, bad_arguments) {
   char *a9[] = {"x", "--shape", "1,32,8,4096,128,2", NULL};
   expect_bad(3, a9, "causal 0 or 1");
   char *a10[] = {"x", "--gather", "dma", NULL};
-  expect_bad(3, a10, "--gather dma: use ce (copy engines), sm (NCCL kernels) or store");
+  expect_bad(3, a10, "--gather dma: use ce (copy engines), sm (NCCL kernels), store (the kernel's stores) or ce-store");
 }
 Test(args, help) {
   fc_scale_args a;

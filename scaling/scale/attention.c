@@ -113,6 +113,7 @@ typedef struct run_state {
   const fc_scale_shape *s;
   const fc_shard *sh;
   int n, rank, hmax, chunks, gather, store;
+  int store_last; /* --gather ce-store: the last chunk's launch stores into every window */
   chunk_t chunk[64];
   const uint16_t *q, *k, *v;
   uint16_t *gathered;
@@ -205,19 +206,27 @@ static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEven
   RS_CUDA(r, cudaEventRecord(r->fork, r->comp[0]));
   if (attn) RS_CUDA(r, cudaStreamWaitEvent(r->comp[1], r->fork, 0));
   if (coll) RS_CUDA(r, cudaStreamWaitEvent(r->comm_stream, r->fork, 0));
+  /* --gather ce-store: the last chunk is not gathered; its launch stores into every rank's
+   * window (phase 3), and the flag barrier after it, on its stream, stands for its gather. */
+  const int gathered = r->chunks - (r->store_last ? 1 : 0);
   if (phase == 2 && coll) {
     RS_NCCL(r, ncclGroupStart());
-    for (int c = 0; c < r->chunks; c++)
+    for (int c = 0; c < gathered; c++)
       if (gather_chunk(r, c)) {
         ncclGroupEnd();
         return -1;
       }
     RS_NCCL(r, ncclGroupEnd());
+    if (r->store_last) RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, r->comm_stream));
   }
   for (int c = 0; c < r->chunks && attn; c++) {
     cudaStream_t st = r->comp[c % 2];
-    if (run_chunk(r, c, st, 0)) return -1;
+    if (run_chunk(r, c, st, phase == 3 && c >= gathered)) return -1;
     if (!coll) continue;
+    if (c >= gathered) {
+      RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, st));
+      continue;
+    }
     RS_CUDA(r, cudaEventRecord(r->chunk_done[c], st));
     RS_CUDA(r, cudaStreamWaitEvent(r->comm_stream, r->chunk_done[c], 0));
     if (gather_chunk(r, c)) return -1;
@@ -369,6 +378,7 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   for (int i = 0; i < n; i++) r.hmax = shards[i].q_heads > r.hmax ? shards[i].q_heads : r.hmax;
   r.gather = args->collective == FC_COLL_ALLGATHER;
   r.store = r.gather && args->engine == FC_GATHER_STORE && n > 1;
+  r.store_last = r.gather && args->engine == FC_GATHER_CE_STORE && n > 1;
   unsigned int epoch = 0;
   r.epoch = &epoch;
   if (r.store && n > FC_SCALE_STORE_MAX_RANKS)
@@ -392,7 +402,7 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     fc_tensor o = t;
     o.data = (char *)probe + 2 * 256;
     fc_status st = fc_select_kernel(r.ctx, &t, &t, &t, &o, NULL, NULL, &info);
-    if (r.store) { /* can this rank's family store copies? (sm80 cannot) */
+    if (r.store || r.store_last) { /* can this rank's family store copies? (sm80 cannot) */
       fc_kernel_info with = FC_KERNEL_INFO_INIT;
       fc_attn_options po = FC_ATTN_OPTIONS_INIT;
       void *copy[1] = {(char *)probe + 2 * 512};
@@ -426,9 +436,9 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   const size_t gathered_elems = (size_t)n * (size_t)(r.hmax * B * S * D);
   /* copy engines and the kernel's stores need the buffer in a symmetric window (the stores'
    * flag slots after it); one rank gathers nothing */
-  const int windowed = r.gather && (args->engine == FC_GATHER_CE || r.store) && n > 1;
+  const int windowed = r.gather && (args->engine == FC_GATHER_CE || r.store || r.store_last) && n > 1;
   const size_t gathered_bytes = (2 * gathered_elems + 4095) / 4096 * 4096;
-  const size_t window_bytes = gathered_bytes + (r.store ? 4096 : 0);
+  const size_t window_bytes = gathered_bytes + (r.store || r.store_last ? 4096 : 0);
   uint16_t *q = NULL, *k = NULL, *v = NULL;
   ncclWindow_t win = NULL;
   uint16_t *host = malloc(2 * (nq > gathered_elems ? nq : gathered_elems));
@@ -451,13 +461,22 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   /* Padding heads of small shards stay zero, and so do the flags until the first barrier:
    * agree_max below holds every rank until all have cleared theirs. */
   STEP(cudaMemset(r.gathered, 0, window_bytes));
-  if (r.store) {
+  if (r.store_last && n > FC_SCALE_STORE_MAX_RANKS) {
+    no_store = 1;
+    snprintf(no_store_why, sizeof no_store_why, "%d ranks; a kernel stores into at most %d other ranks' windows", n,
+             FC_SCALE_STORE_MAX_RANKS - 1);
+  }
+  if (r.store || (r.store_last && !no_store)) {
     void *bases[FC_SCALE_STORE_MAX_RANKS];
     if (fc_scale_window_peers(comm, win, n, bases, err, sizeof err)) {
-      snprintf(res->error, sizeof res->error, "%s:%d: %s", __FILE__, __LINE__, err);
-      goto done;
+      if (r.store) {
+        snprintf(res->error, sizeof res->error, "%s:%d: %s", __FILE__, __LINE__, err);
+        goto done;
+      }
+      no_store = 1; /* ce-store: copy engines alone (below) */
+      snprintf(no_store_why, sizeof no_store_why, "%s", err);
     }
-    for (int p = 0; p < n; p++) {
+    for (int p = 0; p < n && !no_store; p++) {
       r.window[p] = bases[p];
       r.flags[p] = (unsigned int *)(r.window[p] + gathered_bytes);
     }
@@ -485,7 +504,20 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     goto done;
   }
   /* --gather store: every rank's kernel must store the copies, or the others' barriers would
-   * wait for it for ever; so all ranks stop here together when one cannot. */
+   * wait for it for ever; so all ranks stop here together when one cannot. With ce-store they
+   * all gather the last chunk by the copy engines instead. */
+  if (r.store_last) {
+    int any = no_store;
+    if (agree_max(&r, &any)) {
+      snprintf(res->error, sizeof res->error, "%s:%d: agreeing on --gather ce-store failed", __FILE__, __LINE__);
+      goto done;
+    }
+    if (any) {
+      r.store_last = 0;
+      fprintf(stderr, "flashcore-scale: rank %d: --gather ce-store: %s; the last chunk is gathered by the copy engines\n",
+              rank, no_store ? no_store_why : "another rank cannot store the output copies");
+    }
+  }
   if (r.store) {
     int any = no_store;
     if (agree_max(&r, &any)) {

@@ -161,7 +161,7 @@ static void *rank_main(void *arg) {
       ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
 #ifdef NCCL_CTA_POLICY_ZERO
       /* copy-engine all-gathers need the zero-CTA policy (and symmetric windows, attention.c) */
-      if (a->engine == FC_GATHER_CE) config.CTAPolicy = NCCL_CTA_POLICY_ZERO;
+      if (a->engine == FC_GATHER_CE || a->engine == FC_GATHER_CE_STORE) config.CTAPolicy = NCCL_CTA_POLICY_ZERO;
 #endif
       ncclResult_t nr = ncclCommInitRankConfig(&comm, pt->ranks, id, rc->rank, &config);
       if (nr != ncclSuccess) {
@@ -189,8 +189,9 @@ typedef struct summary {
   int failed;
 } summary;
 
-/* With --gather store the bytes move during attention, which no separate phase times: the
- * collective's time is the flag barrier's, and algbw and busbw are not given (0). */
+/* With --gather store (and ce-store, for its last chunk) bytes move during attention, which no
+ * separate phase times: the collective's time is the flag barrier's (with ce-store, and the
+ * earlier chunks' all-gathers), and algbw and busbw are not given (0). */
 static summary summarize(const point_row *row, double t1, int store) {
   summary s = {0};
   double flops = 0, min_rank_tf = 1e30;
@@ -217,9 +218,10 @@ static summary summarize(const point_row *row, double t1, int store) {
 
 static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
   const char *sweep = a->sweep == FC_SWEEP_STRONG ? "strong" : "weak";
-  static const char *const engines[] = {"ce", "sm", "store"};
+  static const char *const engines[] = {"ce", "sm", "store", "ce-store"};
   static const char *const how[] = {"all-gather by copy engines", "all-gather by NCCL kernels",
-                                    "all-gather by the kernel's stores into every rank's window"};
+                                    "all-gather by the kernel's stores into every rank's window",
+                                    "all-gather by copy engines, the last chunk by the kernel's stores"};
   const char *engine = engines[a->engine];
   int nv = 0;
   ncclGetVersion(&nv);
@@ -252,7 +254,7 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
     const point_row *row = &rows[i];
     const fc_scale_shape *sh = &row->pt.shape;
     if (row->pt.ranks == 1) t1 = row->r[0].t_total;
-    summary s = summarize(row, t1, a->engine == FC_GATHER_STORE);
+    summary s = summarize(row, t1, a->engine == FC_GATHER_STORE || a->engine == FC_GATHER_CE_STORE);
     const int n = row->pt.ranks;
     s.eff = a->sweep == FC_SWEEP_STRONG ? (s.total > 0 ? t1 / (n * s.total) : 0) : (s.total > 0 ? t1 / s.total : 0);
     if (a->sweep == FC_SWEEP_WEAK) s.speedup *= n; /* throughput relative to one GPU */
@@ -317,9 +319,9 @@ int main(int argc, char **argv) {
 #else
     const int have_228 = 0;
 #endif
-    if (!have_228 && args.engine == FC_GATHER_STORE) {
-      fprintf(stderr, "--gather store needs NCCL 2.28 or newer (built against %d.%d, running %d)\n", NCCL_MAJOR,
-              NCCL_MINOR, v);
+    if (!have_228 && (args.engine == FC_GATHER_STORE || args.engine == FC_GATHER_CE_STORE)) {
+      fprintf(stderr, "--gather %s needs NCCL 2.28 or newer (built against %d.%d, running %d)\n",
+              args.engine == FC_GATHER_STORE ? "store" : "ce-store", NCCL_MAJOR, NCCL_MINOR, v);
       return 2;
     }
     if (!have_228) {
@@ -387,7 +389,7 @@ int main(int argc, char **argv) {
     report(&args, world, json, csv);
     int bad = 0; /* points with an error or a wrong result */
     for (int i = 0; i < num_rows; i++) {
-      summary s = summarize(&rows[i], 1, args.engine == FC_GATHER_STORE);
+      summary s = summarize(&rows[i], 1, args.engine == FC_GATHER_STORE || args.engine == FC_GATHER_CE_STORE);
       bad += s.failed || s.wrong;
     }
     printf("%d passed, %d failed\n", num_rows - bad, bad);

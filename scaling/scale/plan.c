@@ -135,10 +135,12 @@ static const char *usage =
     "  --sweep strong|weak          strong: fixed problem on 1..N GPUs; weak: H and Hk scale with N\n"
     "  --gpus N                     at most N ranks (default: all GPUs, or all MPI ranks)\n"
     "  --collective allgather|none  assemble the output (default) or pure compute scaling\n"
-    "  --gather ce|sm|store         all-gather by copy engines (default; NCCL >= 2.28, zero-CTA\n"
+    "  --gather ce|sm|store|ce-store  all-gather by copy engines (default; NCCL >= 2.28, zero-CTA\n"
     "                               policy, symmetric windows), by NCCL's kernels on the SMs, or\n"
     "                               by the attention kernel's own stores into every rank's window\n"
-    "                               (NCCL >= 2.28, one NVLink domain, <= 8 ranks, sm90 family)\n"
+    "                               (NCCL >= 2.28, one NVLink domain, <= 8 ranks, sm90 family);\n"
+    "                               ce-store: copy engines for every chunk but the last, whose\n"
+    "                               kernel stores (copy engines alone where it cannot)\n"
     "  --chunks C|auto              sequence chunks whose all-gather overlaps compute (default auto:\n"
     "                               1 below 4 waves of CTAs per rank, else 2; beyond 2 ranks\n"
     "                               1 below 3 waves, else 4)\n"
@@ -200,8 +202,11 @@ int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size
       if (!strcmp(v, "ce")) a->engine = FC_GATHER_CE;
       else if (!strcmp(v, "sm")) a->engine = FC_GATHER_SM;
       else if (!strcmp(v, "store")) a->engine = FC_GATHER_STORE;
+      else if (!strcmp(v, "ce-store")) a->engine = FC_GATHER_CE_STORE;
       else {
-        snprintf(err, err_len, "--gather %s: use ce (copy engines), sm (NCCL kernels) or store (the kernel's stores)", v);
+        snprintf(err, err_len,
+                 "--gather %s: use ce (copy engines), sm (NCCL kernels), store (the kernel's stores) or ce-store "
+                 "(copy engines, the last chunk by the kernel's stores)", v);
         return -1;
       }
     } else if (!strcmp(k, "--gpus")) {
