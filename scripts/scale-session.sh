@@ -15,6 +15,8 @@ final=${OUT:-/tmp/out}
 out=/tmp/fc-session
 rm -rf "$out" && mkdir -p "$out" "$final"
 gpus=$(nvidia-smi -L | wc -l)
+# GATHER=ENGINE: the main sweeps' --gather (default: flashcore-scale's, the copy engines)
+gather=(${GATHER:+--gather $GATHER})
 strong=(--shape 2,16,16,8192,128,1 --shape 1,16,16,16384,128,1 --shape 2,16,16,8192,128,0 --shape 1,16,16,16384,128,0)
 # WITH_S4096=1: the strong sweep also at S=4096 (B=4, H=16, causal), as the 4- and 8-GPU studies ask
 [ -n "${WITH_S4096:-}" ] && strong=(--shape 4,16,16,4096,128,1 "${strong[@]}")
@@ -32,10 +34,10 @@ run() {
 # STORE_ONLY=1 (with WITH_STORE=1): only the --gather store runs (and the mixed run if asked),
 # for a change that touches the kernels' copy stores alone.
 if [ -z "${STORE_ONLY:-}" ]; then
-  run strong-threads $((150 * slow)) $scale --sweep strong "${strong[@]}" --json "$out/strong-threads.json"
-  run weak-threads $((60 * slow)) $scale --sweep weak --no-check "${weak[@]}" --json "$out/weak-threads.json"
-  [ -z "$vdir" ] && run strong-mpi $((60 * slow)) "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep strong --no-check "${strong[@]}" --json "$out/strong-mpi.json"
-  [ -z "$vdir" ] && run weak-mpi $((50 * slow)) "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep weak --no-check "${weak[@]}" --json "$out/weak-mpi.json"
+  run strong-threads $((150 * slow)) $scale --sweep strong "${gather[@]}" "${strong[@]}" --json "$out/strong-threads.json"
+  run weak-threads $((60 * slow)) $scale --sweep weak "${gather[@]}" --no-check "${weak[@]}" --json "$out/weak-threads.json"
+  [ -z "$vdir" ] && run strong-mpi $((60 * slow)) "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep strong "${gather[@]}" --no-check "${strong[@]}" --json "$out/strong-mpi.json"
+  [ -z "$vdir" ] && run weak-mpi $((50 * slow)) "${mpi[@]}" build/scaling/flashcore-scale-mpi --sweep weak "${gather[@]}" --no-check "${weak[@]}" --json "$out/weak-mpi.json"
   [ -n "${WITH_SM:-}" ] && run strong-threads-gather-sm 50 $scale --sweep strong --gather sm --no-check "${strong[@]}" --json "$out/strong-threads-gather-sm.json"
   # WITH_TOKENS=1: the weak sweep again with 16384 tokens per GPU (B x S, the standard grid's
   # convention) instead of one sequence, so that S=4096 and 8192 carry the work of S=16384.
