@@ -15,7 +15,7 @@ final=${OUT:-/tmp/out}
 out=/tmp/fc-session
 rm -rf "$out" && mkdir -p "$out" "$final"
 gpus=$(nvidia-smi -L | wc -l)
-# GATHER=ENGINE: the main sweeps' --gather (default: flashcore-scale's, the copy engines)
+# GATHER=ENGINE: the main sweeps' --gather (default: flashcore-scale's, ce-store)
 gather=(${GATHER:+--gather $GATHER})
 strong=(--shape 2,16,16,8192,128,1 --shape 1,16,16,16384,128,1 --shape 2,16,16,8192,128,0 --shape 1,16,16,16384,128,0)
 # WITH_S4096=1: the strong sweep also at S=4096 (B=4, H=16, causal), as the 4- and 8-GPU studies ask
@@ -42,6 +42,11 @@ if [ -z "${STORE_ONLY:-}" ]; then
   # WITH_TOKENS=1: the weak sweep again with 16384 tokens per GPU (B x S, the standard grid's
   # convention) instead of one sequence, so that S=4096 and 8192 carry the work of S=16384.
   [ -n "${WITH_TOKENS:-}" ] && run weak-tokens-threads 60 $scale --sweep weak --no-check --shape 4,8,8,4096,128,1 --shape 2,8,8,8192,128,1 --json "$out/weak-tokens-threads.json"
+fi
+# WITH_CE=1: the threads-mode sweeps again with the copy engines alone (--gather ce), no check
+if [ -n "${WITH_CE:-}" ]; then
+  run strong-threads-ce $((60 * slow)) $scale --sweep strong --gather ce --no-check "${strong[@]}" --json "$out/strong-threads-ce.json"
+  run weak-threads-ce $((60 * slow)) $scale --sweep weak --gather ce --no-check "${weak[@]}" --json "$out/weak-threads-ce.json"
 fi
 # WITH_STORE=1: the sweeps again with --gather store (the kernel's stores into every rank's
 # window instead of an all-gather after it), threads and MPI.

@@ -80,7 +80,7 @@ Test(args, defaults_and_values) {
   cr_assert_eq(a.shapes[0].S, 8192);
   cr_assert_eq(a.sweep, FC_SWEEP_STRONG);
   cr_assert_eq(a.chunks, 0, "auto by default");
-  cr_assert_eq(a.engine, FC_GATHER_CE);
+  cr_assert_eq(a.engine, FC_GATHER_CE_STORE);
   cr_assert_eq(a.engine_set, 0);
   char *argv2[] = {"x", "--shape", "1,32,8,4096,128,0", "--sweep", "weak", "--families", "sm90,sm80",
                    "--gpus", "2", "--collective", "none", "--chunks", "2", "--reps", "5", "--json", "o.json",

@@ -135,12 +135,13 @@ static const char *usage =
     "  --sweep strong|weak          strong: fixed problem on 1..N GPUs; weak: H and Hk scale with N\n"
     "  --gpus N                     at most N ranks (default: all GPUs, or all MPI ranks)\n"
     "  --collective allgather|none  assemble the output (default) or pure compute scaling\n"
-    "  --gather ce|sm|store|ce-store  all-gather by copy engines (default; NCCL >= 2.28, zero-CTA\n"
-    "                               policy, symmetric windows), by NCCL's kernels on the SMs, or\n"
-    "                               by the attention kernel's own stores into every rank's window\n"
-    "                               (NCCL >= 2.28, one NVLink domain, <= 8 ranks, sm90 family);\n"
-    "                               ce-store: copy engines for every chunk but the last, whose\n"
-    "                               kernel stores (copy engines alone where it cannot)\n"
+    "  --gather ce|sm|store|ce-store  all-gather by copy engines (NCCL >= 2.28, zero-CTA policy,\n"
+    "                               symmetric windows), by NCCL's kernels on the SMs, by the\n"
+    "                               attention kernel's own stores into every rank's window\n"
+    "                               (NCCL >= 2.28, one NVLink domain, <= 8 ranks, sm90 family),\n"
+    "                               or (default) ce-store: copy engines for every chunk but the\n"
+    "                               last, whose kernel stores (copy engines alone where a rank\n"
+    "                               cannot; NCCL's kernels before NCCL 2.28)\n"
     "  --chunks C|auto              sequence chunks whose all-gather overlaps compute (default auto:\n"
     "                               1 below 4 waves of CTAs per rank, else 2; beyond 2 ranks\n"
     "                               1 below 3 waves, else 4)\n"
@@ -154,7 +155,7 @@ int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size
   memset(a, 0, sizeof *a);
   a->sweep = FC_SWEEP_STRONG;
   a->collective = FC_COLL_ALLGATHER;
-  a->engine = FC_GATHER_CE;
+  a->engine = FC_GATHER_CE_STORE;
   a->chunks = 0; /* auto */
   a->reps = 20;
   a->warmup = 3;

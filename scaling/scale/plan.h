@@ -59,7 +59,7 @@ typedef struct fc_scale_args {
   int max_gpus;               /* 0 = every visible GPU (threads) or every MPI rank        */
   fc_sweep sweep;
   fc_collective collective;
-  fc_gather_engine engine;    /* copy engines (default) or NCCL kernels                   */
+  fc_gather_engine engine;    /* who moves the bytes (default ce-store)                   */
   int engine_set;             /* --gather was given (else an old NCCL falls back to sm)    */
   int chunks;                 /* overlap chunks (1 = off; 0 = auto, fc_auto_chunks)        */
   int reps, warmup;
