@@ -114,9 +114,6 @@ typedef struct run_state {
   const fc_shard *sh;
   int n, rank, hmax, chunks, gather, store;
   int store_last; /* --gather ce-store: the last chunk's launch stores into every window */
-  /* Every rank of a multi-rank point: the one-GPU problem (phase 0), on buffers of its own */
-  int paired;
-  fc_tensor one_q, one_k, one_v, one_o;
   chunk_t chunk[64];
   const uint16_t *q, *k, *v;
   uint16_t *gathered;
@@ -200,17 +197,6 @@ static int gather_chunk(const run_state *r, int c) {
 static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEvent_t e1) {
   const int attn = phase != 2, coll = phase != 1 && r->gather;
   RS_CUDA(r, cudaEventRecord(e0, r->comp[0]));
-  if (phase == 0) { /* the one-GPU problem (multi-rank points): one launch, as T1 */
-    if (r->paired) {
-      fc_attn_options o = FC_ATTN_OPTIONS_INIT;
-      o.causal = r->s->causal;
-      fc_status stt = fc_attention_forward(r->ctx, &r->one_q, &r->one_k, &r->one_v, &r->one_o, NULL, &o,
-                                           (struct CUstream_st *)r->comp[0]);
-      if (stt != FC_SUCCESS) FC_FAIL(r->res, "forward, one-GPU problem: %s: %s", fc_status_string(stt), fc_last_error(r->ctx));
-    }
-    RS_CUDA(r, cudaEventRecord(e1, r->comp[0]));
-    return 0;
-  }
   if (r->store) { /* 1: attention alone; 2: the barrier alone; 3: attention storing everywhere, then the barrier */
     if (attn && run_chunk(r, 0, r->comp[0], phase == 3)) return -1;
     if (coll) RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, r->comp[0]));
@@ -289,18 +275,13 @@ static int agree_max(const run_state *r, int *v) {
   return ok ? 0 : -1;
 }
 
-/* Time the phases. They are interleaved round by round (0, 1, 2, 3, 0, 1, ...) so that each
- * sees the same clocks: run one after the other, a later phase ran on a hotter,
- * lower-clocked GPU than the first. Phase 0 is the one-GPU problem, on every rank of a
- * multi-rank point (r->paired; every rank, so that all reach each round's collectives
- * together and each GPU's own T1 is known), so that its efficiency can be taken against a
- * T1 of the same clocks: the 1-rank point's T1 was timed seconds earlier, and on 2 x H100
- * the same launch moved by up to 5% between such runs. Warm-up rounds come first,
- * at least args->warmup of them and about 200 ms of GPU time (judged from the first round),
- * so the clocks have settled. */
+/* Time the three phases. They are interleaved round by round (1, 2, 3, 1, 2, 3, ...) so that
+ * each sees the same clocks: run one after the other, a later phase ran on a hotter,
+ * lower-clocked GPU than the first. Warm-up rounds come first, at least args->warmup of them
+ * and about 200 ms of GPU time (judged from the first round), so the clocks have settled. */
 static int time_phases(const run_state *r, const fc_scale_args *args) {
   const int reps = args->reps;
-  cudaEvent_t *ev = calloc((size_t)8 * (size_t)(reps + 1), sizeof(cudaEvent_t));
+  cudaEvent_t *ev = calloc((size_t)6 * (size_t)(reps + 1), sizeof(cudaEvent_t));
   double *t = calloc((size_t)reps, sizeof(double));
   uint32_t *gate = NULL; /* mapped host word */
   const char *gate_env = getenv("FC_SCALE_GATE"); /* "0": ungated rounds */
@@ -312,25 +293,24 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
     snprintf(r->res->error, sizeof r->res->error, "%s:%d: out of host memory", __FILE__, __LINE__);
     goto done;
   }
-  for (int i = 0; i < 8 * (reps + 1); i++)
+  for (int i = 0; i < 6 * (reps + 1); i++)
     if (cudaEventCreate(&ev[i]) != cudaSuccess) {
       snprintf(r->res->error, sizeof r->res->error, "%s:%d: cudaEventCreate failed", __FILE__, __LINE__);
       goto done;
     }
-  cudaEvent_t *w = ev + 8 * reps; /* warm-up rounds reuse these */
+  cudaEvent_t *w = ev + 6 * reps; /* warm-up rounds reuse these */
   /* Every rank must run the same number of rounds (each holds collectives), so the count
    * comes from the slowest rank's first round: ncclAllReduce(max) of the rounds it asks for. */
   int rounds = args->warmup > 1 ? args->warmup : 1;
   for (int round = 0; round < rounds; round++) {
-    for (int ph = 0; ph <= 3; ph++)
-      if (enqueue_phase(r, ph, w[2 * ph], w[2 * ph + 1])) goto done;
+    for (int ph = 1; ph <= 3; ph++)
+      if (enqueue_phase(r, ph, w[2 * (ph - 1)], w[2 * (ph - 1) + 1])) goto done;
     if (round > 0) continue;
     if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess) goto cuda_fail;
-    float a0, a, b, c;
-    if (cudaEventElapsedTime(&a0, w[0], w[1]) || cudaEventElapsedTime(&a, w[2], w[3]) ||
-        cudaEventElapsedTime(&b, w[4], w[5]) || cudaEventElapsedTime(&c, w[6], w[7]))
+    float a, b, c;
+    if (cudaEventElapsedTime(&a, w[0], w[1]) || cudaEventElapsedTime(&b, w[2], w[3]) || cudaEventElapsedTime(&c, w[4], w[5]))
       goto cuda_fail;
-    int want = (int)ceil(200.0 / fmax(a0 + a + b + c, 1e-3));
+    int want = (int)ceil(200.0 / fmax(a + b + c, 1e-3));
     want = want < rounds ? rounds : want > 20000 ? 20000 : want;
     if (agree_max(r, &want)) goto cuda_fail;
     rounds = want;
@@ -349,8 +329,8 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
         goto done;
       }
     }
-    for (int ph = 0; ph <= 3; ph++)
-      if (enqueue_phase(r, ph, ev[8 * i + 2 * ph], ev[8 * i + 2 * ph + 1])) {
+    for (int ph = 1; ph <= 3; ph++)
+      if (enqueue_phase(r, ph, ev[6 * i + 2 * (ph - 1)], ev[6 * i + 2 * (ph - 1) + 1])) {
         if (gate) __atomic_store_n(gate, (uint32_t)reps, __ATOMIC_SEQ_CST); /* open every gate, drain */
         cudaStreamSynchronize(r->comp[0]);
         goto done;
@@ -358,24 +338,23 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
     if (gate) __atomic_store_n(gate, (uint32_t)(i + 1), __ATOMIC_SEQ_CST);
   }
   if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess) goto cuda_fail;
-  double *dst[4] = {&r->res->t_one, &r->res->t_attn, &r->res->t_coll, &r->res->t_total};
-  for (int ph = 0; ph < 4; ph++) {
+  double *dst[3] = {&r->res->t_attn, &r->res->t_coll, &r->res->t_total};
+  for (int ph = 0; ph < 3; ph++) {
     for (int i = 0; i < reps; i++) {
       float ms;
-      if (cudaEventElapsedTime(&ms, ev[8 * i + 2 * ph], ev[8 * i + 2 * ph + 1]) != cudaSuccess) goto cuda_fail;
+      if (cudaEventElapsedTime(&ms, ev[6 * i + 2 * ph], ev[6 * i + 2 * ph + 1]) != cudaSuccess) goto cuda_fail;
       t[i] = ms;
     }
     *dst[ph] = median(t, reps);
   }
   if (!r->gather) r->res->t_coll = 0;
-  if (!r->paired) r->res->t_one = 0;
   ret = 0;
   goto done;
 cuda_fail:
   snprintf(r->res->error, sizeof r->res->error, "%s:%d: %s", __FILE__, __LINE__, cudaGetErrorString(cudaGetLastError()));
 done:
   if (ev)
-    for (int i = 0; i < 8 * (reps + 1); i++)
+    for (int i = 0; i < 6 * (reps + 1); i++)
       if (ev[i]) cudaEventDestroy(ev[i]);
   if (gate) cudaFreeHost(gate);
   free(ev), free(t);
@@ -460,7 +439,7 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   const int windowed = r.gather && (args->engine == FC_GATHER_CE || r.store || r.store_last) && n > 1;
   const size_t gathered_bytes = (2 * gathered_elems + 4095) / 4096 * 4096;
   const size_t window_bytes = gathered_bytes + (r.store || r.store_last ? 4096 : 0);
-  uint16_t *q = NULL, *k = NULL, *v = NULL, *one = NULL;
+  uint16_t *q = NULL, *k = NULL, *v = NULL;
   ncclWindow_t win = NULL;
   uint16_t *host = malloc(2 * (nq > gathered_elems ? nq : gathered_elems));
   if (!host) {
@@ -514,24 +493,6 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     STEP(cudaMemcpy(v, host + (nq - nk), 2 * nk, cudaMemcpyHostToDevice));
   }
   r.q = q, r.k = k, r.v = v;
-  if (n > 1) {
-    /* The one-GPU problem of this sweep (strong: the whole shape; weak: one rank's heads) in
-     * the 1-rank point's layout: Q, K, V [B][S][heads][D], O [head][B][S][D]. Its values are
-     * this rank's timing data again (the check runs on the shards). */
-    const int64_t H1 = args->sweep == FC_SWEEP_WEAK ? s->H / n : s->H, Hk1 = args->sweep == FC_SWEEP_WEAK ? s->Hk / n : s->Hk;
-    const size_t n1q = (size_t)(B * S * H1 * D), n1k = (size_t)(B * S * Hk1 * D);
-    STEP(cudaMalloc((void **)&one, 2 * (2 * n1q + 2 * n1k)));
-    for (size_t off = 0; off < 2 * n1q + 2 * n1k; off += nq) {
-      const size_t len = 2 * n1q + 2 * n1k - off < nq ? 2 * n1q + 2 * n1k - off : nq;
-      STEP(cudaMemcpy(one + off, q, 2 * len, cudaMemcpyDeviceToDevice));
-    }
-    r.paired = 1;
-    r.one_q = (fc_tensor){one, FC_DTYPE_BF16, {B, S, H1, D}, {S * H1 * D, H1 * D, D, 1}};
-    r.one_k = (fc_tensor){one + n1q, FC_DTYPE_BF16, {B, S, Hk1, D}, {S * Hk1 * D, Hk1 * D, D, 1}};
-    r.one_v = r.one_k;
-    r.one_v.data = one + n1q + n1k;
-    r.one_o = (fc_tensor){one + n1q + 2 * n1k, FC_DTYPE_BF16, {B, S, H1, D}, {S * D, D, B * S * D, 1}};
-  }
   STEP(cudaStreamCreateWithFlags(&r.comp[0], cudaStreamNonBlocking));
   STEP(cudaStreamCreateWithFlags(&r.comp[1], cudaStreamNonBlocking));
   STEP(cudaStreamCreateWithFlags(&r.comm_stream, cudaStreamNonBlocking));
@@ -633,7 +594,7 @@ done:
   for (int i = 0; i < 2; i++)
     if (r.comp[i]) cudaStreamDestroy(r.comp[i]);
   if (r.comm_stream) cudaStreamDestroy(r.comm_stream);
-  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(one);
+  cudaFree(q), cudaFree(k), cudaFree(v);
   if (win) ncclCommWindowDeregister(comm, win);
   if (windowed) ncclMemFree(r.gathered);
   else cudaFree(r.gathered);

@@ -185,7 +185,6 @@ static void *rank_main(void *arg) {
 /* ---- output --------------------------------------------------------------------------- */
 typedef struct summary {
   double total, attn, coll, exposed, algbw, busbw, tf_rank, tf_total, speedup, eff;
-  double t1_paired, eff_paired; /* GPU 0's one-GPU time of the same rounds, and against it */
   long long wrong;
   int failed;
 } summary;
@@ -235,14 +234,12 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
          use_mpi ? "MPI processes" : "threads",
          a->collective == FC_COLL_NONE ? "none" : how[a->engine],
          nccl, chunks, fc_version_string(), a->reps);
-  /* T1(pair), eff(pair): against rank 0's (GPU 0's) one-GPU time of the same rounds
-   * (time_phases); each rank's own is in its line */
-  printf("%5s %3s %4s %4s %6s %4s %2s %9s %9s %9s %9s %8s %8s %9s %9s %7s %6s %6s %9s %9s\n", "ranks", "B", "H", "Hk", "S",
-         "D", "c", "time(ms)", "attn(ms)", "coll(ms)", "exposed", "algbw", "busbw", "TF/rank", "TF/total", "speedup",
-         "eff", "#wrong", "T1(pair)", "eff(pair)");
+  printf("%5s %3s %4s %4s %6s %4s %2s %9s %9s %9s %9s %8s %8s %9s %9s %7s %6s %6s\n", "ranks", "B", "H", "Hk", "S", "D",
+         "c", "time(ms)", "attn(ms)", "coll(ms)", "exposed", "algbw", "busbw", "TF/rank", "TF/total", "speedup",
+         "eff", "#wrong");
   if (csv)
     fprintf(csv, "sweep,ranks,B,H,Hk,S,D,causal,time_ms,attn_ms,coll_ms,exposed_ms,algbw_gbps,busbw_gbps,"
-                 "tflops_per_rank,tflops_total,speedup,efficiency,wrong,t1_paired_ms,efficiency_paired\n");
+                 "tflops_per_rank,tflops_total,speedup,efficiency,wrong\n");
   time_t now = time(NULL);
   char date[16];
   strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
@@ -260,45 +257,41 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
     summary s = summarize(row, t1, a->engine == FC_GATHER_STORE || a->engine == FC_GATHER_CE_STORE);
     const int n = row->pt.ranks;
     s.eff = a->sweep == FC_SWEEP_STRONG ? (s.total > 0 ? t1 / (n * s.total) : 0) : (s.total > 0 ? t1 / s.total : 0);
-    s.t1_paired = n > 1 ? row->r[0].t_one : t1;
-    s.eff_paired = s.total > 0 ? s.t1_paired / ((a->sweep == FC_SWEEP_STRONG ? n : 1) * s.total) : 0;
     if (a->sweep == FC_SWEEP_WEAK) s.speedup *= n; /* throughput relative to one GPU */
-    printf("%5d %3lld %4lld %4lld %6lld %4lld %2d %9.3f %9.3f %9.3f %9.3f %8.1f %8.1f %9.1f %9.1f %7.2f %5.1f%% %6lld %9.3f "
-           "%8.1f%%%s\n", n, (long long)sh->B, (long long)sh->H, (long long)sh->Hk, (long long)sh->S, (long long)sh->D,
-           sh->causal, s.total, s.attn, s.coll, s.exposed, s.algbw, s.busbw, s.tf_rank, s.tf_total, s.speedup, 100 * s.eff,
-           s.wrong, s.t1_paired, 100 * s.eff_paired, s.failed ? "  ERROR" : "");
+    printf("%5d %3lld %4lld %4lld %6lld %4lld %2d %9.3f %9.3f %9.3f %9.3f %8.1f %8.1f %9.1f %9.1f %7.2f %5.1f%% %6lld%s\n", n,
+           (long long)sh->B, (long long)sh->H, (long long)sh->Hk, (long long)sh->S, (long long)sh->D, sh->causal,
+           s.total, s.attn, s.coll, s.exposed, s.algbw, s.busbw, s.tf_rank, s.tf_total, s.speedup, 100 * s.eff, s.wrong,
+           s.failed ? "  ERROR" : "");
     for (int r = 0; r < n; r++) {
       const fc_rank_result *x = &row->r[r];
       double ratio = x->naive_err > 0 ? x->max_err / x->naive_err : 0;
-      printf("      rank %d: %s (sm_%d%d, device %d) family %s, heads %d..%d (%d kv), %s; time %.3f ms, attention %.3f ms, "
-             "one-GPU problem %.3f ms; check %s max err %.3g (%.2fx naive)%s%s%s%s\n", r,
+      printf("      rank %d: %s (sm_%d%d, device %d) family %s, heads %d..%d (%d kv), %s; time %.3f ms, attention %.3f ms; "
+             "check %s max err %.3g (%.2fx naive)%s%s%s%s\n", r,
              x->gpu, x->cc_major, x->cc_minor, x->device, x->family, x->q_head0, x->q_head0 + x->q_heads - 1, x->kv_heads,
-             x->binding, x->t_total, x->t_attn, n > 1 ? x->t_one : x->t_total,
+             x->binding, x->t_total, x->t_attn,
              !x->checked ? "skipped" : x->check_pass ? "pass" : "FAIL", x->max_err, ratio, x->cross[0] ? "; " : "", x->cross,
              x->error[0] ? "; error: " : "", x->error);
     }
     if (csv)
-      fprintf(csv, "%s,%d,%lld,%lld,%lld,%lld,%lld,%d,%.4f,%.4f,%.4f,%.4f,%.1f,%.1f,%.2f,%.2f,%.3f,%.4f,%lld,%.4f,%.4f\n",
-              sweep, n, (long long)sh->B, (long long)sh->H, (long long)sh->Hk, (long long)sh->S, (long long)sh->D, sh->causal,
-              s.total, s.attn, s.coll, s.exposed, s.algbw, s.busbw, s.tf_rank, s.tf_total, s.speedup, s.eff, s.wrong,
-              s.t1_paired, s.eff_paired);
+      fprintf(csv, "%s,%d,%lld,%lld,%lld,%lld,%lld,%d,%.4f,%.4f,%.4f,%.4f,%.1f,%.1f,%.2f,%.2f,%.3f,%.4f,%lld\n", sweep, n,
+              (long long)sh->B, (long long)sh->H, (long long)sh->Hk, (long long)sh->S, (long long)sh->D, sh->causal, s.total,
+              s.attn, s.coll, s.exposed, s.algbw, s.busbw, s.tf_rank, s.tf_total, s.speedup, s.eff, s.wrong);
     if (json) {
       fprintf(json, "  {\"ranks\": %d, \"B\": %lld, \"H\": %lld, \"Hk\": %lld, \"S\": %lld, \"D\": %lld, \"causal\": %s, "
                     "\"time_ms\": %.4f, \"attn_ms\": %.4f, \"coll_ms\": %.4f, \"exposed_ms\": %.4f, \"algbw_gbps\": %.1f, "
                     "\"busbw_gbps\": %.1f, \"tflops_per_rank\": %.2f, \"tflops_total\": %.2f, \"speedup\": %.3f, "
-                    "\"efficiency\": %.4f, \"t1_paired_ms\": %.4f, \"efficiency_paired\": %.4f, \"wrong\": %lld, "
-                    "\"chunks\": %d, \"error\": %s,\n   \"per_rank\": [",
+                    "\"efficiency\": %.4f, \"wrong\": %lld, \"chunks\": %d, \"error\": %s,\n   \"per_rank\": [",
               n, (long long)sh->B, (long long)sh->H, (long long)sh->Hk, (long long)sh->S, (long long)sh->D,
               sh->causal ? "true" : "false", s.total, s.attn, s.coll, s.exposed, s.algbw, s.busbw, s.tf_rank, s.tf_total,
-              s.speedup, s.eff, s.t1_paired, s.eff_paired, s.wrong, row->r[0].chunks, s.failed ? "true" : "false");
+              s.speedup, s.eff, s.wrong, row->r[0].chunks, s.failed ? "true" : "false");
       for (int r = 0; r < n; r++) {
         const fc_rank_result *x = &row->r[r];
         fprintf(json, "%s\n    {\"rank\": %d, \"gpu\": \"%s\", \"cc\": \"%d.%d\", \"device\": %d, \"family\": \"%s\", "
                       "\"binding\": \"%s\", \"q_heads\": [%d, %d], \"kv_heads\": %d, \"time_ms\": %.4f, \"attn_ms\": %.4f, "
-                      "\"coll_ms\": %.4f, \"one_gpu_ms\": %.4f, \"check\": \"%s\", \"max_err\": %.4g, \"error_ratio\": %.3f, "
+                      "\"coll_ms\": %.4f, \"check\": \"%s\", \"max_err\": %.4g, \"error_ratio\": %.3f, "
                       "\"cross\": \"%s\", \"error\": \"%s\"}",
                 r ? "," : "", r, x->gpu, x->cc_major, x->cc_minor, x->device, x->family, x->binding, x->q_head0,
-                x->q_head0 + x->q_heads, x->kv_heads, x->t_total, x->t_attn, x->t_coll, n > 1 ? x->t_one : x->t_total,
+                x->q_head0 + x->q_heads, x->kv_heads, x->t_total, x->t_attn, x->t_coll,
                 !x->checked ? "skipped" : x->check_pass ? "pass" : "FAIL", x->max_err,
                 x->naive_err > 0 ? x->max_err / x->naive_err : 0, x->cross, x->error);
       }

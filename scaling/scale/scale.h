@@ -37,10 +37,6 @@ typedef struct fc_rank_result {
   int q_head0, q_heads, kv_heads;
   int chunks;                 /* overlap chunks this point ran                             */
   double t_total, t_attn, t_coll; /* medians, ms                                          */
-  double t_one;               /* multi-rank points: the one-GPU problem of the sweep
-                                 (strong: the whole shape; weak: one rank's heads) on this
-                                 rank's GPU, one launch, timed in the same rounds as the
-                                 phases (ms)                                               */
   double flops;               /* this rank's attention FLOPs                               */
   double gathered_bytes;      /* bytes each rank receives in the all-gather                */
   long long wrong;            /* gathered slots that differ from their source + failed checks */
