@@ -14,7 +14,7 @@ import json, sys, collections
 d = json.load(open(sys.argv[1]))
 series = collections.OrderedDict()
 for r in d["rows"]:
-    key = "%s %s B=%d H=%d/%d S=%d D=%d%s" % (d["sweep"], d["mode"], r["B"], r["H"] // r["ranks"] if d["sweep"] == "weak" else r["H"],
+    key = "%s %s %s B=%d H=%d/%d S=%d D=%d%s" % (d["sweep"], d["mode"], d.get("gather", ""), r["B"], r["H"] // r["ranks"] if d["sweep"] == "weak" else r["H"],
           r["Hk"] // r["ranks"] if d["sweep"] == "weak" else r["Hk"], r["S"], r["D"], " causal" if r["causal"] else "")
     series.setdefault(key, []).append((r["ranks"], r["speedup"], 100 * r["efficiency"]))
 for n, (k, pts) in enumerate(series.items()):
