@@ -25,9 +25,10 @@ int fc_scale_window_peers(ncclComm_t comm, ncclWindow_t win, int n, void **bases
 
 /* The flag barrier, enqueued on `stream` after the kernel whose stores it publishes: rank
  * `rank` writes `epoch` into slot `rank` of every other rank's flags (flags[p]: rank p's
- * n-slot array, zeroed before the first call) with system-scope release, then waits until
- * each of its own slots holds at least `epoch`. Every rank calls it with the same epochs,
- * 1, 2, 3, ... Returns a cudaError_t value. */
+ * n-slot array, zeroed before the first call) after a system-scope fence, then waits until
+ * each of its own slots holds at least `epoch`: stream memory operations where the driver
+ * has them, else a one-warp kernel. Every rank calls it with the same epochs, 1, 2, 3, ...
+ * Returns a cudaError_t value. */
 int fc_scale_signal(unsigned int *const *flags, int rank, int n, unsigned int epoch, cudaStream_t stream);
 
 #ifdef __cplusplus
