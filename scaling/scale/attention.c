@@ -4,9 +4,9 @@
  * smallest), or under a causal mask two chunks of heads (fc_plan_head_split).
  *
  * Layout: the gathered buffer is, chunk after chunk, [rank][head of the chunk (of the
- * largest shard's, padded)][B][rows of the chunk][D]. The kernels write this rank's slot in place through strided views (no
- * copies), so the all-gather is in place (send = this rank's slot) and on one rank it does
- * nothing. With --gather ce it is NCCL's copy-engine path (zero-CTA policy, buffer in a
+ * largest shard's, padded)][B][rows of the chunk][D]. The kernels write this rank's slot in
+ * place through strided views (no copies), so the all-gather is in place (send = this rank's
+ * slot) and on one rank it does nothing. With --gather ce it is NCCL's copy-engine path (zero-CTA policy, buffer in a
  * symmetric window), which takes no SMs from attention. With --gather store there is no
  * all-gather: the kernel stores each output tile into this rank's slot of every rank's window
  * (fc_attn_options.out_copies), and a flag barrier (peers.cu) after it tells each rank that
@@ -531,13 +531,15 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     }
   }
   {
-    /* Head chunks where every rank can cut its heads there (fc_plan_head_split), else rows. */
-    int split = fc_plan_head_split(sh, r.hmax, s->causal, want_chunks), bad = split == 0;
-    if (agree_max(&r, &bad)) {
+    /* Head chunks where every rank cuts its heads at the same place (fc_plan_head_split; the
+     * layout of the gathered buffer is common to all), else rows. */
+    const int split = fc_plan_head_split(sh, r.hmax, s->causal, want_chunks);
+    int hi = split, neg_lo = -split;
+    if (agree_max(&r, &hi) || agree_max(&r, &neg_lo)) {
       snprintf(res->error, sizeof res->error, "%s:%d: agreeing on the chunk plan failed", __FILE__, __LINE__);
       goto done;
     }
-    if (!bad) {
+    if (split > 0 && hi == -neg_lo) {
       r.chunks = 2;
       r.chunk[0] = (chunk_t){0, s->S, 0, split};
       r.chunk[1] = (chunk_t){0, s->S, split, r.hmax};
