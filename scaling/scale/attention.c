@@ -183,6 +183,74 @@ static int run_chunk(const run_state *r, int c, cudaStream_t st, int copies) {
   return 0;
 }
 
+static float bf16_value(uint16_t x) {
+  const uint32_t u = (uint32_t)x << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* The timed chunks against one launch of the whole shard: the check of check_shard runs the
+ * shard unchunked, so this is what ties the chunked launches (rows or heads, their KV heads
+ * and offsets) to it. Each chunk of this rank's slots whose values differ from that launch's
+ * by more than 2^-6 (a few bf16 ulps: a chunk's row blocks can visit key tiles in another
+ * grouping, which changes the online softmax's rescaling, not the result) counts as wrong.
+ * Returns 0, or -1 with res->error set. */
+static int verify_chunks(const run_state *r) {
+  const fc_scale_shape *s = r->s;
+  const fc_shard *sh = r->sh;
+  const int64_t B = s->B, S = s->S, D = s->D, hq = sh->q_heads, hk = sh->kv_heads;
+  const size_t n_ref = (size_t)(hq * B * S * D), n_all = chunk_offset(r, r->chunks);
+  uint16_t *dev = NULL, *ref = malloc(2 * n_ref), *got = malloc(2 * n_all);
+  int ret = -1;
+  if (!ref || !got) {
+    snprintf(r->res->error, sizeof r->res->error, "%s:%d: out of host memory", __FILE__, __LINE__);
+    goto out;
+  }
+  if (cudaMalloc((void **)&dev, 2 * n_ref) != cudaSuccess) goto cuda_fail;
+  for (int g = 0; g < sh->num_segments; g++) {
+    const fc_segment *seg = &sh->seg[g];
+    fc_tensor tq = {(void *)(r->q + seg->q0 * D), FC_DTYPE_BF16, {B, S, seg->q_heads, D}, {S * hq * D, hq * D, D, 1}};
+    fc_tensor tk = {(void *)(r->k + seg->kv0 * D), FC_DTYPE_BF16, {B, S, seg->kv_heads, D}, {S * hk * D, hk * D, D, 1}};
+    fc_tensor tv = tk;
+    tv.data = (void *)(r->v + seg->kv0 * D);
+    fc_tensor to = {(void *)(dev + (size_t)seg->q0 * B * S * D), FC_DTYPE_BF16, {B, S, seg->q_heads, D}, {S * D, D, B * S * D, 1}};
+    fc_attn_options o = FC_ATTN_OPTIONS_INIT;
+    o.causal = s->causal;
+    fc_status st = fc_attention_forward(r->ctx, &tq, &tk, &tv, &to, NULL, &o, (struct CUstream_st *)r->comp[0]);
+    if (st != FC_SUCCESS) {
+      snprintf(r->res->error, sizeof r->res->error, "%s:%d: unchunked forward: %s: %s", __FILE__, __LINE__,
+               fc_status_string(st), fc_last_error(r->ctx));
+      goto out;
+    }
+  }
+  if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess || cudaMemcpy(ref, dev, 2 * n_ref, cudaMemcpyDeviceToHost) != cudaSuccess ||
+      cudaMemcpy(got, r->gathered, 2 * n_all, cudaMemcpyDeviceToHost) != cudaSuccess)
+    goto cuda_fail;
+  for (int c = 0; c < r->chunks; c++) {
+    const chunk_t *ch = &r->chunk[c];
+    const int64_t rows = ch->r1 - ch->r0, h1 = ch->h1 < hq ? ch->h1 : hq;
+    const uint16_t *mine = got + chunk_offset(r, c) + (size_t)r->rank * slot_elems(r, c);
+    int bad = 0;
+    for (int64_t h = ch->h0; h < h1 && !bad; h++)
+      for (int64_t b = 0; b < B && !bad; b++)
+        for (int64_t i = 0; i < rows * D && !bad; i++) {
+          const float x = bf16_value(mine[((h - ch->h0) * B + b) * rows * D + i]);
+          const float y = bf16_value(ref[((h * B + b) * S + ch->r0) * D + i]);
+          bad = !(fabsf(x - y) <= 0x1p-6f);
+        }
+    r->res->wrong += bad;
+  }
+  ret = 0;
+  goto out;
+cuda_fail:
+  snprintf(r->res->error, sizeof r->res->error, "%s:%d: %s", __FILE__, __LINE__, cudaGetErrorString(cudaGetLastError()));
+out:
+  cudaFree(dev);
+  free(ref), free(got);
+  return ret;
+}
+
 static int gather_chunk(const run_state *r, int c) {
   RS_NCCL(r, ncclAllGather(slot(r, c), r->gathered + chunk_offset(r, c), slot_elems(r, c), ncclBfloat16, r->comm,
                            r->comm_stream));
@@ -556,6 +624,7 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   res->chunks = r.chunks;
   for (int c = 0; c < r.chunks; c++) STEP(cudaEventCreateWithFlags(&r.chunk_done[c], cudaEventDisableTiming));
   if (time_phases(&r, args)) goto done;
+  if (args->check && verify_chunks(&r)) goto done;
   res->flops = 4.0 * (double)B * sh->q_heads * (double)S * (double)S * (double)D * (s->causal ? 0.5 : 1.0);
   res->gathered_bytes = r.gather ? 2.0 * (double)gathered_elems : 0;
 
