@@ -4,8 +4,9 @@
 The model:
 - Every CTA is one 128-row block of one (batch, head). It costs its number of 128-key tiles,
   plus one tile of fixed cost, times T_TILE. One CTA runs per SM, on 132 SMs.
-- CTAs are dispatched in the kernel's grid order: per (batch, head), row blocks from the
-  last to the first.
+- CTAs are dispatched in the kernel's grid order (fc_block_order): under a causal mask the
+  (batch, head) pairs of a group of those whose K and V fit 24 MiB take turns, row blocks
+  from the last to the first; otherwise per pair, row blocks from the last to the first.
 - Launches alternate between two streams. A launch waits for the previous launch on its own
   stream, and its CTAs take SMs as they free up.
 - The gathers run one after another. Each costs L plus its bytes / BW, and each waits for
@@ -32,15 +33,26 @@ BW = 300e9        # bytes/s of one rank's gather
 SMS = 132
 
 
-def ctas(B, H, S, causal, r0, r1, bm=128, bn=128):
-    """Tile counts of one launch's CTAs, in dispatch order."""
+def head_group(S, D, causal, pairs, budget=24 << 20):
+    """fc_head_group: under a causal mask, as many (batch, head) pairs as keep their K and V
+    (2 * S * D bf16 values each) within the L2 budget."""
+    return max(1, min(pairs, budget // (2 * S * D * 2))) if causal else 1
+
+
+def ctas(B, H, S, causal, r0, r1, bm=128, bn=128, D=128):
+    """Tile counts of one launch's CTAs, in dispatch order (fc_block_order: pairs in groups,
+    the remainder group first; inside a group row blocks from the last, every pair of the
+    group before the next row block)."""
     nm = math.ceil((r1 - r0) / bm)
+    pairs = B * H
+    g = head_group(r1, D, causal, pairs)
+    sizes = ([pairs % g] if pairs % g else []) + [g] * (pairs // g)
     out = []
-    for _ in range(B * H):
+    for size in sizes:
         for x in range(nm):
             m = nm - 1 - x
             end = min(r0 + (m + 1) * bm, r1)
-            out.append(math.ceil((end if causal else S) / bn))
+            out += [math.ceil((end if causal else S) / bn)] * size
     return out
 
 

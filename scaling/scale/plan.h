@@ -86,9 +86,9 @@ int fc_plan_chunks(int64_t S, int causal, int chunks, int64_t align, int64_t *bo
 /* Under a causal mask, two chunks split the heads instead of the rows where they can: rows cut
  * the causal staircase, so the last chunk (the last rows, the heaviest) starts its heavy row
  * blocks after the first chunk's light ones, against the heaviest-first order a single
- * launch keeps (about 3% of the attention on 2 x H100 at S=16384, 8 heads a rank; a
- * list-scheduling model of one CTA per SM predicts 2.6% with the kernel's interleave of head
- * groups, 4.4% in scripts/chunk-model.py, which leaves it out). Head chunks keep the whole
+ * launch keeps (about 3% of the attention on 2 x H100 at S=16384, 8 heads a rank; the
+ * list-scheduling model in scripts/chunk-model.py gives 2.2%, and 0 for head chunks). Head
+ * chunks keep the whole
  * staircase in each launch. The last chunk takes hmax / 4 heads (rounded down to whole KV
  * groups of every segment it cuts), enough that its attention hides the first chunk's gather
  * and few enough that its own, exposed, gather stays short; at least 2 heads, since one
