@@ -21,6 +21,8 @@ Calibration (2x H100 80GB HBM3, 2026-11-25, sm90 D=128):
 - It also predicts runs it was not fitted to, the 2- and 8-chunk sweeps
   (results/history/scale-engines/chunks-2-8-40032f9/): the 2-GPU totals come out within 2-6%,
   and slightly pessimistic at causal S=16384.
+- That calibration predates the causal dispatch order above (added 2026-11-26, with head
+  chunks); it was not fitted again.
 
     scripts/chunk-model.py            # the seven sweep shapes: plans side by side
 """
