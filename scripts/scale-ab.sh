@@ -12,14 +12,7 @@ shift
 final=${OUT:-/tmp/out}
 out=/tmp/fc-scale-ab
 rm -rf "$out" && mkdir -p "$out" "$final"
-for v in "${names[@]}"; do
-  mkdir -p "$out/lib/$v"
-  for f in libflashcore.so.0.1 flashcore-scale; do
-    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
-      ".carry/variants/$v/$f.xz" "$out/lib/$v/$f" || exit 1
-  done
-  chmod +x "$out/lib/$v/flashcore-scale"
-done
+for v in "${names[@]}"; do scripts/unpack-variant.sh "$v" "$out/lib/$v" || exit 1; done
 for ((round = 1; round <= ${ROUNDS:-2}; round++)); do
   for v in build "${names[@]}"; do
     if [ "$v" = build ]; then lib=$PWD/build bin=build/scaling/flashcore-scale

@@ -21,13 +21,8 @@ shapes=(${SHAPES:-2,16,16,8192,8192,128,1 2,16,16,8192,8192,128,0 8,16,16,2048,2
   2,8,8,8192,8192,256,1 1,8,8,4096,4096,128,1})
 args=()
 for s in "${shapes[@]}"; do args+=(--shape "$s"); done
-for v in "$@"; do  # unpack each variant's library (python's lzma: no xz binary needed)
-  mkdir -p "$out/lib/$v"
-  for f in libflashcore.so.0.1 flashcore-scale; do
-    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
-      ".carry/variants/$v/$f.xz" "$out/lib/$v/$f" || exit 1
-  done
-  chmod +x "$out/lib/$v/flashcore-scale"
+for v in "$@"; do
+  scripts/unpack-variant.sh "$v" "$out/lib/$v" || exit 1
   echo "$v: $(cat ".carry/variants/$v/commit"), loads $(LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" ldd "$bench" | grep -o '/[^ ]*libflashcore[^ ]*')"
 done
 # CHECK=1: first the GPU test suite against every variant (or those in CHECK_VARIANTS), with

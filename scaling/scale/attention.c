@@ -144,17 +144,16 @@ static uint16_t *slot(const run_state *r, int c) {
 #define RS_CUDA(r, call) FC_CUDA((r)->res, call)
 #define RS_NCCL(r, call) FC_NCCL((r)->res, call)
 
-/* One forward call per segment (its heads within the chunk's) for chunk c, on stream st, into
- * this rank's slot (and, with `copies`, into the same slot of every other rank's window). A
- * causal chunk of query rows [r0, r1) reads keys [0, r1). A head chunk starts and ends on
- * whole KV groups of each segment (fc_plan_head_split). */
-static int run_chunk(const run_state *r, int c, cudaStream_t st, int copies) {
+/* Query rows [ch->r0, ch->r1) of padded local heads [ch->h0, ch->h1), one forward call per
+ * segment (its heads within the chunk's), on stream st, into `out` ([head][B][rows][D], the
+ * chunk's first head first); with `copies`, also into the same place of every other rank's
+ * window. A causal chunk reads keys [0, r1). A head chunk starts and ends on whole KV groups
+ * of each segment (fc_plan_head_split). */
+static int launch_rows(const run_state *r, const chunk_t *ch, uint16_t *out, cudaStream_t st, int copies) {
   const fc_scale_shape *s = r->s;
   const fc_shard *sh = r->sh;
-  const chunk_t *ch = &r->chunk[c];
   const int64_t B = s->B, S = s->S, D = s->D, hq = sh->q_heads, hk = sh->kv_heads;
   const int64_t r0 = ch->r0, rows = ch->r1 - r0, keys = s->causal ? r0 + rows : S;
-  uint16_t *out = slot(r, c);
   for (int g = 0; g < sh->num_segments; g++) {
     const fc_segment *seg = &sh->seg[g];
     const int a = seg->q0 > ch->h0 ? seg->q0 : ch->h0;
@@ -178,9 +177,15 @@ static int run_chunk(const run_state *r, int c, cudaStream_t st, int copies) {
     }
     fc_status stt = fc_attention_forward(r->ctx, &tq, &tk, &tv, &to, NULL, &o, (struct CUstream_st *)st);
     if (stt != FC_SUCCESS)
-      FC_FAIL(r->res, "forward, chunk %d segment %d: %s: %s", c, g, fc_status_string(stt), fc_last_error(r->ctx));
+      FC_FAIL(r->res, "forward, rows %lld..%lld heads %d..%d, segment %d: %s: %s", (long long)r0, (long long)ch->r1,
+              ch->h0, ch->h1, g, fc_status_string(stt), fc_last_error(r->ctx));
   }
   return 0;
+}
+
+/* Chunk c into this rank's slot. */
+static int run_chunk(const run_state *r, int c, cudaStream_t st, int copies) {
+  return launch_rows(r, &r->chunk[c], slot(r, c), st, copies);
 }
 
 static float bf16_value(uint16_t x) {
@@ -199,7 +204,7 @@ static float bf16_value(uint16_t x) {
 static int verify_chunks(const run_state *r) {
   const fc_scale_shape *s = r->s;
   const fc_shard *sh = r->sh;
-  const int64_t B = s->B, S = s->S, D = s->D, hq = sh->q_heads, hk = sh->kv_heads;
+  const int64_t B = s->B, S = s->S, D = s->D, hq = sh->q_heads;
   const size_t n_ref = (size_t)(hq * B * S * D), n_all = chunk_offset(r, r->chunks);
   uint16_t *dev = NULL, *ref = malloc(2 * n_ref), *got = malloc(2 * n_all);
   int ret = -1;
@@ -208,22 +213,8 @@ static int verify_chunks(const run_state *r) {
     goto out;
   }
   if (cudaMalloc((void **)&dev, 2 * n_ref) != cudaSuccess) goto cuda_fail;
-  for (int g = 0; g < sh->num_segments; g++) {
-    const fc_segment *seg = &sh->seg[g];
-    fc_tensor tq = {(void *)(r->q + seg->q0 * D), FC_DTYPE_BF16, {B, S, seg->q_heads, D}, {S * hq * D, hq * D, D, 1}};
-    fc_tensor tk = {(void *)(r->k + seg->kv0 * D), FC_DTYPE_BF16, {B, S, seg->kv_heads, D}, {S * hk * D, hk * D, D, 1}};
-    fc_tensor tv = tk;
-    tv.data = (void *)(r->v + seg->kv0 * D);
-    fc_tensor to = {(void *)(dev + (size_t)seg->q0 * B * S * D), FC_DTYPE_BF16, {B, S, seg->q_heads, D}, {S * D, D, B * S * D, 1}};
-    fc_attn_options o = FC_ATTN_OPTIONS_INIT;
-    o.causal = s->causal;
-    fc_status st = fc_attention_forward(r->ctx, &tq, &tk, &tv, &to, NULL, &o, (struct CUstream_st *)r->comp[0]);
-    if (st != FC_SUCCESS) {
-      snprintf(r->res->error, sizeof r->res->error, "%s:%d: unchunked forward: %s: %s", __FILE__, __LINE__,
-               fc_status_string(st), fc_last_error(r->ctx));
-      goto out;
-    }
-  }
+  const chunk_t whole = {0, S, 0, (int)hq};
+  if (launch_rows(r, &whole, dev, r->comp[0], 0)) goto out;
   if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess || cudaMemcpy(ref, dev, 2 * n_ref, cudaMemcpyDeviceToHost) != cudaSuccess ||
       cudaMemcpy(got, r->gathered, 2 * n_all, cudaMemcpyDeviceToHost) != cudaSuccess)
     goto cuda_fail;
@@ -571,31 +562,25 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     snprintf(res->error, sizeof res->error, "%s:%d: agreeing on the chunk count failed", __FILE__, __LINE__);
     goto done;
   }
-  /* --gather store: every rank's kernel must store the copies, or the others' barriers would
-   * wait for it for ever; so all ranks stop here together when one cannot. With ce-store they
-   * all gather the last chunk by the copy engines instead. */
-  if (r.store_last) {
+  /* --gather store and ce-store: every rank's kernel must store the copies, or the others'
+   * barriers would wait for it for ever, so all ranks agree first. When one cannot, store
+   * stops every rank here; ce-store gathers the last chunk by the copy engines instead. */
+  if (r.store || r.store_last) {
     int any = no_store;
     if (agree_max(&r, &any)) {
-      snprintf(res->error, sizeof res->error, "%s:%d: agreeing on --gather ce-store failed", __FILE__, __LINE__);
+      snprintf(res->error, sizeof res->error, "%s:%d: agreeing on --gather %s failed", __FILE__, __LINE__,
+               r.store ? "store" : "ce-store");
+      goto done;
+    }
+    const char *why = no_store ? no_store_why : "another rank's family cannot store the output copies";
+    if (any && r.store) {
+      snprintf(res->error, sizeof res->error, "--gather store: %s%s", why, no_store ? "" : "; use --gather ce");
       goto done;
     }
     if (any) {
       r.store_last = 0;
       fprintf(stderr, "flashcore-scale: rank %d: --gather ce-store: %s; the last chunk is gathered by the copy engines\n",
-              rank, no_store ? no_store_why : "another rank cannot store the output copies");
-    }
-  }
-  if (r.store) {
-    int any = no_store;
-    if (agree_max(&r, &any)) {
-      snprintf(res->error, sizeof res->error, "%s:%d: agreeing on --gather store failed", __FILE__, __LINE__);
-      goto done;
-    }
-    if (any) {
-      snprintf(res->error, sizeof res->error, "--gather store: %s",
-               no_store ? no_store_why : "another rank's family cannot store the output copies; use --gather ce");
-      goto done;
+              rank, why);
     }
   }
   {
