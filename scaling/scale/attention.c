@@ -249,15 +249,18 @@ static int gather_chunk(const run_state *r, int c) {
 }
 
 /* Enqueue one run of a phase between events e0 and e1 on comp[0]. Phase 1: attention alone;
- * 2: the gathers alone; 3: both, the gather of chunk c waiting only for chunk c. Chunks
+ * 2: the gathers alone; 3: both, the gather of chunk c waiting only for chunk c. e_last (or
+ * NULL) is recorded on the last chunk's stream once its launch is enqueued: how much of
+ * phase 3 the stores and the barrier or gathers leave after the attention's last launch. Chunks
  * alternate between the two compute streams, so the next chunk's blocks fill the SMs that a
  * chunk's last wave leaves idle. The run ends when every stream it used is done, so no run
  * writes a slot that an earlier one still sends. */
-static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEvent_t e1) {
+static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEvent_t e1, cudaEvent_t e_last) {
   const int attn = phase != 2, coll = phase != 1 && r->gather;
   RS_CUDA(r, cudaEventRecord(e0, r->comp[0]));
   if (r->store) { /* 1: attention alone; 2: the barrier alone; 3: attention storing everywhere, then the barrier */
     if (attn && run_chunk(r, 0, r->comp[0], phase == 3)) return -1;
+    if (e_last) RS_CUDA(r, cudaEventRecord(e_last, r->comp[0]));
     if (coll) RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, r->comp[0]));
     RS_CUDA(r, cudaEventRecord(e1, r->comp[0]));
     return 0;
@@ -281,6 +284,7 @@ static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEven
   for (int c = 0; c < r->chunks && attn; c++) {
     cudaStream_t st = r->comp[c % 2];
     if (run_chunk(r, c, st, phase == 3 && c >= gathered)) return -1;
+    if (e_last && c == r->chunks - 1) RS_CUDA(r, cudaEventRecord(e_last, st));
     if (!coll) continue;
     if (c >= gathered) {
       RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, st));
@@ -340,7 +344,7 @@ static int agree_max(const run_state *r, int *v) {
  * and about 200 ms of GPU time (judged from the first round), so the clocks have settled. */
 static int time_phases(const run_state *r, const fc_scale_args *args) {
   const int reps = args->reps;
-  cudaEvent_t *ev = calloc((size_t)6 * (size_t)(reps + 1), sizeof(cudaEvent_t));
+  cudaEvent_t *ev = calloc((size_t)7 * (size_t)(reps + 1), sizeof(cudaEvent_t));
   double *t = calloc((size_t)reps, sizeof(double));
   uint32_t *gate = NULL; /* mapped host word */
   const char *gate_env = getenv("FC_SCALE_GATE"); /* "0": ungated rounds */
@@ -352,18 +356,19 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
     snprintf(r->res->error, sizeof r->res->error, "%s:%d: out of host memory", __FILE__, __LINE__);
     goto done;
   }
-  for (int i = 0; i < 6 * (reps + 1); i++)
+  for (int i = 0; i < 7 * (reps + 1); i++)
     if (cudaEventCreate(&ev[i]) != cudaSuccess) {
       snprintf(r->res->error, sizeof r->res->error, "%s:%d: cudaEventCreate failed", __FILE__, __LINE__);
       goto done;
     }
-  cudaEvent_t *w = ev + 6 * reps; /* warm-up rounds reuse these */
+  /* round i: ev[7i .. 7i+5] the phases' starts and ends, ev[7i+6] phase 3's last launch */
+  cudaEvent_t *w = ev + 7 * reps; /* warm-up rounds reuse these */
   /* Every rank must run the same number of rounds (each holds collectives), so the count
    * comes from the slowest rank's first round: ncclAllReduce(max) of the rounds it asks for. */
   int rounds = args->warmup > 1 ? args->warmup : 1;
   for (int round = 0; round < rounds; round++) {
     for (int ph = 1; ph <= 3; ph++)
-      if (enqueue_phase(r, ph, w[2 * (ph - 1)], w[2 * (ph - 1) + 1])) goto done;
+      if (enqueue_phase(r, ph, w[2 * (ph - 1)], w[2 * (ph - 1) + 1], ph == 3 ? w[6] : NULL)) goto done;
     if (round > 0) continue;
     if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess) goto cuda_fail;
     float a, b, c;
@@ -389,7 +394,7 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
       }
     }
     for (int ph = 1; ph <= 3; ph++)
-      if (enqueue_phase(r, ph, ev[6 * i + 2 * (ph - 1)], ev[6 * i + 2 * (ph - 1) + 1])) {
+      if (enqueue_phase(r, ph, ev[7 * i + 2 * (ph - 1)], ev[7 * i + 2 * (ph - 1) + 1], ph == 3 ? ev[7 * i + 6] : NULL)) {
         if (gate) __atomic_store_n(gate, (uint32_t)reps, __ATOMIC_SEQ_CST); /* open every gate, drain */
         cudaStreamSynchronize(r->comp[0]);
         goto done;
@@ -397,11 +402,12 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
     if (gate) __atomic_store_n(gate, (uint32_t)(i + 1), __ATOMIC_SEQ_CST);
   }
   if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess) goto cuda_fail;
-  double *dst[3] = {&r->res->t_attn, &r->res->t_coll, &r->res->t_total};
-  for (int ph = 0; ph < 3; ph++) {
+  double *dst[4] = {&r->res->t_attn, &r->res->t_coll, &r->res->t_total, &r->res->t_last};
+  for (int ph = 0; ph < 4; ph++) {
     for (int i = 0; i < reps; i++) {
       float ms;
-      if (cudaEventElapsedTime(&ms, ev[6 * i + 2 * ph], ev[6 * i + 2 * ph + 1]) != cudaSuccess) goto cuda_fail;
+      cudaEvent_t a = ev[7 * i + 2 * (ph < 3 ? ph : 2)], b = ph < 3 ? ev[7 * i + 2 * ph + 1] : ev[7 * i + 6];
+      if (cudaEventElapsedTime(&ms, a, b) != cudaSuccess) goto cuda_fail;
       t[i] = ms;
     }
     *dst[ph] = median(t, reps);
@@ -413,7 +419,7 @@ cuda_fail:
   snprintf(r->res->error, sizeof r->res->error, "%s:%d: %s", __FILE__, __LINE__, cudaGetErrorString(cudaGetLastError()));
 done:
   if (ev)
-    for (int i = 0; i < 6 * (reps + 1); i++)
+    for (int i = 0; i < 7 * (reps + 1); i++)
       if (ev[i]) cudaEventDestroy(ev[i]);
   if (gate) cudaFreeHost(gate);
   free(ev), free(t);

@@ -265,10 +265,10 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
     for (int r = 0; r < n; r++) {
       const fc_rank_result *x = &row->r[r];
       double ratio = x->naive_err > 0 ? x->max_err / x->naive_err : 0;
-      printf("      rank %d: %s (sm_%d%d, device %d) family %s, heads %d..%d (%d kv), %s; time %.3f ms, attention %.3f ms; "
-             "check %s max err %.3g (%.2fx naive)%s%s%s%s\n", r,
+      printf("      rank %d: %s (sm_%d%d, device %d) family %s, heads %d..%d (%d kv), %s; time %.3f ms (last launch done at "
+             "%.3f), attention %.3f ms; check %s max err %.3g (%.2fx naive)%s%s%s%s\n", r,
              x->gpu, x->cc_major, x->cc_minor, x->device, x->family, x->q_head0, x->q_head0 + x->q_heads - 1, x->kv_heads,
-             x->binding, x->t_total, x->t_attn,
+             x->binding, x->t_total, x->t_last, x->t_attn,
              !x->checked ? "skipped" : x->check_pass ? "pass" : "FAIL", x->max_err, ratio, x->cross[0] ? "; " : "", x->cross,
              x->error[0] ? "; error: " : "", x->error);
     }
@@ -287,11 +287,11 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
       for (int r = 0; r < n; r++) {
         const fc_rank_result *x = &row->r[r];
         fprintf(json, "%s\n    {\"rank\": %d, \"gpu\": \"%s\", \"cc\": \"%d.%d\", \"device\": %d, \"family\": \"%s\", "
-                      "\"binding\": \"%s\", \"q_heads\": [%d, %d], \"kv_heads\": %d, \"time_ms\": %.4f, \"attn_ms\": %.4f, "
-                      "\"coll_ms\": %.4f, \"check\": \"%s\", \"max_err\": %.4g, \"error_ratio\": %.3f, "
+                      "\"binding\": \"%s\", \"q_heads\": [%d, %d], \"kv_heads\": %d, \"time_ms\": %.4f, \"last_launch_ms\": %.4f, "
+                      "\"attn_ms\": %.4f, \"coll_ms\": %.4f, \"check\": \"%s\", \"max_err\": %.4g, \"error_ratio\": %.3f, "
                       "\"cross\": \"%s\", \"error\": \"%s\"}",
                 r ? "," : "", r, x->gpu, x->cc_major, x->cc_minor, x->device, x->family, x->binding, x->q_head0,
-                x->q_head0 + x->q_heads, x->kv_heads, x->t_total, x->t_attn, x->t_coll,
+                x->q_head0 + x->q_heads, x->kv_heads, x->t_total, x->t_last, x->t_attn, x->t_coll,
                 !x->checked ? "skipped" : x->check_pass ? "pass" : "FAIL", x->max_err,
                 x->naive_err > 0 ? x->max_err / x->naive_err : 0, x->cross, x->error);
       }

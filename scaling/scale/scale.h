@@ -37,6 +37,7 @@ typedef struct fc_rank_result {
   int q_head0, q_heads, kv_heads;
   int chunks;                 /* overlap chunks this point ran                             */
   double t_total, t_attn, t_coll; /* medians, ms                                          */
+  double t_last;              /* phase 3 (both) until its last chunk's launch ended, median ms */
   double flops;               /* this rank's attention FLOPs                               */
   double gathered_bytes;      /* bytes each rank receives in the all-gather                */
   long long wrong;            /* gathered slots that differ from their source + failed checks */
