@@ -85,12 +85,15 @@ static void upload_qkv(size_t nq, size_t nk, uint64_t seed, void **q, void **k, 
 
 /* out_copies: every element of the output also lands, bit for bit, at the same place in each
  * copy (here on the same GPU), through strided views (heads 1..H of a buffer of H + 2), on
- * both sm90 schedules and ragged rows; padding stays poisoned. A family without the option
- * (sm80, or no Hopper GPU) refuses with a sentence and writes nothing. */
+ * both sm90 schedules and ragged rows; padding stays poisoned. With out_signals (copy 0 only;
+ * copy 1's entry NULL) the counter grows by B * S * H from just below 2^32, and the word beside
+ * it does not change. A family without the option (sm80, or no Hopper GPU) refuses with a
+ * sentence and writes nothing. */
 Test(gpu, out_copies) {
   fc_context *ctx = gpu_context_or_skip();
-  const struct { int64_t B, S, H, Hk, D; int causal; } shapes[] = {
-      {2, 300, 4, 2, 128, 0}, {1, 1000, 3, 3, 64, 1}, {1, 2500, 2, 1, 64, 0}, {2, 200, 2, 2, 256, 1}};
+  const struct { int64_t B, S, H, Hk, D; int causal, signal; } shapes[] = {
+      {2, 300, 4, 2, 128, 0, 1}, {1, 1000, 3, 3, 64, 1, 0}, {1, 2500, 2, 1, 64, 0, 0}, {2, 200, 2, 2, 256, 1, 1},
+      {1, 2100, 2, 2, 128, 0, 1}, {3, 700, 2, 1, 64, 1, 1}};
   for (size_t n = 0; n < sizeof shapes / sizeof shapes[0]; n++) {
     const int64_t B = shapes[n].B, S = shapes[n].S, H = shapes[n].H, Hk = shapes[n].Hk, D = shapes[n].D;
     const size_t nq = (size_t)(B * S * H * D), nk = (size_t)(B * S * Hk * D), nw = (size_t)(B * S * (H + 2) * D);
@@ -107,11 +110,21 @@ Test(gpu, out_copies) {
     fc_tensor to = fc_tensor_bshd((uint16_t *)dw[0] + D, FC_DTYPE_BF16, B, S, H, D);
     to.stride[1] = (H + 2) * D, to.stride[0] = S * (H + 2) * D;
     void *copies[2] = {(uint16_t *)dw[1] + D, (uint16_t *)dw[2] + D};
+    uint32_t *counter = NULL, words[2] = {0xFFFFFF00u, 77u};
+    cr_assert_eq(cudaMalloc((void **)&counter, sizeof words), cudaSuccess);
+    cr_assert_eq(cudaMemcpy(counter, words, sizeof words, cudaMemcpyHostToDevice), cudaSuccess);
+    uint32_t *signals[2] = {counter, NULL};
     fc_attn_options o = FC_ATTN_OPTIONS_INIT;
     o.causal = shapes[n].causal;
     o.out_copies = copies, o.num_out_copies = 2;
+    if (shapes[n].signal) o.out_signals = signals;
     fc_status st = fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &o, NULL);
     cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    cr_assert_eq(cudaMemcpy(words, counter, sizeof words, cudaMemcpyDeviceToHost), cudaSuccess);
+    cudaFree(counter);
+    const uint32_t want = st == FC_SUCCESS && shapes[n].signal ? 0xFFFFFF00u + (uint32_t)(B * S * H) : 0xFFFFFF00u;
+    cr_assert_eq(words[0], want, "shape %zu: counter %#x, expected %#x", n, words[0], want);
+    cr_assert_eq(words[1], 77u, "shape %zu: the word after the counter changed", n);
     for (int i = 0; i < 3; i++) cr_assert_eq(cudaMemcpy(wide[i], dw[i], 2 * nw, cudaMemcpyDeviceToHost), cudaSuccess);
     size_t written = 0;
     for (size_t i = 0; i < nw; i++) written += wide[0][i] != 0xFFFF;

@@ -171,6 +171,44 @@ Test(validation, options_without_copies) {
   cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
 }
 
+/* out_signals: a counter per copy, to which the call adds the (row, head) pairs it wrote. */
+static uint32_t words[4];
+Test(validation, signal_misaligned) {
+  uint32_t *sig[1] = {(uint32_t *)((char *)words + 2)};
+  opts.out_copies = copies, opts.num_out_copies = 1, opts.out_signals = sig;
+  expect(FC_ERR_INVALID_VALUE, "opts->out_signals[0]");
+}
+Test(validation, signal_inside_copy) {
+  uint32_t *sig[2] = {NULL, (uint32_t *)copy0 + 8};
+  opts.out_copies = copies, opts.num_out_copies = 2, opts.out_signals = sig;
+  expect(FC_ERR_WRONG_MEMORY, "opts->out_signals[1]");
+}
+Test(validation, signal_inside_input) {
+  uint32_t *sig[1] = {(uint32_t *)v};
+  opts.out_copies = copies, opts.num_out_copies = 1, opts.out_signals = sig;
+  expect(FC_ERR_WRONG_MEMORY, "lies in v");
+}
+Test(validation, signals_counted) {
+  /* From just below 2^32: the count wraps, as a GEQ wait on it expects. */
+  words[0] = 0xFFFFFFF0u, words[1] = 7u;
+  uint32_t *sig[2] = {&words[0], NULL};
+  opts.out_copies = copies, opts.num_out_copies = 2, opts.out_signals = sig;
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+  cr_assert_eq(words[0], 0xFFFFFFF0u + (uint32_t)(B * S * H), "counter %u", words[0]);
+  cr_assert_eq(words[1], 7u, "a word no signal points at changed");
+}
+Test(validation, options_without_signals) {
+  /* A caller built against the header before out_signals passes its size: copies, no signals. */
+  words[0] = 5u;
+  uint32_t *sig[1] = {&words[0]};
+  memset(copy0, 0, sizeof copy0);
+  opts.size = offsetof(fc_attn_options, out_signals);
+  opts.out_copies = copies, opts.num_out_copies = 1, opts.out_signals = sig; /* past its size: never read */
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+  cr_assert(memcmp(copy0, out, sizeof out) == 0, "the copy was not written");
+  cr_assert_eq(words[0], 5u, "the counter changed");
+}
+
 /* Variable-length batches: q/k/v/out become [1, total, H, D]. */
 static int32_t cu_q[3] = {0, 10, 32}, cu_k[3] = {0, 20, 32};
 static void varlen(void) {
@@ -183,6 +221,17 @@ static void varlen(void) {
 Test(validation, varlen_valid) {
   varlen();
   cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+}
+Test(validation, varlen_signals_count_sequences) {
+  /* The sequences' rows only: 24 of the 32 rows, the last 8 in no sequence. */
+  static int32_t short_q[3] = {0, 10, 24};
+  varlen();
+  opts.cu_seqlens_q = short_q;
+  words[0] = 0;
+  uint32_t *sig[1] = {&words[0]};
+  opts.out_copies = copies, opts.num_out_copies = 1, opts.out_signals = sig;
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+  cr_assert_eq(words[0], 24u * H, "counter %u", words[0]);
 }
 Test(validation, varlen_one_array) { varlen(); opts.cu_seqlens_k = NULL; expect(FC_ERR_NULL_POINTER, "cu_seqlens_k is NULL"); }
 Test(validation, varlen_num_seqs) { varlen(); opts.num_seqs = 0; expect(FC_ERR_INVALID_VALUE, "opts->num_seqs = 0"); }

@@ -187,16 +187,27 @@ typedef struct fc_attn_options {
    * kernel writes it, so gathering the output costs no pass after the kernel. At most
    * FC_MAX_OUT_COPIES; none may overlap an input, out, lse or another copy. The sm90 family
    * and the CPU backend offer it (the sm80 family declines). A peer sees the stores once the
-   * kernel has completed on `stream`; synchronising the GPUs is the caller's. Callers built
-   * against a header without these two fields pass the shorter size and get no copies. */
+   * kernel has completed on `stream`, or as out_signals says; synchronising the GPUs is the
+   * caller's. Callers built against a header without these two fields pass the shorter size
+   * and get no copies. */
   void *const *out_copies;
   int num_out_copies;
+  /* NULL, or one counter per copy: out_signals[i] (NULL for none) is a 32-bit word that the
+   * owner of out_copies[i] can read, typically beside that copy on the peer GPU, 4-byte
+   * aligned, overlapping no tensor and no copy. The call adds to it the number of output rows
+   * it stores into copy i (B * Sq * H; total query tokens * H with cu_seqlens), each part
+   * only once those rows are visible to every device (a system-scope release), in parts, as
+   * the kernel's CTAs finish: the peer can wait for the sum (cuStreamWaitValue32 with
+   * CU_STREAM_WAIT_VALUE_GEQ; the comparison wraps) instead of for this kernel's end. The
+   * sm90 family and the CPU backend offer it. Callers built against a header without this
+   * field pass the shorter size and get no signals. */
+  uint32_t *const *out_signals;
 } fc_attn_options;
 
 #define FC_MAX_OUT_COPIES 7
 
 #define FC_ATTN_OPTIONS_INIT \
-  { sizeof(fc_attn_options), 0.0f, 0, -1, -1, 0.0f, NULL, NULL, 0, 0, FC_FAMILY_AUTO, NULL, 0 }
+  { sizeof(fc_attn_options), 0.0f, 0, -1, -1, 0.0f, NULL, NULL, 0, 0, FC_FAMILY_AUTO, NULL, 0, NULL }
 
 /* out = softmax(mask(scale * q k^T)) v, per batch and head.
  *

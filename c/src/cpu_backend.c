@@ -202,6 +202,22 @@ static void copy_output(const fc_problem *p) {
         }
 }
 
+/* out_signals: the (query row, head) pairs written, as the GPU kernels count them (each
+ * sequence clamped to the tensor), added to each counter after the copies are written. */
+static void signal_copies(const fc_problem *p) {
+  int64_t rows = p->batch * p->seqlen_q;
+  if (p->cu_seqlens_q) {
+    rows = 0;
+    for (int64_t b = 0; b < p->batch; b++) {
+      const int64_t lo = p->cu_seqlens_q[b] < 0 ? 0 : p->cu_seqlens_q[b] > p->total_q ? p->total_q : p->cu_seqlens_q[b];
+      const int64_t hi = p->cu_seqlens_q[b + 1] < 0 ? 0 : p->cu_seqlens_q[b + 1] > p->total_q ? p->total_q : p->cu_seqlens_q[b + 1];
+      rows += hi > lo ? hi - lo : 0;
+    }
+  }
+  for (int c = 0; c < p->num_out_copies; c++)
+    if (p->out_signals[c]) __atomic_fetch_add(p->out_signals[c], (uint32_t)(rows * p->heads), __ATOMIC_RELEASE);
+}
+
 fc_status fc_cpu_forward(fc_context *ctx, const fc_problem *p, const fc_kernel_info *info) {
   job j;
   j.p = p;
@@ -238,5 +254,6 @@ fc_status fc_cpu_forward(fc_context *ctx, const fc_problem *p, const fc_kernel_i
   free(args);
   free(tid);
   copy_output(p);
+  signal_copies(p);
   return FC_SUCCESS;
 }

@@ -102,11 +102,13 @@ static fc_status check_memory_kind(fc_context *ctx, const char *name, const void
 _Static_assert(sizeof(((fc_problem *)0)->out_copies) == FC_MAX_OUT_COPIES * sizeof(void *),
                "fc_problem holds every out_copies entry");
 
-/* The options of a header without out_copies: a caller built against it passes this size. */
+/* The options of headers without out_copies, or without out_signals: a caller built against
+ * one passes its size. */
 static const size_t kOptionsNoCopies = offsetof(fc_attn_options, out_copies);
+static const size_t kOptionsNoSignals = offsetof(fc_attn_options, out_signals);
 
 static fc_status check_options(fc_context *ctx, const fc_attn_options *o, int64_t d) {
-  if (o->size != sizeof(fc_attn_options) && o->size != kOptionsNoCopies)
+  if (o->size != sizeof(fc_attn_options) && o->size != kOptionsNoCopies && o->size != kOptionsNoSignals)
     return fc_fail(ctx, FC_ERR_INVALID_VALUE,
                    "opts->size = %zu, expected %zu: initialise options with FC_ATTN_OPTIONS_INIT",
                    o->size, sizeof(fc_attn_options));
@@ -289,7 +291,8 @@ fc_status fc_validate_forward(fc_context *ctx, const fc_tensor *q, const fc_tens
   if (lse && (st = check_memory_kind(ctx, "lse", lse->data))) return st;
 
   /* Copies of the output: out's view at another address, overlapping nothing else. */
-  const int copies = o->size >= sizeof(fc_attn_options) ? o->num_out_copies : 0;
+  const int copies = o->size >= kOptionsNoSignals ? o->num_out_copies : 0;
+  uint32_t *const *signals = o->size >= sizeof(fc_attn_options) ? o->out_signals : NULL;
   if (copies < 0 || copies > FC_MAX_OUT_COPIES)
     return fc_fail(ctx, FC_ERR_INVALID_VALUE, "opts->num_out_copies = %d; use 0 to %d", copies,
                    FC_MAX_OUT_COPIES);
@@ -319,6 +322,27 @@ fc_status fc_validate_forward(fc_context *ctx, const fc_tensor *q, const fc_tens
     }
     if ((st = check_memory_kind(ctx, name, o->out_copies[c]))) return st;
   }
+  /* Their counters: 4 aligned bytes each, outside every tensor and copy. */
+  for (int c = 0; signals && c < copies; c++) {
+    if (!signals[c]) continue;
+    char name[32];
+    snprintf(name, sizeof name, "out_signals[%d]", c);
+    if ((uintptr_t)signals[c] % 4u)
+      return fc_fail(ctx, FC_ERR_INVALID_VALUE, "opts->%s = %p is not 4-byte aligned", name, (void *)signals[c]);
+    const span w = {(uintptr_t)signals[c], (uintptr_t)signals[c] + 4};
+    for (int r = 0; r < 5 + copies; r++) {
+      if (r == 4 && !lse) continue;
+      const span other = r < 5 ? sp[r] : cp[r - 5];
+      if (spans_overlap(w, other)) {
+        char other_name[32];
+        if (r < 5) snprintf(other_name, sizeof other_name, "%s", names[r]);
+        else snprintf(other_name, sizeof other_name, "out_copies[%d]", r - 5);
+        return fc_fail(ctx, FC_ERR_WRONG_MEMORY, "opts->%s (%p) lies in %s; a counter must not share memory with a tensor or a copy",
+                       name, (void *)signals[c], other_name);
+      }
+    }
+    if ((st = check_memory_kind(ctx, name, signals[c]))) return st;
+  }
 
   memset(p, 0, sizeof *p);
   p->dtype = (int)dt;
@@ -327,7 +351,7 @@ fc_status fc_validate_forward(fc_context *ctx, const fc_tensor *q, const fc_tens
   p->v = v->data;
   p->out = out->data;
   p->lse = lse ? (float *)lse->data : NULL;
-  for (int c = 0; c < copies; c++) p->out_copies[c] = o->out_copies[c];
+  for (int c = 0; c < copies; c++) p->out_copies[c] = o->out_copies[c], p->out_signals[c] = signals ? signals[c] : NULL;
   p->num_out_copies = copies;
   for (int i = 0; i < 3; i++) {
     p->q_stride[i] = q->stride[i];

@@ -621,10 +621,11 @@ impl<'a> Forward<'a> {
             num_seqs: 0,
             max_seqlen_q: 0,
             family: sys::FC_FAMILY_AUTO,
-            // Peer-memory copies of the output are raw addresses outside any borrow: the
-            // safe API leaves them off (sys::fc_attn_options offers them).
+            // Peer-memory copies of the output and their counters are raw addresses outside
+            // any borrow: the safe API leaves them off (sys::fc_attn_options offers them).
             out_copies: std::ptr::null(),
             num_out_copies: 0,
+            out_signals: std::ptr::null(),
         };
         Forward { q, k, v, lse: None, opts, varlen: None, stream: Stream::default_stream(), pending: None }
     }

@@ -10,6 +10,7 @@ pub const FLASHCORE_VERSION_NUMBER: u32 = 100;
 pub const FC_DEVICE_CPU: i32 = -1;
 pub const FC_MAX_OUT_COPIES: u32 = 7;
 pub type __int32_t = ::std::os::raw::c_int;
+pub type __uint32_t = ::std::os::raw::c_uint;
 pub type __int64_t = ::std::os::raw::c_long;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -199,12 +200,13 @@ pub struct fc_attn_options {
     pub family: fc_family,
     pub out_copies: *const *mut ::std::os::raw::c_void,
     pub num_out_copies: ::std::os::raw::c_int,
+    pub out_signals: *const *mut u32,
 }
 #[test]
 fn bindgen_test_layout_fc_attn_options() {
     assert_eq!(
         ::std::mem::size_of::<fc_attn_options>(),
-        96usize,
+        104usize,
         concat!("Size of: ", stringify!(fc_attn_options))
     );
     assert_eq!(
@@ -433,6 +435,23 @@ fn bindgen_test_layout_fc_attn_options() {
         );
     }
     test_field_num_out_copies();
+    fn test_field_out_signals() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<fc_attn_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).out_signals) as usize - ptr as usize
+            },
+            96usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(fc_attn_options),
+                "::",
+                stringify!(out_signals)
+            )
+        );
+    }
+    test_field_out_signals();
 }
 extern "C" {
     pub fn fc_attention_forward(

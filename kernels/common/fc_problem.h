@@ -32,6 +32,8 @@ typedef struct fc_problem {
   /* Extra destinations of the output (fc_attn_options.out_copies), out's strides.          */
   void *out_copies[7];
   int num_out_copies;
+  /* Their counters (fc_attn_options.out_signals): NULL entries for none.                    */
+  uint32_t *out_signals[7];
 } fc_problem;
 
 /* What a family's planner knows of the device. */

@@ -38,6 +38,8 @@ struct Params {
   void *out;
   void *copies[kMaxCopies];  // out_copies: out's strides; the first num_copies are used
   int num_copies;
+  unsigned int *signals[kMaxCopies];  // out_signals: null entries for none
+  int any_signal;                     // some copy has a counter
   int o_tma;  // 1: tm_o maps out (make_out_map), for the persistent kernel's TMA store
   float *lse;
   int64_t o_stride[3], lse_stride[3];
@@ -80,6 +82,22 @@ __device__ __forceinline__ void store_out(const Params &p, int64_t off, uint4 v)
     for (int c = 0; c < kMaxCopies; c++)
       if (c < p.num_copies) store16(static_cast<T *>(p.copies[c]) + off, v);
   }
+}
+
+// out_signals: once every warp of this warpgroup has issued its stores (the named barrier),
+// one thread makes them visible to every device (the system-scope fence covers the other
+// warps' stores through the barrier, cumulatively) and adds the warpgroup's stored rows to
+// each copy's counter. Called once a CTA, after its last tile: the fence waits for the
+// stores to land, which a kernel's end waits for anyway.
+__device__ __forceinline__ void signal_copies(const Params &p, int rows, int barrier) {
+  if (!p.any_signal) return;
+  named_barrier_sync(barrier, 128);
+  if (threadIdx.x % 128 != 0 || rows == 0) return;
+  __threadfence_system();
+#pragma unroll
+  for (int c = 0; c < kMaxCopies; c++)
+    if (c < p.num_copies && p.signals[c])
+      asm volatile("red.relaxed.sys.global.add.u32 [%0], %1;" ::"l"(p.signals[c]), "r"(rows) : "memory");
 }
 
 __device__ __forceinline__ int clamp_int(int x, int lo, int hi) {
@@ -553,6 +571,9 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     return base;
   };
 
+  // This warpgroup's rows of tile w that lie in the sequence: the rows it stores.
+  auto wg_rows = [&](const Tile &w) { return max(0, min(w.m0 + cw * 64 + 64, w.sq) - max(w.m0 + cw * 64, 0)); };
+
   if (cw == C - 1) pass_turn();  // warpgroup 0 goes first
   if (!PERSISTENT) {
     const Tile &w = mine;
@@ -582,10 +603,12 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
                      *reinterpret_cast<const uint4 *>(stage_base + (ch / 8) * BM * 128 + r * 128 +
                                                       (((ch % 8) ^ (r % 8)) * 16)));
     }
+    if constexpr (COPIES) signal_copies(p, wg_rows(w), 8 + cw);
     return;
   }
 
   int kv = 0, loaded = 0;  // K/V tiles and Q tiles consumed so far, as the producer counts them
+  int stored = 0;          // rows this warpgroup has stored (out_signals)
   for (int k = 0;; k++) {
     // Lane 0 reads the tile for its warp and releases the slot.
     const int slot = k & 1;
@@ -606,6 +629,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     loaded = __shfl_sync(0xffffffffu, loaded, 0);
     const Tile w = tile_of(pl);
     if (!has_rows(w)) continue;  // a row block wholly before this sequence's start
+    if constexpr (COPIES) stored += wg_rows(w);
     const int row0 = w.m0 + cw * 64 + warp * 16 + g;
     float o[D / 2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, inv[2];
 #pragma unroll
@@ -657,6 +681,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   }
   if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
   if (kStageOut && threadIdx.x % 128 == 0) bulk_wait_read();  // the output tile outlives its reads
+  if constexpr (COPIES) signal_copies(p, stored, 8 + cw);
 }
 
 }  // namespace fc::sm90

@@ -45,7 +45,12 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
   p.out = pr->out, p.lse = pr->lse;
   p.num_copies = pr->num_out_copies;
   p.o_tma = 0;
-  for (int i = 0; i < kMaxCopies; i++) p.copies[i] = i < pr->num_out_copies ? pr->out_copies[i] : nullptr;
+  p.any_signal = 0;
+  for (int i = 0; i < kMaxCopies; i++) {
+    p.copies[i] = i < pr->num_out_copies ? pr->out_copies[i] : nullptr;
+    p.signals[i] = i < pr->num_out_copies ? pr->out_signals[i] : nullptr;
+    p.any_signal |= p.signals[i] != nullptr;
+  }
   for (int i = 0; i < 3; i++) p.o_stride[i] = pr->o_stride[i], p.lse_stride[i] = pr->lse_stride[i];
   p.seqlen_q = (int)pr->seqlen_q, p.seqlen_k = (int)pr->seqlen_k;
   p.total_q = (int)pr->total_q, p.total_k = (int)pr->total_k;
@@ -78,7 +83,11 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   CUtensorMap maps[4] = {};
   if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
   constexpr bool kCanPersist = persistent_config(D, NARROW);
-  bool persistent = kCanPersist && persistent_schedule(pr->seqlen_k, masked(pr->window_left, pr->window_right));
+  // With out_signals, persistent where this tile has a persistent kernel: each CTA then waits
+  // for its stores to land once, at its end, instead of once a tile.
+  bool signals = false;
+  for (int i = 0; i < pr->num_out_copies; i++) signals |= pr->out_signals[i] != nullptr;
+  bool persistent = kCanPersist && (signals || persistent_schedule(pr->seqlen_k, masked(pr->window_left, pr->window_right)));
   const int64_t row_blocks = (pr->seqlen_q + BM - 1) / BM, tiles = row_blocks * pr->heads * pr->batch;
   if (tiles == 0) return 0;
   const cudaStream_t st = static_cast<cudaStream_t>(stream);

@@ -9,8 +9,9 @@
  * slot) and on one rank it does nothing. With --gather ce it is NCCL's copy-engine path (zero-CTA policy, buffer in a
  * symmetric window), which takes no SMs from attention. With --gather store there is no
  * all-gather: the kernel stores each output tile into this rank's slot of every rank's window
- * (fc_attn_options.out_copies), and a flag barrier (peers.cu) after it tells each rank that
- * the others' stores have landed. */
+ * (fc_attn_options.out_copies) and counts the rows whose stores have landed into a counter in
+ * that window (out_signals); each rank waits for the others' counts (peers.cu), so nothing
+ * but that wait follows the kernel. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,12 @@ typedef struct run_state {
   char *window[FC_SCALE_STORE_MAX_RANKS];
   unsigned int *flags[FC_SCALE_STORE_MAX_RANKS];
   unsigned int *epoch;
+  /* The stores' counters (fc_attn_options.out_signals), after the flag slots of each window:
+   * counts[p] is this rank's count of the rows rank p has stored into it, sent[p] this rank's
+   * counter in rank p's window; per_round[p] the rows rank p stores in one phase 3, expect[p]
+   * the count this rank waits for after the phase 3 enqueued last. */
+  unsigned int *counts[FC_SCALE_STORE_MAX_RANKS], *sent[FC_SCALE_STORE_MAX_RANKS];
+  unsigned int per_round[FC_SCALE_STORE_MAX_RANKS], *expect;
 } run_state;
 
 static size_t slot_elems(const run_state *r, int c) {
@@ -169,11 +176,13 @@ static int launch_rows(const run_state *r, const chunk_t *ch, uint16_t *out, cud
     fc_attn_options o = FC_ATTN_OPTIONS_INIT;
     o.causal = s->causal;
     void *peers[FC_MAX_OUT_COPIES];
+    uint32_t *sig[FC_MAX_OUT_COPIES];
     if (copies) {
       const size_t off = (size_t)((char *)to.data - (char *)r->gathered);
       for (int p = 0; p < r->n; p++)
-        if (p != r->rank) peers[o.num_out_copies++] = r->window[p] + off;
+        if (p != r->rank) sig[o.num_out_copies] = r->sent[p], peers[o.num_out_copies++] = r->window[p] + off;
       o.out_copies = peers;
+      o.out_signals = sig;
     }
     fc_status stt = fc_attention_forward(r->ctx, &tq, &tk, &tv, &to, NULL, &o, (struct CUstream_st *)st);
     if (stt != FC_SUCCESS)
@@ -242,6 +251,15 @@ out:
   return ret;
 }
 
+/* After phase 3's storing launch, on its stream: wait until every other rank's count of the
+ * rows it stored here has reached this round's (their kernels add to it as their CTAs'
+ * stores land, so no barrier follows the kernels). */
+static int wait_stores(const run_state *r, cudaStream_t st) {
+  for (int p = 0; p < r->n; p++) r->expect[p] += r->per_round[p];
+  RS_CUDA(r, (cudaError_t)fc_scale_wait_counts(r->counts, r->expect, r->rank, r->n, st));
+  return 0;
+}
+
 static int gather_chunk(const run_state *r, int c) {
   RS_NCCL(r, ncclAllGather(slot(r, c), r->gathered + chunk_offset(r, c), slot_elems(r, c), ncclBfloat16, r->comm,
                            r->comm_stream));
@@ -258,10 +276,12 @@ static int gather_chunk(const run_state *r, int c) {
 static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEvent_t e1, cudaEvent_t e_last) {
   const int attn = phase != 2, coll = phase != 1 && r->gather;
   RS_CUDA(r, cudaEventRecord(e0, r->comp[0]));
-  if (r->store) { /* 1: attention alone; 2: the barrier alone; 3: attention storing everywhere, then the barrier */
+  if (r->store) { /* 1: attention alone; 2: the flag barrier alone (it also lines up the ranks'
+                   * phase 3 starts); 3: attention storing everywhere, then the wait for the others' stores */
     if (attn && run_chunk(r, 0, r->comp[0], phase == 3)) return -1;
     if (e_last) RS_CUDA(r, cudaEventRecord(e_last, r->comp[0]));
-    if (coll) RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, r->comp[0]));
+    if (coll && phase == 2) RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, r->comp[0]));
+    if (coll && phase == 3 && wait_stores(r, r->comp[0])) return -1;
     RS_CUDA(r, cudaEventRecord(e1, r->comp[0]));
     return 0;
   }
@@ -269,7 +289,8 @@ static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEven
   if (attn) RS_CUDA(r, cudaStreamWaitEvent(r->comp[1], r->fork, 0));
   if (coll) RS_CUDA(r, cudaStreamWaitEvent(r->comm_stream, r->fork, 0));
   /* --gather ce-store: the last chunk is not gathered; its launch stores into every rank's
-   * window (phase 3), and the flag barrier after it, on its stream, stands for its gather. */
+   * window (phase 3), and the wait for the others' stores after it, on its stream, stands for
+   * its gather. In phase 2 the flag barrier stands for it, and lines up the ranks' phase 3. */
   const int gathered = r->chunks - (r->store_last ? 1 : 0);
   if (phase == 2 && coll) {
     RS_NCCL(r, ncclGroupStart());
@@ -287,7 +308,7 @@ static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEven
     if (e_last && c == r->chunks - 1) RS_CUDA(r, cudaEventRecord(e_last, st));
     if (!coll) continue;
     if (c >= gathered) {
-      RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, st));
+      if (wait_stores(r, st)) return -1;
       continue;
     }
     RS_CUDA(r, cudaEventRecord(r->chunk_done[c], st));
@@ -444,8 +465,9 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   r.gather = args->collective == FC_COLL_ALLGATHER;
   r.store = r.gather && args->engine == FC_GATHER_STORE && n > 1;
   r.store_last = r.gather && args->engine == FC_GATHER_CE_STORE && n > 1;
-  unsigned int epoch = 0;
+  unsigned int epoch = 0, expect[FC_SCALE_STORE_MAX_RANKS] = {0};
   r.epoch = &epoch;
+  r.expect = expect;
   if (r.store && n > FC_SCALE_STORE_MAX_RANKS)
     FC_FAIL(res, "--gather store: %d ranks; a kernel stores into at most %d other ranks' windows", n,
             FC_SCALE_STORE_MAX_RANKS - 1);
@@ -544,7 +566,9 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     for (int p = 0; p < n && !no_store; p++) {
       r.window[p] = bases[p];
       r.flags[p] = (unsigned int *)(r.window[p] + gathered_bytes);
+      r.sent[p] = r.flags[p] + FC_SCALE_STORE_MAX_RANKS + rank;
     }
+    for (int p = 0; p < n && !no_store; p++) r.counts[p] = r.flags[rank] + FC_SCALE_STORE_MAX_RANKS + p;
   }
   {
     uint64_t x = 88172645463325252ull ^ (uint64_t)(rank + 1);
@@ -613,6 +637,15 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     }
   }
   res->chunks = r.chunks;
+  {
+    /* What each rank stores in one phase 3: its real heads of the storing chunk (the last;
+     * every chunk with store), (query row, head) pairs, as the kernels count them. */
+    const chunk_t *ch = &r.chunk[r.chunks - 1];
+    for (int p = 0; p < n; p++) {
+      const int h1 = ch->h1 < shards[p].q_heads ? ch->h1 : shards[p].q_heads;
+      r.per_round[p] = p == rank || h1 <= ch->h0 ? 0u : (unsigned int)(B * (ch->r1 - ch->r0) * (h1 - ch->h0));
+    }
+  }
   for (int c = 0; c < r.chunks; c++) STEP(cudaEventCreateWithFlags(&r.chunk_done[c], cudaEventDisableTiming));
   if (time_phases(&r, args)) goto done;
   if (args->check && verify_chunks(&r)) goto done;

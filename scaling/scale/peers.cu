@@ -32,6 +32,21 @@ __global__ void signal_wait(Flags f, int rank, int n, unsigned int epoch) {
   } while ((int)(seen - epoch) < 0);
 }
 
+// Thread p < n, p != rank: wait until this rank's count of rank p's stored rows reaches
+// expect[p] (wrapping comparison, as the stream memory operations make it).
+struct Counts {
+  unsigned int *count[FC_SCALE_STORE_MAX_RANKS];
+  unsigned int expect[FC_SCALE_STORE_MAX_RANKS];
+};
+__global__ void wait_counts(Counts c, int rank, int n) {
+  const int p = threadIdx.x;
+  if (p >= n || p == rank) return;
+  unsigned int seen;
+  do {
+    asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(seen) : "l"(c.count[p]) : "memory");
+  } while ((int)(seen - c.expect[p]) < 0);
+}
+
 }  // namespace
 
 extern "C" int fc_scale_window_peers(ncclComm_t comm, ncclWindow_t win, int n, void **bases, char *err,
@@ -114,5 +129,28 @@ extern "C" int fc_scale_signal(unsigned int *const *flags, int rank, int n, unsi
   Flags f{};
   for (int p = 0; p < n && p < FC_SCALE_STORE_MAX_RANKS; p++) f.rank[p] = flags[p];
   signal_wait<<<1, 32, 0, stream>>>(f, rank, n, epoch);
+  return (int)cudaGetLastError();
+}
+
+// The waits as stream memory operations where the driver has them, else the kernel.
+extern "C" int fc_scale_wait_counts(unsigned int *const *counts, const unsigned int *expect, int rank, int n,
+                                    cudaStream_t stream) {
+  if (n < 2) return 0;
+  const MemOps &ops = mem_ops();
+  if (ops.wait) {
+    bool ok = true;
+    int issued = 0;
+    for (int p = 0; p < n && ok; p++)
+      if (p != rank) {
+        ok = ops.wait(stream, reinterpret_cast<CUdeviceptr>(counts[p]), expect[p], CU_STREAM_WAIT_VALUE_GEQ) ==
+             CUDA_SUCCESS;
+        issued += ok;
+      }
+    if (ok) return 0;
+    if (issued) return (int)cudaErrorUnknown;  // some waits are in: a kernel after them would wait twice
+  }
+  Counts c{};
+  for (int p = 0; p < n && p < FC_SCALE_STORE_MAX_RANKS; p++) c.count[p] = counts[p], c.expect[p] = expect[p];
+  wait_counts<<<1, 32, 0, stream>>>(c, rank, n);
   return (int)cudaGetLastError();
 }

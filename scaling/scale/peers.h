@@ -31,6 +31,12 @@ int fc_scale_window_peers(ncclComm_t comm, ncclWindow_t win, int n, void **bases
  * Returns a cudaError_t value. */
 int fc_scale_signal(unsigned int *const *flags, int rank, int n, unsigned int epoch, cudaStream_t stream);
 
+/* Enqueue on `stream` a wait until *counts[p] >= expect[p] (wrapping: (int)(count - expect)
+ * >= 0) for every rank p != rank: the rows rank p's kernels have stored into this rank's
+ * window (fc_attn_options.out_signals) and made visible. Stream memory operations where the
+ * driver has them, else a one-warp kernel. Returns a cudaError_t value. */
+int fc_scale_wait_counts(unsigned int *const *counts, const unsigned int *expect, int rank, int n, cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif
