@@ -87,8 +87,9 @@ __device__ __forceinline__ void store_out(const Params &p, int64_t off, uint4 v)
 // out_signals: once every warp of this warpgroup has issued its stores (the named barrier),
 // one thread makes them visible to every device (the system-scope fence covers the other
 // warps' stores through the barrier, cumulatively) and adds the warpgroup's stored rows to
-// each copy's counter. Called once a CTA, after its last tile: the fence waits for the
-// stores to land, which a kernel's end waits for anyway.
+// each copy's counter. Called once a CTA, after its last tile. The fence waits for the
+// stores to land: on the persistent grid once, at the CTA's end, which the kernel's end waits
+// for anyway; with one CTA per tile once a tile, and the SM's next CTA waits with it.
 __device__ __forceinline__ void signal_copies(const Params &p, int rows, int barrier) {
   if (!p.any_signal) return;
   named_barrier_sync(barrier, 128);
