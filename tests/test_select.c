@@ -142,6 +142,7 @@ Test(select_sm90, hopper_tiles) {
     cr_assert(plan90(&p, &H100, &info, why), "%s", why);
     cr_assert(strstr(info.description, persistent[i] ? "persistent grid" : "one CTA per tile"),
               "%lld keys, causal %d: %s", (long long)keys[i], causal_of[i], info.description);
+    cr_assert_eq(info.persistent, persistent[i], "%lld keys, causal %d: info.persistent", (long long)keys[i], causal_of[i]);
   }
   /* a sliding window is a mask too */
   fc_problem w = problem(FC_DTYPE_BF16, 128);

@@ -235,9 +235,15 @@ typedef struct fc_kernel_info {
   int num_warps;        /* warps per CTA (CPU: worker threads)                           */
   int stages;           /* shared-memory pipeline depth (CPU: 1)                         */
   char description[160];/* one line, e.g. "sm80 bf16 D=128 causal: 128x64 tile, 8 warps" */
+  int persistent;       /* 1: a persistent grid (at most one CTA per SM, taking tiles in
+                           turn; it runs one CTA per tile when no tile counter is free);
+                           0: one CTA per tile, or the CPU backend. With out_signals a
+                           persistent grid waits for its copies' stores once a CTA, one
+                           CTA per tile once a tile (its SM's next CTA waits too). Callers
+                           built against a header without it pass the shorter size.      */
 } fc_kernel_info;
 
-#define FC_KERNEL_INFO_INIT { sizeof(fc_kernel_info), FC_FAMILY_AUTO, 0, 0, 0, 0, { 0 } }
+#define FC_KERNEL_INFO_INIT { sizeof(fc_kernel_info), FC_FAMILY_AUTO, 0, 0, 0, 0, { 0 }, 0 }
 
 /* Validate a problem exactly as fc_attention_forward() would and say which family and
  * configuration it would use, writing nothing but *info. Returns FC_ERR_UNSUPPORTED, with

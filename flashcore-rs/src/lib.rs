@@ -566,6 +566,8 @@ pub struct KernelInfo {
     pub stages: i32,
     /// One line, e.g. `"sm80 bf16 D=128 causal: 128x32 tile, 4 warps, ..."`.
     pub description: String,
+    /// A persistent grid (at most one CTA per SM, taking tiles in turn), not one CTA per tile.
+    pub persistent: bool,
 }
 
 /// The forward call, as a builder: `out = softmax(mask(scale * q k^T)) v`.
@@ -722,6 +724,7 @@ impl<'a> Forward<'a> {
             num_warps: 0,
             stages: 0,
             description: [0; 160],
+            persistent: 0,
         };
         let o = self.options();
         let lse = self.lse.as_ref().map_or(std::ptr::null(), |l| &l.raw as *const _);
@@ -737,6 +740,7 @@ impl<'a> Forward<'a> {
             num_warps: info.num_warps,
             stages: info.stages,
             description: cstr(info.description.as_ptr()),
+            persistent: info.persistent != 0,
         })
     }
 

@@ -475,6 +475,7 @@ pub struct fc_kernel_info {
     pub num_warps: ::std::os::raw::c_int,
     pub stages: ::std::os::raw::c_int,
     pub description: [::std::os::raw::c_char; 160usize],
+    pub persistent: ::std::os::raw::c_int,
 }
 #[test]
 fn bindgen_test_layout_fc_kernel_info() {
@@ -607,6 +608,23 @@ fn bindgen_test_layout_fc_kernel_info() {
         );
     }
     test_field_description();
+    fn test_field_persistent() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<fc_kernel_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).persistent) as usize - ptr as usize
+            },
+            188usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(fc_kernel_info),
+                "::",
+                stringify!(persistent)
+            )
+        );
+    }
+    test_field_persistent();
 }
 extern "C" {
     pub fn fc_select_kernel(

@@ -96,6 +96,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   info->block_n = c.block_n;
   info->num_warps = threads(c) / 32;
   info->stages = c.stages;
+  info->persistent = pers;
   snprintf(info->description, sizeof info->description,
            "sm90 %s D=%lld%s: %dx%d tile, %d consumer warpgroups + 1 TMA producer, %d stages, "
            "%d B smem, wgmma, %s", p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", (long long)p->head_dim,

@@ -133,6 +133,10 @@ typedef struct run_state {
    * the count this rank waits for after the phase 3 enqueued last. */
   unsigned int *counts[FC_SCALE_STORE_MAX_RANKS], *sent[FC_SCALE_STORE_MAX_RANKS];
   unsigned int per_round[FC_SCALE_STORE_MAX_RANKS], *expect;
+  /* The storing launches count their rows (out_signals) and each rank waits for the others'
+   * counts after them, instead of the flag barrier: where they run on the persistent grid on
+   * every rank (fc_kernel_info.persistent), which waits for its stores once a CTA. */
+  int signals;
 } run_state;
 
 static size_t slot_elems(const run_state *r, int c) {
@@ -155,8 +159,11 @@ static uint16_t *slot(const run_state *r, int c) {
  * segment (its heads within the chunk's), on stream st, into `out` ([head][B][rows][D], the
  * chunk's first head first); with `copies`, also into the same place of every other rank's
  * window. A causal chunk reads keys [0, r1). A head chunk starts and ends on whole KV groups
- * of each segment (fc_plan_head_split). */
-static int launch_rows(const run_state *r, const chunk_t *ch, uint16_t *out, cudaStream_t st, int copies) {
+ * of each segment (fc_plan_head_split). With `persistent` non-NULL nothing runs: the library
+ * only selects each call's kernel, and *persistent says whether all would run persistent. */
+static int launch_rows(const run_state *r, const chunk_t *ch, uint16_t *out, cudaStream_t st, int copies,
+                       int *persistent) {
+  if (persistent) *persistent = 1;
   const fc_scale_shape *s = r->s;
   const fc_shard *sh = r->sh;
   const int64_t B = s->B, S = s->S, D = s->D, hq = sh->q_heads, hk = sh->kv_heads;
@@ -182,9 +189,12 @@ static int launch_rows(const run_state *r, const chunk_t *ch, uint16_t *out, cud
       for (int p = 0; p < r->n; p++)
         if (p != r->rank) sig[o.num_out_copies] = r->sent[p], peers[o.num_out_copies++] = r->window[p] + off;
       o.out_copies = peers;
-      o.out_signals = sig;
+      if (r->signals || persistent) o.out_signals = sig;
     }
-    fc_status stt = fc_attention_forward(r->ctx, &tq, &tk, &tv, &to, NULL, &o, (struct CUstream_st *)st);
+    fc_kernel_info info = FC_KERNEL_INFO_INIT;
+    fc_status stt = persistent ? fc_select_kernel(r->ctx, &tq, &tk, &tv, &to, NULL, &o, &info)
+                               : fc_attention_forward(r->ctx, &tq, &tk, &tv, &to, NULL, &o, (struct CUstream_st *)st);
+    if (persistent) *persistent &= info.persistent;
     if (stt != FC_SUCCESS)
       FC_FAIL(r->res, "forward, rows %lld..%lld heads %d..%d, segment %d: %s: %s", (long long)r0, (long long)ch->r1,
               ch->h0, ch->h1, g, fc_status_string(stt), fc_last_error(r->ctx));
@@ -194,7 +204,7 @@ static int launch_rows(const run_state *r, const chunk_t *ch, uint16_t *out, cud
 
 /* Chunk c into this rank's slot. */
 static int run_chunk(const run_state *r, int c, cudaStream_t st, int copies) {
-  return launch_rows(r, &r->chunk[c], slot(r, c), st, copies);
+  return launch_rows(r, &r->chunk[c], slot(r, c), st, copies, NULL);
 }
 
 static float bf16_value(uint16_t x) {
@@ -223,7 +233,7 @@ static int verify_chunks(const run_state *r) {
   }
   if (cudaMalloc((void **)&dev, 2 * n_ref) != cudaSuccess) goto cuda_fail;
   const chunk_t whole = {0, S, 0, (int)hq};
-  if (launch_rows(r, &whole, dev, r->comp[0], 0)) goto out;
+  if (launch_rows(r, &whole, dev, r->comp[0], 0, NULL)) goto out;
   if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess || cudaMemcpy(ref, dev, 2 * n_ref, cudaMemcpyDeviceToHost) != cudaSuccess ||
       cudaMemcpy(got, r->gathered, 2 * n_all, cudaMemcpyDeviceToHost) != cudaSuccess)
     goto cuda_fail;
@@ -280,8 +290,9 @@ static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEven
                    * phase 3 starts); 3: attention storing everywhere, then the wait for the others' stores */
     if (attn && run_chunk(r, 0, r->comp[0], phase == 3)) return -1;
     if (e_last) RS_CUDA(r, cudaEventRecord(e_last, r->comp[0]));
-    if (coll && phase == 2) RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, r->comp[0]));
-    if (coll && phase == 3 && wait_stores(r, r->comp[0])) return -1;
+    if (coll && (phase == 2 || !r->signals))
+      RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, r->comp[0]));
+    else if (coll && wait_stores(r, r->comp[0])) return -1;
     RS_CUDA(r, cudaEventRecord(e1, r->comp[0]));
     return 0;
   }
@@ -308,7 +319,8 @@ static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEven
     if (e_last && c == r->chunks - 1) RS_CUDA(r, cudaEventRecord(e_last, st));
     if (!coll) continue;
     if (c >= gathered) {
-      if (wait_stores(r, st)) return -1;
+      if (!r->signals) RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, st));
+      else if (wait_stores(r, st)) return -1;
       continue;
     }
     RS_CUDA(r, cudaEventRecord(r->chunk_done[c], st));
@@ -637,6 +649,18 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     }
   }
   res->chunks = r.chunks;
+  if (r.store || r.store_last) {
+    /* Counted stores where every rank's storing launch runs persistent, else the barrier. */
+    int persistent = 0;
+    if (launch_rows(&r, &r.chunk[r.chunks - 1], slot(&r, r.chunks - 1), r.comp[0], 1, &persistent)) goto done;
+    int not_all = !persistent;
+    if (agree_max(&r, &not_all)) {
+      snprintf(res->error, sizeof res->error, "%s:%d: agreeing on counted stores failed", __FILE__, __LINE__);
+      goto done;
+    }
+    r.signals = !not_all;
+    res->counted = r.signals;
+  }
   {
     /* What each rank stores in one phase 3: its real heads of the storing chunk (the last;
      * every chunk with store), (query row, head) pairs, as the kernels count them. */

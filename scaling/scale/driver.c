@@ -280,10 +280,10 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
       fprintf(json, "  {\"ranks\": %d, \"B\": %lld, \"H\": %lld, \"Hk\": %lld, \"S\": %lld, \"D\": %lld, \"causal\": %s, "
                     "\"time_ms\": %.4f, \"attn_ms\": %.4f, \"coll_ms\": %.4f, \"exposed_ms\": %.4f, \"algbw_gbps\": %.1f, "
                     "\"busbw_gbps\": %.1f, \"tflops_per_rank\": %.2f, \"tflops_total\": %.2f, \"speedup\": %.3f, "
-                    "\"efficiency\": %.4f, \"wrong\": %lld, \"chunks\": %d, \"error\": %s,\n   \"per_rank\": [",
+                    "\"efficiency\": %.4f, \"wrong\": %lld, \"chunks\": %d, \"counted_stores\": %s, \"error\": %s,\n   \"per_rank\": [",
               n, (long long)sh->B, (long long)sh->H, (long long)sh->Hk, (long long)sh->S, (long long)sh->D,
               sh->causal ? "true" : "false", s.total, s.attn, s.coll, s.exposed, s.algbw, s.busbw, s.tf_rank, s.tf_total,
-              s.speedup, s.eff, s.wrong, row->r[0].chunks, s.failed ? "true" : "false");
+              s.speedup, s.eff, s.wrong, row->r[0].chunks, row->r[0].counted ? "true" : "false", s.failed ? "true" : "false");
       for (int r = 0; r < n; r++) {
         const fc_rank_result *x = &row->r[r];
         fprintf(json, "%s\n    {\"rank\": %d, \"gpu\": \"%s\", \"cc\": \"%d.%d\", \"device\": %d, \"family\": \"%s\", "

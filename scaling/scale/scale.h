@@ -36,6 +36,8 @@ typedef struct fc_rank_result {
   char gpu[64], family[16], binding[96];
   int q_head0, q_heads, kv_heads;
   int chunks;                 /* overlap chunks this point ran                             */
+  int counted;                /* store, ce-store: the peers' counted stores were waited for,
+                                 not the flag barrier (fc_attn_options.out_signals)          */
   double t_total, t_attn, t_coll; /* medians, ms                                          */
   double t_last;              /* phase 3 (both) until its last chunk's launch ended, median ms */
   double flops;               /* this rank's attention FLOPs                               */
