@@ -44,10 +44,12 @@ typedef enum fc_collective { FC_COLL_ALLGATHER = 0, FC_COLL_NONE = 1 } fc_collec
  * the attention kernel itself (store), which writes each output tile into every rank's copy
  * of a symmetric window (fc_attn_options.out_copies, addresses from NCCL's load/store team:
  * one NVLink domain, at most 8 ranks, sm90 family) while it computes, and a flag barrier
- * after it. No chunks: nothing is left to overlap. Or both (ce-store): the copy engines
- * gather every chunk but the last, whose launch stores its output into every rank's window
- * itself, so that what is left after the attention is the flag barrier instead of a last
- * all-gather (copy engines alone where a rank's family cannot store copies). */
+ * after it, or, where every rank's storing launch runs persistent, a wait for the peers'
+ * counted stores (out_signals). No chunks: nothing is left to overlap. Or both (ce-store):
+ * the copy engines gather every chunk but the last, whose launch stores its output into
+ * every rank's window itself, so that what is left after the attention is that barrier or
+ * wait instead of a last all-gather (copy engines alone where a rank's family cannot store
+ * copies). */
 typedef enum fc_gather_engine {
   FC_GATHER_CE = 0,
   FC_GATHER_SM = 1,
