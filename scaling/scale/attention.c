@@ -9,9 +9,11 @@
  * slot) and on one rank it does nothing. With --gather ce it is NCCL's copy-engine path (zero-CTA policy, buffer in a
  * symmetric window), which takes no SMs from attention. With --gather store there is no
  * all-gather: the kernel stores each output tile into this rank's slot of every rank's window
- * (fc_attn_options.out_copies) and counts the rows whose stores have landed into a counter in
- * that window (out_signals); each rank waits for the others' counts (peers.cu), so nothing
- * but that wait follows the kernel. */
+ * (fc_attn_options.out_copies). Where every rank's storing launch runs on the persistent grid,
+ * it also counts the rows whose stores have landed into a counter in each window
+ * (out_signals) and each rank waits for the others' counts (peers.cu), so nothing but that
+ * wait follows the kernel; elsewhere a flag barrier after the kernel tells each rank that the
+ * others' stores have landed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -652,7 +654,10 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   if (r.store || r.store_last) {
     /* Counted stores where every rank's storing launch runs persistent, else the barrier. */
     int persistent = 0;
-    if (launch_rows(&r, &r.chunk[r.chunks - 1], slot(&r, r.chunks - 1), r.comp[0], 1, &persistent)) goto done;
+    /* A refusal here is the launch's too, which reports it; every rank must still reach the
+     * agreement below, so this rank only votes for the barrier. */
+    if (launch_rows(&r, &r.chunk[r.chunks - 1], slot(&r, r.chunks - 1), r.comp[0], 1, &persistent))
+      persistent = 0, res->error[0] = 0;
     int not_all = !persistent;
     if (agree_max(&r, &not_all)) {
       snprintf(res->error, sizeof res->error, "%s:%d: agreeing on counted stores failed", __FILE__, __LINE__);
