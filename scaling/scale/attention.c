@@ -375,8 +375,13 @@ static int agree_max(const run_state *r, int *v) {
 
 /* Time the three phases. They are interleaved round by round (1, 2, 3, 1, 2, 3, ...) so that
  * each sees the same clocks: run one after the other, a later phase ran on a hotter,
- * lower-clocked GPU than the first. Warm-up rounds come first, at least args->warmup of them
- * and about 200 ms of GPU time (judged from the first round), so the clocks have settled. */
+ * lower-clocked GPU than the first. Each phase runs twice in a row and the second run is
+ * timed, so every timed launch follows a launch of its own kernel, as in T1 (one rank times
+ * the same launch back to back): a launch right after a different kernel ran 2-10 us slower
+ * on H100 (history/kernel-switch-h100-cfc9383/), which the interleave had charged to the
+ * multi-GPU phases alone (their plain and storing kernels alternated). Warm-up rounds come
+ * first, at least args->warmup of them and about 200 ms of GPU time (judged from the first
+ * round), so the clocks have settled. */
 static int time_phases(const run_state *r, const fc_scale_args *args) {
   const int reps = args->reps;
   cudaEvent_t *ev = calloc((size_t)7 * (size_t)(reps + 1), sizeof(cudaEvent_t));
@@ -403,13 +408,14 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
   int rounds = args->warmup > 1 ? args->warmup : 1;
   for (int round = 0; round < rounds; round++) {
     for (int ph = 1; ph <= 3; ph++)
-      if (enqueue_phase(r, ph, w[2 * (ph - 1)], w[2 * (ph - 1) + 1], ph == 3 ? w[6] : NULL)) goto done;
+      for (int twice = 0; twice < 2; twice++)
+        if (enqueue_phase(r, ph, w[2 * (ph - 1)], w[2 * (ph - 1) + 1], ph == 3 ? w[6] : NULL)) goto done;
     if (round > 0) continue;
     if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess) goto cuda_fail;
     float a, b, c;
     if (cudaEventElapsedTime(&a, w[0], w[1]) || cudaEventElapsedTime(&b, w[2], w[3]) || cudaEventElapsedTime(&c, w[4], w[5]))
       goto cuda_fail;
-    int want = (int)ceil(200.0 / fmax(a + b + c, 1e-3));
+    int want = (int)ceil(200.0 / fmax(2 * (a + b + c), 1e-3));
     want = want < rounds ? rounds : want > 20000 ? 20000 : want;
     if (agree_max(r, &want)) goto cuda_fail;
     rounds = want;
@@ -429,7 +435,8 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
       }
     }
     for (int ph = 1; ph <= 3; ph++)
-      if (enqueue_phase(r, ph, ev[7 * i + 2 * (ph - 1)], ev[7 * i + 2 * (ph - 1) + 1], ph == 3 ? ev[7 * i + 6] : NULL)) {
+      if (enqueue_phase(r, ph, w[2 * (ph - 1)], w[2 * (ph - 1) + 1], NULL) || /* untimed: the timed run follows its own kernels */
+          enqueue_phase(r, ph, ev[7 * i + 2 * (ph - 1)], ev[7 * i + 2 * (ph - 1) + 1], ph == 3 ? ev[7 * i + 6] : NULL)) {
         if (gate) __atomic_store_n(gate, (uint32_t)reps, __ATOMIC_SEQ_CST); /* open every gate, drain */
         cudaStreamSynchronize(r->comp[0]);
         goto done;
