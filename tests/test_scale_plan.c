@@ -95,6 +95,12 @@ Test(args, defaults_and_values) {
   cr_assert_eq(fc_scale_parse_args(3, argv4, &a, err, sizeof err), 0, "%s", err);
   cr_assert_eq(a.engine, FC_GATHER_CE_STORE);
   cr_assert_eq(a.engine_set, 1);
+  /* every engine's name parses back to it (the report and the errors print these names) */
+  for (int e = FC_GATHER_CE; e <= FC_GATHER_CE_STORE; e++) {
+    char *argv5[] = {"x", "--gather", (char *)fc_gather_name((fc_gather_engine)e), NULL};
+    cr_assert_eq(fc_scale_parse_args(3, argv5, &a, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(a.engine, (fc_gather_engine)e, "%s", argv5[2]);
+  }
   cr_assert_eq(fc_scale_parse_args(19, argv2, &a, err, sizeof err), 0, "%s", err);
   cr_assert_eq(a.num_shapes, 1);
   cr_assert_eq(a.shapes[0].Hk, 8);

@@ -218,11 +218,10 @@ static summary summarize(const point_row *row, double t1, int store) {
 
 static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
   const char *sweep = a->sweep == FC_SWEEP_STRONG ? "strong" : "weak";
-  static const char *const engines[] = {"ce", "sm", "store", "ce-store"};
   static const char *const how[] = {"all-gather by copy engines", "all-gather by NCCL kernels",
                                     "all-gather by the kernel's stores into every rank's window",
                                     "all-gather by copy engines, the last chunk by the kernel's stores"};
-  const char *engine = engines[a->engine];
+  const char *engine = fc_gather_name(a->engine);
   int nv = 0;
   ncclGetVersion(&nv);
   char nccl[32];
@@ -321,9 +320,8 @@ int main(int argc, char **argv) {
 #endif
     if (!have_228) {
       if (args.engine_set) {
-        static const char *const name[] = {"ce", "sm", "store", "ce-store"};
         fprintf(stderr, "--gather %s needs NCCL 2.28 or newer (built against %d.%d, running %d); use --gather sm\n",
-                name[args.engine], NCCL_MAJOR, NCCL_MINOR, v);
+                fc_gather_name(args.engine), NCCL_MAJOR, NCCL_MINOR, v);
         return 2;
       }
       fprintf(stderr, "flashcore-scale: copy-engine gathers need NCCL 2.28 or newer (built against %d.%d, running %d); "

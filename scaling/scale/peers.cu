@@ -18,22 +18,19 @@ struct Flags {
   unsigned int *rank[FC_SCALE_STORE_MAX_RANKS];
 };
 
-// Thread p < n, p != rank: tell rank p, then wait for rank p. The release store is ordered
-// after every store of the kernels before this one on the stream (stream order, then the
-// system-scope fence), so a rank that sees the epoch sees the output stores before it.
-__global__ void signal_wait(Flags f, int rank, int n, unsigned int epoch) {
+// Thread p < n, p != rank: tell rank p. The release store is ordered after every store of
+// the kernels before this one on the stream (stream order, then the system-scope fence), so a
+// rank that sees the epoch sees the output stores before it.
+__global__ void post(Flags f, int rank, int n, unsigned int epoch) {
   const int p = threadIdx.x;
   if (p >= n || p == rank) return;
   __threadfence_system();
   asm volatile("st.release.sys.global.u32 [%0], %1;" ::"l"(f.rank[p] + rank), "r"(epoch) : "memory");
-  unsigned int seen;
-  do {
-    asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(seen) : "l"(f.rank[rank] + p) : "memory");
-  } while ((int)(seen - epoch) < 0);
 }
 
-// Thread p < n, p != rank: wait until this rank's count of rank p's stored rows reaches
-// expect[p] (wrapping comparison, as the stream memory operations make it).
+// Thread p < n, p != rank: wait until this rank's word for rank p (its flag slot, or its
+// count of rank p's stored rows) reaches expect[p] (wrapping comparison, as the stream memory
+// operations make it).
 struct Counts {
   unsigned int *count[FC_SCALE_STORE_MAX_RANKS];
   unsigned int expect[FC_SCALE_STORE_MAX_RANKS];
@@ -103,33 +100,32 @@ const MemOps &mem_ops() {
 // The barrier as stream memory operations where the driver has them: the front end writes
 // the epoch into each peer's slot once the kernels before it on the stream are done, with a
 // memory fence before the write (cuStreamWriteValue32's default, scoped to the stream, like
-// __threadfence_system), then waits until each of this rank's slots holds the epoch. No
-// kernel launch: on 2 x H100 that left about 0.016 ms after the attention, of which a launch
-// is a few microseconds. The kernel (signal_wait) where they are missing or a call fails.
+// __threadfence_system), then waits until each of this rank's slots holds the epoch
+// (fc_scale_wait_counts). No kernel launch: on 2 x H100 that left about 0.016 ms after the
+// attention, of which a launch is a few microseconds. The writes by a kernel (post) where the
+// entry points are missing or the first write fails.
 extern "C" int fc_scale_signal(unsigned int *const *flags, int rank, int n, unsigned int epoch,
                                cudaStream_t stream) {
   if (n < 2) return 0;
   const MemOps &ops = mem_ops();
-  if (ops.write && ops.wait) {
-    bool ok = true;
-    for (int p = 0; p < n && ok; p++)
-      if (p != rank)
-        ok = ops.write(stream, reinterpret_cast<CUdeviceptr>(flags[p] + rank), epoch, CU_STREAM_WRITE_VALUE_DEFAULT) ==
-             CUDA_SUCCESS;
-    // Once a write has gone in, the waits must follow (the peers count on this rank's
-    // epoch); a failure before any was enqueued falls through to the kernel.
-    bool wrote = ok;
-    for (int p = 0; p < n && ok; p++)
-      if (p != rank)
-        ok = ops.wait(stream, reinterpret_cast<CUdeviceptr>(flags[rank] + p), epoch, CU_STREAM_WAIT_VALUE_GEQ) ==
-             CUDA_SUCCESS;
-    if (ok) return 0;
-    if (wrote) return (int)cudaErrorUnknown;
+  int written = 0;  // writes enqueued
+  bool ok = ops.write != nullptr;
+  for (int p = 0; p < n && ok; p++)
+    if (p != rank) {
+      ok = ops.write(stream, reinterpret_cast<CUdeviceptr>(flags[p] + rank), epoch, CU_STREAM_WRITE_VALUE_DEFAULT) ==
+           CUDA_SUCCESS;
+      written += ok;
+    }
+  if (!ok && written) return (int)cudaErrorUnknown;  // a peer has this epoch from us but not every one
+  if (!ok) {
+    Flags f{};
+    for (int p = 0; p < n && p < FC_SCALE_STORE_MAX_RANKS; p++) f.rank[p] = flags[p];
+    post<<<1, 32, 0, stream>>>(f, rank, n, epoch);
+    if (cudaError_t e = cudaGetLastError()) return (int)e;
   }
-  Flags f{};
-  for (int p = 0; p < n && p < FC_SCALE_STORE_MAX_RANKS; p++) f.rank[p] = flags[p];
-  signal_wait<<<1, 32, 0, stream>>>(f, rank, n, epoch);
-  return (int)cudaGetLastError();
+  unsigned int *mine[FC_SCALE_STORE_MAX_RANKS], expect[FC_SCALE_STORE_MAX_RANKS];
+  for (int p = 0; p < n && p < FC_SCALE_STORE_MAX_RANKS; p++) mine[p] = flags[rank] + p, expect[p] = epoch;
+  return fc_scale_wait_counts(mine, expect, rank, n, stream);
 }
 
 // The waits as stream memory operations where the driver has them, else the kernel.

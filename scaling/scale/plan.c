@@ -123,6 +123,11 @@ int fc_plan_head_split(const fc_shard *sh, int hmax, int causal, int chunks) {
   return 0;
 }
 
+static const char *const gather_names[] = {"ce", "sm", "store", "ce-store"};
+const char *fc_gather_name(fc_gather_engine e) {
+  return (unsigned)e < sizeof gather_names / sizeof gather_names[0] ? gather_names[e] : "?";
+}
+
 int fc_auto_chunks(int64_t ctas, int64_t sms, int ranks) {
   if (sms < 1) sms = 132;
   if (ranks > 2) return ctas < 3 * sms ? 1 : 4;
@@ -200,10 +205,10 @@ int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size
       else { snprintf(err, err_len, "--collective %s: use allgather or none", v); return -1; }
     } else if (!strcmp(k, "--gather")) {
       a->engine_set = 1;
-      if (!strcmp(v, "ce")) a->engine = FC_GATHER_CE;
-      else if (!strcmp(v, "sm")) a->engine = FC_GATHER_SM;
-      else if (!strcmp(v, "store")) a->engine = FC_GATHER_STORE;
-      else if (!strcmp(v, "ce-store")) a->engine = FC_GATHER_CE_STORE;
+      int found = -1;
+      for (int e = 0; e < (int)(sizeof gather_names / sizeof gather_names[0]); e++)
+        if (!strcmp(v, gather_names[e])) found = e;
+      if (found >= 0) a->engine = (fc_gather_engine)found;
       else {
         snprintf(err, err_len,
                  "--gather %s: use ce (copy engines), sm (NCCL kernels), store (the kernel's stores) or ce-store "

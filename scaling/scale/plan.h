@@ -56,6 +56,8 @@ typedef enum fc_gather_engine {
   FC_GATHER_STORE = 2,
   FC_GATHER_CE_STORE = 3
 } fc_gather_engine;
+/* The --gather name of an engine ("ce", "sm", "store", "ce-store"). */
+const char *fc_gather_name(fc_gather_engine e);
 
 typedef struct fc_scale_args {
   int max_gpus;               /* 0 = every visible GPU (threads) or every MPI rank        */
