@@ -592,15 +592,18 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     for (int p = 0; p < n && !no_store; p++) r.counts[p] = r.flags[rank] + FC_SCALE_STORE_MAX_RANKS + p;
   }
   {
+    /* Timing data (the check draws its own): Q, K and V independent, uniform in [-1, 1), as
+     * flashcore-bench draws them. Until this commit Q, K and V held the same values, so each
+     * causal row met its largest score in its first key tile and the online softmax never
+     * rescaled: 5-6% faster than independent inputs under the same power cap
+     * (results/history/t1-bench-vs-scale-h100x2/). */
     uint64_t x = 88172645463325252ull ^ (uint64_t)(rank + 1);
-    for (size_t i = 0; i < nq; i++) {
-      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-      /* bf16 values of magnitude 0.5 to 1, either sign (timing data; the check draws its own) */
-      host[i] = (uint16_t)((x >> 32) & 1 ? 0x3f00 | (x & 0x7f) : 0xbf00 | (x & 0x7f));
+    uint16_t *dst[3] = {q, k, v};
+    const size_t count[3] = {nq, nk, nk};
+    for (int t = 0; t < 3; t++) {
+      fc_fill_timing(host, FC_DTYPE_BF16, count[t], &x);
+      STEP(cudaMemcpy(dst[t], host, 2 * count[t], cudaMemcpyHostToDevice));
     }
-    STEP(cudaMemcpy(q, host, 2 * nq, cudaMemcpyHostToDevice));
-    STEP(cudaMemcpy(k, host, 2 * nk, cudaMemcpyHostToDevice));
-    STEP(cudaMemcpy(v, host + (nq - nk), 2 * nk, cudaMemcpyHostToDevice));
   }
   r.q = q, r.k = k, r.v = v;
   STEP(cudaStreamCreateWithFlags(&r.comp[0], cudaStreamNonBlocking));

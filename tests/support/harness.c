@@ -101,6 +101,15 @@ static fc_tensor tensor_of(const view *v, void *data, fc_dtype dt) {
   return t;
 }
 
+void fc_fill_timing(void *buf, fc_dtype dt, size_t n, uint64_t *state) {
+  uint64_t x = *state ? *state : 1;
+  for (size_t i = 0; i < n; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    fc_store(buf, (int)dt, (int64_t)i, (float)((x >> 40) * (1.0 / 8388608.0)) - 1.0f);
+  }
+  *state = x;
+}
+
 static void *alloc_random(fc_dtype dt, int64_t n, uint64_t *rng, float **as_float) {
   size_t es = fc_dtype_size(dt);
   void *buf = malloc(es * (size_t)n);

@@ -64,4 +64,9 @@ uint64_t fc_test_seed(void);
 /* Number of CUDA devices usable (0 without CUDA or without a GPU). */
 int fc_test_gpu_count(void);
 
+/* Timing data, the same in flashcore-bench and flashcore-scale: n values uniform in [-1, 1)
+ * of type dt into buf, from a cheap generator that *state (nonzero) carries on, so that
+ * consecutive calls draw independent tensors. */
+void fc_fill_timing(void *buf, fc_dtype dt, size_t n, uint64_t *state);
+
 #endif
