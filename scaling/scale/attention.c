@@ -593,7 +593,7 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   }
   {
     /* Timing data (the check draws its own): Q, K and V independent, uniform in [-1, 1), as
-     * flashcore-bench draws them. Until this commit Q, K and V held the same values, so each
+     * flashcore-bench draws them. Before 772738f Q, K and V held the same values, so each
      * causal row met its largest score in its first key tile and the online softmax never
      * rescaled: 5-6% faster than independent inputs under the same power cap
      * (results/history/t1-bench-vs-scale-h100x2/). */
