@@ -14,19 +14,13 @@
 // Build: nvcc -O2 -std=c++17 -arch=sm_90a peer-fence-cost.cu -o peer-fence-cost
 #include <cuda_runtime.h>
 
+#include "probe.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
 
-#define CK(x)                                                                                 \
-  do {                                                                                        \
-    cudaError_t e_ = (x);                                                                     \
-    if (e_ != cudaSuccess) {                                                                  \
-      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));      \
-      exit(1);                                                                                \
-    }                                                                                         \
-  } while (0)
 
 constexpr int kTileBytes = 32 * 1024, kThreads = 384, kSmem = 200 * 1024;
 enum Mode { NONE, GPU, SYS, LAST };
@@ -58,12 +52,7 @@ __global__ void __launch_bounds__(kThreads) k_tile(char *dst, int mode, unsigned
 }
 
 int main() {
-  int n = 0;
-  CK(cudaGetDeviceCount(&n));
-  if (n < 2) {
-    printf("needs 2 GPUs, found %d\n", n);
-    return 0;
-  }
+  if (int e = open_peer_pair()) return e == 1 ? 0 : 1;
   const int ctas = 528;  // 4 waves of 132
   const size_t bytes = (size_t)ctas * kTileBytes;
   char *buf[2];
@@ -74,7 +63,6 @@ int main() {
   CK(cudaGetDeviceProperties(&prop, 0));
   for (int d = 0; d < 2; d++) {
     CK(cudaSetDevice(d));
-    CK(cudaDeviceEnablePeerAccess(1 - d, 0));
     CK(cudaFuncSetAttribute(k_tile, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     CK(cudaMalloc(&buf[d], 2 * bytes));
     CK(cudaMalloc(&ticket[d], 4));

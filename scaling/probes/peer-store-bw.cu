@@ -14,19 +14,13 @@
 // Build: nvcc -O2 -std=c++17 -arch=sm_90a peer-store-bw.cu -o peer-store-bw
 #include <cuda_runtime.h>
 
+#include "probe.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
 
-#define CK(x)                                                                       \
-  do {                                                                              \
-    cudaError_t e_ = (x);                                                           \
-    if (e_ != cudaSuccess) {                                                        \
-      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      exit(1);                                                                      \
-    }                                                                               \
-  } while (0)
 
 constexpr int kRows = 128, kRowBytes = 256, kHeads = 8;
 constexpr int kTileBytes = kRows * kRowBytes;  // 32 KB
@@ -90,19 +84,7 @@ static void launch(Side &x, Method m, int tiles, int sms) {
 }
 
 int main() {
-  int n = 0;
-  CK(cudaGetDeviceCount(&n));
-  if (n < 2) {
-    printf("needs 2 GPUs, found %d\n", n);
-    return 0;
-  }
-  int p01 = 0, p10 = 0;
-  CK(cudaDeviceCanAccessPeer(&p01, 0, 1));
-  CK(cudaDeviceCanAccessPeer(&p10, 1, 0));
-  if (!p01 || !p10) {
-    printf("no peer access between GPUs 0 and 1\n");
-    return 1;
-  }
+  if (int e = open_peer_pair()) return e == 1 ? 0 : 1;
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
   const int sms = prop.multiProcessorCount;
@@ -112,7 +94,6 @@ int main() {
   char *own[2];
   for (int d = 0; d < 2; d++) {
     CK(cudaSetDevice(d));
-    CK(cudaDeviceEnablePeerAccess(1 - d, 0));
     CK(cudaFuncSetAttribute(k_bulk, cudaFuncAttributeMaxDynamicSharedMemorySize, kTileBytes));
     CK(cudaMalloc(&own[d], 2 * bytes));  // [0, bytes): the peer writes here; then a local target
     CK(cudaMalloc(&side[d].src, bytes));
