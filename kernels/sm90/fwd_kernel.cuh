@@ -404,8 +404,13 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         float mx = -INFINITY;
 #pragma unroll
         for (int i = 0; i < kNT; i++) mx = fmaxf(mx, fmaxf(sc[i * 4 + 2 * r], sc[i * 4 + 2 * r + 1]));
-        mx = fmaxf(row_max[r], quad_max(mx) * to_log2);
-        const float base = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
+        // The row's maximum moves only when the tile's exceeds it by more than kMaxSlack
+        // (log2 domain): below that the old one stays, P reaches at most 2^kMaxSlack, and O
+        // and the row sum need no rescaling. O / row sum and the LSE (row_max + log2 of the
+        // sum) do not depend on which maximum was subtracted.
+        mx = quad_max(mx) * to_log2;
+        mx = mx > row_max[r] + kMaxSlack ? mx : row_max[r];  // -inf + slack stays -inf
+        const float base = mx == -INFINITY ? 0.f : mx;       // a row with nothing visible yet
         corr[r] = exp2_ftz(row_max[r] - base);
         rescale |= corr[r] != 1.f;
         row_max[r] = mx;
