@@ -16,13 +16,14 @@ typedef struct fc_spec {
   int varlen; /* 1: the ragged length pattern below instead of B/Sq/Sk */
   int ragged; /* part of the ragged-shape suite that compute-sanitizer runs */
   int sample_rows; /* rows the reference checks (0 = all); the output is checked whole */
+  float key_ramp;  /* scores growing along the keys (fc_case.key_ramp) */
 } fc_spec;
 
 #define BF FC_DTYPE_BF16
 #define F16 FC_DTYPE_F16
 #define F32 FC_DTYPE_F32
 /* name, dtype, B, Sq, Sk, H, Hk, D, causal, wl, wr, softcap, scale, lse, layout, varlen, ragged,
- * sample_rows */
+ * sample_rows, key_ramp */
 static const fc_spec fc_matrix[] = {
     /* every head dim, both GPU dtypes, ragged 129, GQA 2, LSE */
     {"d32-bf16", BF, 2, 129, 129, 4, 2, 32, 0, -1, -1, 0, 0, 1, 0, 0, 0},
@@ -104,6 +105,14 @@ static const fc_spec fc_matrix[] = {
     {"long-q600-k2200-d256-window", BF, 1, 600, 2200, 2, 2, 256, 0, 500, 100, 0, 0, 1, 0, 0, 0, 0},
     {"long-q300-k4200-causal", BF, 1, 300, 4200, 2, 1, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1, 0},
     {"long-q256-k4500-d64-window", F16, 1, 256, 4500, 2, 2, 64, 0, 1000, 0, 0, 0, 1, 0, 0, 0, 0},
+    /* scores whose scale grows along the keys, towards the end or the start, so that a row's
+     * maximum rises by several units from one key tile to the next whichever way a kernel
+     * walks them: the online softmax's rescale (sm90 moves a maximum only for a rise of more
+     * than 8 in log2 units, so random scores alone never reach that path) */
+    {"keys-rising", BF, 1, 300, 1000, 4, 2, 128, 0, -1, -1, 0, 0, 1, 0, 0, 0, 0, 1.f / 64},
+    {"keys-falling-causal-d64", F16, 1, 1000, 1000, 4, 2, 64, 1, -1, -1, 0, 0, 1, 0, 0, 0, 0, -1.f / 64},
+    {"keys-falling-k2500", BF, 1, 200, 2500, 2, 1, 128, 0, -1, -1, 0, 0, 1, 0, 0, 0, 0, -1.f / 64},
+    {"keys-falling-varlen-d256", F16, 0, 0, 0, 2, 1, 256, 0, -1, -1, 0, 0, 1, 0, 1, 0, 0, -1.f / 32},
 };
 #undef BF
 #undef F16
@@ -124,6 +133,7 @@ static inline fc_case fc_spec_case(const fc_spec *s, uint64_t seed) {
   c.with_lse = s->lse;
   c.layout = s->layout;
   c.sample_rows = s->sample_rows;
+  c.key_ramp = s->key_ramp;
   if (s->varlen) {
     c.num_seqs = (int64_t)(sizeof fc_varlen_q / sizeof fc_varlen_q[0]);
     c.lens_q = fc_varlen_q;

@@ -122,6 +122,26 @@ static void *alloc_random(fc_dtype dt, int64_t n, uint64_t *rng, float **as_floa
   return buf;
 }
 
+/* c->key_ramp: scale each key row by its position in its sequence (fc_case), in place in the
+ * low-precision buffer and its float copy. */
+static void ramp_keys(const fc_case *c, const view *vk, const int32_t *cu_k, int64_t nseq, void *buf,
+                      float *f) {
+  for (int64_t b = 0; b < vk->shape[0]; b++)
+    for (int64_t seq = 0; seq < (c->num_seqs > 0 ? nseq : 1); seq++) {
+      const int64_t s0 = c->num_seqs > 0 ? cu_k[seq] : 0, s1 = c->num_seqs > 0 ? cu_k[seq + 1] : vk->shape[1];
+      for (int64_t s = s0; s < s1; s++) {
+        const int64_t j = c->key_ramp > 0 ? s - s0 : s1 - 1 - s;
+        const float m = 1.f + fabsf(c->key_ramp) * (float)j;
+        for (int64_t h = 0; h < vk->shape[2]; h++)
+          for (int64_t d = 0; d < vk->shape[3]; d++) {
+            const int64_t e = b * vk->stride[0] + s * vk->stride[1] + h * vk->stride[2] + d * vk->stride[3];
+            fc_store(buf, c->dtype, e, f[e] * m);
+            f[e] = fc_load(buf, c->dtype, e);
+          }
+      }
+    }
+}
+
 static int is_visible(const fc_case *c, int64_t i, int64_t j, int64_t sq, int64_t sk) {
   int64_t diag = i + sk - sq;
   int64_t right = c->causal ? 0 : c->window_right;
@@ -251,6 +271,7 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
   h.q = alloc_random(c->dtype, vq.extent, &rng, &qf);
   h.k = alloc_random(c->dtype, vk.extent, &rng, &kf);
   h.v = alloc_random(c->dtype, vk.extent, &rng, &vf);
+  if (c->key_ramp != 0.f) ramp_keys(c, &vk, cu_k, nseq, h.k, kf);
   const size_t es = fc_dtype_size(c->dtype);
   h.o = malloc(es * (size_t)vo.extent);
   poison(h.o, c->dtype, vo.extent);

@@ -28,6 +28,11 @@ typedef struct fc_case {
   uint64_t seed;
   /* Rows of the reference to compute (0 = all). Large benchmark shapes sample rows. */
   int64_t sample_rows;
+  /* Scores that change scale along the keys (0 = off): key row j of a sequence of Sk keys is
+   * multiplied by 1 + key_ramp * j (key_ramp > 0) or 1 - key_ramp * (Sk - 1 - j) (< 0), so a
+   * row's maximum rises from one key tile to the next in either direction a kernel walks
+   * them, by several units per tile (the online softmax's rescale path). */
+  float key_ramp;
   /* Self-test of the rule: damage the result before checking (0 = off, 1 = un-write one
    * element, 2 = add 0.02 to one element, 3 = add 0.01 to one LSE value). */
   int tamper;
