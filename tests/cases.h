@@ -113,6 +113,12 @@ static const fc_spec fc_matrix[] = {
     {"keys-falling-causal-d64", F16, 1, 1000, 1000, 4, 2, 64, 1, -1, -1, 0, 0, 1, 0, 0, 0, 0, -1.f / 64},
     {"keys-falling-k2500", BF, 1, 200, 2500, 2, 1, 128, 0, -1, -1, 0, 0, 1, 0, 0, 0, 0, -1.f / 64},
     {"keys-falling-varlen-d256", F16, 0, 0, 0, 2, 1, 256, 0, -1, -1, 0, 0, 1, 0, 1, 0, 0, -1.f / 32},
+    /* steeper: rises of more than 100 (log2) from one key tile to the next, where P taken
+     * against an earlier maximum would overflow float32 (what sank the speculative softmax
+     * of results/history/variants-h100-sm90-softmax-latency/ without its fallback) */
+    {"keys-steep", BF, 1, 300, 1000, 2, 1, 128, 0, -1, -1, 0, 0, 1, 0, 0, 1, 0, -0.25f},
+    {"keys-steep-causal", BF, 1, 500, 500, 2, 1, 128, 1, -1, -1, 0, 0, 1, 0, 0, 0, 0, -0.25f},
+    {"keys-steep-d256-f16", F16, 1, 200, 700, 2, 2, 256, 0, -1, -1, 0, 0, 1, 0, 0, 0, 0, -0.5f},
 };
 #undef BF
 #undef F16
