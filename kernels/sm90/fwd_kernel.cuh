@@ -149,6 +149,9 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   constexpr int kNT = BN / 8;    // n8 blocks of S per thread row pair
   constexpr int kDT = D / 8;     // n8 blocks of O
   constexpr bool kIdleSkip = C > 2;  // a warpgroup with no row of the sequence skips its products
+  // The early exponentials (softmax() below) where registers allow: with three consumer
+  // warpgroups (D=64, 160 registers) their speculative form spilled and lost 3-5%.
+  constexpr bool kEarlyExp = C == 2;
   // The persistent kernel's output leaves through its own tile by the TMA (out_staged()); the
   // COPIES kernels store it with their threads, to every copy too.
   constexpr bool kStageOut = out_staged(kCfg, PERSISTENT) && !COPIES;
@@ -399,6 +402,59 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         }
       }
       bool rescale = false;
+      if (kEarlyExp && it > 0) {
+        // The exponentials start before the row's maximum is known across the quad: against
+        // the running maximum, or this thread's own maximum less 100 where that is larger (so
+        // no P can overflow); once the quad's maximum is in, P and the sum are scaled to the
+        // row's base where it differs (a rise past kMaxSlack, or past 100 in one thread).
+        float mt[2], bo[2], sum[2] = {0.f, 0.f};
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+          float m[kNT];  // a tree: 5 levels at 32 values
+#pragma unroll
+          for (int i = 0; i < kNT; i++) m[i] = fmaxf(sc[i * 4 + 2 * r], sc[i * 4 + 2 * r + 1]);
+#pragma unroll
+          for (int w = 1; w < kNT; w *= 2)
+#pragma unroll
+            for (int i = 0; i + w < kNT; i += 2 * w) m[i] = fmaxf(m[i], m[i + w]);
+          mt[r] = m[0];
+          // A row with no running maximum yet takes this thread's own (0 where it has none:
+          // its P are all 0 then, and its f below is 1).
+          const float own = mt[r] * to_log2;
+          bo[r] = row_max[r] != -INFINITY ? fmaxf(row_max[r], own - 100.f) : own != -INFINITY ? own : 0.f;
+#pragma unroll
+          for (int i = 0; i < kNT; i++) {
+            sc[i * 4 + 2 * r] = exp2_ftz(fmaf(sc[i * 4 + 2 * r], to_log2, -bo[r]));
+            sc[i * 4 + 2 * r + 1] = exp2_ftz(fmaf(sc[i * 4 + 2 * r + 1], to_log2, -bo[r]));
+            sum[r] += sc[i * 4 + 2 * r] + sc[i * 4 + 2 * r + 1];
+          }
+        }
+        bool moved = false;
+        float f[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+          float mx = quad_max(mt[r]) * to_log2;
+          mx = mx > row_max[r] + kMaxSlack ? mx : row_max[r];
+          const float base = mx == -INFINITY ? 0.f : mx;
+          corr[r] = exp2_ftz(row_max[r] - base);
+          rescale |= corr[r] != 1.f;
+          // <= 1 (bo never exceeds the row's base), 1 where nothing moved
+          f[r] = row_max[r] == -INFINITY && mt[r] == -INFINITY ? 1.f : exp2_ftz(bo[r] - base);
+          moved |= f[r] != 1.f;
+          row_max[r] = mx;
+        }
+        if (__any_sync(0xffffffffu, moved)) {
+#pragma unroll
+          for (int r = 0; r < 2; r++) {
+#pragma unroll
+            for (int i = 0; i < kNT; i++) sc[i * 4 + 2 * r] *= f[r], sc[i * 4 + 2 * r + 1] *= f[r];
+            sum[r] *= f[r];
+          }
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++) row_sum[r] = row_sum[r] * corr[r] + sum[r];
+        return __any_sync(0xffffffffu, rescale);
+      }
 #pragma unroll
       for (int r = 0; r < 2; r++) {
         float mx = -INFINITY;
