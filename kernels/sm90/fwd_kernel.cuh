@@ -402,12 +402,36 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         }
       }
       bool rescale = false;
+      // Row r's P = 2^(S * to_log2 - b), in place; returns their sum.
+      auto exps = [&](int r, float b) {
+        float sum = 0.f;
+#pragma unroll
+        for (int i = 0; i < kNT; i++) {
+          sc[i * 4 + 2 * r] = exp2_ftz(fmaf(sc[i * 4 + 2 * r], to_log2, -b));
+          sc[i * 4 + 2 * r + 1] = exp2_ftz(fmaf(sc[i * 4 + 2 * r + 1], to_log2, -b));
+          sum += sc[i * 4 + 2 * r] + sc[i * 4 + 2 * r + 1];
+        }
+        return sum;
+      };
+      // The row's maximum moves only when the tile's (m, log2 domain, across the quad)
+      // exceeds it by more than kMaxSlack: below that the old one stays, P reaches at most
+      // 2^kMaxSlack, and O and the row sum need no rescaling. O / row sum and the LSE
+      // (row_max + log2 of the sum) do not depend on which maximum was subtracted. Sets
+      // corr[r] and row_max[r]; returns the row's base (0 for a row with nothing visible yet).
+      auto move_max = [&](int r, float m) {
+        const float mx = m > row_max[r] + kMaxSlack ? m : row_max[r];  // -inf + slack stays -inf
+        const float base = mx == -INFINITY ? 0.f : mx;
+        corr[r] = exp2_ftz(row_max[r] - base);
+        rescale |= corr[r] != 1.f;
+        row_max[r] = mx;
+        return base;
+      };
       if (kEarlyExp && it > 0) {
         // The exponentials start before the row's maximum is known across the quad: against
         // the running maximum, or this thread's own maximum less 100 where that is larger (so
         // no P can overflow); once the quad's maximum is in, P and the sum are scaled to the
         // row's base where it differs (a rise past kMaxSlack, or past 100 in one thread).
-        float mt[2], bo[2], sum[2] = {0.f, 0.f};
+        float mt[2], bo[2], sum[2];
 #pragma unroll
         for (int r = 0; r < 2; r++) {
           float m[kNT];  // a tree: 5 levels at 32 values
@@ -422,26 +446,16 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
           // its P are all 0 then, and its f below is 1).
           const float own = mt[r] * to_log2;
           bo[r] = row_max[r] != -INFINITY ? fmaxf(row_max[r], own - 100.f) : own != -INFINITY ? own : 0.f;
-#pragma unroll
-          for (int i = 0; i < kNT; i++) {
-            sc[i * 4 + 2 * r] = exp2_ftz(fmaf(sc[i * 4 + 2 * r], to_log2, -bo[r]));
-            sc[i * 4 + 2 * r + 1] = exp2_ftz(fmaf(sc[i * 4 + 2 * r + 1], to_log2, -bo[r]));
-            sum[r] += sc[i * 4 + 2 * r] + sc[i * 4 + 2 * r + 1];
-          }
+          sum[r] = exps(r, bo[r]);
         }
         bool moved = false;
         float f[2];
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-          float mx = quad_max(mt[r]) * to_log2;
-          mx = mx > row_max[r] + kMaxSlack ? mx : row_max[r];
-          const float base = mx == -INFINITY ? 0.f : mx;
-          corr[r] = exp2_ftz(row_max[r] - base);
-          rescale |= corr[r] != 1.f;
-          // <= 1 (bo never exceeds the row's base), 1 where nothing moved
-          f[r] = row_max[r] == -INFINITY && mt[r] == -INFINITY ? 1.f : exp2_ftz(bo[r] - base);
+          const bool none = row_max[r] == -INFINITY && mt[r] == -INFINITY;
+          const float base = move_max(r, quad_max(mt[r]) * to_log2);
+          f[r] = none ? 1.f : exp2_ftz(bo[r] - base);  // <= 1 (bo never exceeds the base)
           moved |= f[r] != 1.f;
-          row_max[r] = mx;
         }
         if (__any_sync(0xffffffffu, moved)) {
 #pragma unroll
@@ -460,24 +474,8 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         float mx = -INFINITY;
 #pragma unroll
         for (int i = 0; i < kNT; i++) mx = fmaxf(mx, fmaxf(sc[i * 4 + 2 * r], sc[i * 4 + 2 * r + 1]));
-        // The row's maximum moves only when the tile's exceeds it by more than kMaxSlack
-        // (log2 domain): below that the old one stays, P reaches at most 2^kMaxSlack, and O
-        // and the row sum need no rescaling. O / row sum and the LSE (row_max + log2 of the
-        // sum) do not depend on which maximum was subtracted.
-        mx = quad_max(mx) * to_log2;
-        mx = mx > row_max[r] + kMaxSlack ? mx : row_max[r];  // -inf + slack stays -inf
-        const float base = mx == -INFINITY ? 0.f : mx;       // a row with nothing visible yet
-        corr[r] = exp2_ftz(row_max[r] - base);
-        rescale |= corr[r] != 1.f;
-        row_max[r] = mx;
-        float sum = 0.f;
-#pragma unroll
-        for (int i = 0; i < kNT; i++) {
-          sc[i * 4 + 2 * r] = exp2_ftz(fmaf(sc[i * 4 + 2 * r], to_log2, -base));
-          sc[i * 4 + 2 * r + 1] = exp2_ftz(fmaf(sc[i * 4 + 2 * r + 1], to_log2, -base));
-          sum += sc[i * 4 + 2 * r] + sc[i * 4 + 2 * r + 1];
-        }
-        row_sum[r] = row_sum[r] * corr[r] + sum;
+        const float base = move_max(r, quad_max(mx) * to_log2);
+        row_sum[r] = row_sum[r] * corr[r] + exps(r, base);
       }
       return __any_sync(0xffffffffu, rescale);
     };
