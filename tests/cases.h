@@ -101,6 +101,8 @@ static const fc_spec fc_matrix[] = {
      * 4096 keys run its persistent grid */
     {"long-k3000-causal", BF, 1, 3000, 3000, 4, 2, 128, 1, -1, -1, 0, 0, 1, 0, 0, 0, 1024},
     {"long-q300-k2100", BF, 2, 300, 2100, 4, 4, 128, 0, -1, -1, 0, 0, 1, 0, 0, 0, 0},
+    /* the 176-key D=128 tile (one CTA per tile, unmasked beyond 4096 keys), its last key tile short */
+    {"long-q200-k4500", BF, 1, 200, 4500, 2, 1, 128, 0, -1, -1, 0, 0, 1, 0, 0, 1, 0},
     {"long-q200-k2500-d64", F16, 2, 200, 2500, 4, 1, 64, 0, -1, -1, 0, 0, 1, 0, 0, 1, 0},
     {"long-q600-k2200-d256-window", BF, 1, 600, 2200, 2, 2, 256, 0, 500, 100, 0, 0, 1, 0, 0, 0, 0},
     {"long-q300-k4200-causal", BF, 1, 300, 4200, 2, 1, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1, 0},

@@ -109,14 +109,14 @@ static int plan90(const fc_problem *p, const fc_device_caps *c, fc_kernel_info *
 Test(select_sm90, hopper_tiles) {
   fc_kernel_info info;
   char why[256];
-  /* full attention, then causal, at 4096 keys: only D=128 changes its tile (176 keys without
+  /* full attention, then causal, at 8192 keys: only D=128 changes its tile (176 keys without
    * a mask, on one CTA per tile) */
   const int dims[3] = {64, 128, 256}, bm[3] = {192, 128, 128}, warps[3] = {16, 12, 12};
   const int bn[2][3] = {{128, 176, 64}, {128, 128, 64}};
   for (int causal = 0; causal <= 1; causal++)
     for (int i = 0; i < 3; i++) {
       fc_problem p = problem(i == 1 ? FC_DTYPE_F16 : FC_DTYPE_BF16, dims[i]);
-      p.seqlen_q = p.seqlen_k = p.total_q = p.total_k = 4096;
+      p.seqlen_q = p.seqlen_k = p.total_q = p.total_k = 8192;
       p.causal = causal, p.window_right = causal ? 0 : -1;
       cr_assert(plan90(&p, &H100, &info, why), "D=%d: %s", dims[i], why);
       cr_assert_eq(info.block_m, bm[i], "D=%d", dims[i]);
@@ -124,25 +124,28 @@ Test(select_sm90, hopper_tiles) {
       cr_assert_eq(info.num_warps, warps[i], "one producer warpgroup and block_m / 64 consumers, D=%d", dims[i]);
       cr_assert(strstr(info.description, "wgmma"), "%s", info.description);
     }
-  /* D=128 without a mask takes 128 keys too at up to 2048 keys (the persistent grid) */
+  /* D=128 without a mask takes 128 keys too at up to 4096 keys (the persistent grid) */
   fc_problem short_rows = problem(FC_DTYPE_BF16, 128);
   cr_assert(plan90(&short_rows, &H100, &info, why), "%s", why);
   cr_assert_eq(info.block_n, 128);
-  short_rows.seqlen_q = short_rows.seqlen_k = short_rows.total_q = short_rows.total_k = 2048;
+  short_rows.seqlen_q = short_rows.seqlen_k = short_rows.total_q = short_rows.total_k = 4096;
   cr_assert(plan90(&short_rows, &H100, &info, why), "%s", why);
   cr_assert_eq(info.block_n, 128);
   cr_assert(strstr(info.description, "persistent grid"), "%s", info.description);
-  /* the schedule: persistent up to 2048 keys, 4096 under a mask; one CTA per tile beyond */
-  const int64_t keys[4] = {2048, 4096, 4096, 8192};
-  const int causal_of[4] = {0, 0, 1, 1}, persistent[4] = {1, 0, 1, 0};
-  for (int i = 0; i < 4; i++) {
-    fc_problem p = problem(FC_DTYPE_BF16, 128);
+  /* the schedule: persistent up to 2048 keys (D=128: 4096), 4096 under a mask; one CTA per
+   * tile beyond */
+  const int64_t keys[7] = {4096, 4097, 4096, 8192, 2048, 4096, 2048};
+  const int dim_of[7] = {128, 128, 128, 128, 64, 64, 256};
+  const int causal_of[7] = {0, 0, 1, 1, 0, 0, 0}, persistent[7] = {1, 0, 1, 0, 1, 0, 1};
+  for (int i = 0; i < 7; i++) {
+    fc_problem p = problem(FC_DTYPE_BF16, dim_of[i]);
     p.seqlen_q = p.seqlen_k = p.total_q = p.total_k = keys[i];
     p.causal = causal_of[i], p.window_right = causal_of[i] ? 0 : -1;
     cr_assert(plan90(&p, &H100, &info, why), "%s", why);
     cr_assert(strstr(info.description, persistent[i] ? "persistent grid" : "one CTA per tile"),
-              "%lld keys, causal %d: %s", (long long)keys[i], causal_of[i], info.description);
-    cr_assert_eq(info.persistent, persistent[i], "%lld keys, causal %d: info.persistent", (long long)keys[i], causal_of[i]);
+              "D=%d, %lld keys, causal %d: %s", dim_of[i], (long long)keys[i], causal_of[i], info.description);
+    cr_assert_eq(info.persistent, persistent[i], "D=%d, %lld keys, causal %d: info.persistent", dim_of[i],
+                 (long long)keys[i], causal_of[i]);
   }
   /* a sliding window is a mask too */
   fc_problem w = problem(FC_DTYPE_BF16, 128);

@@ -27,6 +27,20 @@ __device__ __forceinline__ void mbar_expect_tx(uint64_t *bar, uint32_t bytes) {
 __device__ __forceinline__ void mbar_arrive(uint64_t *bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
 }
+// One arrival from lane 0 of the calling warp, the lane tested inside the asm: a `lane == 0`
+// branch around mbar_arrive is control flow the compiler cannot prove uniform, and placed
+// before a main loop it moved the loop's descriptor arithmetic off the uniform datapath.
+__device__ __forceinline__ void mbar_arrive_lane0(uint64_t *bar) {
+  asm volatile(
+      "{\n"
+      ".reg .u32 lane;\n"
+      ".reg .pred first;\n"
+      "mov.u32 lane, %%laneid;\n"
+      "setp.eq.u32 first, lane, 0;\n"
+      "@first mbarrier.arrive.shared::cta.b64 _, [%0];\n"
+      "}\n" ::"r"(smem_addr(bar))
+      : "memory");
+}
 // Waits until the phase with parity `parity` has completed.
 __device__ __forceinline__ void mbar_wait(uint64_t *bar, uint32_t parity) {
   asm volatile(

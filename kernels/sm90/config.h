@@ -52,22 +52,25 @@ FC_SM90_HD constexpr Regs regs(Config c, bool persistent) {
 
 // The schedule: a persistent grid (one CTA per SM taking tiles in dispatch order from a
 // counter; the next tile's Q and K/V load under the current one's last products and output)
-// where the keys are at most 2048, or 4096 under a mask (causal, windows); one CTA per tile
-// beyond. Measured on H100 against one CTA per tile (results/history/variants-h100-sm90-pers-q/):
+// where the keys are at most 2048 (4096 at D=128), or 4096 under a mask (causal, windows); one
+// CTA per tile beyond. Measured on H100 against one CTA per tile (results/history/variants-h100-sm90-pers-q/):
 // run 5, persistent +14 to +18% at S=512 (D=128, D=64 non-causal), +7 to +10% at S=1024,
 // +3 to +8% at S=2048 except D=64 non-causal (-0.5%), D=256 -0.8 to +3%; run 6, causal
 // S=4096 +0.2 to +3.6%, causal S=8192 -0.2 to -1.0%. With every size persistent (run 2)
-// non-causal S=4096 and 8192 lost 1.5-3.6%, with the inner loop's SASS unchanged.
-constexpr long long kPersistentMaxKeys = 2048;
+// non-causal S=4096 and 8192 lost 1.5-3.6%, with the inner loop's SASS unchanged. Unmasked
+// D=128 at 4096 keys, on the 128-key tile with the TMA store and the tail under the last P V:
+// +0.6% against one CTA per tile with the same tail, D=64 -2.0% earlier
+// (results/history/variants-h100-sm90-tail/, variants-h100-sm90-pers4096/).
 constexpr long long kPersistentMaxKeysMasked = 4096;
-FC_SM90_HD constexpr bool persistent_schedule(long long seqlen_k, bool masked) {
-  return seqlen_k <= (masked ? kPersistentMaxKeysMasked : kPersistentMaxKeys);
+FC_SM90_HD constexpr long long persistent_max_keys(int d) { return d == 128 ? 4096 : 2048; }
+FC_SM90_HD constexpr bool persistent_schedule(int d, long long seqlen_k, bool masked) {
+  return seqlen_k <= (masked ? kPersistentMaxKeysMasked : persistent_max_keys(d));
 }
 
 //  D = 64:  3 x 64 rows, 128 keys, 2 stages (96 KB). The softmax costs as much as the two
 //           products here, so three consumer warpgroups take turns on the tensor cores (FA3's
 //           choice); at 160 registers S (64), P (32) and O (32) fit.
-//  D = 128: 2 x 64 rows, 2 stages. Full attention on one CTA per tile (beyond 2048 keys):
+//  D = 128: 2 x 64 rows, 2 stages. Full attention on one CTA per tile (beyond 4096 keys):
 //           176 keys (208 KB), FA3's tile: fewer barriers and softmax passes per key, S (88)
 //           + P (44) + O (64) under 240 registers. Masked (causal, windows) or on the
 //           persistent grid: 128 keys (160 KB, 192 KB with the output tile), so the diagonal
@@ -79,12 +82,12 @@ FC_SM90_HD constexpr bool masked(long long window_left, long long window_right) 
   return window_left >= 0 || window_right >= 0;
 }
 // Which D=128 tile (config()'s `narrow` argument): the 176-key one only for unmasked rows of
-// more than 2048 keys (one CTA per tile). At 1024 keys and below the 128-key tile measured
+// more than 4096 keys (one CTA per tile). At 1024 keys and below the 128-key tile measured
 // faster on H100 (+2.2 to +2.8% at S=512, +0.4 to +0.8% at S=1024;
 // results/history/variants-h100-sm90-pers-q/, run 9); at 2048 keys about as fast (+0.7%,
 // NOTES), and it leaves room for the output tile (+0.4% more with it).
 FC_SM90_HD constexpr bool narrow(long long seqlen_k, long long window_left, long long window_right) {
-  return masked(window_left, window_right) || seqlen_k <= kPersistentMaxKeys;
+  return masked(window_left, window_right) || seqlen_k <= persistent_max_keys(128);
 }
 FC_SM90_HD constexpr Config config(int d, bool narrow) {
   return d == 64    ? Config{64, 3, 128, 2}
@@ -102,7 +105,7 @@ FC_SM90_HD constexpr bool same_config(Config a, Config b) {
   return a.head_dim == b.head_dim && a.consumers == b.consumers && a.block_n == b.block_n && a.stages == b.stages;
 }
 // Whether config(d, narrow) can run on the persistent grid: where the wide tile differs from
-// the narrow one, narrow() gives it only problems of more than kPersistentMaxKeys unmasked
+// the narrow one, narrow() gives it only problems of more than persistent_max_keys() unmasked
 // keys, which persistent_schedule() runs one CTA per tile, so it has no persistent kernel.
 FC_SM90_HD constexpr bool persistent_config(int d, bool narrow) {
   return narrow || same_config(config(d, true), config(d, false));

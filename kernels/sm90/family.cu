@@ -85,7 +85,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   }
   // The persistent launch falls back to one CTA per tile (less shared memory) when no tile
   // counter is free, so the larger of the two must fit.
-  const bool pers = persistent_schedule(p->seqlen_k, masked(p->window_left, p->window_right));
+  const bool pers = persistent_schedule((int)p->head_dim, p->seqlen_k, masked(p->window_left, p->window_right));
   const int smem = smem_bytes(c, pers);
   if (smem > caps->smem_optin) {
     snprintf(why, why_len, "the D=%lld tile needs %d bytes of shared memory, the device allows %d",

@@ -152,6 +152,9 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // The early exponentials (softmax() below) where registers allow: with three consumer
   // warpgroups (D=64, 160 registers) their speculative form spilled and lost 3-5%.
   constexpr bool kEarlyExp = C == 2;
+  // The tile's bookkeeping under its last P V (mainloop's tail) where registers allow: with
+  // three consumer warpgroups the values it holds across the wait spilled.
+  constexpr bool kTailUnderPv = C == 2;
   // The persistent kernel's output leaves through its own tile by the TMA (out_staged()); the
   // COPIES kernels store it with their threads, to every copy too.
   constexpr bool kStageOut = out_staged(kCfg, PERSISTENT) && !COPIES;
@@ -337,10 +340,15 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
 
   // The products and the online softmax of tile w, whose first key tile is the CTA's kv-th
   // and whose Q is the CTA's loaded-th: O, row_max (log2 domain) and row_sum accumulate.
+  // tail(): the tile's bookkeeping that needs neither O nor the tensor cores (the row sums,
+  // the next tile's place), run while the last P V is still on the tensor cores.
   auto mainloop = [&](const Tile &w, int kv, int loaded, float (&o)[D / 2], float (&row_max)[2],
-                      float (&row_sum)[2]) {
+                      float (&row_sum)[2], auto &&tail) {
     const int m0 = w.m0, sk = w.sk, diag = w.diag, m_last = w.m_last;
-    const int nb_last = w.nb_last, nblocks = w.nblocks;
+    // From lane 0: where the tile's place comes round the tile loop from the previous tile's
+    // tail, the compiler could not prove the key-tile count the same across the warp, and the
+    // loop's counter and its stage arithmetic left the uniform datapath (R2UR 22 -> 48 at D=128).
+    const int nb_last = __shfl_sync(0xffffffffu, w.nb_last, 0), nblocks = __shfl_sync(0xffffffffu, w.nblocks, 0);
     const int row0 = m0 + cw * 64 + warp * 16 + g;  // rows row0 and row0 + 8
     // S = Q K^T for key tile `it`: D/16 wgmmas, both operands K-major in shared memory.
     auto issue_qk = [&](float (&sc)[BN / 2], int stage) {
@@ -515,6 +523,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
           if (it > 0 && (PERSISTENT || it < nblocks)) mbar_arrive(&s.v_empty[(kv + it - 1) % STAGES]);
         }
       }
+      tail();
     } else if (nblocks > 0) {
       mbar_wait(&s.q_full, loaded & 1);
       float sc[BN / 2], corr[2];
@@ -588,7 +597,9 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       wgmma_fence();
       issue_pv(pa, last);
       pass_turn();
+      if constexpr (kTailUnderPv) tail();
       wgmma_wait<0>();
+      if constexpr (!kTailUnderPv) tail();
 #pragma unroll
       for (int i = 0; i < D / 2; i++) reg_fence(o[i]);
       if (PERSISTENT) {
@@ -641,9 +652,10 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     float o[D / 2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, inv[2];
 #pragma unroll
     for (int i = 0; i < D / 2; i++) o[i] = 0.f;
-    if (w.nblocks > 0) mainloop(w, 0, 0, o, row_max, row_sum);
+    auto tail = [&] { finish(w, row0, row_max, row_sum, inv); };
+    if (w.nblocks > 0) mainloop(w, 0, 0, o, row_max, row_sum, tail);
+    else tail();
     if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
-    finish(w, row0, row_max, row_sum, inv);
     // Stage this warp's 16 rows in its own rows of the Q tile, then write whole 16-byte
     // chunks per row: a warp stores 512 contiguous bytes (D=128) at a time, which measured
     // 1-3% faster than the persistent kernel's quad-transposed stores
@@ -669,15 +681,21 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
 
   int kv = 0, loaded = 0;  // K/V tiles and Q tiles consumed so far, as the producer counts them
   int stored = 0;          // rows this warpgroup has stored (out_signals)
-  for (int k = 0;; k++) {
-    // Lane 0 reads the tile for its warp and releases the slot.
+  // Every lane reads tile k, then lane 0 releases the slot for its warp. Where the tail runs
+  // under the last P V (kTailUnderPv), tile k + 1 is read there: the producer hands it over
+  // once tile k's copies are issued, some key tiles before. No branch on the lane: this runs
+  // before the next tile's main loop (see mbar_arrive_lane0).
+  auto take_tile = [&](int k) {
     const int slot = k & 1;
-    int4 pl = make_int4(0, 0, 0, 0);
-    if (lane == 0) {
-      mbar_wait(&s.tile_full[slot], (k / 2) & 1);
-      pl = s.tile[slot];
-      mbar_arrive(&s.tile_empty[slot]);
-    }
+    mbar_wait(&s.tile_full[slot], (k / 2) & 1);
+    const int4 pl = s.tile[slot];
+    __syncwarp();
+    mbar_arrive_lane0(&s.tile_empty[slot]);
+    return pl;
+  };
+  int4 pl = kTailUnderPv ? take_tile(0) : make_int4(0, 0, 0, 0);
+  for (int k = 0;; k++) {
+    if constexpr (!kTailUnderPv) pl = take_tile(k);
     pl.x = __shfl_sync(0xffffffffu, pl.x, 0), pl.y = __shfl_sync(0xffffffffu, pl.y, 0);
     pl.z = __shfl_sync(0xffffffffu, pl.z, 0), pl.w = __shfl_sync(0xffffffffu, pl.w, 0);
     if (pl.y < 0) break;
@@ -688,23 +706,41 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     kv = __shfl_sync(0xffffffffu, kv, 0);
     loaded = __shfl_sync(0xffffffffu, loaded, 0);
     const Tile w = tile_of(pl);
-    if (!has_rows(w)) continue;  // a row block wholly before this sequence's start
+    if (!has_rows(w)) {  // a row block wholly before this sequence's start
+      if constexpr (kTailUnderPv) pl = take_tile(k + 1);
+      continue;
+    }
     if constexpr (COPIES) stored += wg_rows(w);
     const int row0 = w.m0 + cw * 64 + warp * 16 + g;
     float o[D / 2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, inv[2];
 #pragma unroll
     for (int i = 0; i < D / 2; i++) o[i] = 0.f;
-    if (w.nblocks > 0) mainloop(w, kv, loaded, o, row_max, row_sum);
-    finish(w, row0, row_max, row_sum, inv);
     // Rows that saw no key (or a tile with none) have O = 0 and inv = 0, so they write zeros.
     // Where the warpgroup's 64 rows all lie in the sequence, through its rows of the output
     // tile and the TMA, so the warps go on at once: once its last TMA store has read them,
     // each warp stages its rows, and one thread issues a store per 64 columns. (The TMA writes
     // whole boxes, which at a sequence's ends would reach into the next sequence's rows.)
     const int wrow = w.m0 + cw * 64;
-    if (kStageOut && p.o_tma && wrow >= 0 && wrow + 64 <= w.sq) {
+    const bool staged = kStageOut && p.o_tma && wrow >= 0 && wrow + 64 <= w.sq;
+    // Under the last P V: the row sums, the output tile's last store read, the next tile.
+    auto free_out = [&] {
       if (threadIdx.x % 128 == 0) bulk_wait_read();
       named_barrier_sync(8 + cw, 128);
+    };
+    int4 next_pl = pl;
+    auto tail = [&] {
+      if constexpr (kTailUnderPv) {
+        finish(w, row0, row_max, row_sum, inv);
+        if (staged) free_out();
+        next_pl = take_tile(k + 1);
+      }
+    };
+    if (w.nblocks > 0) mainloop(w, kv, loaded, o, row_max, row_sum, tail);
+    else tail();
+    if constexpr (!kTailUnderPv) finish(w, row0, row_max, row_sum, inv);
+    pl = next_pl;
+    if (staged) {
+      if constexpr (!kTailUnderPv) free_out();
       stage(s.o, o, inv);
       fence_proxy_async();
       named_barrier_sync(8 + cw, 128);

@@ -83,7 +83,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   CUtensorMap maps[4] = {};
   if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
   constexpr bool kCanPersist = persistent_config(D, NARROW);
-  bool persistent = kCanPersist && persistent_schedule(pr->seqlen_k, masked(pr->window_left, pr->window_right));
+  bool persistent = kCanPersist && persistent_schedule(D, pr->seqlen_k, masked(pr->window_left, pr->window_right));
   const int64_t row_blocks = (pr->seqlen_q + BM - 1) / BM, tiles = row_blocks * pr->heads * pr->batch;
   if (tiles == 0) return 0;
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
