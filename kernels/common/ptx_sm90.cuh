@@ -41,6 +41,30 @@ __device__ __forceinline__ void mbar_arrive_lane0(uint64_t *bar) {
       "}\n" ::"r"(smem_addr(bar))
       : "memory");
 }
+// 16 bytes of shared memory read by lane 0 of the calling warp (the other lanes get zeros), the
+// lane tested inside the asm, for the same reason as mbar_arrive_lane0. With the read and the
+// arrive that frees the slot on the same thread, nothing orders a write to the slot after
+// other lanes' reads but that thread's own program order (compute-sanitizer's racecheck
+// reported every lane reading and lane 0 arriving after __syncwarp as a hazard).
+__device__ __forceinline__ int4 ld_shared_lane0(const int4 *ptr) {
+  int4 v;
+  asm volatile(
+      "{\n"
+      ".reg .u32 lane;\n"
+      ".reg .pred first;\n"
+      "mov.u32 lane, %%laneid;\n"
+      "setp.eq.u32 first, lane, 0;\n"
+      "mov.b32 %0, 0;\n"
+      "mov.b32 %1, 0;\n"
+      "mov.b32 %2, 0;\n"
+      "mov.b32 %3, 0;\n"
+      "@first ld.shared.v4.s32 {%0, %1, %2, %3}, [%4];\n"
+      "}\n"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "r"(smem_addr(ptr))
+      : "memory");
+  return v;
+}
 // Waits until the phase with parity `parity` has completed.
 __device__ __forceinline__ void mbar_wait(uint64_t *bar, uint32_t parity) {
   asm volatile(

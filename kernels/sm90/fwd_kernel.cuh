@@ -348,7 +348,8 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     // From lane 0: where the tile's place comes round the tile loop from the previous tile's
     // tail, the compiler could not prove the key-tile count the same across the warp, and the
     // loop's counter and its stage arithmetic left the uniform datapath (R2UR 22 -> 48 at D=128).
-    const int nb_last = __shfl_sync(0xffffffffu, w.nb_last, 0), nblocks = __shfl_sync(0xffffffffu, w.nblocks, 0);
+    const int nb_last = kTailUnderPv ? __shfl_sync(0xffffffffu, w.nb_last, 0) : w.nb_last;
+    const int nblocks = kTailUnderPv ? __shfl_sync(0xffffffffu, w.nblocks, 0) : w.nblocks;
     const int row0 = m0 + cw * 64 + warp * 16 + g;  // rows row0 and row0 + 8
     // S = Q K^T for key tile `it`: D/16 wgmmas, both operands K-major in shared memory.
     auto issue_qk = [&](float (&sc)[BN / 2], int stage) {
@@ -681,16 +682,26 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
 
   int kv = 0, loaded = 0;  // K/V tiles and Q tiles consumed so far, as the producer counts them
   int stored = 0;          // rows this warpgroup has stored (out_signals)
-  // Every lane reads tile k, then lane 0 releases the slot for its warp. Where the tail runs
-  // under the last P V (kTailUnderPv), tile k + 1 is read there: the producer hands it over
-  // once tile k's copies are issued, some key tiles before. No branch on the lane: this runs
-  // before the next tile's main loop (see mbar_arrive_lane0).
+  // Lane 0 reads tile k for its warp (the top of the loop broadcasts it) and releases the
+  // slot. Where the tail runs under the last P V (kTailUnderPv), tile k + 1 is read there: the
+  // producer hands it over once tile k's copies are issued, some key tiles before. There, with
+  // no branch on the lane, as the read then comes before the next tile's main loop (see
+  // mbar_arrive_lane0); at the top of the loop (D=64) the branch costs nothing, and the
+  // branch-free read spilled 7 bytes at 160 registers.
   auto take_tile = [&](int k) {
     const int slot = k & 1;
-    mbar_wait(&s.tile_full[slot], (k / 2) & 1);
-    const int4 pl = s.tile[slot];
-    __syncwarp();
-    mbar_arrive_lane0(&s.tile_empty[slot]);
+    if constexpr (kTailUnderPv) {
+      mbar_wait(&s.tile_full[slot], (k / 2) & 1);
+      const int4 pl = ld_shared_lane0(&s.tile[slot]);
+      mbar_arrive_lane0(&s.tile_empty[slot]);
+      return pl;
+    }
+    int4 pl = make_int4(0, 0, 0, 0);
+    if (lane == 0) {
+      mbar_wait(&s.tile_full[slot], (k / 2) & 1);
+      pl = s.tile[slot];
+      mbar_arrive(&s.tile_empty[slot]);
+    }
     return pl;
   };
   int4 pl = kTailUnderPv ? take_tile(0) : make_int4(0, 0, 0, 0);
