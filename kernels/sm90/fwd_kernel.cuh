@@ -690,14 +690,12 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // branch-free read spilled 7 bytes at 160 registers.
   auto take_tile = [&](int k) {
     const int slot = k & 1;
+    int4 pl = make_int4(0, 0, 0, 0);
     if constexpr (kTailUnderPv) {
       mbar_wait(&s.tile_full[slot], (k / 2) & 1);
-      const int4 pl = ld_shared_lane0(&s.tile[slot]);
+      pl = ld_shared_lane0(&s.tile[slot]);
       mbar_arrive_lane0(&s.tile_empty[slot]);
-      return pl;
-    }
-    int4 pl = make_int4(0, 0, 0, 0);
-    if (lane == 0) {
+    } else if (lane == 0) {
       mbar_wait(&s.tile_full[slot], (k / 2) & 1);
       pl = s.tile[slot];
       mbar_arrive(&s.tile_empty[slot]);
