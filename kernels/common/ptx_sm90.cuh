@@ -27,26 +27,14 @@ __device__ __forceinline__ void mbar_expect_tx(uint64_t *bar, uint32_t bytes) {
 __device__ __forceinline__ void mbar_arrive(uint64_t *bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
 }
-// One arrival from lane 0 of the calling warp, the lane tested inside the asm: a `lane == 0`
-// branch around mbar_arrive is control flow the compiler cannot prove uniform, and placed
-// before a main loop it moved the loop's descriptor arithmetic off the uniform datapath.
-__device__ __forceinline__ void mbar_arrive_lane0(uint64_t *bar) {
-  asm volatile(
-      "{\n"
-      ".reg .u32 lane;\n"
-      ".reg .pred first;\n"
-      "mov.u32 lane, %%laneid;\n"
-      "setp.eq.u32 first, lane, 0;\n"
-      "@first mbarrier.arrive.shared::cta.b64 _, [%0];\n"
-      "}\n" ::"r"(smem_addr(bar))
-      : "memory");
-}
-// 16 bytes of shared memory read by lane 0 of the calling warp (the other lanes get zeros), the
-// lane tested inside the asm, for the same reason as mbar_arrive_lane0. With the read and the
-// arrive that frees the slot on the same thread, nothing orders a write to the slot after
-// other lanes' reads but that thread's own program order (compute-sanitizer's racecheck
-// reported every lane reading and lane 0 arriving after __syncwarp as a hazard).
-__device__ __forceinline__ int4 ld_shared_lane0(const int4 *ptr) {
+// A slot handed over through shared memory, taken by lane 0 of the calling warp: it reads the
+// slot's 16 bytes (the other lanes get zeros) and then arrives on the slot's empty barrier,
+// the lane tested inside the asm. A `lane == 0` branch is control flow the compiler cannot
+// prove uniform, and placed before a main loop it moved the loop's descriptor arithmetic off
+// the uniform datapath. The read and the arrive on one thread: compute-sanitizer's racecheck
+// reported every lane reading, then lane 0 arriving after __syncwarp, as a hazard against the
+// producer's next write of the slot.
+__device__ __forceinline__ int4 take_slot_lane0(const int4 *slot, uint64_t *empty) {
   int4 v;
   asm volatile(
       "{\n"
@@ -59,9 +47,10 @@ __device__ __forceinline__ int4 ld_shared_lane0(const int4 *ptr) {
       "mov.b32 %2, 0;\n"
       "mov.b32 %3, 0;\n"
       "@first ld.shared.v4.s32 {%0, %1, %2, %3}, [%4];\n"
+      "@first mbarrier.arrive.shared::cta.b64 _, [%5];\n"
       "}\n"
       : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "r"(smem_addr(ptr))
+      : "r"(smem_addr(slot)), "r"(smem_addr(empty))
       : "memory");
   return v;
 }

@@ -686,15 +686,14 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // slot. Where the tail runs under the last P V (kTailUnderPv), tile k + 1 is read there: the
   // producer hands it over once tile k's copies are issued, some key tiles before. There, with
   // no branch on the lane, as the read then comes before the next tile's main loop (see
-  // mbar_arrive_lane0); at the top of the loop (D=64) the branch costs nothing, and the
+  // take_slot_lane0); at the top of the loop (D=64) the branch costs nothing, and the
   // branch-free read spilled 7 bytes at 160 registers.
   auto take_tile = [&](int k) {
     const int slot = k & 1;
     int4 pl = make_int4(0, 0, 0, 0);
     if constexpr (kTailUnderPv) {
       mbar_wait(&s.tile_full[slot], (k / 2) & 1);
-      pl = ld_shared_lane0(&s.tile[slot]);
-      mbar_arrive_lane0(&s.tile_empty[slot]);
+      pl = take_slot_lane0(&s.tile[slot], &s.tile_empty[slot]);
     } else if (lane == 0) {
       mbar_wait(&s.tile_full[slot], (k / 2) & 1);
       pl = s.tile[slot];
