@@ -96,6 +96,10 @@ static const fc_spec fc_matrix[] = {
     {"tiles-576-d128", BF, 3, 700, 900, 32, 8, 128, 0, -1, -1, 0, 0, 1, 0, 0, 0, 2048},
     {"tiles-576-q1000-k100-causal", BF, 3, 1000, 100, 24, 24, 128, 1, -1, -1, 0, 0, 1, 0, 0, 0, 2048},
     {"tiles-256-d256-window", F16, 2, 1000, 1000, 16, 8, 256, 0, 200, 0, 0, 0, 1, 0, 0, 0, 1024},
+    /* the sm90 family's split tail (D=128, 16 key tiles or more): 140 tiles (the first row
+     * block of each head 2 rows) on an H100's 132 SMs, every tile cut by keys between two
+     * CTAs' runs and merged by the second piece to end, its first key tile ragged */
+    {"split-d128", BF, 1, 130, 2000, 70, 10, 128, 0, -1, -1, 0, 0, 1, 0, 0, 1, 2048},
     /* more than 2048 keys (4096 under a mask): the sm90 family's one-CTA-per-tile schedule
      * (below that its grid is persistent), every tile config; the masked cases from 2048 to
      * 4096 keys run its persistent grid */

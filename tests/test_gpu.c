@@ -143,6 +143,58 @@ Test(gpu, out_copies) {
   fc_context_destroy(ctx);
 }
 
+/* The sm90 split tail (144 tiles of 128 rows, 16 key tiles each, on an H100's 132 SMs: every
+ * tile cut between two CTAs' runs) on two streams at once, 8 launches queued on each: launches
+ * on one stream share a workspace in stream order, two streams hold one each, and every
+ * output equals, bit for bit, one launch's on the default stream (the merge of a tile's two
+ * pieces does not depend on which ended first). Elsewhere it runs whatever dispatch picks and
+ * checks the same. */
+Test(gpu, split_tail_streams) {
+  fc_context *ctx = gpu_context_or_skip();
+  const int64_t B = 1, S = 2048, H = 9, Hk = 3, D = 128;
+  const size_t nq = (size_t)(B * S * H * D), nk = (size_t)(B * S * Hk * D);
+  enum { kStreams = 2, kLaunches = 8 };
+  void *q = NULL, *k = NULL, *v = NULL, *ref = NULL, *out[kStreams][kLaunches];
+  upload_qkv(nq, nk, fc_test_seed(), &q, &k, &v);
+  fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, B, S, H, D);
+  fc_tensor tk = fc_tensor_bshd(k, FC_DTYPE_BF16, B, S, Hk, D), tv = fc_tensor_bshd(v, FC_DTYPE_BF16, B, S, Hk, D);
+  cr_assert_eq(cudaMalloc(&ref, 2 * nq), cudaSuccess);
+  fc_tensor to = fc_tensor_bshd(ref, FC_DTYPE_BF16, B, S, H, D);
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, NULL, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+  cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+  cudaStream_t st[kStreams];
+  for (int s = 0; s < kStreams; s++) {
+    cr_assert_eq(cudaStreamCreateWithFlags(&st[s], cudaStreamNonBlocking), cudaSuccess);
+    for (int l = 0; l < kLaunches; l++) {
+      cr_assert_eq(cudaMalloc(&out[s][l], 2 * nq), cudaSuccess);
+      cr_assert_eq(cudaMemset(out[s][l], 0xFF, 2 * nq), cudaSuccess); /* NaN everywhere */
+    }
+  }
+  cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+  for (int l = 0; l < kLaunches; l++)
+    for (int s = 0; s < kStreams; s++) {
+      fc_tensor ts = fc_tensor_bshd(out[s][l], FC_DTYPE_BF16, B, S, H, D);
+      cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &ts, NULL, NULL, (struct CUstream_st *)st[s]), FC_SUCCESS,
+                   "%s", fc_last_error(ctx));
+    }
+  cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+  uint16_t *want = malloc(2 * nq), *got = malloc(2 * nq);
+  cr_assert(want && got);
+  cr_assert_eq(cudaMemcpy(want, ref, 2 * nq, cudaMemcpyDeviceToHost), cudaSuccess);
+  for (int s = 0; s < kStreams; s++)
+    for (int l = 0; l < kLaunches; l++) {
+      cr_assert_eq(cudaMemcpy(got, out[s][l], 2 * nq, cudaMemcpyDeviceToHost), cudaSuccess);
+      size_t diff = 0;
+      for (size_t i = 0; i < nq; i++) diff += got[i] != want[i];
+      cr_assert_eq(diff, 0, "stream %d, launch %d: %zu of %zu elements differ from the default stream's", s, l, diff, nq);
+      cudaFree(out[s][l]);
+    }
+  for (int s = 0; s < kStreams; s++) cudaStreamDestroy(st[s]);
+  free(want), free(got);
+  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(ref);
+  fc_context_destroy(ctx);
+}
+
 /* A context on GPU 1 used while GPU 0 is current: the library runs the kernel on GPU 1, leaves
  * GPU 0 current, and the output equals, bit for bit, the same call made with GPU 1 current. */
 Test(gpu, other_device_current) {

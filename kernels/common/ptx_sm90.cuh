@@ -28,13 +28,14 @@ __device__ __forceinline__ void mbar_arrive(uint64_t *bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
 }
 // A slot handed over through shared memory, taken by lane 0 of the calling warp: it reads the
-// slot's 16 bytes (the other lanes get zeros) and then arrives on the slot's empty barrier,
+// slot's 16 bytes and a word beside them (`extra`, into x; the other lanes get zeros) and then
+// arrives on the slot's empty barrier,
 // the lane tested inside the asm. A `lane == 0` branch is control flow the compiler cannot
 // prove uniform, and placed before a main loop it moved the loop's descriptor arithmetic off
 // the uniform datapath. The read and the arrive on one thread: compute-sanitizer's racecheck
 // reported every lane reading, then lane 0 arriving after __syncwarp, as a hazard against the
 // producer's next write of the slot.
-__device__ __forceinline__ int4 take_slot_lane0(const int4 *slot, uint64_t *empty) {
+__device__ __forceinline__ int4 take_slot_lane0(const int4 *slot, const int *extra, uint64_t *empty, int &x) {
   int4 v;
   asm volatile(
       "{\n"
@@ -46,13 +47,53 @@ __device__ __forceinline__ int4 take_slot_lane0(const int4 *slot, uint64_t *empt
       "mov.b32 %1, 0;\n"
       "mov.b32 %2, 0;\n"
       "mov.b32 %3, 0;\n"
-      "@first ld.shared.v4.s32 {%0, %1, %2, %3}, [%4];\n"
-      "@first mbarrier.arrive.shared::cta.b64 _, [%5];\n"
+      "mov.b32 %4, 0;\n"
+      "@first ld.shared.v4.s32 {%0, %1, %2, %3}, [%5];\n"
+      "@first ld.shared.s32 %4, [%6];\n"
+      "@first mbarrier.arrive.shared::cta.b64 _, [%7];\n"
       "}\n"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "r"(smem_addr(slot)), "r"(smem_addr(empty))
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w), "=r"(x)
+      : "r"(smem_addr(slot)), "r"(smem_addr(extra)), "r"(smem_addr(empty))
       : "memory");
   return v;
+}
+// Global-memory flags between CTAs: a load that acquires and a store that releases, at GPU scope.
+__device__ __forceinline__ unsigned int ld_acquire_gpu(const unsigned int *p) {
+  unsigned int v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+__device__ __forceinline__ void st_release_gpu(unsigned int *p, unsigned int v) {
+  asm volatile("st.release.gpu.global.u32 [%0], %1;\n" ::"l"(p), "r"(v) : "memory");
+}
+// Lane 0 of the calling warp compares and swaps (relaxed, GPU scope) and gets the old value;
+// the other lanes get 0. The lane is tested inside the asm, as in take_slot_lane0.
+__device__ __forceinline__ unsigned int atom_cas_lane0(unsigned int *p, unsigned int cmp, unsigned int v) {
+  unsigned int old;
+  asm volatile(
+      "{\n"
+      ".reg .u32 lane;\n"
+      ".reg .pred first;\n"
+      "mov.u32 lane, %%laneid;\n"
+      "setp.eq.u32 first, lane, 0;\n"
+      "mov.b32 %0, 0;\n"
+      "@first atom.relaxed.gpu.global.cas.b32 %0, [%1], %2, %3;\n"
+      "}\n"
+      : "=r"(old)
+      : "l"(p), "r"(cmp), "r"(v)
+      : "memory");
+  return old;
+}
+// The same to host-mapped memory, for the host to read.
+__device__ __forceinline__ void st_release_sys(volatile unsigned int *p, unsigned int v) {
+  asm volatile("st.release.sys.global.u32 [%0], %1;\n" ::"l"(p), "r"(v) : "memory");
+}
+// A count that both releases what this thread (and those it synchronised with) wrote before,
+// and acquires what the earlier adders released. Returns the old value.
+__device__ __forceinline__ unsigned int atom_add_acq_rel_gpu(unsigned int *p, unsigned int v) {
+  unsigned int old;
+  asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], %2;\n" : "=r"(old) : "l"(p), "r"(v) : "memory");
+  return old;
 }
 // Waits until the phase with parity `parity` has completed.
 __device__ __forceinline__ void mbar_wait(uint64_t *bar, uint32_t parity) {

@@ -67,6 +67,35 @@ FC_SM90_HD constexpr bool persistent_schedule(int d, long long seqlen_k, bool ma
   return seqlen_k <= (masked ? kPersistentMaxKeysMasked : persistent_max_keys(d));
 }
 
+// The split tail, on the persistent grid where every tile visits the same key tiles (no
+// mask, no varlen, no copies; D=128): with `tiles` over `ctas` CTAs the last wave holds tiles
+// % ctas tiles and leaves the other SMs idle for a whole tile (the standard grid's D=128
+// shapes have 2048 tiles, 15.5 waves on 132 SMs: 3% of the time; cuDNN's time steps at the
+// same tile counts). From the tile this returns on, the tiles are cut by keys into `ctas`
+// equal runs of key tiles, one work item each after the whole tiles, so the CTAs end within a
+// key tile or two of each other; a tile cut between two runs is finished by the second of its
+// two pieces to end. That saves the idle SMs' share of a tile, (ctas - tiles % ctas) / ctas x
+// key_tiles key tiles a CTA, and costs about 10 us on an H100 (the extra pieces' first Q K^T
+// and softmax, a partial O written and merged; a piece's write or merge took 2 us in a
+// trace), about 7 key tiles of 1.6 us at D=128. So a split needs the saving to reach 7 key
+// tiles, and tiles of at least 16 key tiles (shorter ones measured slower whatever the
+// saving). Measured against whole tiles on H100 (results/history/variants-h100-sm90-split-tail/):
+// saving 15.5 (400 tiles of 16 key tiles) +15.5%; 15.5 (S=4096, 2048 tiles) +1.3 to +2.4%;
+// 7.8 (S=2048, 2048 tiles) 0 to +1.0%; 3.9 (S=4096, 512 tiles) -2.8%; 2.9 (S=2048, 768 tiles)
+// -3.5%; 4-key-tile tiles -8 to -12%; D=256 -3 to -14%. The pieces' start and length are
+// packed in 10 bits each and the cut in 11, and the kernel finds the runs in 32-bit
+// arithmetic (split tiles x key tiles x CTAs < 2^31). Returns `tiles` for no split.
+FC_SM90_HD constexpr long long split_from(long long tiles, long long ctas, long long key_tiles) {
+  return tiles <= ctas || tiles % ctas == 0 || (ctas - tiles % ctas) * key_tiles < 7 * ctas || key_tiles < 16 ||
+                 key_tiles > 1023 || ctas > 2047 || 2 * ctas * ctas * key_tiles >= (1ll << 31)
+             ? tiles
+             : (tiles / ctas - 1) * ctas;
+}
+// Workspace of one cut (the partial O, row maxima and sums a piece leaves) per consumer warp:
+// 32 lanes x (D / 8 + 1) float4.
+FC_SM90_HD constexpr int split_warp_bytes(int d) { return 32 * (d / 8 + 1) * 16; }
+FC_SM90_HD constexpr int split_cut_bytes(Config c) { return 4 * c.consumers * split_warp_bytes(c.head_dim); }
+
 //  D = 64:  3 x 64 rows, 128 keys, 2 stages (96 KB). The softmax costs as much as the two
 //           products here, so three consumer warpgroups take turns on the tensor cores (FA3's
 //           choice); at 160 registers S (64), P (32) and O (32) fit.

@@ -15,6 +15,7 @@
 namespace fc::sm90 {
 int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
                      char *err, size_t err_len);
+int64_t split_plan(const fc_problem *pr, Config c, int64_t tiles, int64_t ctas);  // fwd_launch.cuh
 }
 
 #define FC_DECLARE(D) extern "C" int fc_sm90_launch_d##D(const fc_problem *, void *, char *, size_t);
@@ -97,11 +98,12 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   info->num_warps = threads(c) / 32;
   info->stages = c.stages;
   info->persistent = pers;
+  const bool split = pers && split_plan(p, c, tiles, tiles < caps->num_sms ? tiles : caps->num_sms) < tiles;
   snprintf(info->description, sizeof info->description,
            "sm90 %s D=%lld%s: %dx%d tile, %d consumer warpgroups + 1 TMA producer, %d stages, "
            "%d B smem, wgmma, %s", p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", (long long)p->head_dim,
            p->causal ? " causal" : "", block_m(c), c.block_n, c.consumers, c.stages, smem,
-           pers ? "persistent grid" : "one CTA per tile");
+           pers ? (split ? "persistent grid, last wave split by keys" : "persistent grid") : "one CTA per tile");
   return 1;
 }
 
@@ -238,6 +240,97 @@ bool acquire_tile_counter(int device, cudaStream_t stream, unsigned int **counte
     }
   }
   return false;
+}
+
+int64_t split_plan(const fc_problem *pr, Config c, int64_t tiles, int64_t ctas) {
+  if (c.head_dim != 128 || pr->num_out_copies > 0 || pr->cu_seqlens_q || masked(pr->window_left, pr->window_right))
+    return tiles;
+  return split_from(tiles, ctas, (pr->seqlen_k + c.block_n - 1) / c.block_n);
+}
+
+// The split tail's workspaces, per device: kWorkspaces, each one allocation, cut states
+// (state_bytes: a word per cut and consumer warp, and the count of warpgroups done) then cut
+// data, enough for as many CTAs as the device has SMs (split_cut_bytes of the D=128 tile, the
+// one with a split: 68 KB a cut, 9 MB on 132 SMs), allocated at the first split launch. A workspace
+// serves the launches of one stream at a time: they run one after another and each leaves
+// every cut state 0, so the next may start at once (with a workspace held per launch, a
+// flashcore-bench burst of 20 launches split only the first two). `issued` counts the
+// launches given it, and each launch's last consumer warpgroup writes its number to done[]
+// (host-mapped); with done == issued none is in flight, and another stream may take it.
+namespace {
+constexpr int kWorkspaces = 2;
+constexpr size_t kCutBytes = split_cut_bytes(config(128, true));
+struct WorkspacePool {
+  unsigned char *mem[kWorkspaces] = {};
+  volatile unsigned int *done = nullptr;  // host-mapped, [kWorkspaces]
+  unsigned int issued[kWorkspaces] = {};
+  unsigned long long stream[kWorkspaces] = {};  // the stream (cudaStreamGetId) of the last launch
+  int ctas = 0;                                 // the CTAs each workspace serves
+  bool failed = false;
+};
+std::mutex ws_mutex;
+WorkspacePool ws_pools[kMaxDevices];
+size_t state_bytes(int ctas) { return ((size_t)ctas * 4 * 4 * sizeof(unsigned int) + sizeof(unsigned int) + 255) / 256 * 256; }
+}  // namespace
+
+bool acquire_split_workspace(int device, cudaStream_t stream, int ctas, unsigned int **state, float4 **data,
+                             volatile unsigned int **done, unsigned int *seq) {
+  if (device < 0 || device >= kMaxDevices) return false;
+  unsigned long long id = 0;
+  if (cudaStreamGetId(stream, &id) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(ws_mutex);
+  WorkspacePool &pool = ws_pools[device];
+  if (!pool.done) {
+    if (pool.failed) return false;
+    int sms = 0;
+    void *h = nullptr;
+    bool ok = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess &&
+              cudaHostAlloc(&h, kWorkspaces * sizeof(unsigned int), cudaHostAllocMapped | cudaHostAllocPortable) == cudaSuccess;
+    const size_t bytes = state_bytes(sms) + (size_t)sms * kCutBytes;
+    for (int i = 0; ok && i < kWorkspaces; i++) {
+      void *d = nullptr;
+      // The states zeroed on the launch's stream before their first use; the synchronisation
+      // happens once.
+      ok = cudaMalloc(&d, bytes) == cudaSuccess;
+      if (ok) pool.mem[i] = static_cast<unsigned char *>(d);
+      ok = ok && cudaMemsetAsync(d, 0, state_bytes(sms), stream) == cudaSuccess;
+    }
+    ok = ok && cudaStreamSynchronize(stream) == cudaSuccess;
+    if (!ok) {
+      (void)cudaGetLastError();  // this failure is ours, not the launch's: do not leave it behind
+      for (int i = 0; i < kWorkspaces; i++)
+        if (pool.mem[i]) cudaFree(pool.mem[i]), pool.mem[i] = nullptr;
+      if (h) cudaFreeHost(h);
+      pool.failed = true;
+      return false;
+    }
+    pool.ctas = sms;
+    pool.done = static_cast<volatile unsigned int *>(h);
+    for (int i = 0; i < kWorkspaces; i++) pool.done[i] = 0u;
+  }
+  if (ctas > pool.ctas) return false;
+  int pick = -1;
+  for (int i = 0; i < kWorkspaces && pick < 0; i++)  // this stream's, in flight or not
+    if (pool.issued[i] != 0u && pool.stream[i] == id) pick = i;
+  for (int i = 0; i < kWorkspaces && pick < 0; i++)  // one no launch is using
+    if (pool.done[i] == pool.issued[i]) pick = i;
+  if (pick < 0) return false;
+  pool.stream[pick] = id;
+  *seq = ++pool.issued[pick];
+  *state = reinterpret_cast<unsigned int *>(pool.mem[pick]);
+  *data = reinterpret_cast<float4 *>(pool.mem[pick] + state_bytes(pool.ctas));
+  *done = pool.done + pick;
+  return true;
+}
+
+void release_split_workspace(int device, volatile unsigned int *done, unsigned int seq) {
+  std::lock_guard<std::mutex> lock(ws_mutex);
+  WorkspacePool &pool = ws_pools[device];
+  const int i = (int)(done - pool.done);
+  if (pool.issued[i] == seq) *done = seq;  // no later launch took it: none is in flight
 }
 
 }  // namespace fc::sm90

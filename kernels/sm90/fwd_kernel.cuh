@@ -62,6 +62,20 @@ struct Params {
   // *busy, a flag in host-mapped memory, which hands the counters back to the host's pool.
   unsigned int *counter;
   volatile unsigned int *busy;
+  // The split tail (split_from() in config.h): work items below split_from are whole tiles;
+  // item split_from + j (j < gridDim.x) is the j-th of gridDim.x equal runs through the key
+  // tiles (split_nb a tile) of tiles split_from..num_tiles-1. num_items: where the items end
+  // (num_tiles without a split). ws: per cut (1 .. gridDim.x - 1) and consumer warp, what the
+  // first of the cut tile's two pieces to claim the cut leaves (split_cut_bytes); ws_state: a
+  // word per cut and warp (0 free, 1 claimed, 2 written; the piece that merges puts it back
+  // to 0), then a count of the consumer warpgroups done, whose last puts it back to 0 and
+  // writes ws_seq, this launch's number, to *ws_done (host-mapped): the host's pool sees the
+  // workspace free again. Null without a split.
+  int split_from, split_nb, num_items;
+  float4 *ws;
+  unsigned int *ws_state;
+  volatile unsigned int *ws_done;
+  unsigned int ws_seq;
 };
 
 // One 16-byte global store. Written as a plain uint4 store, ptxas split some into four
@@ -132,7 +146,12 @@ template <typename T, int D, int BM, int BN, int STAGES, bool OSTAGE> struct Sha
   // The tiles handed from the producer to the consumers, decoded: row block, head, batch and
   // KV head (head -1: stop).
   int4 tile[2];
+  int piece[2];  // 0: the whole tile; else a piece of it (split tail, piece_code())
 };
+
+// A piece of a tile in the split tail, as handed over: key tiles [a, a + n) of the tile in
+// the order it visits them, and the cut (1 .. 2047) where the other piece of the tile meets it.
+__host__ __device__ constexpr int piece_code(int a, int n, int cut) { return a | n << 10 | cut << 20; }
 
 // PERSISTENT: the grid is at most one CTA per SM and each CTA takes tiles from the launch's
 // counter (persistent_schedule() in config.h says when); otherwise the grid is (row blocks,
@@ -155,6 +174,13 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // The tile's bookkeeping under its last P V (mainloop's tail) where registers allow: with
   // three consumer warpgroups the values it holds across the wait spilled.
   constexpr bool kTailUnderPv = C == 2;
+  // The split tail (Params::split_from) at D=128 only: at D=64 (three consumer warpgroups at
+  // 160 registers, the producer at 32) its code spilled in both, and at D=256 it measured
+  // 0.86-0.97 against whole tiles (results/history/variants-h100-sm90-split-tail/).
+  constexpr bool kSplit = C == 2 && D == 128;
+  // A piece claims its cut in mainloop's tail, under its last P V, where the atomic's round
+  // trip hides.
+  static_assert(!kSplit || kTailUnderPv, "a piece claims its cut in the tail");
   // The persistent kernel's output leaves through its own tile by the TMA (out_staged()); the
   // COPIES kernels store it with their threads, to every copy too.
   constexpr bool kStageOut = out_staged(kCfg, PERSISTENT) && !COPIES;
@@ -199,6 +225,11 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     const int nb_first = n_lo / BN;
     w.nb_last = n_hi >= n_lo ? n_hi / BN : nb_first - 1;
     w.nblocks = has_rows(w) ? w.nb_last - nb_first + 1 : 0;  // 0: no row, or no visible key
+    return w;
+  };
+  // A piece of tile w (split tail): its key tiles a .. a + n - 1 in visiting order.
+  auto cut = [&](Tile w, int pc) {
+    if (pc != 0) w.nb_last -= pc & 1023, w.nblocks = (pc >> 10) & 1023;
     return w;
   };
 
@@ -276,23 +307,24 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       return;
     }
     unsigned int *counter = p.counter;
-    int tile = blockIdx.x;  // the first tile of each CTA is its index; then the counter's
-    int kv = 0, loaded = 0;  // K/V tiles and Q tiles issued so far
-    for (int k = 0;; k++) {
-      // Hand the tile to the consumers (a tile past the end tells them to stop), its place
-      // decoded here, so that the divisions stay off the consumers' path between one tile's
-      // last product and the next tile's first.
+    int item = blockIdx.x;  // the first work item of each CTA is its index; then the counter's
+    int k = 0, kv = 0, loaded = 0;  // tiles handed over, K/V tiles and Q tiles issued so far
+    // Hand tile `tile` (or a piece of it: pc) to the consumers, its place decoded here so
+    // that the divisions stay off the consumers' path between one tile's last product and the
+    // next tile's first; tile -1 tells them to stop. Then issue its Q and K/V loads.
+    auto run = [&](int tile, int pc) {
       const int slot = k & 1;
-      const bool stop = tile >= p.num_tiles;
-      const int4 pl = stop ? make_int4(0, -1, 0, 0)
-                           : place(p.head_group == 1 ? fc_block{tile / p.blocks, p.blocks - 1 - tile % p.blocks}
-                                                     : fc_block_order((uint32_t)tile, (uint32_t)p.blocks,
-                                                                      (uint32_t)p.pairs, (uint32_t)p.head_group));
+      const int4 pl = tile < 0 ? make_int4(0, -1, 0, 0)
+                               : place(p.head_group == 1 ? fc_block{tile / p.blocks, p.blocks - 1 - tile % p.blocks}
+                                                         : fc_block_order((uint32_t)tile, (uint32_t)p.blocks,
+                                                                          (uint32_t)p.pairs, (uint32_t)p.head_group));
       if (k >= 2) mbar_wait(&s.tile_empty[slot], ((k / 2) & 1) ^ 1);
       s.tile[slot] = pl;
+      s.piece[slot] = pc;
       mbar_arrive(&s.tile_full[slot]);  // release: the consumers' wait sees the tile
-      if (stop) break;
-      const Tile w = tile_of(pl);
+      k++;
+      if (tile < 0) return;
+      const Tile w = cut(tile_of(pl), pc);
       for (int it = 0; it < w.nblocks; it++, kv++)
         load_kv(w, it, kv, [&] {
           if (it > 0) return;
@@ -302,10 +334,33 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
           load_q(w);
           loaded++;
         });
-      // The next tile only once this one's copies are issued, as a plain grid hands an SM
+    };
+    for (;;) {
+      if (item >= p.num_items) {
+        run(-1, 0);
+        break;
+      }
+      if (!kSplit || item < p.split_from) {
+        run(item, 0);
+      } else {
+        // Run j of the split tail: key tiles [lo, hi) of the tiles from split_from on, counted
+        // tile after tile; it starts or ends inside at most one tile (a run is at least one
+        // tile long), and the cut there is numbered by the run boundary it lies on.
+        // In 32 bits (split_from() keeps total * gridDim.x under 2^31): 64-bit divisions
+        // spilled the producer's 24-40 registers.
+        const unsigned int j = item - p.split_from, nb = p.split_nb;
+        const unsigned int total = (p.num_tiles - p.split_from) * nb;
+        const unsigned int lo = total * j / gridDim.x, hi = total * (j + 1) / gridDim.x;
+        for (unsigned int x = lo; x < hi;) {
+          const unsigned int t = x / nb, a = x - t * nb, b = min(hi - t * nb, nb);
+          run(p.split_from + (int)t, a == 0 && b == nb ? 0 : piece_code(a, b - a, a > 0 ? j : j + 1));
+          x = t * nb + b;
+        }
+      }
+      // The next item only once this one's copies are issued, as a plain grid hands an SM
       // its next CTA when one ends. Taken at the start of the current tile instead, it stayed
       // promised to this CTA for a whole tile: 5-10% slower at D=256 causal.
-      tile = (int)gridDim.x + (int)atomicAdd(counter, 1u);
+      item = (int)gridDim.x + (int)atomicAdd(counter, 1u);
     }
     // Every CTA has taken its last tile before it counts itself done; the last one resets
     // the counters for a later launch and hands them back to the host's pool.
@@ -688,24 +743,80 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // no branch on the lane, as the read then comes before the next tile's main loop (see
   // take_slot_lane0); at the top of the loop (D=64) the branch costs nothing, and the
   // branch-free read spilled 7 bytes at 160 registers.
-  auto take_tile = [&](int k) {
+  auto take_tile = [&](int k, int &pc) {
     const int slot = k & 1;
     int4 pl = make_int4(0, 0, 0, 0);
+    pc = 0;
     if constexpr (kTailUnderPv) {
       mbar_wait(&s.tile_full[slot], (k / 2) & 1);
-      pl = take_slot_lane0(&s.tile[slot], &s.tile_empty[slot]);
+      pl = take_slot_lane0(&s.tile[slot], &s.piece[slot], &s.tile_empty[slot], pc);
     } else if (lane == 0) {
       mbar_wait(&s.tile_full[slot], (k / 2) & 1);
       pl = s.tile[slot];
+      if constexpr (kSplit) pc = s.piece[slot];
       mbar_arrive(&s.tile_empty[slot]);
     }
     return pl;
   };
-  int4 pl = kTailUnderPv ? take_tile(0) : make_int4(0, 0, 0, 0);
+  // Split tail: a piece of a tile cut between two work items. The first of the tile's two
+  // pieces to claim the cut (its warp's state word, 0 -> 1, under its last P V) leaves this
+  // warp's partial O, row maxima and sums in the workspace; the second waits until they are
+  // written (the first is running then, and has nothing left to wait for), merges them into
+  // its own and stores the rows. Per warp, with no barrier between warps: two warps of one
+  // warpgroup may take different parts. Returns whether this warp stores the rows.
+  auto cut_state = [&](int pc) { return p.ws_state + ((pc >> 20) * C + cw) * 4 + warp; };
+  auto meet = [&](int pc, bool first, float (&o)[D / 2], float (&row_max)[2], float (&row_sum)[2]) {
+    unsigned int *state = cut_state(pc);
+    float4 *part = p.ws + (size_t)(state - p.ws_state) * (split_warp_bytes(D) / 16) + lane;
+    if (first) {
+#pragma unroll
+      for (int i = 0; i < D / 8; i++) __stcg(part + 32 * i, make_float4(o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]));
+      __stcg(part + 32 * (D / 8), make_float4(row_max[0], row_max[1], row_sum[0], row_sum[1]));
+      // The warp's barrier orders every lane's stores before lane 0's release (cumulative), so
+      // no lane needs a fence of its own.
+      __syncwarp();
+      if (lane == 0) st_release_gpu(state, 2u);
+      return false;
+    }
+    while (ld_acquire_gpu(state) != 2u) {
+    }
+    const float4 mo = __ldcg(part + 32 * (D / 8));
+    const float m_other[2] = {mo.x, mo.y}, l_other[2] = {mo.z, mo.w};
+    // x * f + y, where the piece with the lower maximum is x and is scaled by f <= 1 (the
+    // other's factor is exactly 1): one rounding, and the same whichever piece ended first,
+    // so the output is the same bit for bit from launch to launch. (Both products rounded and
+    // then added spilled 208-232 bytes at D=256.)
+    bool mine_low[2];  // this piece's maximum is the lower one: scale O and the sum from here
+    float f[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const float mx = fmaxf(row_max[r], m_other[r]);
+      mine_low[r] = row_max[r] < m_other[r];
+      const float low = mine_low[r] ? row_max[r] : m_other[r];
+      f[r] = low == -INFINITY ? 0.f : exp2_ftz(low - mx);
+      row_sum[r] = mine_low[r] ? fmaf(row_sum[r], f[r], l_other[r]) : fmaf(l_other[r], f[r], row_sum[r]);
+      row_max[r] = mx;
+    }
+    auto merge = [&](float x, float y, int r) { return mine_low[r] ? fmaf(x, f[r], y) : fmaf(y, f[r], x); };
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) {
+      const float4 v = __ldcg(part + 32 * i);
+      o[4 * i + 0] = merge(o[4 * i + 0], v.x, 0);
+      o[4 * i + 1] = merge(o[4 * i + 1], v.y, 0);
+      o[4 * i + 2] = merge(o[4 * i + 2], v.z, 1);
+      o[4 * i + 3] = merge(o[4 * i + 3], v.w, 1);
+    }
+    __syncwarp();
+    if (lane == 0) *state = 0u;  // free for the next launch that holds this workspace
+    return true;
+  };
+  int pc = 0;
+  int4 pl = kTailUnderPv ? take_tile(0, pc) : make_int4(0, 0, 0, 0);
   for (int k = 0;; k++) {
-    if constexpr (!kTailUnderPv) pl = take_tile(k);
+    if constexpr (!kTailUnderPv) pl = take_tile(k, pc);
     pl.x = __shfl_sync(0xffffffffu, pl.x, 0), pl.y = __shfl_sync(0xffffffffu, pl.y, 0);
     pl.z = __shfl_sync(0xffffffffu, pl.z, 0), pl.w = __shfl_sync(0xffffffffu, pl.w, 0);
+    pc = kSplit ? __shfl_sync(0xffffffffu, pc, 0) : 0;
     if (pl.y < 0) break;
     // Re-broadcast: to the compiler a value carried round this loop may differ across the
     // warp. Without this the main loop lost its uniform datapath: at D=64 through the idle
@@ -713,9 +824,9 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     // (R2UR 18 -> 56 in the D=128 loop).
     kv = __shfl_sync(0xffffffffu, kv, 0);
     loaded = __shfl_sync(0xffffffffu, loaded, 0);
-    const Tile w = tile_of(pl);
+    const Tile w = cut(tile_of(pl), pc);
     if (!has_rows(w)) {  // a row block wholly before this sequence's start
-      if constexpr (kTailUnderPv) pl = take_tile(k + 1);
+      if constexpr (kTailUnderPv) pl = take_tile(k + 1, pc);
       continue;
     }
     if constexpr (COPIES) stored += wg_rows(w);
@@ -729,24 +840,38 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     // each warp stages its rows, and one thread issues a store per 64 columns. (The TMA writes
     // whole boxes, which at a sequence's ends would reach into the next sequence's rows.)
     const int wrow = w.m0 + cw * 64;
-    const bool staged = kStageOut && p.o_tma && wrow >= 0 && wrow + 64 <= w.sq;
+    // A piece's rows go out from the registers: which warps store them is known per warp.
+    const bool staged = kStageOut && p.o_tma && pc == 0 && wrow >= 0 && wrow + 64 <= w.sq;
     // Under the last P V: the row sums, the output tile's last store read, the next tile.
     auto free_out = [&] {
       if (threadIdx.x % 128 == 0) bulk_wait_read();
       named_barrier_sync(8 + cw, 128);
     };
     int4 next_pl = pl;
+    int next_pc = pc;
+    unsigned int claim = 0;  // a piece: the cut's state before this warp's claim (0: first)
     auto tail = [&] {
       if constexpr (kTailUnderPv) {
-        finish(w, row0, row_max, row_sum, inv);
+        if (pc == 0) finish(w, row0, row_max, row_sum, inv);
+        else if constexpr (kSplit) claim = atom_cas_lane0(cut_state(pc), 0u, 1u);
         if (staged) free_out();
-        next_pl = take_tile(k + 1);
+        next_pl = take_tile(k + 1, next_pc);
       }
     };
     if (w.nblocks > 0) mainloop(w, kv, loaded, o, row_max, row_sum, tail);
     else tail();
-    if constexpr (!kTailUnderPv) finish(w, row0, row_max, row_sum, inv);
-    pl = next_pl;
+    const int this_pc = kSplit ? pc : 0;
+    pl = next_pl, pc = next_pc;
+    if (this_pc != 0) {
+      if (!meet(this_pc, __shfl_sync(0xffffffffu, claim, 0) == 0u, o, row_max, row_sum)) {  // the other stores
+        kv += w.nblocks;
+        loaded++;
+        continue;
+      }
+      finish(w, row0, row_max, row_sum, inv);
+    } else if constexpr (!kTailUnderPv) {
+      finish(w, row0, row_max, row_sum, inv);
+    }
     if (staged) {
       if constexpr (!kTailUnderPv) free_out();
       stage(s.o, o, inv);
@@ -786,6 +911,18 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
   if (kStageOut && threadIdx.x % 128 == 0) bulk_wait_read();  // the output tile outlives its reads
   if constexpr (COPIES) signal_copies(p, stored, 8 + cw);
+  if (kSplit && p.ws_done) {
+    // Every warp of the warpgroup is past its last meet(); the last warpgroup of the launch
+    // resets the count and hands the workspace back (its cut states are all 0 again).
+    named_barrier_sync(8 + cw, 128);
+    if (threadIdx.x % 128 == 0) {
+      unsigned int *done = p.ws_state + gridDim.x * C * 4;
+      if (atom_add_acq_rel_gpu(done, 1u) == gridDim.x * C - 1) {
+        *done = 0u;
+        st_release_sys(p.ws_done, p.ws_seq);  // the zeros are visible before the host sees it
+      }
+    }
+  }
 }
 
 }  // namespace fc::sm90

@@ -36,6 +36,23 @@ constexpr int64_t kMinBlocksPlain = 10, kMinBlocksPersistent = 6;
 // replay its launch with the same counters).
 bool acquire_tile_counter(int device, cudaStream_t stream, unsigned int **counter, volatile unsigned int **busy);
 
+// Where the split tail starts for `tiles` tiles of config c over `ctas` CTAs of the persistent
+// grid (split_from() in config.h), or `tiles` for none: only where every tile visits the same
+// key tiles (no mask, no varlen) and there are no copies, in the kernels that have it (kSplit:
+// D=128). family.cu; the plan's description says it too.
+int64_t split_plan(const fc_problem *pr, Config c, int64_t tiles, int64_t ctas);
+
+// A workspace for one launch's split tail on `device` that no launch on another stream holds
+// (family.cu): cut states, zero between launches, then cut data for at least `ctas` CTAs of
+// the D=128 tile; *done (host-mapped) is where the launch's last consumer warpgroup writes *seq,
+// this launch's number. Launches on one stream share one, in stream order. False when every
+// workspace is held by launches on other streams or none could be set up: the launch then
+// keeps its last wave whole. Not under stream capture. release_split_workspace() gives it
+// back when the launch failed.
+bool acquire_split_workspace(int device, cudaStream_t stream, int ctas, unsigned int **state, float4 **data,
+                             volatile unsigned int **done, unsigned int *seq);
+void release_split_workspace(int device, volatile unsigned int *done, unsigned int seq);
+
 // `counter` and `busy`: the persistent launch's tile counters (acquire_tile_counter), or null
 // for one CTA per tile; the schedule also sets from how many row blocks pairs interleave.
 inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int *counter,
@@ -72,6 +89,8 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
   p.pairs = (int)(pr->heads * pr->batch);
   p.num_tiles = (int)(row_blocks * p.pairs);  // under 2^30 (fc_sm90_plan)
   p.counter = counter, p.busy = busy;
+  p.split_from = p.num_tiles, p.split_nb = 0, p.num_items = p.num_tiles;
+  p.ws = nullptr, p.ws_state = nullptr, p.ws_done = nullptr, p.ws_seq = 0;
   return p;
 }
 
@@ -109,6 +128,12 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   params.o_tma = persistent && pr->num_out_copies == 0 && make_out_map(pr, &maps[3]);
   const int smem = smem_bytes(C, persistent);
   const bool copies = pr->num_out_copies > 0;
+  const int64_t split = persistent ? split_plan(pr, C, tiles, grid.x) : tiles;
+  if (split < tiles && acquire_split_workspace(device, st, (int)grid.x, &params.ws_state, &params.ws, &params.ws_done,
+                                              &params.ws_seq)) {
+    params.split_from = (int)split, params.split_nb = (int)((pr->seqlen_k + C.block_n - 1) / C.block_n);
+    params.num_items = (int)split + (int)grid.x;
+  }
   auto kernel = copies ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, true>
                        : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false>;
   if constexpr (kCanPersist)
@@ -126,6 +151,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
     snprintf(err, err_len, "cudaFuncSetAttribute(%d bytes of shared memory): %s", smem, cudaGetErrorString(e));
   }
   if (e != cudaSuccess && persistent) *busy = 0u;  // no CTA ran: the counters are still zero
+  if (e != cudaSuccess && params.ws_done) release_split_workspace(device, params.ws_done, params.ws_seq);
   return (int)e;
 }
 
