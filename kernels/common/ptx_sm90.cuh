@@ -27,22 +27,25 @@ __device__ __forceinline__ void mbar_expect_tx(uint64_t *bar, uint32_t bytes) {
 __device__ __forceinline__ void mbar_arrive(uint64_t *bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
 }
+// The start of an asm block whose instructions only lane 0 of the warp runs (predicate
+// `first`), the lane tested inside the asm. A `lane == 0` branch is control flow the compiler
+// cannot prove uniform, and placed before a main loop it moved the loop's descriptor
+// arithmetic off the uniform datapath.
+#define FC_LANE0_ASM_BEGIN    \
+  "{\n"                       \
+  ".reg .u32 lane;\n"         \
+  ".reg .pred first;\n"       \
+  "mov.u32 lane, %%laneid;\n" \
+  "setp.eq.u32 first, lane, 0;\n"
 // A slot handed over through shared memory, taken by lane 0 of the calling warp: it reads the
 // slot's 16 bytes and a word beside them (`extra`, into x; the other lanes get zeros) and then
-// arrives on the slot's empty barrier,
-// the lane tested inside the asm. A `lane == 0` branch is control flow the compiler cannot
-// prove uniform, and placed before a main loop it moved the loop's descriptor arithmetic off
-// the uniform datapath. The read and the arrive on one thread: compute-sanitizer's racecheck
-// reported every lane reading, then lane 0 arriving after __syncwarp, as a hazard against the
-// producer's next write of the slot.
+// arrives on the slot's empty barrier. The read and the arrive on one thread:
+// compute-sanitizer's racecheck reported every lane reading, then lane 0 arriving after
+// __syncwarp, as a hazard against the producer's next write of the slot.
 __device__ __forceinline__ int4 take_slot_lane0(const int4 *slot, const int *extra, uint64_t *empty, int &x) {
   int4 v;
   asm volatile(
-      "{\n"
-      ".reg .u32 lane;\n"
-      ".reg .pred first;\n"
-      "mov.u32 lane, %%laneid;\n"
-      "setp.eq.u32 first, lane, 0;\n"
+      FC_LANE0_ASM_BEGIN
       "mov.b32 %0, 0;\n"
       "mov.b32 %1, 0;\n"
       "mov.b32 %2, 0;\n"
@@ -67,15 +70,11 @@ __device__ __forceinline__ void st_release_gpu(unsigned int *p, unsigned int v) 
   asm volatile("st.release.gpu.global.u32 [%0], %1;\n" ::"l"(p), "r"(v) : "memory");
 }
 // Lane 0 of the calling warp compares and swaps (relaxed, GPU scope) and gets the old value;
-// the other lanes get 0. The lane is tested inside the asm, as in take_slot_lane0.
+// the other lanes get 0.
 __device__ __forceinline__ unsigned int atom_cas_lane0(unsigned int *p, unsigned int cmp, unsigned int v) {
   unsigned int old;
   asm volatile(
-      "{\n"
-      ".reg .u32 lane;\n"
-      ".reg .pred first;\n"
-      "mov.u32 lane, %%laneid;\n"
-      "setp.eq.u32 first, lane, 0;\n"
+      FC_LANE0_ASM_BEGIN
       "mov.b32 %0, 0;\n"
       "@first atom.relaxed.gpu.global.cas.b32 %0, [%1], %2, %3;\n"
       "}\n"

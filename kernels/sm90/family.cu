@@ -270,7 +270,11 @@ struct WorkspacePool {
 };
 std::mutex ws_mutex;
 WorkspacePool ws_pools[kMaxDevices];
-size_t state_bytes(int ctas) { return ((size_t)ctas * 4 * 4 * sizeof(unsigned int) + sizeof(unsigned int) + 255) / 256 * 256; }
+// A word per cut (fewer than ctas) and consumer warp of the D=128 tile, then the count.
+size_t state_bytes(int ctas) {
+  const size_t words = (size_t)ctas * 4 * config(128, true).consumers + 1;
+  return (words * sizeof(unsigned int) + 255) / 256 * 256;
+}
 }  // namespace
 
 bool acquire_split_workspace(int device, cudaStream_t stream, int ctas, unsigned int **state, float4 **data,
