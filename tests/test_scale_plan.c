@@ -253,20 +253,30 @@ Test(chunks, head_split) {
     }
 }
 
-/* --chunks auto: at two ranks unchunked below 4 waves of CTAs per rank, 2 chunks from
- * there; beyond two ranks unchunked below 3 waves, 4 chunks from there; the parser takes
- * "auto" and refuses other words. */
+/* --chunks auto: at two ranks 2 chunks from 4 waves of CTAs per rank where a row attends
+ * enough keys for the last chunk's attention to hide the earlier gather (2381 causal, 5556
+ * not), else unchunked; beyond two ranks unchunked below 3 waves, 4 chunks from there; the
+ * parser takes "auto" and refuses other words. */
 Test(chunks, auto_rule_and_parsing) {
-  cr_assert_eq(fc_auto_chunks(8 * 32, 132, 2), 1);   /* weak S=4096: 8 heads x 32 row blocks */
-  cr_assert_eq(fc_auto_chunks(8 * 64, 132, 2), 1);   /* weak S=8192: 512 CTAs, under 528 */
-  cr_assert_eq(fc_auto_chunks(4 * 132, 132, 2), 2);  /* exactly 4 waves */
-  cr_assert_eq(fc_auto_chunks(16 * 64, 132, 2), 2);  /* strong S=8192, B=2, 8 heads a rank */
-  cr_assert_eq(fc_auto_chunks(500, 0, 2), 1);        /* unknown SM count: 132 */
-  cr_assert_eq(fc_auto_chunks(600, 0, 2), 2);
-  cr_assert_eq(fc_auto_chunks(8 * 64, 132, 4), 4);   /* strong S=8192, B=2, 4 heads a rank */
-  cr_assert_eq(fc_auto_chunks(8 * 32, 132, 4), 1);   /* weak S=4096: under 3 waves */
-  cr_assert_eq(fc_auto_chunks(3 * 132 - 1, 132, 8), 1);
-  cr_assert_eq(fc_auto_chunks(3 * 132, 132, 8), 4);
+  cr_assert_eq(fc_auto_chunks(8 * 32, 132, 2048.5, 1, 2), 1);   /* weak S=4096: 8 heads x 32 row blocks */
+  cr_assert_eq(fc_auto_chunks(8 * 64, 132, 4096.5, 1, 2), 1);   /* weak S=8192: 512 CTAs, under 528 */
+  cr_assert_eq(fc_auto_chunks(4 * 132, 132, 8192.5, 1, 2), 2);  /* exactly 4 waves */
+  cr_assert_eq(fc_auto_chunks(4 * 132 - 1, 132, 8192.5, 1, 2), 1);
+  cr_assert_eq(fc_auto_chunks(16 * 64, 132, 4096.5, 1, 2), 2);  /* strong S=8192, B=2, 8 heads a rank */
+  cr_assert_eq(fc_auto_chunks(16 * 64, 132, 8192, 0, 2), 2);    /* the same, not causal */
+  cr_assert_eq(fc_auto_chunks(8 * 128, 132, 8192.5, 1, 2), 2);  /* strong S=16384, B=1 */
+  cr_assert_eq(fc_auto_chunks(32 * 32, 132, 2048.5, 1, 2), 1);  /* weak B=4 S=4096: the link, not the waves */
+  cr_assert_eq(fc_auto_chunks(32 * 32, 132, 4096, 0, 2), 1);    /* the same, not causal */
+  cr_assert_eq(fc_auto_chunks(1000, 132, 2381.5, 1, 2), 2);     /* the causal threshold */
+  cr_assert_eq(fc_auto_chunks(1000, 132, 2380, 1, 2), 1);
+  cr_assert_eq(fc_auto_chunks(1000, 132, 5556, 0, 2), 2);       /* and the other */
+  cr_assert_eq(fc_auto_chunks(1000, 132, 5555, 0, 2), 1);
+  cr_assert_eq(fc_auto_chunks(500, 0, 8192, 1, 2), 1);          /* unknown SM count: 132 */
+  cr_assert_eq(fc_auto_chunks(600, 0, 8192, 1, 2), 2);
+  cr_assert_eq(fc_auto_chunks(8 * 64, 132, 4096.5, 1, 4), 4);   /* strong S=8192, B=2, 4 heads a rank */
+  cr_assert_eq(fc_auto_chunks(8 * 32, 132, 2048.5, 1, 4), 1);   /* weak S=4096: under 3 waves */
+  cr_assert_eq(fc_auto_chunks(3 * 132 - 1, 132, 8192, 1, 8), 1);
+  cr_assert_eq(fc_auto_chunks(3 * 132, 132, 8192, 1, 8), 4);
   fc_scale_args a;
   char err[2048];
   char *argv1[] = {"x", "--chunks", "3", NULL};

@@ -531,7 +531,8 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
       int sms = 0;
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
       const int64_t bm = info.block_m > 0 ? info.block_m : 128;
-      want_chunks = fc_auto_chunks(s->B * r.hmax * ((s->S + bm - 1) / bm), sms, n);
+      const double keys = s->causal ? 0.5 * (double)(s->S + 1) : (double)s->S;
+      want_chunks = fc_auto_chunks(s->B * r.hmax * ((s->S + bm - 1) / bm), sms, keys, s->causal, n);
     }
   }
   if (args->check && check_shard(args, pt, sh, r.ctx, device, fam, res)) {

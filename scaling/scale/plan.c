@@ -128,10 +128,12 @@ const char *fc_gather_name(fc_gather_engine e) {
   return (unsigned)e < sizeof gather_names / sizeof gather_names[0] ? gather_names[e] : "?";
 }
 
-int fc_auto_chunks(int64_t ctas, int64_t sms, int ranks) {
+int fc_auto_chunks(int64_t ctas, int64_t sms, double keys_per_row, int causal, int ranks) {
   if (sms < 1) sms = 132;
   if (ranks > 2) return ctas < 3 * sms ? 1 : 4;
-  return ctas < 4 * sms ? 1 : 2;
+  const double last = causal ? 0.25 : 0.125;                 /* the last chunk's share   */
+  const double keys = (1 - last) / last * 600e12 / (2 * 378e9); /* its attention hides the gather */
+  return ctas < 4 * sms || keys_per_row < keys ? 1 : 2;
 }
 
 static const char *usage =
@@ -148,8 +150,9 @@ static const char *usage =
     "                               last, whose kernel stores (copy engines alone where a rank\n"
     "                               cannot; NCCL's kernels before NCCL 2.28)\n"
     "  --chunks C|auto              sequence chunks whose all-gather overlaps compute (default auto:\n"
-    "                               1 below 4 waves of CTAs per rank, else 2; beyond 2 ranks\n"
-    "                               1 below 3 waves, else 4)\n"
+    "                               2 from 4 waves of CTAs per rank where the earlier chunk's\n"
+    "                               gather fits under the last one's attention, else 1; beyond\n"
+    "                               2 ranks 1 below 3 waves, else 4)\n"
     "  --families F1,F2,...         kernel family per rank, round-robin (default auto)\n"
     "  --reps N --warmup N          timed and warm-up iterations (default 20, 3)\n"
     "  --no-check                   skip the float64 check of every shard\n"

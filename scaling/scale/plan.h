@@ -102,15 +102,25 @@ int fc_plan_chunks(int64_t S, int causal, int chunks, int64_t align, int64_t *bo
  * this rank; every rank must agree). */
 int fc_plan_head_split(const fc_shard *sh, int hmax, int causal, int chunks);
 
-/* --chunks auto, from a rank's launch of `ctas` CTAs on `sms` SMs (one CTA per SM) and the
- * number of ranks. Two ranks: 1 chunk below 4 waves, else 2. A short launch has no room to
- * hide a gather; chunking only adds the tails of more launches (2 x H200: weak S=4096, 256
- * CTAs, 56% unchunked against 48-51% chunked; results/history/scale-chunks-h200x2-cb4471b).
+/* --chunks auto, from a rank's launch of `ctas` CTAs on `sms` SMs (one CTA per SM), the average
+ * number of keys a query row attends (`keys_per_row`: about S/2 under a causal mask, S
+ * without), the mask and the number of ranks.
+ * Two ranks: 2 chunks where the launch holds at least 4 waves and the earlier chunks' gather
+ * fits under the last chunk's attention, else 1. A short launch has no room to hide a gather;
+ * chunking only adds the tails of more launches (2 x H200: weak S=4096, 256 CTAs, 56%
+ * unchunked against 48-51% chunked; results/history/scale-chunks-h200x2-cb4471b). The gather
+ * of the first chunk carries (1 - f) of the output (f: the last chunk's share, a quarter of
+ * the heads under a causal mask, an eighth of the rows otherwise), 2 D bytes a row at the
+ * 378 GB/s the copy engines reached on 2 x H100; the last chunk's attention is f of the
+ * FLOPs, 4 D keys a row at 600 TFLOP/s. So a row must attend at least
+ * (1 - f) / f x 600e12 / (2 x 378e9) keys: 2381 causal, 5556 not. Below it one launch storing
+ * its output as it goes keeps the link less busy (B=4 causal S=4096, 1024 CTAs a rank: 2
+ * chunks left 0.061 ms exposed; results/history/scale-chunk-rule-h100x2).
  * More ranks: 1 chunk below 3 waves, else 4. A rank gathers (n-1)/n of the output against
  * 1/n of the compute, three times the two-rank ratio at four, so the last chunk must be
  * smaller (4 x H200, 512 CTAs a rank: strong S=16384 causal 75.6% with 1 chunk, 78.3% with
  * 2, 84.0% with 4; results/history/scale-chunks-h200x4-*). sms < 1 counts as 132. */
-int fc_auto_chunks(int64_t ctas, int64_t sms, int ranks);
+int fc_auto_chunks(int64_t ctas, int64_t sms, double keys_per_row, int causal, int ranks);
 
 /* Parse argv into *a (defaults first). Returns 0, 1 for --help (usage in err), or -1 with a
  * sentence naming the bad argument in err. */
