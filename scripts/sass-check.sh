@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Disassembles a built library and checks its kernels' machine code: every sm90 kernel must
 # hold HGMMA (wgmma) and UTMALDG (TMA loads), the persistent ones with an output tile (D=64,
-# and D=128 on 128-key tiles, without out_copies) UTMASTG (TMA stores) too, and no kernel may
-# touch local memory (LDL/STL).
+# and D=128 on 128-key tiles, with out_copies or not) UTMASTG (TMA stores) too, and no kernel
+# may touch local memory (LDL/STL).
 # Prints one line per kernel. cuobjdump comes from the CUDA toolkit (the device machine's has
 # it), or from PyPI's nvidia-cuda-cuobjdump and nvidia-cuda-nvdisasm wheels unpacked by hand
 # into .tools/bin where the toolkit has none; without it the check is skipped. CI's static
@@ -26,8 +26,8 @@ cuobjdump --dump-sass "$lib" | awk '
     bad = 0
     for (f in arch) {
       sm90 = f ~ /sm90/
-      # fwd_kernel<T, D, BN, C, STAGES, PERSISTENT, COPIES>: persistent, no copies, D=64 or D=128 x 128
-      staged = sm90 && f ~ /Lb1ELb0EEE/ && (f ~ /Li64ELi128E/ || f ~ /Li128ELi128E/)
+      # fwd_kernel<T, D, BN, C, STAGES, PERSISTENT, COPIES>: persistent, D=64 or D=128 x 128
+      staged = sm90 && f ~ /Lb1ELb[01]EEE/ && (f ~ /Li64ELi128E/ || f ~ /Li128ELi128E/)
       fail = (sm90 && (!hg[f] || !tma[f])) || (staged && !tst[f]) || loc[f]
       printf "%-8s %-7s HGMMA %3d  UTMALDG %3d  UTMASTG %2d  LDL/STL %3d  %s\n", fail ? "FAIL" : "ok", arch[f], hg[f], tma[f], tst[f], loc[f], f
       if (fail) bad = 1

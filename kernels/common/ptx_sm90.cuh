@@ -131,6 +131,9 @@ __device__ __forceinline__ void tma_store_4d(const void *tensor_map, const void 
 __device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
 // Waits until this thread's committed bulk stores have read their shared memory.
 __device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+// Waits until this thread's committed bulk stores are complete: their writes are visible to
+// this thread, so a release by it (after fence_proxy_async_global()) covers them.
+__device__ __forceinline__ void bulk_wait() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
 // Fetches the 128-byte tensor map (a kernel parameter) ahead of the first copy.
 __device__ __forceinline__ void tma_prefetch_map(const void *tensor_map) {
   asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(tensor_map))
@@ -142,6 +145,11 @@ __device__ __forceinline__ void tma_prefetch_map(const void *tensor_map) {
 // writing thread before the barrier that publishes them.
 __device__ __forceinline__ void fence_proxy_async() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+// The same between the async proxy's writes to global memory (completed bulk stores) and
+// this thread's generic accesses after it.
+__device__ __forceinline__ void fence_proxy_async_global() {
+  asm volatile("fence.proxy.async.global;\n" ::: "memory");
 }
 // Warpgroup register reallocation: producers give registers back, consumers take them.
 template <int N> __device__ __forceinline__ void regs_dealloc() {

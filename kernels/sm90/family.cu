@@ -182,11 +182,11 @@ int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap
   return 0;
 }
 
-bool make_out_map(const fc_problem *pr, CUtensorMap *map) {
+bool make_out_map(const fc_problem *pr, void *out, CUtensorMap *map) {
   char err[160];
   PFN_cuTensorMapEncodeTiled_v12000 encode = encoder(err, sizeof err);
   cuuint64_t dims[4], strides[3];
-  return encode && encode_rows(encode, map, pr, pr->out, pr->o_stride, pr->total_q, pr->heads, 64,
+  return encode && encode_rows(encode, map, pr, out, pr->o_stride, pr->total_q, pr->heads, 64,
                                CU_TENSOR_MAP_L2_PROMOTION_NONE, dims, strides) == CUDA_SUCCESS;
 }
 

@@ -40,7 +40,7 @@ struct Params {
   int num_copies;
   unsigned int *signals[kMaxCopies];  // out_signals: null entries for none
   int any_signal;                     // some copy has a counter
-  int o_tma;  // 1: tm_o maps out (make_out_map), for the persistent kernel's TMA store
+  int o_tma;  // 1: tm_o maps out and tm_c every copy (make_out_map), for the persistent kernel's TMA store
   float *lse;
   int64_t o_stride[3], lse_stride[3];
   // Positions are 32-bit: the planner keeps every tensor under 2^30 rows and the launch
@@ -78,6 +78,16 @@ struct Params {
   unsigned int ws_seq;
 };
 
+// The tensor maps of the copies (out_copies, out's layout; make_out_map) for the persistent
+// COPIES kernel's TMA stores, valid where Params::o_tma. A kernel without copies takes an empty
+// parameter, so its launch copies nothing more.
+template <bool COPIES> struct CopyMaps {
+  CUtensorMap m[kMaxCopies];
+};
+template <> struct CopyMaps<false> {
+  int none;
+};
+
 // One 16-byte global store. Written as a plain uint4 store, ptxas split some into four
 // 4-byte stores (the quad transpose leaves the words in registers that are not a 4-aligned run).
 __device__ __forceinline__ void store16(void *ptr, uint4 v) {
@@ -101,13 +111,20 @@ __device__ __forceinline__ void store_out(const Params &p, int64_t off, uint4 v)
 // out_signals: once every warp of this warpgroup has issued its stores (the named barrier),
 // one thread makes them visible to every device (the system-scope fence covers the other
 // warps' stores through the barrier, cumulatively) and adds the warpgroup's stored rows to
-// each copy's counter. Called once a CTA, after its last tile. The fence waits for the
-// stores to land: on the persistent grid once, at the CTA's end, which the kernel's end waits
-// for anyway; with one CTA per tile once a tile, and the SM's next CTA waits with it.
+// each copy's counter. Called once a CTA, after its last tile, by the thread that issued the
+// warpgroup's TMA stores (BULK: there were some), which first waits for them to complete. The
+// fence waits for the stores to land: on the persistent grid once, at the CTA's end, which
+// the kernel's end waits for anyway; with one CTA per tile once a tile, and the SM's next CTA
+// waits with it.
+template <bool BULK>
 __device__ __forceinline__ void signal_copies(const Params &p, int rows, int barrier) {
   if (!p.any_signal) return;
   named_barrier_sync(barrier, 128);
   if (threadIdx.x % 128 != 0 || rows == 0) return;
+  if constexpr (BULK) {
+    bulk_wait();
+    fence_proxy_async_global();
+  }
   __threadfence_system();
 #pragma unroll
   for (int c = 0; c < kMaxCopies; c++)
@@ -160,7 +177,7 @@ template <typename T, int D, int BN, int C, int STAGES, bool PERSISTENT, bool CO
 __global__ void __launch_bounds__(128 * (C + 1), 1)
     fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                const __grid_constant__ CUtensorMap tm_v, const __grid_constant__ CUtensorMap tm_o,
-               const Params p) {
+               const __grid_constant__ CopyMaps<COPIES> tm_c, const Params p) {
   constexpr Config kCfg{D, C, BN, STAGES};
   constexpr Regs kRegs = regs(kCfg, PERSISTENT);
   constexpr int BM = block_m(kCfg);
@@ -181,9 +198,9 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // A piece claims its cut in mainloop's tail, under its last P V, where the atomic's round
   // trip hides.
   static_assert(!kSplit || kTailUnderPv, "a piece claims its cut in the tail");
-  // The persistent kernel's output leaves through its own tile by the TMA (out_staged()); the
-  // COPIES kernels store it with their threads, to every copy too.
-  constexpr bool kStageOut = out_staged(kCfg, PERSISTENT) && !COPIES;
+  // The persistent kernel's output leaves through its own tile by the TMA (out_staged()), in a
+  // COPIES kernel to every copy too (one store per copy from the same tile).
+  constexpr bool kStageOut = out_staged(kCfg, PERSISTENT);
   using Smem = SharedStorage<T, D, BM, BN, STAGES, out_staged(kCfg, PERSISTENT)>;
   extern __shared__ unsigned char smem_raw[];
   Smem &s = *reinterpret_cast<Smem *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
@@ -731,7 +748,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
                      *reinterpret_cast<const uint4 *>(stage_base + (ch / 8) * BM * 128 + r * 128 +
                                                       (((ch % 8) ^ (r % 8)) * 16)));
     }
-    if constexpr (COPIES) signal_copies(p, wg_rows(w), 8 + cw);
+    if constexpr (COPIES) signal_copies<false>(p, wg_rows(w), 8 + cw);
     return;
   }
 
@@ -881,6 +898,14 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
 #pragma unroll
         for (int c = 0; c < kCols; c++)
           tma_store_4d(&tm_o, s.o + c * BM * 64 + cw * 64 * 64, c * 64, w.q0 + wrow, w.h, p.cu_q ? 0 : w.b);
+        if constexpr (COPIES) {
+#pragma unroll
+          for (int i = 0; i < kMaxCopies; i++)
+            if (i < p.num_copies)
+#pragma unroll
+              for (int c = 0; c < kCols; c++)
+                tma_store_4d(&tm_c.m[i], s.o + c * BM * 64 + cw * 64 * 64, c * 64, w.q0 + wrow, w.h, p.cu_q ? 0 : w.b);
+        }
         bulk_commit();
       }
     } else {
@@ -910,7 +935,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   }
   if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
   if (kStageOut && threadIdx.x % 128 == 0) bulk_wait_read();  // the output tile outlives its reads
-  if constexpr (COPIES) signal_copies(p, stored, 8 + cw);
+  if constexpr (COPIES) signal_copies<kStageOut>(p, stored, 8 + cw);
   if (kSplit && p.ws_done) {
     // Every warp of the warpgroup is past its last meet(); the last warpgroup of the launch
     // resets the count and hands the workspace back (its cut states are all 0 again).

@@ -16,10 +16,21 @@ static_assert(kMaxCopies == FC_MAX_OUT_COPIES, "Params::copies holds every out_c
 // 128-byte swizzle; defined in family.cu. Returns 0 or a CUresult with a sentence in err.
 int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
                      char *err, size_t err_len);
-// The tensor map of out for the persistent kernel's TMA store (boxes of 64 rows by 64 columns,
-// 128-byte swizzle; family.cu); false where the driver declines one: the kernel then stores
-// with its threads.
-bool make_out_map(const fc_problem *pr, CUtensorMap *map);
+// The tensor map of out, or of a copy at `out` with out's strides, for the persistent kernel's
+// TMA store (boxes of 64 rows by 64 columns, 128-byte swizzle; family.cu); false where the
+// driver declines one: the kernel then stores with its threads.
+bool make_out_map(const fc_problem *pr, void *out, CUtensorMap *map);
+
+// The maps of out (maps[3]) and of every copy (copy_maps) for the persistent kernel, all or
+// none (Params::o_tma).
+template <bool COPIES>
+bool make_out_maps(const fc_problem *pr, CUtensorMap maps[4], CopyMaps<COPIES> &copy_maps) {
+  if (!make_out_map(pr, pr->out, &maps[3])) return false;
+  if constexpr (COPIES)
+    for (int i = 0; i < pr->num_out_copies; i++)
+      if (!make_out_map(pr, pr->out_copies[i], &copy_maps.m[i])) return false;
+  return true;
+}
 
 // From how many row blocks a pair the causal order interleaves pairs, by schedule. One CTA
 // per tile (v4): from 10; there the interleaved order lost 9% at S=512 and 3% at S=1024 (4
@@ -125,31 +136,38 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   // One CTA per SM (the tile needs all of one), never more than tiles.
   if (persistent) grid = dim3((unsigned)(tiles < sms ? tiles : sms));
   Params params = make_params(pr, row_blocks, counter, busy);
-  params.o_tma = persistent && pr->num_out_copies == 0 && make_out_map(pr, &maps[3]);
-  const int smem = smem_bytes(C, persistent);
   const bool copies = pr->num_out_copies > 0;
+  CopyMaps<true> copy_maps = {};
+  CopyMaps<false> no_maps = {0};
+  params.o_tma = persistent && (copies ? make_out_maps(pr, maps, copy_maps) : make_out_maps(pr, maps, no_maps));
+  const int smem = smem_bytes(C, persistent);
   const int64_t split = persistent ? split_plan(pr, C, tiles, grid.x) : tiles;
   if (split < tiles && acquire_split_workspace(device, st, (int)grid.x, &params.ws_state, &params.ws, &params.ws_done,
                                               &params.ws_seq)) {
     params.split_from = (int)split, params.split_nb = (int)((pr->seqlen_k + C.block_n - 1) / C.block_n);
     params.num_items = (int)split + (int)grid.x;
   }
-  auto kernel = copies ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, true>
-                       : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false>;
-  if constexpr (kCanPersist)
-    if (persistent)
-      kernel = copies ? fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true, true>
-                      : fwd_kernel<T, D, C.block_n, C.consumers, C.stages, true, false>;
-  if ((e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)) == cudaSuccess) {
-    kernel<<<grid, threads(C), smem, st>>>(maps[0], maps[1], maps[2], maps[3], params);
-    e = cudaGetLastError();
-    if (e != cudaSuccess)
+  // The kernels with copies take their maps; the others an empty parameter.
+  auto go = [&](auto kernel, const auto &cmaps) {
+    cudaError_t r = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (r != cudaSuccess) {
+      snprintf(err, err_len, "cudaFuncSetAttribute(%d bytes of shared memory): %s", smem, cudaGetErrorString(r));
+      return r;
+    }
+    kernel<<<grid, threads(C), smem, st>>>(maps[0], maps[1], maps[2], maps[3], cmaps, params);
+    if ((r = cudaGetLastError()) != cudaSuccess)
       snprintf(err, err_len, "launch of the sm90 %dx%d tile, D=%d (%s grid %u x %u x %u for %lld tiles): %s", BM,
                C.block_n, D, persistent ? "persistent" : "plain", grid.x, grid.y, grid.z, (long long)tiles,
-               cudaGetErrorString(e));
-  } else {
-    snprintf(err, err_len, "cudaFuncSetAttribute(%d bytes of shared memory): %s", smem, cudaGetErrorString(e));
-  }
+               cudaGetErrorString(r));
+    return r;
+  };
+  constexpr bool kP = kCanPersist;  // no persistent instantiation where the config has none
+  if (copies)
+    e = kP && persistent ? go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, kP, true>, copy_maps)
+                         : go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, true>, copy_maps);
+  else
+    e = kP && persistent ? go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, kP, false>, no_maps)
+                         : go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false>, no_maps);
   if (e != cudaSuccess && persistent) *busy = 0u;  // no CTA ran: the counters are still zero
   if (e != cudaSuccess && params.ws_done) release_split_workspace(device, params.ws_done, params.ws_seq);
   return (int)e;
