@@ -76,6 +76,9 @@ struct Params {
   unsigned int *ws_state;
   volatile unsigned int *ws_done;
   unsigned int ws_seq;
+  // A persistent COPIES launch: its first `lead` work items take the dispatch order's last
+  // `lead` tiles (lead_tiles() in fwd_launch.cuh), the rest follow from the first; 0: none.
+  int lead;
 };
 
 // The tensor maps of the copies (out_copies, out's layout; make_out_map) for the persistent
@@ -358,7 +361,12 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         break;
       }
       if (!kSplit || item < p.split_from) {
-        run(item, 0);
+        // The lightest tiles first where the output also crosses to other GPUs: at the end
+        // they would hand the link more bytes than it drains while the last tiles compute.
+        if constexpr (COPIES)
+          run(item < p.lead ? p.num_tiles - p.lead + item : item - p.lead, 0);
+        else
+          run(item, 0);
       } else {
         // Run j of the split tail: key tiles [lo, hi) of the tiles from split_from on, counted
         // tile after tile; it starts or ends inside at most one tile (a run is at least one

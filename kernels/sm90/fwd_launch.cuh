@@ -102,7 +102,31 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
   p.counter = counter, p.busy = busy;
   p.split_from = p.num_tiles, p.split_nb = 0, p.num_items = p.num_tiles;
   p.ws = nullptr, p.ws_state = nullptr, p.ws_done = nullptr, p.ws_seq = 0;
+  p.lead = 0;
   return p;
+}
+
+// How many tiles a persistent launch that stores copies to other GPUs (out_copies) runs
+// first from the end of its dispatch order: under a causal mask (pairs interleaved, heaviest
+// row blocks first) the order ends on the last group's row blocks of at most 4 key tiles. A
+// tile's output (32 KB at D=128) crosses NVLink at about 2.9 GB/s an SM when every SM sends
+// (378 GB/s over 132), about 11 us, while a tile of 4 key tiles computes in 8-10 us: a last
+// wave of those leaves the link its bytes after the attention ends. Run first, their bytes
+// cross under the heavy tiles. A model of the launch (list scheduling of the tiles in this
+// order, the link a queue at 350 GB/s) gives 3 us less after the attention at weak S=4096,
+// B=1 and B=4 (results/history/scale-light-first-x2/).
+inline int lead_tiles(const fc_problem *pr, const Params &p, int block_m, int block_n) {
+  if (!(pr->window_left < 0 && pr->window_right >= 0) || p.cu_q) return 0;  // causal, fixed lengths
+  int light = 0;  // row blocks of at most 4 key tiles, from the first
+  for (int m = 0; m < p.blocks; m++) {
+    const int64_t m_last = pr->seqlen_q - (int64_t)(p.blocks - 1 - m) * block_m - 1;  // end-aligned blocks
+    const int64_t keys = m_last + (pr->seqlen_k - pr->seqlen_q) + pr->window_right + 1;
+    if (keys > 4LL * block_n) break;
+    light++;
+  }
+  const int group = p.head_group < p.pairs ? p.head_group : p.pairs;
+  const int64_t lead = (int64_t)light * group;
+  return (int)(lead < p.num_tiles / 4 ? lead : p.num_tiles / 4);
 }
 
 // NARROW: the tile of config(D, true), see narrow() in config.h.
@@ -140,6 +164,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   CopyMaps<true> copy_maps = {};
   CopyMaps<false> no_maps = {0};
   params.o_tma = persistent && (copies ? make_out_maps(pr, maps, copy_maps) : make_out_maps(pr, maps, no_maps));
+  if (persistent && copies) params.lead = lead_tiles(pr, params, BM, C.block_n);
   const int smem = smem_bytes(C, persistent);
   const int64_t split = persistent ? split_plan(pr, C, tiles, grid.x) : tiles;
   if (split < tiles && acquire_split_workspace(device, st, (int)grid.x, &params.ws_state, &params.ws, &params.ws_done,
