@@ -113,8 +113,9 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
 // (378 GB/s over 132), about 11 us, while a tile of 4 key tiles computes in 8-10 us: a last
 // wave of those leaves the link its bytes after the attention ends. Run first, their bytes
 // cross under the heavy tiles. A model of the launch (list scheduling of the tiles in this
-// order, the link a queue at 350 GB/s) gives 3 us less after the attention at weak S=4096,
-// B=1 and B=4 (results/history/scale-light-first-x2/).
+// order, the link a queue at 350 GB/s) gave 2-3 us less after the attention at weak S=4096,
+// B=1 and B=4; measured on 2 x H200, B=1 0.078-0.079 ms against 0.080-0.081 (+1.5 points),
+// B=4 unchanged (results/history/scale-light-first-x2/).
 inline int lead_tiles(const fc_problem *pr, const Params &p, int block_m, int block_n) {
   if (!(pr->window_left < 0 && pr->window_right >= 0) || p.cu_q) return 0;  // causal, fixed lengths
   int light = 0;  // row blocks of at most 4 key tiles, from the first
