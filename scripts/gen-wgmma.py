@@ -38,6 +38,14 @@ def ss(ctype, ptx, n):
         : {operands(n)}
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
   }}
+  // D(64x{n}, f32) (+)= A(64x16, registers) * B(16x{n}, shared, K-major).
+  static __device__ __forceinline__ void rs_kmajor(float (&d)[{k}], const uint32_t (&a)[4], uint64_t b, int accumulate) {{
+    asm volatile(
+        "{{\\n.reg .pred p;\\nsetp.ne.b32 p, %{k + 5}, 0;\\n"
+        "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{ptx}.{ptx} {{{regs(n, 0)}}}, {{%{k}, %{k + 1}, %{k + 2}, %{k + 3}}}, %{k + 4}, p, 1, 1, 0;\\n}}\\n"
+        : {operands(n)}
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate));
+  }}
 }};
 """
 

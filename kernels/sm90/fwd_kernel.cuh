@@ -198,6 +198,13 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // 160 registers, the producer at 32) its code spilled in both, and at D=256 it measured
   // 0.86-0.97 against whole tiles (results/history/variants-h100-sm90-split-tail/).
   constexpr bool kSplit = C == 2 && D == 128;
+  // Q K^T takes its first kQRegs k-steps' A operand (Q's first 64 columns at D=128) from
+  // registers, loaded once a tile, and the rest from shared memory: the wgmmas' reads of Q
+  // share the SM's shared-memory bandwidth with the TMA's writes of K and V and the reads of
+  // K and V. A probe with no Q read from shared memory ran 1.3-3.7% faster on the 128-key
+  // D=128 shapes (results/history/variants-h100-sm90-q-regs/). 16 registers: the 128-key
+  // D=128 consumer has them to spare; the 176-key one, D=64 and D=256 do not.
+  constexpr int kQRegs = D == 128 && C == 2 && BN == 128 ? 4 : 0;
   // A piece claims its cut in mainloop's tail, under its last P V, where the atomic's round
   // trip hides.
   static_assert(!kSplit || kTailUnderPv, "a piece claims its cut in the tail");
@@ -431,6 +438,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     const int nb_last = kTailUnderPv ? __shfl_sync(0xffffffffu, w.nb_last, 0) : w.nb_last;
     const int nblocks = kTailUnderPv ? __shfl_sync(0xffffffffu, w.nblocks, 0) : w.nblocks;
     const int row0 = m0 + cw * 64 + warp * 16 + g;  // rows row0 and row0 + 8
+    uint32_t qf[kQRegs > 0 ? kQRegs : 1][4];  // Q's first k-steps (issue_qk)
     // S = Q K^T for key tile `it`: D/16 wgmmas, both operands K-major in shared memory.
     auto issue_qk = [&](float (&sc)[BN / 2], int stage) {
       // Opaque to the compiler here, so that it derives the k-steps' descriptors at their use
@@ -438,10 +446,24 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       uint64_t qd = q_desc;
       asm volatile("" : "+l"(qd));
 #pragma unroll
-      for (int kk = 0; kk < D / 16; kk++)  // column block kk/4, then 32 bytes per step in it
-        Wgmma<T, BN>::ss(sc, desc_advance(qd, ((kk / 4) * BM * 64 + (kk % 4) * 16) * (int)sizeof(T)),
-                         smem_desc_sw128(s.k[stage] + (kk / 4) * BN * 64 + (kk % 4) * 16, 16), kk > 0);
+      for (int kk = 0; kk < D / 16; kk++) {  // column block kk/4, then 32 bytes per step in it
+        const uint64_t kd = smem_desc_sw128(s.k[stage] + (kk / 4) * BN * 64 + (kk % 4) * 16, 16);
+        if (kk < kQRegs)
+          Wgmma<T, BN>::rs_kmajor(sc, qf[kk < kQRegs ? kk : 0], kd, kk > 0);
+        else
+          Wgmma<T, BN>::ss(sc, desc_advance(qd, ((kk / 4) * BM * 64 + (kk % 4) * 16) * (int)sizeof(T)), kd, kk > 0);
+      }
       wgmma_commit();
+    };
+    // Q's first kQRegs k-steps as the wgmma's register A operand (rows row0 and row0 + 8,
+    // columns 16kk + 2t and + 8), read out of the swizzled Q tile once its TMA load is in.
+    auto load_qf = [&] {
+      const unsigned char *q = reinterpret_cast<const unsigned char *>(s.q) + (cw * 64 + warp * 16 + g) * 128 + 4 * t;
+#pragma unroll
+      for (int kk = 0; kk < kQRegs; kk++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)  // j: row + 8 (odd j), columns + 8 (j >= 2)
+          qf[kk][j] = *reinterpret_cast<const uint32_t *>(q + (j & 1) * 8 * 128 + (((2 * kk + j / 2) ^ g) * 16));
     };
     // O += P V: V is [keys][head dim] in shared memory, MN-major for this product; the next
     // 64 head-dim columns are BN rows of 128 bytes further on.
@@ -607,6 +629,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       tail();
     } else if (nblocks > 0) {
       mbar_wait(&s.q_full, loaded & 1);
+      if constexpr (kQRegs > 0) load_qf();
       float sc[BN / 2], corr[2];
       uint32_t pa[BN / 16][4];
       mbar_wait(&s.k_full[kv % STAGES], (kv / STAGES) & 1);
