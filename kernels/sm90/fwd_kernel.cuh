@@ -15,7 +15,8 @@
 // through a 2-slot ring in shared memory; the K/V ring runs on across tiles, the next tile's Q
 // loads as soon as the current tile's last Q K^T has read Q, so both arrive under the
 // current tile's last products and output. Warpgroups 1..C are consumers, 64 rows each:
-// S = Q K^T with both operands in shared memory (wgmma m64nBNk16), the online softmax in
+// S = Q K^T with K in shared memory and Q there too (its first 64 columns from registers in
+// the 128-key D=128 kernels: kQRegs) (wgmma m64nBNk16), the online softmax in
 // registers, then O += P V with P re-packed from the S accumulators as the register A operand
 // and V read MN-major through the transpose bit. Key tiles run from the last to the first, so
 // masked tiles (causal diagonal, ragged tail) come first and the rest skip the mask. While one
@@ -439,7 +440,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     const int nblocks = kTailUnderPv ? __shfl_sync(0xffffffffu, w.nblocks, 0) : w.nblocks;
     const int row0 = m0 + cw * 64 + warp * 16 + g;  // rows row0 and row0 + 8
     uint32_t qf[kQRegs > 0 ? kQRegs : 1][4];  // Q's first k-steps (issue_qk)
-    // S = Q K^T for key tile `it`: D/16 wgmmas, both operands K-major in shared memory.
+    // S = Q K^T for key tile `it`: D/16 wgmmas, K-major; the first kQRegs take Q from registers.
     auto issue_qk = [&](float (&sc)[BN / 2], int stage) {
       // Opaque to the compiler here, so that it derives the k-steps' descriptors at their use
       // instead of hoisting all of them out of the loop into registers.
