@@ -124,6 +124,30 @@ FC_SM90_HD constexpr Config config(int d, bool narrow) {
                     : Config{256, 2, 64, 2};
 }
 
+// A persistent launch with out_copies under a causal mask (or any mask bounded on the right
+// only) takes its dispatch order's last tiles first (fwd_launch.cuh says why): the last group
+// of `group` interleaved pairs' row blocks that see at most 4 key tiles, `blocks` row blocks
+// of `block_m` rows ending at the sequence's end; at most a quarter of `num_tiles`.
+FC_SM90_HD constexpr int lead_tiles(long long seqlen_q, long long seqlen_k, long long window_right, int blocks,
+                                    int block_m, int block_n, int group, int num_tiles) {
+  int light = 0;  // row blocks of at most 4 key tiles, from the first
+  for (int m = 0; m < blocks; m++) {
+    const long long m_last = seqlen_q - (long long)(blocks - 1 - m) * block_m - 1;
+    if (m_last + (seqlen_k - seqlen_q) + window_right + 1 > 4LL * block_n) break;
+    light++;
+  }
+  const long long lead = (long long)light * group;
+  return (int)(lead < num_tiles / 4 ? lead : num_tiles / 4);
+}
+// The two measured rows (results/history/scale-light-first-x2/): causal S=4096, D=128, 8 heads,
+// B=1 (8 pairs interleaved, 256 tiles) and B=4 (groups of 12, 1024 tiles); a ragged causal
+// length (1000 rows: blocks of 104, 128, ..., the first four light); the cap.
+static_assert(lead_tiles(4096, 4096, 0, 32, 128, 128, 8, 256) == 32 &&
+                  lead_tiles(4096, 4096, 0, 32, 128, 128, 12, 1024) == 48 &&
+                  lead_tiles(1000, 1000, 0, 8, 128, 128, 2, 16) == 4 && lead_tiles(1000, 1000, 0, 8, 128, 128, 3, 64) == 12 &&
+                  lead_tiles(512, 512, 0, 4, 128, 128, 8, 32) == 8,
+              "lead_tiles");
+
 // How far (log2 domain) a tile's row maximum must exceed the row's running one before the
 // softmax moves it and rescales O: with random scores a warp rescaled O (64 FMUL a thread at
 // D=128) in most key tiles for a rise of a fraction of a unit. P stays below 2^8, which

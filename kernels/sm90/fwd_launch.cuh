@@ -116,18 +116,11 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
 // order, the link a queue at 350 GB/s) gave 2-3 us less after the attention at weak S=4096,
 // B=1 and B=4; measured on 2 x H200, B=1 0.078-0.079 ms against 0.080-0.081 (+1.5 points),
 // B=4 unchanged (results/history/scale-light-first-x2/).
+// The count itself: lead_tiles() in config.h.
 inline int lead_tiles(const fc_problem *pr, const Params &p, int block_m, int block_n) {
   if (!(pr->window_left < 0 && pr->window_right >= 0) || p.cu_q) return 0;  // causal, fixed lengths
-  int light = 0;  // row blocks of at most 4 key tiles, from the first
-  for (int m = 0; m < p.blocks; m++) {
-    const int64_t m_last = pr->seqlen_q - (int64_t)(p.blocks - 1 - m) * block_m - 1;  // end-aligned blocks
-    const int64_t keys = m_last + (pr->seqlen_k - pr->seqlen_q) + pr->window_right + 1;
-    if (keys > 4LL * block_n) break;
-    light++;
-  }
-  const int group = p.head_group < p.pairs ? p.head_group : p.pairs;
-  const int64_t lead = (int64_t)light * group;
-  return (int)(lead < p.num_tiles / 4 ? lead : p.num_tiles / 4);
+  return lead_tiles(pr->seqlen_q, pr->seqlen_k, pr->window_right, p.blocks, block_m, block_n,
+                    p.head_group < p.pairs ? p.head_group : p.pairs, p.num_tiles);
 }
 
 // NARROW: the tile of config(D, true), see narrow() in config.h.
