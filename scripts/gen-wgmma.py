@@ -8,6 +8,8 @@ import pathlib
 import sys
 
 NS = (64, 128, 176, 192, 256)  # the N of m64nNk16: key tiles for Q K^T, head dims for P V
+# Q K^T with A in registers: only the 128-key tile uses it (fwd_kernel.cuh's kQRegs)
+RS_KMAJOR_NS = (128,)
 TYPES = (("__nv_bfloat16", "bf16"), ("__half", "f16"))
 
 
@@ -38,7 +40,13 @@ def ss(ctype, ptx, n):
         : {operands(n)}
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
   }}
-  // D(64x{n}, f32) (+)= A(64x16, registers) * B(16x{n}, shared, K-major).
+{rs_kmajor(ctype, ptx, n) if n in RS_KMAJOR_NS else ''}}};
+"""
+
+
+def rs_kmajor(ctype, ptx, n):
+    k = n // 2
+    return f"""  // D(64x{n}, f32) (+)= A(64x16, registers) * B(16x{n}, shared, K-major).
   static __device__ __forceinline__ void rs_kmajor(float (&d)[{k}], const uint32_t (&a)[4], uint64_t b, int accumulate) {{
     asm volatile(
         "{{\\n.reg .pred p;\\nsetp.ne.b32 p, %{k + 5}, 0;\\n"
@@ -46,7 +54,6 @@ def ss(ctype, ptx, n):
         : {operands(n)}
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate));
   }}
-}};
 """
 
 

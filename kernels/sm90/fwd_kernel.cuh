@@ -449,9 +449,12 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
 #pragma unroll
       for (int kk = 0; kk < D / 16; kk++) {  // column block kk/4, then 32 bytes per step in it
         const uint64_t kd = smem_desc_sw128(s.k[stage] + (kk / 4) * BN * 64 + (kk % 4) * 16, 16);
-        if (kk < kQRegs)
-          Wgmma<T, BN>::rs_kmajor(sc, qf[kk < kQRegs ? kk : 0], kd, kk > 0);
-        else
+        bool from_regs = false;
+        if constexpr (kQRegs > 0) {  // rs_kmajor exists for the 128-key tile only
+          from_regs = kk < kQRegs;
+          if (from_regs) Wgmma<T, BN>::rs_kmajor(sc, qf[kk < kQRegs ? kk : 0], kd, kk > 0);
+        }
+        if (!from_regs)
           Wgmma<T, BN>::ss(sc, desc_advance(qd, ((kk / 4) * BM * 64 + (kk % 4) * 16) * (int)sizeof(T)), kd, kk > 0);
       }
       wgmma_commit();
