@@ -205,7 +205,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // K and V. A probe with no Q read from shared memory ran 1.3-3.7% faster on the 128-key
   // D=128 shapes (results/history/variants-h100-sm90-q-regs/). 16 registers: the 128-key
   // D=128 consumer has them to spare; the 176-key one, D=64 and D=256 do not.
-  constexpr int kQRegs = D == 128 && C == 2 && BN == 128 ? 4 : 0;
+  constexpr int kQRegs = D == 128 && C == 2 && BN == 128 ? 6 : 0;
   // A piece claims its cut in mainloop's tail, under its last P V, where the atomic's round
   // trip hides.
   static_assert(!kSplit || kTailUnderPv, "a piece claims its cut in the tail");
@@ -467,7 +467,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       for (int kk = 0; kk < kQRegs; kk++)
 #pragma unroll
         for (int j = 0; j < 4; j++)  // j: row + 8 (odd j), columns + 8 (j >= 2)
-          qf[kk][j] = *reinterpret_cast<const uint32_t *>(q + (j & 1) * 8 * 128 + (((2 * kk + j / 2) ^ g) * 16));
+          qf[kk][j] = *reinterpret_cast<const uint32_t *>(q + (kk / 4) * BM * 128 + (j & 1) * 8 * 128 + (((2 * (kk % 4) + j / 2) ^ g) * 16));
     };
     // O += P V: V is [keys][head dim] in shared memory, MN-major for this product; the next
     // 64 head-dim columns are BN rows of 128 bytes further on.
