@@ -15,7 +15,7 @@
 // through a 2-slot ring in shared memory; the K/V ring runs on across tiles, the next tile's Q
 // loads as soon as the current tile's last Q K^T has read Q, so both arrive under the
 // current tile's last products and output. Warpgroups 1..C are consumers, 64 rows each:
-// S = Q K^T with K in shared memory and Q there too (its first 64 columns from registers in
+// S = Q K^T with K in shared memory and Q there too (its first 96 columns from registers in
 // the 128-key D=128 kernels: kQRegs) (wgmma m64nBNk16), the online softmax in
 // registers, then O += P V with P re-packed from the S accumulators as the register A operand
 // and V read MN-major through the transpose bit. Key tiles run from the last to the first, so
@@ -199,12 +199,15 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // 160 registers, the producer at 32) its code spilled in both, and at D=256 it measured
   // 0.86-0.97 against whole tiles (results/history/variants-h100-sm90-split-tail/).
   constexpr bool kSplit = C == 2 && D == 128;
-  // Q K^T takes its first kQRegs k-steps' A operand (Q's first 64 columns at D=128) from
+  // Q K^T takes its first kQRegs k-steps' A operand (Q's first 96 columns at D=128) from
   // registers, loaded once a tile, and the rest from shared memory: the wgmmas' reads of Q
   // share the SM's shared-memory bandwidth with the TMA's writes of K and V and the reads of
   // K and V. A probe with no Q read from shared memory ran 1.3-3.7% faster on the 128-key
-  // D=128 shapes (results/history/variants-h100-sm90-q-regs/). 16 registers: the 128-key
-  // D=128 consumer has them to spare; the 176-key one, D=64 and D=256 do not.
+  // D=128 shapes (results/history/variants-h100-sm90-q-regs/); 4 k-steps measured +0.4 to
+  // +1.0%, 6 a further +0.2 to +1.2% (variants-h100-sm90-q-regs6/). 24 registers: the
+  // persistent consumer reaches R229 of 232; all 8 k-steps spilled there, and where they fit
+  // (one CTA per tile, 240) measured 0.4-0.6% slower than 6. The 176-key tile, D=64 and
+  // D=256 have none to spare.
   constexpr int kQRegs = D == 128 && C == 2 && BN == 128 ? 6 : 0;
   // A piece claims its cut in mainloop's tail, under its last P V, where the atomic's round
   // trip hides.
