@@ -463,14 +463,16 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       wgmma_commit();
     };
     // Q's first kQRegs k-steps as the wgmma's register A operand (rows row0 and row0 + 8,
-    // columns 16kk + 2t and + 8), read out of the swizzled Q tile once its TMA load is in.
+    // columns 16kk + 2t and + 8), read out of the swizzled Q tile once its TMA load is in:
+    // k-step kk lies in 64-column block kk / 4 (BM rows of 128 bytes each), 32 bytes a step.
     auto load_qf = [&] {
       const unsigned char *q = reinterpret_cast<const unsigned char *>(s.q) + (cw * 64 + warp * 16 + g) * 128 + 4 * t;
 #pragma unroll
       for (int kk = 0; kk < kQRegs; kk++)
 #pragma unroll
         for (int j = 0; j < 4; j++)  // j: row + 8 (odd j), columns + 8 (j >= 2)
-          qf[kk][j] = *reinterpret_cast<const uint32_t *>(q + (kk / 4) * BM * 128 + (j & 1) * 8 * 128 + (((2 * (kk % 4) + j / 2) ^ g) * 16));
+          qf[kk][j] = *reinterpret_cast<const uint32_t *>(q + (kk / 4) * BM * 128 + (j & 1) * 8 * 128 +
+                                                          (((2 * (kk % 4) + j / 2) ^ g) * 16));
     };
     // O += P V: V is [keys][head dim] in shared memory, MN-major for this product; the next
     // 64 head-dim columns are BN rows of 128 bytes further on.
