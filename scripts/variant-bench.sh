@@ -9,6 +9,7 @@
 # Each test or bench run stops after RUN_TIMEOUT seconds (300), so a variant that hangs
 # cannot take the whole device call.
 set -uo pipefail
+# BENCH_ARGS: more flashcore-bench arguments for every timed run (e.g. --inputs normal).
 # BENCH=PATH: another flashcore-bench binary (one built against the older header, when the
 # variants' libraries differ in the options they accept).
 family=${FAMILY:-auto} rounds=${ROUNDS:-3} bench=${BENCH:-build/scaling/flashcore-bench}
@@ -41,7 +42,7 @@ for r in $(seq 1 "$rounds"); do
     # the first round checks every output against the float64 reference; the rest only time
     check=(); [ "$r" = 1 ] || check=(--no-check)
     LD_LIBRARY_PATH="$out/lib/$v:$PWD/.carry/lib" timeout "${RUN_TIMEOUT:-300}" "$bench" --family "$family" \
-      "${args[@]}" --reps 20 "${check[@]}" > "$out/$v-$r.log" 2>&1 || echo "$v round $r: rc=$?"
+      "${args[@]}" ${BENCH_ARGS:-} --reps 20 "${check[@]}" > "$out/$v-$r.log" 2>&1 || echo "$v round $r: rc=$?"
   done
 done
 python3 - "$out" "$rounds" "$@" <<'PY'

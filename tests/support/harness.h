@@ -73,5 +73,8 @@ int fc_test_gpu_count(void);
  * of type dt into buf, from a cheap generator that *state (nonzero) carries on, so that
  * consecutive calls draw independent tensors. */
 void fc_fill_timing(void *buf, fc_dtype dt, size_t n, uint64_t *state);
+/* The same generator, values of mean 0 and variance 1 (the sum of four uniform 16-bit parts
+ * of each draw, scaled), the spread of torch.randn: scores of a spikier softmax. */
+void fc_fill_timing_normal(void *buf, fc_dtype dt, size_t n, uint64_t *state);
 
 #endif
