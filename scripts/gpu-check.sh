@@ -3,6 +3,7 @@
 # benchmark grid with its PyTorch peers, and a short table last. Binaries come prebuilt in
 # build/ (Criterion is not installed there); their libraries travel in .carry/lib.
 #   scripts/gpu-check.sh [all|tests|sanitize|sass|rust|bench] [family]
+# BENCH_ARGS: more flashcore-bench arguments for the grid (e.g. --inputs normal).
 set -uo pipefail
 what=${1:-all}
 family=${2:-auto}
@@ -43,7 +44,7 @@ if [[ $what == all || $what == *sass* ]]; then
 fi
 if [[ $what == all || $what == *bench* ]]; then
   LD_LIBRARY_PATH=$libs FC_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown) build/scaling/flashcore-bench --grid standard \
-    --family "$family" --json "$out/bench-$family.json" 2>&1 | tee "$out/bench-$family.log"
+    --family "$family" ${BENCH_ARGS:-} --json "$out/bench-$family.json" 2>&1 | tee "$out/bench-$family.log"
   PYTHONUNBUFFERED=1 python3 scaling/sdpa_peers.py "$out/bench-$family.json" "$out/fwd-grid-$family-$tag.json" 2>&1 \
     | tee "$out/peers-$family.log"
 fi

@@ -7,7 +7,7 @@ import sys
 
 
 def grid(d):
-    print(f"`{sys.argv[1]}`: {d['device']}, {d['date']}, commit {d['commit'][:10]}; bf16 matmul ceiling "
+    print(f"`{sys.argv[1]}`: {d['device']}, {d['date']}, commit {d['commit'][:10]}, {d.get('inputs', 'uniform')} inputs; bf16 matmul ceiling "
           f"{d['ceilings']['matmul_bf16_tflops']} TFLOP/s, copy {d['ceilings']['copy_tbps']} TB/s; "
           f"peers: PyTorch {d['peer_software']['torch']} SDPA, same run, same GPU.\n")
     print("| B | H | Hk | Sq | Sk | D | causal | flashcore ms | TFLOP/s | % of matmul | x FA2 | x cuDNN | x efficient |")
