@@ -19,7 +19,8 @@ and says how many elements the model gives bit for bit. Needs numpy. The case is
 q127-k1000-causal unless --shape B,Sq,Sk,H,Hk,D,causal says otherwise (bf16, default scale).
 Variants: lazy (kMaxSlack alone, as the kernels run), exact (the maximum moves on every rise),
 row slack (the rule of branch next/row-slack, not merged:
-scaling/results/history/variants-h100-sm90-dominance/). --shape 2,1,1000,8,1,64,0 is q1-k1000 (D=64: its warps hold
+scaling/results/history/variants-h100-sm90-dominance/); or with --slacks 8,1,0 the lazy
+maximum with each slack (scaling/results/history/variants-h100-sm90-slack/). --shape 2,1,1000,8,1,64,0 is q1-k1000 (D=64: its warps hold
 192-row blocks, --bm 192).
 """
 import argparse
@@ -151,9 +152,13 @@ def main():
     ap.add_argument("--seeds", type=int, default=100, help="seeds: first, first + 7919, ...")
     ap.add_argument("--compare", help="the GPU's output of the first seed (float32, BSHD)")
     ap.add_argument("--bm", type=int, default=128, help="rows a CTA (D=64: 192)")
+    ap.add_argument("--slacks", help="instead of the three variants, the lazy maximum with each of "
+                    "these kMaxSlack values, e.g. 8,4,3,2,1,0 (0: exact)")
     a = ap.parse_args()
     B, Sq, Sk, H, Hk, D, causal = (int(x) for x in a.shape.split(","))
     variants = [("lazy", {}), ("exact", {"slack": 0.0}), ("row slack", {"log2_dominance": 6.0})]
+    if a.slacks:
+        variants = [("slack %g" % float(x), {"slack": float(x)}) for x in a.slacks.split(",")]
     ratios = {name: [] for name, _ in variants}
     for r in range(a.seeds):
         seed = a.first + 7919 * r
@@ -165,7 +170,7 @@ def main():
             o = kernel(q, k, v, causal, BM=a.bm, **kw)
             ratios[name].append(np.abs(o - ref).max() / worst)
             line.append("%s %.3f" % (name, ratios[name][-1]))
-            if a.compare and r == 0 and name == "lazy":
+            if a.compare and r == 0 and name == variants[0][0]:
                 g = np.fromfile(a.compare, dtype=np.float32).reshape(o.shape)
                 print("--compare: %d of %d elements equal to the lazy model (GPU ratio %.3f)" %
                       ((g == o).sum(), o.size, np.abs(g - ref).max() / worst))
