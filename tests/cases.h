@@ -59,6 +59,13 @@ static const fc_spec fc_matrix[] = {
     {"q1000-k127-causal", F16, 1, 1000, 127, 2, 1, 64, 1, -1, -1, 0, 0, 1, 0, 0, 1},
     {"q1-k1000", BF, 2, 1, 1000, 8, 1, 64, 0, -1, -1, 0, 0, 1, 0, 0, 0},
     {"q129-k7", F16, 1, 129, 7, 2, 1, 256, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+    /* decode under GQA (one query row, G query heads a KV head), which the selector runs as G
+     * rows of one KV head: a causal left window cut off the keys, G = 3 through BHSD strides
+     * with a softcap, a window of the last key alone (padded rows, D=256), and 5000 keys */
+    {"decode-gqa4-window", BF, 3, 1, 700, 8, 2, 128, 1, 100, -1, 0, 0, 1, 0, 0, 1},
+    {"decode-gqa3-bhsd-softcap", F16, 2, 1, 300, 6, 2, 64, 0, -1, 7, 20.0f, 0, 1, FC_LAYOUT_BHSD, 0, 0},
+    {"decode-gqa4-last-key", BF, 2, 1, 129, 4, 1, 256, 0, 0, 5, 0, 0, 1, FC_LAYOUT_PADDED, 0, 0},
+    {"decode-gqa4-k5000", BF, 4, 1, 5000, 32, 8, 128, 0, -1, -1, 0, 0, 0, 0, 0, 0},
     /* sliding windows */
     {"window-16-0", BF, 1, 300, 300, 2, 1, 64, 0, 16, 0, 0, 0, 1, 0, 0, 0},
     {"window-0-16", BF, 1, 300, 300, 2, 1, 64, 0, 0, 16, 0, 0, 1, 0, 0, 0},

@@ -1,6 +1,8 @@
 /* The CPU backend against the float64 reference over the whole feature matrix. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "cases.h"
 
@@ -37,3 +39,29 @@ static void expect_caught(int tamper, const char *what) {
 Test(rule, catches_unwritten_element) { expect_caught(1, "an unwritten element"); }
 Test(rule, catches_wrong_element) { expect_caught(2, "one element off by 0.02"); }
 Test(rule, catches_wrong_lse) { expect_caught(3, "one LSE off by 0.01"); }
+
+/* A GQA decode (one query row, several query heads a KV head) runs as rows of one KV head, and
+ * the selector says so; more query rows, one query head a KV head, or variable lengths run as
+ * they are. The matrix's decode-* cases check the results. */
+Test(cpu, decode_gqa_runs_as_rows) {
+  fc_context *ctx;
+  cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &ctx), FC_SUCCESS);
+  static _Alignas(16) uint16_t q[2 * 2 * 8 * 64], kv[2 * 300 * 8 * 64], out[2 * 2 * 8 * 64];
+  const struct {
+    int64_t Sq, H, Hk;
+    const char *want;
+  } cases[] = {{1, 8, 2, "[decode: 4 query heads a KV head as rows]"}, {1, 8, 8, NULL}, {2, 8, 2, NULL}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, 2, cases[i].Sq, cases[i].H, 64);
+    fc_tensor tk = fc_tensor_bshd(kv, FC_DTYPE_BF16, 2, 300, cases[i].Hk, 64);
+    fc_tensor to = fc_tensor_bshd(out, FC_DTYPE_BF16, 2, cases[i].Sq, cases[i].H, 64);
+    fc_attn_options o = FC_ATTN_OPTIONS_INIT;
+    o.causal = 1;
+    fc_kernel_info info = FC_KERNEL_INFO_INIT;
+    cr_assert_eq(fc_select_kernel(ctx, &tq, &tk, &tk, &to, NULL, &o, &info), FC_SUCCESS, "%s",
+                 fc_last_error(ctx));
+    if (cases[i].want) cr_assert(strstr(info.description, cases[i].want), "%s", info.description);
+    else cr_assert_null(strstr(info.description, "decode"), "%s", info.description);
+  }
+  fc_context_destroy(ctx);
+}

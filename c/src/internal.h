@@ -34,9 +34,10 @@ fc_status fc_validate_forward(fc_context *ctx, const fc_tensor *q, const fc_tens
                               const fc_tensor *v, const fc_tensor *out, const fc_tensor *lse,
                               const fc_attn_options *opts, fc_problem *p, fc_family *family);
 
-/* select.c: the one place that chooses a family and configuration. */
-fc_status fc_select(fc_context *ctx, const fc_problem *p, fc_family requested,
-                    fc_kernel_info *info);
+/* select.c: the one place that chooses a family and configuration. It may first rewrite *p
+ * into an equivalent problem that runs faster (a GQA decode as rows of one KV head); the
+ * caller then runs *p as rewritten. */
+fc_status fc_select(fc_context *ctx, fc_problem *p, fc_family requested, fc_kernel_info *info);
 
 /* cpu_backend.c */
 void fc_cpu_plan(const fc_context *ctx, const fc_problem *p, fc_kernel_info *info);

@@ -1,5 +1,6 @@
 /* The one place that chooses a kernel family and configuration, and so also the one place
- * that answers "is this supported?". fc_attention_forward runs exactly what this returns. */
+ * that answers "is this supported?". fc_attention_forward runs exactly what this returns,
+ * on the problem as fc_select leaves it (a GQA decode folded into rows, below). */
 #include "internal.h"
 
 #include <stdio.h>
@@ -9,8 +10,36 @@ static const char *dtype_str(int dt) {
   return dt == FC_DTYPE_F32 ? "f32" : dt == FC_DTYPE_F16 ? "f16" : "bf16";
 }
 
-fc_status fc_select(fc_context *ctx, const fc_problem *p, fc_family requested,
-                    fc_kernel_info *info) {
+/* Decode under GQA: one query row a sequence (Sq = 1, fixed lengths) and G = H / Hk > 1 query
+ * heads a key/value head run as G query rows of Hk heads: row g of KV head j is query head
+ * j * G + g, a view through strides (q, out and lse, whose seq stride becomes the head stride).
+ * A tile then reads each K/V head once for its G query heads instead of once for each, and
+ * fills G of its rows instead of one (the GPU tiles hold 64 to 192 rows). The view is exact:
+ * that single row sits at key Sk - 1 (bottom-right) and sees keys Sk - 1 - window_left up to
+ * Sk - 1 whatever causal and window_right say, so the keys before are cut off the K and V
+ * views and the rows run unmasked, each with the arithmetic it had as its own head's row.
+ * Returns G, or 1 where p stays as it is. */
+static int64_t fold_decode(fc_problem *p) {
+  const int64_t G = p->heads_k > 0 ? p->heads / p->heads_k : 1;
+  if (p->cu_seqlens_q || p->seqlen_q != 1 || G < 2 || p->seqlen_k < 1) return 1;
+  if (p->window_left >= 0 && p->window_left + 1 < p->seqlen_k) {
+    const int64_t first = p->seqlen_k - 1 - p->window_left;
+    const size_t es = fc_dtype_size((fc_dtype)p->dtype);
+    p->k = (const char *)p->k + (size_t)(first * p->k_stride[1]) * es;
+    p->v = (const char *)p->v + (size_t)(first * p->v_stride[1]) * es;
+    p->seqlen_k = p->total_k = p->window_left + 1;
+  }
+  p->causal = 0;
+  p->window_left = p->window_right = -1;
+  p->seqlen_q = p->total_q = G;
+  p->heads = p->heads_k;
+  int64_t *rows[3] = {p->q_stride, p->o_stride, p->lse_stride};
+  for (int i = 0; i < 3; i++) rows[i][1] = rows[i][2], rows[i][2] *= G;
+  return G;
+}
+
+fc_status fc_select(fc_context *ctx, fc_problem *p, fc_family requested, fc_kernel_info *info) {
+  const int64_t folded = fold_decode(p);
   fc_kernel_info chosen = FC_KERNEL_INFO_INIT;
   if (ctx->device == FC_DEVICE_CPU) {
     if (requested != FC_FAMILY_AUTO && requested != FC_FAMILY_CPU)
@@ -57,6 +86,11 @@ fc_status fc_select(fc_context *ctx, const fc_problem *p, fc_family requested,
       size_t len = strlen(chosen.description);
       snprintf(chosen.description + len, sizeof chosen.description - len, " [fallback; %s]", why);
     }
+  }
+  if (folded > 1) {
+    size_t len = strlen(chosen.description);
+    snprintf(chosen.description + len, sizeof chosen.description - len,
+             " [decode: %lld query heads a KV head as rows]", (long long)folded);
   }
   if (info) {
     size_t keep = info->size < sizeof chosen ? info->size : sizeof chosen;
