@@ -63,5 +63,16 @@ Test(cpu, decode_gqa_runs_as_rows) {
     if (cases[i].want) cr_assert(strstr(info.description, cases[i].want), "%s", info.description);
     else cr_assert_null(strstr(info.description, "decode"), "%s", info.description);
   }
+  /* Two sequences of one query row each, by cu_seqlens: not folded (the lengths are data). */
+  static const int32_t cu_q[3] = {0, 1, 2}, cu_k[3] = {0, 300, 600};
+  fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, 1, 2, 8, 64);
+  fc_tensor tk = fc_tensor_bshd(kv, FC_DTYPE_BF16, 1, 600, 2, 64);
+  fc_tensor to = fc_tensor_bshd(out, FC_DTYPE_BF16, 1, 2, 8, 64);
+  fc_attn_options o = FC_ATTN_OPTIONS_INIT;
+  o.cu_seqlens_q = cu_q, o.cu_seqlens_k = cu_k, o.num_seqs = 2, o.max_seqlen_q = 1;
+  fc_kernel_info info = FC_KERNEL_INFO_INIT;
+  cr_assert_eq(fc_select_kernel(ctx, &tq, &tk, &tk, &to, NULL, &o, &info), FC_SUCCESS, "%s",
+               fc_last_error(ctx));
+  cr_assert_null(strstr(info.description, "decode"), "%s", info.description);
   fc_context_destroy(ctx);
 }

@@ -59,12 +59,12 @@ static uint64_t next_u64(uint64_t *s) {
 }
 /* Approximately standard normal (Irwin-Hall with 4 uniforms, variance scaled to 1): cheap
  * enough to fill the 10^8-element tensors of the long-context benchmark shapes. */
-static double next_normal(uint64_t *s) {
-  uint64_t r = next_u64(s);
+static double irwin_hall4(uint64_t r) {
   double sum = (double)(r & 0xffff) + (double)((r >> 16) & 0xffff) + (double)((r >> 32) & 0xffff) +
                (double)(r >> 48);
   return (sum / 65536.0 - 2.0) * 1.7320508075688772;
 }
+static double next_normal(uint64_t *s) { return irwin_hall4(next_u64(s)); }
 
 typedef struct view {
   int64_t shape[4], stride[4], extent; /* extent: elements of the backing buffer */
@@ -101,25 +101,18 @@ static fc_tensor tensor_of(const view *v, void *data, fc_dtype dt) {
   return t;
 }
 
-void fc_fill_timing(void *buf, fc_dtype dt, size_t n, uint64_t *state) {
+/* xorshift64 draws: uniform in [-1, 1) from the top 24 bits, or normal from all 64. */
+static void fill_timing(void *buf, fc_dtype dt, size_t n, uint64_t *state, int normal) {
   uint64_t x = *state ? *state : 1;
   for (size_t i = 0; i < n; i++) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    fc_store(buf, (int)dt, (int64_t)i, (float)((x >> 40) * (1.0 / 8388608.0)) - 1.0f);
+    fc_store(buf, (int)dt, (int64_t)i,
+             normal ? (float)irwin_hall4(x) : (float)((x >> 40) * (1.0 / 8388608.0)) - 1.0f);
   }
   *state = x;
 }
-
-void fc_fill_timing_normal(void *buf, fc_dtype dt, size_t n, uint64_t *state) {
-  uint64_t x = *state ? *state : 1;
-  for (size_t i = 0; i < n; i++) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    const double sum = (double)(x & 0xFFFF) + (double)((x >> 16) & 0xFFFF) + (double)((x >> 32) & 0xFFFF) +
-                       (double)(x >> 48);
-    fc_store(buf, (int)dt, (int64_t)i, (float)((sum / 65536.0 - 2.0) * 1.7320508075688772));
-  }
-  *state = x;
-}
+void fc_fill_timing(void *buf, fc_dtype dt, size_t n, uint64_t *state) { fill_timing(buf, dt, n, state, 0); }
+void fc_fill_timing_normal(void *buf, fc_dtype dt, size_t n, uint64_t *state) { fill_timing(buf, dt, n, state, 1); }
 
 static void *alloc_random(fc_dtype dt, int64_t n, uint64_t *rng, float **as_float) {
   size_t es = fc_dtype_size(dt);
