@@ -89,13 +89,16 @@ static void upload_qkv(size_t nq, size_t nk, uint64_t seed, void **q, void **k, 
  * copy 1's entry NULL) the counter grows by B * S * H from just below 2^32, and the word beside
  * it does not change. The last two shapes have more tiles than an H100 has SMs, so each
  * persistent CTA stages tile after tile through its output tile, and under the causal mask
- * takes the lightest tiles first (lead_tiles() in kernels/sm90/fwd_launch.cuh). A family
+ * takes the lightest tiles first (lead_tiles() in kernels/sm90/fwd_launch.cuh). The three
+ * before them run one CTA per tile (over 4096 keys at D=128, 2048 at D=256), whose copies of
+ * whole 64-row blocks go by the TMA and the last, ragged block's by the threads. A family
  * without the option (sm80, or no Hopper GPU) refuses with a sentence and writes nothing. */
 Test(gpu, out_copies) {
   fc_context *ctx = gpu_context_or_skip();
   const struct { int64_t B, S, H, Hk, D; int causal, signal; } shapes[] = {
       {2, 300, 4, 2, 128, 0, 1}, {1, 1000, 3, 3, 64, 1, 0}, {1, 2500, 2, 1, 64, 0, 0}, {2, 200, 2, 2, 256, 1, 1},
       {1, 2100, 2, 2, 128, 0, 1}, {3, 700, 2, 1, 64, 1, 1},
+      {1, 4200, 3, 1, 128, 1, 1}, {2, 4500, 2, 2, 128, 0, 0}, {1, 2200, 2, 1, 256, 0, 1},
       /* more tiles than a GPU has SMs: each persistent CTA stages several tiles in turn */
       {2, 2048, 16, 16, 128, 0, 1}, {4, 1024, 16, 4, 64, 1, 1}};
   for (size_t n = 0; n < sizeof shapes / sizeof shapes[0]; n++) {
