@@ -25,7 +25,6 @@
 
 #include <cuda.h>  // CUtensorMap (a 128-byte kernel parameter); no driver calls here
 #include <math.h>
-#include <type_traits>
 
 #include "config.h"
 #include "fc_block_order.h"
@@ -42,7 +41,7 @@ struct Params {
   int num_copies;
   unsigned int *signals[kMaxCopies];  // out_signals: null entries for none
   int any_signal;                     // some copy has a counter
-  int o_tma;  // 1: tm_o maps out and tm_c every copy (make_out_map), for the TMA's stores
+  int o_tma;  // 1: tm_o maps out and tm_c every copy (make_out_map), for the persistent kernel's TMA store
   float *lse;
   int64_t o_stride[3], lse_stride[3];
   // Positions are 32-bit: the planner keeps every tensor under 2^30 rows and the launch
@@ -83,8 +82,8 @@ struct Params {
   int lead;
 };
 
-// The tensor maps of the copies (out_copies, out's layout; make_out_map) for a COPIES
-// kernel's TMA stores, valid where Params::o_tma. A kernel without copies takes an empty
+// The tensor maps of the copies (out_copies, out's layout; make_out_map) for the persistent
+// COPIES kernel's TMA stores, valid where Params::o_tma. A kernel without copies takes an empty
 // parameter, so its launch copies nothing more.
 template <bool COPIES> struct CopyMaps {
   CUtensorMap m[kMaxCopies];
@@ -778,49 +777,18 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     // wgmma (which read these Q rows) first.
     named_barrier_sync(8 + cw, 128);
     const unsigned char *stage_base = stage(s.q, o, inv);
-    // A COPIES kernel hands the copies of a warpgroup's 64 rows, where all lie in the
-    // sequence, to the TMA from the same staged rows (one store per copy and 64 columns), so
-    // the warps do not wait on the stores to the peers; the out stores stay the threads'.
-    const int wrow = w.m0 + cw * 64;
-    const bool bulk = COPIES && p.o_tma && wrow >= 0 && wrow + 64 <= w.sq;
-    if constexpr (COPIES) {
-      if (bulk) {
-        fence_proxy_async();
-        named_barrier_sync(8 + cw, 128);
-        if (threadIdx.x % 128 == 0) {
-#pragma unroll
-          for (int i = 0; i < kMaxCopies; i++)
-            if (i < p.num_copies)
-#pragma unroll
-              for (int c = 0; c < kCols; c++)
-                tma_store_4d(&tm_c.m[i], s.q + c * BM * 64 + cw * 64 * 64, c * 64, w.q0 + wrow, w.h, p.cu_q ? 0 : w.b);
-          bulk_commit();
-        }
-      }
-    }
-    if (!bulk) __syncwarp();
+    __syncwarp();
     const int64_t o_base = w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
-    auto put = [&](auto copies) {
 #pragma unroll
-      for (int c = lane; c < 16 * (D / 8); c += 32) {
-        const int r = c / (D / 8), ch = c % (D / 8);
-        const int row = w.m0 + cw * 64 + warp * 16 + r;
-        if (row >= 0 && row < w.sq)
-          store_out<T, decltype(copies)::value>(p, o_base + (int64_t)row * p.o_stride[1] + ch * 8,
-                       *reinterpret_cast<const uint4 *>(stage_base + (ch / 8) * BM * 128 + r * 128 +
-                                                        (((ch % 8) ^ (r % 8)) * 16)));
-      }
-    };
-    if (bulk) put(std::false_type{});
-    else put(std::integral_constant<bool, COPIES>{});
-    if constexpr (COPIES) {
-      if (bulk) {
-        if (threadIdx.x % 128 == 0) bulk_wait_read();  // the Q tile outlives the TMA's reads
-        signal_copies<true>(p, wg_rows(w), 8 + cw);
-      } else {
-        signal_copies<false>(p, wg_rows(w), 8 + cw);
-      }
+    for (int c = lane; c < 16 * (D / 8); c += 32) {
+      const int r = c / (D / 8), ch = c % (D / 8);
+      const int row = w.m0 + cw * 64 + warp * 16 + r;
+      if (row >= 0 && row < w.sq)
+        store_out<T, COPIES>(p, o_base + (int64_t)row * p.o_stride[1] + ch * 8,
+                     *reinterpret_cast<const uint4 *>(stage_base + (ch / 8) * BM * 128 + r * 128 +
+                                                      (((ch % 8) ^ (r % 8)) * 16)));
     }
+    if constexpr (COPIES) signal_copies<false>(p, wg_rows(w), 8 + cw);
     return;
   }
 

@@ -16,12 +16,13 @@ static_assert(kMaxCopies == FC_MAX_OUT_COPIES, "Params::copies holds every out_c
 // 128-byte swizzle; defined in family.cu. Returns 0 or a CUresult with a sentence in err.
 int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
                      char *err, size_t err_len);
-// The tensor map of out, or of a copy at `out` with out's strides, for the kernels' TMA
-// stores (boxes of 64 rows by 64 columns, 128-byte swizzle; family.cu); false where the
+// The tensor map of out, or of a copy at `out` with out's strides, for the persistent kernel's
+// TMA store (boxes of 64 rows by 64 columns, 128-byte swizzle; family.cu); false where the
 // driver declines one: the kernel then stores with its threads.
 bool make_out_map(const fc_problem *pr, void *out, CUtensorMap *map);
 
-// The maps of out (maps[3]) and of every copy (copy_maps), all or none (Params::o_tma).
+// The maps of out (maps[3]) and of every copy (copy_maps) for the persistent kernel, all or
+// none (Params::o_tma).
 template <bool COPIES>
 bool make_out_maps(const fc_problem *pr, CUtensorMap maps[4], CopyMaps<COPIES> &copy_maps) {
   if (!make_out_map(pr, pr->out, &maps[3])) return false;
@@ -156,8 +157,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   const bool copies = pr->num_out_copies > 0;
   CopyMaps<true> copy_maps = {};
   CopyMaps<false> no_maps = {0};
-  // The persistent kernel stores out and its copies by the TMA, the other one the copies only.
-  params.o_tma = copies ? make_out_maps(pr, maps, copy_maps) : persistent && make_out_maps(pr, maps, no_maps);
+  params.o_tma = persistent && (copies ? make_out_maps(pr, maps, copy_maps) : make_out_maps(pr, maps, no_maps));
   if (persistent && copies) params.lead = lead_tiles(pr, params, BM, C.block_n);
   const int smem = smem_bytes(C, persistent);
   const int64_t split = persistent ? split_plan(pr, C, tiles, grid.x) : tiles;
