@@ -168,6 +168,7 @@ template <typename T, int D, int BM, int BN, int STAGES, bool OSTAGE> struct Sha
   // KV head (head -1: stop).
   int4 tile[2];
   int piece[2];  // 0: the whole tile; else a piece of it (split tail, piece_code())
+  int stored[3];  // rows each consumer warpgroup has stored (out_signals), kept by its thread 0
 };
 
 // A piece of a tile in the split tail, as handed over: key tiles [a, a + n) of the tile in
@@ -215,6 +216,14 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // The persistent kernel's output leaves through its own tile by the TMA (out_staged()), in a
   // COPIES kernel to every copy too (one store per copy from the same tile).
   constexpr bool kStageOut = out_staged(kCfg, PERSISTENT);
+  // A persistent COPIES kernel with an output tile stores every warpgroup's rows by the TMA:
+  // the launch runs it only for fixed lengths that are a multiple of 64 with every map made
+  // (launch_cfg()), where row blocks, which end at the sequence's end, give each warpgroup 64
+  // rows in the sequence or none (a TMA store at a negative row is an illegal instruction),
+  // and it has no split tail. With the threads' stores to the copies in its tile loop for the
+  // other tiles, it ran 3-6% slower than the plain kernel even with no copy written
+  // (results/history/weak-tokens-sweep-h100x2/).
+  constexpr bool kAllStaged = COPIES && kStageOut;
   using Smem = SharedStorage<T, D, BM, BN, STAGES, out_staged(kCfg, PERSISTENT)>;
   extern __shared__ unsigned char smem_raw[];
   Smem &s = *reinterpret_cast<Smem *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
@@ -793,7 +802,9 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   }
 
   int kv = 0, loaded = 0;  // K/V tiles and Q tiles consumed so far, as the producer counts them
-  int stored = 0;          // rows this warpgroup has stored (out_signals)
+  // Rows this warpgroup has stored (out_signals) in shared memory, not a register live across
+  // the tile loop: with it there, the COPIES kernel's main loop compiled differently.
+  if (COPIES && threadIdx.x % 128 == 0) s.stored[cw] = 0;
   // Lane 0 reads tile k for its warp (the top of the loop broadcasts it) and releases the
   // slot. Where the tail runs under the last P V (kTailUnderPv), tile k + 1 is read there: the
   // producer hands it over once tile k's copies are issued, some key tiles before. There, with
@@ -886,7 +897,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       if constexpr (kTailUnderPv) pl = take_tile(k + 1, pc);
       continue;
     }
-    if constexpr (COPIES) stored += wg_rows(w);
+    if (COPIES && threadIdx.x % 128 == 0) s.stored[cw] += wg_rows(w);
     const int row0 = w.m0 + cw * 64 + warp * 16 + g;
     float o[D / 2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, inv[2];
 #pragma unroll
@@ -898,7 +909,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     // whole boxes, which at a sequence's ends would reach into the next sequence's rows.)
     const int wrow = w.m0 + cw * 64;
     // A piece's rows go out from the registers: which warps store them is known per warp.
-    const bool staged = kStageOut && p.o_tma && pc == 0 && wrow >= 0 && wrow + 64 <= w.sq;
+    const bool staged = kAllStaged ? wrow >= 0 : kStageOut && p.o_tma && pc == 0 && wrow >= 0 && wrow + 64 <= w.sq;
     // Under the last P V: the row sums, the output tile's last store read, the next tile.
     auto free_out = [&] {
       if (threadIdx.x % 128 == 0) bulk_wait_read();
@@ -948,7 +959,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         }
         bulk_commit();
       }
-    } else {
+    } else if constexpr (!kAllStaged) {
       // Otherwise straight from the accumulators to global memory: the Q tile may already hold
       // the next tile's rows. A quad holds 16 bytes of a row per n8 block, 4 bytes a thread; a
       // 4x4 transpose in the quad (two shuffle rounds) gives each thread the 16 bytes of one
@@ -975,7 +986,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   }
   if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
   if (kStageOut && threadIdx.x % 128 == 0) bulk_wait_read();  // the output tile outlives its reads
-  if constexpr (COPIES) signal_copies<kStageOut>(p, stored, 8 + cw);
+  if constexpr (COPIES) signal_copies<kStageOut>(p, threadIdx.x % 128 == 0 ? s.stored[cw] : 0, 8 + cw);
   if (kSplit && p.ws_done) {
     // Every warp of the warpgroup is past its last meet(); the last warpgroup of the launch
     // resets the count and hands the workspace back (its cut states are all 0 again).

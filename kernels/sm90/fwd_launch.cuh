@@ -151,12 +151,20 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
     persistent = capture == cudaStreamCaptureStatusNone &&
                  acquire_tile_counter(device, st, &counter, &busy);
   }
-  // One CTA per SM (the tile needs all of one), never more than tiles.
-  if (persistent) grid = dim3((unsigned)(tiles < sms ? tiles : sms));
-  Params params = make_params(pr, row_blocks, counter, busy);
   const bool copies = pr->num_out_copies > 0;
   CopyMaps<true> copy_maps = {};
   CopyMaps<false> no_maps = {0};
+  // A persistent COPIES kernel with an output tile stores every warpgroup's rows by the TMA
+  // (kAllStaged in fwd_kernel.cuh): only for fixed lengths that are a multiple of 64 with every
+  // map made; otherwise one CTA per tile.
+  if (persistent && copies && out_staged(C, true) &&
+      (pr->cu_seqlens_q || pr->seqlen_q % 64 != 0 || !make_out_maps(pr, maps, copy_maps))) {
+    *busy = 0u;  // the counters go back to the pool unused
+    persistent = false, counter = nullptr, busy = nullptr;
+  }
+  // One CTA per SM (the tile needs all of one), never more than tiles.
+  if (persistent) grid = dim3((unsigned)(tiles < sms ? tiles : sms));
+  Params params = make_params(pr, row_blocks, counter, busy);
   params.o_tma = persistent && (copies ? make_out_maps(pr, maps, copy_maps) : make_out_maps(pr, maps, no_maps));
   if (persistent && copies) params.lead = lead_tiles(pr, params, BM, C.block_n);
   const int smem = smem_bytes(C, persistent);
