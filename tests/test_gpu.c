@@ -89,9 +89,11 @@ static void upload_qkv(size_t nq, size_t nk, uint64_t seed, void **q, void **k, 
  * copy 1's entry NULL) the counter grows by B * S * H from just below 2^32, and the word beside
  * it does not change. The last two shapes have more tiles than an H100 has SMs, so each
  * persistent CTA stages tile after tile through its output tile, and under the causal mask
- * takes the lightest tiles first (lead_tiles() in kernels/sm90/fwd_launch.cuh). The three
- * before them run one CTA per tile (over 4096 keys at D=128, 2048 at D=256), as do a
- * storing rank's causal launches at S=8192 and 16384 in flashcore-scale. A family
+ * takes the lightest tiles first (lead_tiles() in kernels/sm90/fwd_launch.cuh); at D=64 the
+ * first row block holds two warpgroups of no rows. Lengths that are not a multiple of 64 run
+ * one CTA per tile with copies (copies_persist() in kernels/sm90/config.h), as do the three
+ * before them (over 4096 keys at D=128, 2048 at D=256) and a storing rank's causal launches
+ * at S=8192 and 16384 in flashcore-scale. A family
  * without the option (sm80, or no Hopper GPU) refuses with a sentence and writes nothing. */
 Test(gpu, out_copies) {
   fc_context *ctx = gpu_context_or_skip();

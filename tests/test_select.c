@@ -201,6 +201,40 @@ Test(select_sm90, split_tail) {
   }
 }
 
+/* With out_copies the persistent grid stores every warpgroup's rows by the TMA where the
+ * kernel has an output tile (D=64 and 128), so it needs fixed lengths that are a multiple of
+ * 64; other lengths and varlen batches run one CTA per tile. D=256 has no output tile and
+ * keeps the persistent grid. Without copies nothing changes. */
+Test(select_sm90, copies_persistent_only_aligned) {
+  fc_kernel_info info;
+  char why[256];
+  struct {
+    int d, varlen, copies;
+    int64_t seq;
+    int persistent;
+  } cases[] = {
+      {128, 0, 1, 4096, 1}, {128, 0, 1, 4000, 0}, {128, 0, 0, 4000, 1}, {128, 1, 1, 4096, 0},
+      {64, 0, 1, 1024, 1},  {64, 0, 1, 1000, 0},  {64, 0, 0, 1000, 1},  {256, 0, 1, 1000, 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fc_problem p = problem(FC_DTYPE_BF16, cases[i].d);
+    p.batch = 2, p.heads = p.heads_k = 8;
+    p.seqlen_q = p.seqlen_k = p.total_q = p.total_k = cases[i].seq;
+    for (int t = 0; t < 4; t++) {
+      int64_t *st[4] = {p.q_stride, p.k_stride, p.v_stride, p.o_stride};
+      st[t][2] = cases[i].d, st[t][1] = p.heads * cases[i].d, st[t][0] = p.seqlen_q * p.heads * cases[i].d;
+    }
+    p.causal = 1, p.window_right = 0;
+    static const int32_t cu[3] = {0, 2048, 4096};
+    if (cases[i].varlen) p.cu_seqlens_q = p.cu_seqlens_k = cu, p.batch = 2, p.total_q = p.total_k = 4096;
+    if (cases[i].copies) p.out_copies[0] = p.out, p.num_out_copies = 1;
+    cr_assert(plan90(&p, &H100, &info, why), "case %zu: %s", i, why);
+    cr_assert_eq(info.persistent, cases[i].persistent, "case %zu: %s", i, info.description);
+    cr_assert_eq(strstr(info.description, "persistent grid") != NULL, cases[i].persistent, "case %zu: %s", i,
+                 info.description);
+  }
+}
+
 /* What sm90 refuses falls back to sm80 under auto dispatch; the sentence says why. */
 Test(select_sm90, refusals_say_why) {
   fc_kernel_info info;

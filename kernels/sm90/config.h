@@ -37,6 +37,14 @@ FC_SM90_HD constexpr int base_smem_bytes(Config c) {
 FC_SM90_HD constexpr bool out_staged(Config c, bool persistent) {
   return persistent && base_smem_bytes(c) + block_m(c) * c.head_dim * 2 <= 227 * 1024;
 }
+// Whether a launch with out_copies may run on the persistent grid: a persistent COPIES kernel
+// with an output tile stores every warpgroup's 64 rows by the TMA (kAllStaged in
+// fwd_kernel.cuh), so each warpgroup's rows must lie all in the sequence or all before it
+// (row blocks end at the sequence's end; a TMA store at a negative row traps): fixed lengths
+// that are a multiple of 64. Otherwise the launch runs one CTA per tile.
+FC_SM90_HD constexpr bool copies_persist(Config c, bool varlen, long long seqlen_q) {
+  return !out_staged(c, true) || (!varlen && seqlen_q % 64 == 0);
+}
 FC_SM90_HD constexpr int smem_bytes(Config c, bool persistent) {
   return base_smem_bytes(c) + (out_staged(c, persistent) ? block_m(c) * c.head_dim * 2 : 0);
 }

@@ -217,12 +217,10 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // COPIES kernel to every copy too (one store per copy from the same tile).
   constexpr bool kStageOut = out_staged(kCfg, PERSISTENT);
   // A persistent COPIES kernel with an output tile stores every warpgroup's rows by the TMA:
-  // the launch runs it only for fixed lengths that are a multiple of 64 with every map made
-  // (launch_cfg()), where row blocks, which end at the sequence's end, give each warpgroup 64
-  // rows in the sequence or none (a TMA store at a negative row is an illegal instruction),
-  // and it has no split tail. With the threads' stores to the copies in its tile loop for the
-  // other tiles, it ran 3-6% slower than the plain kernel even with no copy written
-  // (results/history/weak-tokens-sweep-h100x2/).
+  // the launch runs it only where each warpgroup's 64 rows are all in the sequence or none
+  // (copies_persist() in config.h) with every map made, and it has no split tail. With the
+  // threads' stores to the copies in its tile loop for the other tiles, it ran 3-6% slower
+  // than the plain kernel even with no copy written (results/history/weak-tokens-sweep-h100x2/).
   constexpr bool kAllStaged = COPIES && kStageOut;
   using Smem = SharedStorage<T, D, BM, BN, STAGES, out_staged(kCfg, PERSISTENT)>;
   extern __shared__ unsigned char smem_raw[];

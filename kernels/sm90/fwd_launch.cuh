@@ -155,10 +155,10 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   CopyMaps<true> copy_maps = {};
   CopyMaps<false> no_maps = {0};
   // A persistent COPIES kernel with an output tile stores every warpgroup's rows by the TMA
-  // (kAllStaged in fwd_kernel.cuh): only for fixed lengths that are a multiple of 64 with every
-  // map made; otherwise one CTA per tile.
-  if (persistent && copies && out_staged(C, true) &&
-      (pr->cu_seqlens_q || pr->seqlen_q % 64 != 0 || !make_out_maps(pr, maps, copy_maps))) {
+  // (copies_persist() in config.h), so it needs every map made; otherwise one CTA per tile.
+  if (persistent && copies &&
+      (!copies_persist(C, pr->cu_seqlens_q != nullptr, pr->seqlen_q) ||
+       (out_staged(C, true) && !make_out_maps(pr, maps, copy_maps)))) {
     *busy = 0u;  // the counters go back to the pool unused
     persistent = false, counter = nullptr, busy = nullptr;
   }
