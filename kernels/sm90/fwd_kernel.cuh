@@ -223,6 +223,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // than the plain kernel even with no copy written (results/history/weak-tokens-sweep-h100x2/).
   constexpr bool kAllStaged = COPIES && kStageOut;
   using Smem = SharedStorage<T, D, BM, BN, STAGES, out_staged(kCfg, PERSISTENT)>;
+  static_assert(sizeof(Smem) + 1023 <= smem_bytes(kCfg, PERSISTENT), "smem_bytes() holds the shared storage, aligned");
   extern __shared__ unsigned char smem_raw[];
   Smem &s = *reinterpret_cast<Smem *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
 
