@@ -27,6 +27,16 @@ static fc_problem problem(int dtype, int64_t d) {
   return p;
 }
 
+/* problem() with B sequences of S rows and H heads (MHA), BSHD strides. */
+static fc_problem sized(int dtype, int64_t d, int64_t B, int64_t H, int64_t S) {
+  fc_problem p = problem(dtype, d);
+  p.batch = B, p.heads = p.heads_k = H;
+  p.seqlen_q = p.seqlen_k = p.total_q = p.total_k = S;
+  int64_t *st[4] = {p.q_stride, p.k_stride, p.v_stride, p.o_stride};
+  for (int t = 0; t < 4; t++) st[t][2] = d, st[t][1] = H * d, st[t][0] = S * H * d;
+  return p;
+}
+
 static int plan(const fc_problem *p, const fc_device_caps *c, fc_kernel_info *info, char *why) {
   fc_kernel_info init = FC_KERNEL_INFO_INIT;
   *info = init;
@@ -184,13 +194,7 @@ Test(select_sm90, split_tail) {
       {128, 0, 0, 0, 2, 16, 8192, 0},  /* one CTA per tile (176 keys) */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    fc_problem p = problem(FC_DTYPE_BF16, cases[i].d);
-    p.batch = cases[i].batch, p.heads = p.heads_k = cases[i].heads;
-    p.seqlen_q = p.seqlen_k = p.total_q = p.total_k = cases[i].seq;
-    for (int t = 0; t < 4; t++) {
-      int64_t *st[4] = {p.q_stride, p.k_stride, p.v_stride, p.o_stride};
-      st[t][2] = cases[i].d, st[t][1] = p.heads * cases[i].d, st[t][0] = p.seqlen_q * p.heads * cases[i].d;
-    }
+    fc_problem p = sized(FC_DTYPE_BF16, cases[i].d, cases[i].batch, cases[i].heads, cases[i].seq);
     p.causal = cases[i].causal, p.window_right = cases[i].causal ? 0 : -1;
     static const int32_t cu[2] = {0, 0};
     if (cases[i].varlen) p.cu_seqlens_q = p.cu_seqlens_k = cu;
@@ -217,16 +221,10 @@ Test(select_sm90, copies_persistent_only_aligned) {
       {64, 0, 1, 1024, 1},  {64, 0, 1, 1000, 0},  {64, 0, 0, 1000, 1},  {256, 0, 1, 1000, 1},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    fc_problem p = problem(FC_DTYPE_BF16, cases[i].d);
-    p.batch = 2, p.heads = p.heads_k = 8;
-    p.seqlen_q = p.seqlen_k = p.total_q = p.total_k = cases[i].seq;
-    for (int t = 0; t < 4; t++) {
-      int64_t *st[4] = {p.q_stride, p.k_stride, p.v_stride, p.o_stride};
-      st[t][2] = cases[i].d, st[t][1] = p.heads * cases[i].d, st[t][0] = p.seqlen_q * p.heads * cases[i].d;
-    }
+    fc_problem p = sized(FC_DTYPE_BF16, cases[i].d, 2, 8, cases[i].seq);
     p.causal = 1, p.window_right = 0;
     static const int32_t cu[3] = {0, 2048, 4096};
-    if (cases[i].varlen) p.cu_seqlens_q = p.cu_seqlens_k = cu, p.batch = 2, p.total_q = p.total_k = 4096;
+    if (cases[i].varlen) p.cu_seqlens_q = p.cu_seqlens_k = cu, p.total_q = p.total_k = 4096;
     if (cases[i].copies) p.out_copies[0] = p.out, p.num_out_copies = 1;
     cr_assert(plan90(&p, &H100, &info, why), "case %zu: %s", i, why);
     cr_assert_eq(info.persistent, cases[i].persistent, "case %zu: %s", i, info.description);

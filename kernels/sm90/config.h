@@ -74,6 +74,14 @@ FC_SM90_HD constexpr long long persistent_max_keys(int d) { return d == 128 ? 40
 FC_SM90_HD constexpr bool persistent_schedule(int d, long long seqlen_k, bool masked) {
   return seqlen_k <= (masked ? kPersistentMaxKeysMasked : persistent_max_keys(d));
 }
+// The grid a problem runs on, for the launch and the selector's report alike:
+// persistent_schedule() and, for a launch with out_copies, copies_persist(). (The launch
+// still runs one CTA per tile when no tile counter is free, or when a storing launch's
+// output maps cannot be made.)
+FC_SM90_HD constexpr bool persistent_grid(Config c, long long seqlen_k, bool masked, bool copies, bool varlen,
+                                          long long seqlen_q) {
+  return persistent_schedule(c.head_dim, seqlen_k, masked) && (!copies || copies_persist(c, varlen, seqlen_q));
+}
 
 // The split tail, on the persistent grid where every tile visits the same key tiles (no
 // mask, no varlen, no copies; D=128): with `tiles` over `ctas` CTAs the last wave holds tiles

@@ -86,8 +86,8 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   }
   // The persistent launch falls back to one CTA per tile (less shared memory) when no tile
   // counter is free, so the larger of the two must fit.
-  const bool pers = persistent_schedule((int)p->head_dim, p->seqlen_k, masked(p->window_left, p->window_right)) &&
-                    (p->num_out_copies == 0 || copies_persist(c, p->cu_seqlens_q != nullptr, p->seqlen_q));
+  const bool pers = persistent_grid(c, p->seqlen_k, masked(p->window_left, p->window_right), p->num_out_copies > 0,
+                                    p->cu_seqlens_q != nullptr, p->seqlen_q);
   const int smem = smem_bytes(c, pers);
   if (smem > caps->smem_optin) {
     snprintf(why, why_len, "the D=%lld tile needs %d bytes of shared memory, the device allows %d",

@@ -131,7 +131,9 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   CUtensorMap maps[4] = {};
   if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
   constexpr bool kCanPersist = persistent_config(D, NARROW);
-  bool persistent = kCanPersist && persistent_schedule(D, pr->seqlen_k, masked(pr->window_left, pr->window_right));
+  const bool copies = pr->num_out_copies > 0;
+  bool persistent = kCanPersist && persistent_grid(C, pr->seqlen_k, masked(pr->window_left, pr->window_right), copies,
+                                                   pr->cu_seqlens_q != nullptr, pr->seqlen_q);
   const int64_t row_blocks = (pr->seqlen_q + BM - 1) / BM, tiles = row_blocks * pr->heads * pr->batch;
   if (tiles == 0) return 0;
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
@@ -151,21 +153,20 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
     persistent = capture == cudaStreamCaptureStatusNone &&
                  acquire_tile_counter(device, st, &counter, &busy);
   }
-  const bool copies = pr->num_out_copies > 0;
   CopyMaps<true> copy_maps = {};
   CopyMaps<false> no_maps = {0};
+  // The persistent kernel's TMA stores of out (and of every copy), all maps or none.
+  const bool out_maps = persistent && (copies ? make_out_maps(pr, maps, copy_maps) : make_out_maps(pr, maps, no_maps));
   // A persistent COPIES kernel with an output tile stores every warpgroup's rows by the TMA
-  // (copies_persist() in config.h), so it needs every map made; otherwise one CTA per tile.
-  if (persistent && copies &&
-      (!copies_persist(C, pr->cu_seqlens_q != nullptr, pr->seqlen_q) ||
-       (out_staged(C, true) && !make_out_maps(pr, maps, copy_maps)))) {
+  // (copies_persist() in config.h), so without its maps it runs one CTA per tile.
+  if (persistent && copies && out_staged(C, true) && !out_maps) {
     *busy = 0u;  // the counters go back to the pool unused
     persistent = false, counter = nullptr, busy = nullptr;
   }
   // One CTA per SM (the tile needs all of one), never more than tiles.
   if (persistent) grid = dim3((unsigned)(tiles < sms ? tiles : sms));
   Params params = make_params(pr, row_blocks, counter, busy);
-  params.o_tma = persistent && (copies ? make_out_maps(pr, maps, copy_maps) : make_out_maps(pr, maps, no_maps));
+  params.o_tma = persistent && out_maps;
   if (persistent && copies) params.lead = lead_tiles(pr, params, BM, C.block_n);
   const int smem = smem_bytes(C, persistent);
   const int64_t split = persistent ? split_plan(pr, C, tiles, grid.x) : tiles;
