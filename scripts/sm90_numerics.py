@@ -51,13 +51,21 @@ def bf16(x):
     return (((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16).astype(np.uint32).view(np.float32)
 
 
+def f16(x):
+    """Round float32 to f16 (to nearest, ties to even), returned as float32."""
+    return np.asarray(x, dtype=np.float32).astype(np.float16).astype(np.float32)
+
+
+rnd = bf16  # the inputs' type, which P and the output are rounded to (--dtype)
+
+
 def inputs(seed, B, Sq, Sk, H, Hk, D):
     a, s = normals(seed, B * Sq * H * D)
     b, s = normals(s, B * Sk * Hk * D)
     c, s = normals(s, B * Sk * Hk * D)
-    q = bf16(a.astype(np.float32)).reshape(B, Sq, H, D)
-    k = bf16(b.astype(np.float32)).reshape(B, Sk, Hk, D)
-    v = bf16(c.astype(np.float32)).reshape(B, Sk, Hk, D)
+    q = rnd(a.astype(np.float32)).reshape(B, Sq, H, D)
+    k = rnd(b.astype(np.float32)).reshape(B, Sk, Hk, D)
+    v = rnd(c.astype(np.float32)).reshape(B, Sk, Hk, D)
     return q, k, v
 
 
@@ -78,8 +86,8 @@ def reference(q, k, v, causal):
                 ref[b, i, h] = (p / p.sum()) @ V[:n]
                 sf = (q[b, i, h] @ K[:n].T) * scale
                 pf = np.exp(sf - sf.max()).astype(np.float32)
-                pf = bf16(pf / pf.sum(dtype=np.float32))
-                naive[b, i, h] = bf16(pf @ V[:n])
+                pf = rnd(pf / pf.sum(dtype=np.float32))
+                naive[b, i, h] = rnd(pf @ V[:n])
     return ref, naive
 
 
@@ -139,9 +147,9 @@ def kernel(q, k, v, causal, slack=8.0, log2_dominance=None, BN=128, BM=128, stat
                     sums[:, t] *= f[:, t]
                 part = (part * corr[:, None] + sums).astype(f32)
                 O = (O * corr[:, None]).astype(f32)
-                O = (O + (bf16(P)[:, :w].astype(np.float64) @ V[t0:t0 + w].astype(np.float64)).astype(f32)).astype(f32)
+                O = (O + (rnd(P)[:, :w].astype(np.float64) @ V[t0:t0 + w].astype(np.float64)).astype(f32)).astype(f32)
                 m = newm
-            out[b, :, h] = bf16(O / part.sum(axis=1, dtype=f32)[:, None])
+            out[b, :, h] = rnd(O / part.sum(axis=1, dtype=f32)[:, None])
     return out
 
 
@@ -151,11 +159,14 @@ def main():
     ap.add_argument("--first", type=int, default=12345678901, help="first seed")
     ap.add_argument("--seeds", type=int, default=100, help="seeds: first, first + 7919, ...")
     ap.add_argument("--compare", help="the GPU's output of the first seed (float32, BSHD)")
+    ap.add_argument("--dtype", choices=("bf16", "f16"), default="bf16", help="the inputs' type")
     ap.add_argument("--bm", type=int, default=128, help="rows a CTA (D=64: 192)")
     ap.add_argument("--slacks", help="instead of the three variants, the lazy maximum with each of "
                     "these kMaxSlack values, e.g. 8,4,3,2,1,0 (0: exact)")
     a = ap.parse_args()
     B, Sq, Sk, H, Hk, D, causal = (int(x) for x in a.shape.split(","))
+    global rnd
+    rnd = f16 if a.dtype == "f16" else bf16
     variants = [("lazy", {}), ("exact", {"slack": 0.0}), ("row slack", {"log2_dominance": 6.0})]
     if a.slacks:
         variants = [("slack %g" % float(x), {"slack": float(x)}) for x in a.slacks.split(",")]

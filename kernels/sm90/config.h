@@ -166,13 +166,16 @@ static_assert(lead_tiles(4096, 4096, 0, 32, 128, 128, 8, 256) == 32 &&
 
 // How far (log2 domain) a tile's row maximum must exceed the row's running one before the
 // softmax moves it and rescales O: with random scores a warp rescaled O (64 FMUL a thread at
-// D=128) in most key tiles for a rise of a fraction of a unit. P stays below 2^8, which the
-// fp32 row sums hold exactly; the largest P of a row is rounded to bf16 like the others
-// where the exact softmax has it at 1, and a key holding a large share of its row, arriving
-// in a later key tile, misses the 2x rule about once in 270 draws of q127-k1000-causal
-// (README, Limits). A slack of 1 removed the misses but cost 3.5-4.5% at D=128 on inputs of
-// variance 1 (results/history/variants-h100-sm90-slack/).
-constexpr float kMaxSlack = 8.f;
+// D=128) in most key tiles for a rise of a fraction of a unit. Below the slack the largest P
+// of a row (at most 2^kMaxSlack) is rounded like the others where the exact softmax has it at
+// exactly 1. With 8, a key holding a large share of its row, arriving in a later key tile,
+// missed the 2x rule in 8 of 13625 draws over the whole test matrix on H100 (six cases, about
+// one test run in 25 failing; results/history/session-9d657f2/); the model
+// (scripts/sm90_numerics.py) gives each of those draws the GPU's ratio and a passing one with 2.
+// With 2 no warp-tile rescales on the benchmark's uniform inputs (model, S=2048), and 12-28%
+// do on inputs of variance 1 (torch.randn's); 1 would rescale 43-54% there, and cost 3.5-4.5%
+// at D=128 (results/history/variants-h100-sm90-slack/).
+constexpr float kMaxSlack = 2.f;
 
 FC_SM90_HD constexpr bool same_config(Config a, Config b) {
   return a.head_dim == b.head_dim && a.consumers == b.consumers && a.block_n == b.block_n && a.stages == b.stages;
