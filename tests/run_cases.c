@@ -13,6 +13,8 @@
 #include "cases.h"
 
 int main(int argc, char **argv) {
+  /* One line a case as it finishes, so a run stopped by a time limit keeps what it measured. */
+  setvbuf(stdout, NULL, _IOLBF, 0);
   int device = 0, ragged_only = 0;
   long rounds = 1;
   const char *only = NULL;
