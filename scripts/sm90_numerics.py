@@ -21,7 +21,10 @@ Variants: lazy (kMaxSlack alone, as the kernels run), exact (the maximum moves o
 row slack (the rule of branch next/row-slack, not merged:
 scaling/results/history/variants-h100-sm90-dominance/); or with --slacks 8,1,0 the lazy
 maximum with each slack (scaling/results/history/variants-h100-sm90-slack/). --shape 2,1,1000,8,1,64,0 is q1-k1000 (D=64: its warps hold
-192-row blocks, --bm 192).
+192-row blocks, --bm 192). --dtype f16, --softcap and --bhsd (the harness draws the inputs in
+the layout's memory order) for the cases that have them, e.g. decode-gqa3-bhsd-softcap:
+--shape 2,1,300,6,2,64,0 --bm 192 --dtype f16 --softcap 20 --bhsd (its window of 7 to the
+right leaves every key of a one-row query visible).
 """
 import argparse
 import sys
@@ -57,12 +60,19 @@ def f16(x):
 
 
 rnd = bf16  # the inputs' type, which P and the output are rounded to (--dtype)
+softcap = 0.0  # --softcap: scores become softcap * tanh(scores / softcap)
+bhsd = False  # --bhsd: the harness draws the tensors in [B][H][S][D] memory order
 
 
 def inputs(seed, B, Sq, Sk, H, Hk, D):
     a, s = normals(seed, B * Sq * H * D)
     b, s = normals(s, B * Sk * Hk * D)
     c, s = normals(s, B * Sk * Hk * D)
+    if bhsd:
+        q = rnd(a.astype(np.float32)).reshape(B, H, Sq, D).transpose(0, 2, 1, 3)
+        k = rnd(b.astype(np.float32)).reshape(B, Hk, Sk, D).transpose(0, 2, 1, 3)
+        v = rnd(c.astype(np.float32)).reshape(B, Hk, Sk, D).transpose(0, 2, 1, 3)
+        return q, k, v
     q = rnd(a.astype(np.float32)).reshape(B, Sq, H, D)
     k = rnd(b.astype(np.float32)).reshape(B, Sk, Hk, D)
     v = rnd(c.astype(np.float32)).reshape(B, Sk, Hk, D)
@@ -82,9 +92,13 @@ def reference(q, k, v, causal):
             for i in range(Sq):
                 n = i + Sk - Sq + 1 if causal else Sk
                 s = (q[b, i, h].astype(np.float64) @ K[:n].T.astype(np.float64)) * float(scale)
+                if softcap > 0:
+                    s = softcap * np.tanh(s / softcap)
                 p = np.exp(s - s.max())
                 ref[b, i, h] = (p / p.sum()) @ V[:n]
                 sf = (q[b, i, h] @ K[:n].T) * scale
+                if softcap > 0:
+                    sf = (np.float32(softcap) * np.tanh(sf / np.float32(softcap))).astype(np.float32)
                 pf = np.exp(sf - sf.max()).astype(np.float32)
                 pf = rnd(pf / pf.sum(dtype=np.float32))
                 naive[b, i, h] = rnd(pf @ V[:n])
@@ -100,6 +114,10 @@ def kernel(q, k, v, causal, slack=8.0, log2_dominance=None, BN=128, BM=128, stat
     B, Sq, H, D = q.shape
     Sk, Hk = k.shape[1], k.shape[2]
     to_log2 = np.float32(np.float32(1 / np.sqrt(D)) * np.float32(1.4426950408889634))
+    if softcap > 0:  # the launch's pre_cap and post_cap; the softmax then takes S as log2 units
+        pre_cap = np.float32(np.float32(1 / np.sqrt(D)) / np.float32(softcap))
+        post_cap = np.float32(np.float32(softcap) * np.float32(1.4426950408889634))
+        to_log2 = np.float32(1)
     cols = [np.array([8 * i + 2 * t + e for i in range(BN // 8) for e in (0, 1)]) for t in range(4)]
     warp = (np.arange(Sq) + (-Sq) % BM) // 16  # row blocks end at the sequence's end
     out = np.zeros((B, Sq, H, D), dtype=np.float32)
@@ -109,6 +127,8 @@ def kernel(q, k, v, causal, slack=8.0, log2_dominance=None, BN=128, BM=128, stat
             K = k[b, :, h // (H // Hk)]
             V = v[b, :, h // (H // Hk)]
             S = (q[b, :, h].astype(np.float64) @ K.T.astype(np.float64)).astype(f32)
+            if softcap > 0:
+                S = (post_cap * np.tanh((S * pre_cap).astype(f32))).astype(f32)
             if causal:
                 S = np.where(np.arange(Sk)[None, :] <= np.arange(Sq)[:, None] + Sk - Sq, S, -np.inf).astype(f32)
             O = np.zeros((Sq, D), dtype=f32)
@@ -160,13 +180,16 @@ def main():
     ap.add_argument("--seeds", type=int, default=100, help="seeds: first, first + 7919, ...")
     ap.add_argument("--compare", help="the GPU's output of the first seed (float32, BSHD)")
     ap.add_argument("--dtype", choices=("bf16", "f16"), default="bf16", help="the inputs' type")
+    ap.add_argument("--softcap", type=float, default=0.0, help="the case's softcap (0: none)")
+    ap.add_argument("--bhsd", action="store_true", help="the case's layout is BHSD (inputs drawn in that order)")
     ap.add_argument("--bm", type=int, default=128, help="rows a CTA (D=64: 192)")
     ap.add_argument("--slacks", help="instead of the three variants, the lazy maximum with each of "
                     "these kMaxSlack values, e.g. 8,4,3,2,1,0 (0: exact)")
     a = ap.parse_args()
     B, Sq, Sk, H, Hk, D, causal = (int(x) for x in a.shape.split(","))
-    global rnd
+    global rnd, softcap, bhsd
     rnd = f16 if a.dtype == "f16" else bf16
+    softcap, bhsd = a.softcap, a.bhsd
     variants = [("lazy", {}), ("exact", {"slack": 0.0}), ("row slack", {"log2_dominance": 6.0})]
     if a.slacks:
         variants = [("slack %g" % float(x), {"slack": float(x)}) for x in a.slacks.split(",")]
