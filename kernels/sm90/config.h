@@ -171,7 +171,7 @@ static_assert(lead_tiles(4096, 4096, 0, 32, 128, 128, 8, 256) == 32 &&
 // exactly 1. With 8, a key holding a large share of its row, arriving in a later key tile,
 // missed the 2x rule in 8 of 13625 draws over the whole test matrix on H100 (six cases, about
 // one test run in 25 failing; results/history/session-9d657f2/); the model
-// (scripts/sm90_numerics.py) gives each of those draws the GPU's ratio and a passing one with 2.
+// (scripts/sm90_numerics.py) gives the seven it models the GPU's ratio, and each passes with 2.
 // With 2 no warp-tile rescales on the benchmark's uniform inputs (model, S=2048), and 12-28%
 // do on inputs of variance 1 (torch.randn's); 1 would rescale 43-54% there, and cost 3.5-4.5%
 // at D=128 (results/history/variants-h100-sm90-slack/).
