@@ -13,6 +13,10 @@
 set -uo pipefail
 P=${P:-$(nproc)} limit=${TIME_S:-300} family=${FAMILY:-sm90} lib=${LIB:-$PWD/build}
 base=${SEED:-$(( $(date +%s) * 1000 ))}
+for v in P TIME_S SEED; do
+  [[ -z "${!v:-}" || "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "rule-sweep: $v=${!v}: use a positive integer" >&2; exit 2; }
+done
+[ -x build/tests/fc-cases ] || { echo "rule-sweep: build/tests/fc-cases is missing; build first" >&2; exit 2; }
 final=${OUT:-/tmp/out}
 out=/tmp/fc-rule-sweep
 rm -rf "$out" && mkdir -p "$out" "$final"
@@ -24,6 +28,11 @@ wait
 # A line: name, pass|FAIL, max, naive, ratio, ..., seed, message. A FAIL with no output
 # measured (max 0 naive 0) is the forced family refusing the case (a head dim it lacks).
 cat "$out"/p*.log | grep -E '^[^ ]+ +(pass|FAIL) ' > "$out/lines.txt"
+if [ ! -s "$out/lines.txt" ]; then  # fc-cases refused its arguments or the device
+  echo "rule-sweep: no case ran; fc-cases said:" >&2
+  head -n 3 "$out/p0.log" >&2
+  exit 1
+fi
 awk '{ r = 0; for (i = 1; i < NF; i++) if ($i == "ratio") r = $(i + 1) + 0
        if ($2 == "FAIL" && $4 == 0 && $6 == 0) { refused[$1]++; next }
        n[$1]++; if (r > m[$1]) m[$1] = r

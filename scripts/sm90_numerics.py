@@ -187,6 +187,8 @@ def main():
                     "these kMaxSlack values, e.g. 8,4,3,2,1,0 (0: exact)")
     a = ap.parse_args()
     B, Sq, Sk, H, Hk, D, causal = (int(x) for x in a.shape.split(","))
+    if a.softcap < 0:
+        ap.error("--softcap %g: use 0 (none) or a positive cap" % a.softcap)
     global rnd, softcap, bhsd
     rnd = f16 if a.dtype == "f16" else bf16
     softcap, bhsd = a.softcap, a.bhsd

@@ -168,13 +168,8 @@ static_assert(lead_tiles(4096, 4096, 0, 32, 128, 128, 8, 256) == 32 &&
 // softmax moves it and rescales O: with random scores a warp rescaled O (64 FMUL a thread at
 // D=128) in most key tiles for a rise of a fraction of a unit. Below the slack the largest P
 // of a row (at most 2^kMaxSlack) is rounded like the others where the exact softmax has it at
-// exactly 1. With 8, a key holding a large share of its row, arriving in a later key tile,
-// missed the 2x rule in 8 of 13625 draws over the whole test matrix on H100 (six cases, about
-// one test run in 25 failing; results/history/session-9d657f2/); the model
-// (scripts/sm90_numerics.py) gives the seven it models the GPU's ratio, and each passes with 2.
-// With 2 no warp-tile rescales on the benchmark's uniform inputs (model, S=2048), and 12-28%
-// do on inputs of variance 1 (torch.randn's); 1 would rescale 43-54% there, and cost 3.5-4.5%
-// at D=128 (results/history/variants-h100-sm90-slack/).
+// exactly 1, which with 8 broke the 2x rule in about one test run in 25; what 2 fixes and
+// costs (1.6-2.7% at D=128 on variance-1 inputs) is in NOTES.md and README's Limits.
 constexpr float kMaxSlack = 2.f;
 
 FC_SM90_HD constexpr bool same_config(Config a, Config b) {
