@@ -71,7 +71,9 @@ Test(gpu, f32_unsupported_on_gpu) {
  * key holding a large share of its row arrived in a later key tile, and its P, up to 2^8, was
  * rounded where the exact softmax has it at exactly 1). scripts/sm90_numerics.py gives each
  * the GPU's ratio with 8 (2.27, 2.10, 2.09, 2.53, 2.32, 2.41, 2.30, 2.62) and 0.77-1.05 with
- * kMaxSlack = 2. Every family must pass them. */
+ * kMaxSlack = 2. The last three missed it with 2 as well (2.147, 2.143, 2.159 on H100; the
+ * model gives the same, and 1.10, 0.95, 1.16 with the exact softmax that decodes now run,
+ * exact_softmax() in kernels/sm90/config.h). Every family must pass them. */
 Test(gpu, rule_miss_seeds) {
   fc_context *ctx = gpu_context_or_skip();
   const struct {
@@ -80,7 +82,9 @@ Test(gpu, rule_miss_seeds) {
   } seeds[] = {{"q127-k1000-causal", 1795725303339767ull}, {"d128-bf16", 977008000027ull},
                {"s1000", 877009000048ull},         {"s1000", 1077002000027ull},
                {"d64-f16", 2077007000028ull},       {"d64-f16", 977003000016ull},
-               {"long-q200-k2500-d64", 1577007000088ull}, {"split-d128", 1477008000087ull}};
+               {"long-q200-k2500-d64", 1577007000088ull}, {"split-d128", 1477008000087ull},
+               {"decode-gqa3-bhsd-softcap", 1855108000355ull}, {"decode-gqa3-bhsd-softcap", 433382001177ull},
+               {"decode-gqa3-bhsd-softcap", 436443010360ull}};
   for (size_t j = 0; j < sizeof seeds / sizeof seeds[0]; j++) {
     const fc_spec *s = NULL;
     for (size_t i = 0; i < FC_MATRIX_SIZE; i++)

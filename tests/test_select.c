@@ -233,6 +233,34 @@ Test(select_sm90, copies_persistent_only_aligned) {
   }
 }
 
+/* Launches of at most 16 query rows a sequence (decodes) run the exact softmax on one CTA per
+ * tile (exact_softmax() in kernels/sm90/config.h), whatever their keys; 17 rows, or a launch
+ * with out_copies, keep the grid of the others. */
+Test(select_sm90, exact_softmax_for_short_rows) {
+  fc_kernel_info info;
+  char why[256];
+  struct {
+    int d, varlen, copies;
+    int64_t rows, keys;
+    int exact, persistent;
+  } cases[] = {
+      {128, 0, 0, 1, 1024, 1, 0},  {128, 0, 0, 16, 1024, 1, 0}, {128, 0, 0, 17, 1024, 0, 1},
+      {128, 0, 0, 1, 8192, 1, 0},  {64, 0, 0, 3, 300, 1, 0},    {256, 0, 0, 8, 129, 1, 0},
+      {128, 1, 0, 16, 1024, 1, 0}, {128, 1, 0, 17, 1024, 0, 1}, {256, 0, 1, 1, 1024, 0, 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fc_problem p = sized(FC_DTYPE_BF16, cases[i].d, 4, 8, cases[i].keys);
+    p.seqlen_q = p.total_q = cases[i].rows;
+    static const int32_t cu[2] = {0, 0};
+    if (cases[i].varlen) p.cu_seqlens_q = p.cu_seqlens_k = cu, p.batch = 1;
+    if (cases[i].copies) p.out_copies[0] = p.out, p.num_out_copies = 1;
+    cr_assert(plan90(&p, &H100, &info, why), "case %zu: %s", i, why);
+    cr_assert_eq(strstr(info.description, "exact softmax") != NULL, cases[i].exact, "case %zu: %s", i,
+                 info.description);
+    cr_assert_eq(info.persistent, cases[i].persistent, "case %zu: %s", i, info.description);
+  }
+}
+
 /* What sm90 refuses falls back to sm80 under auto dispatch; the sentence says why. */
 Test(select_sm90, refusals_say_why) {
   fc_kernel_info info;
@@ -279,5 +307,36 @@ Test(select_sm90, auto_dispatch_falls_back_to_sm80) {
   cr_assert(strstr(info.description, "[fallback; sm90: head_dim 96"), "%s", info.description);
   cr_assert_eq(fc_select(&ctx, &p, FC_FAMILY_SM90, &info), FC_ERR_UNSUPPORTED);
   cr_assert(strstr(fc_last_error(&ctx), "head_dim 96"), "%s", fc_last_error(&ctx));
+}
+
+/* A GQA decode's description ends in the note the header promises, on sm90 (the exact
+ * softmax) and after a fallback's sentence alike: a description too long for both is cut
+ * before the note. */
+Test(select_sm90, decode_note_ends_the_description) {
+  fc_context ctx;
+  memset(&ctx, 0, sizeof ctx);
+  ctx.device = 0, ctx.cc_major = 9, ctx.cc_minor = 0, ctx.num_sms = 132, ctx.smem_optin = 232448;
+  const int dims[3] = {128, 64, 96};
+  const fc_family fam[3] = {FC_FAMILY_SM90, FC_FAMILY_SM90, FC_FAMILY_SM80};
+  for (int i = 0; i < 3; i++) {
+    fc_problem p = problem(FC_DTYPE_BF16, dims[i]);
+    p.heads = 8, p.heads_k = 1, p.seqlen_k = p.total_k = 8192;
+    p.seqlen_q = p.total_q = 1;
+    for (int t = 0; t < 4; t++) {
+      int64_t *st = t == 0 ? p.q_stride : t == 1 ? p.k_stride : t == 2 ? p.v_stride : p.o_stride;
+      const int64_t h = t == 1 || t == 2 ? 1 : 8;
+      st[2] = dims[i], st[1] = h * dims[i], st[0] = (t == 1 || t == 2 ? 8192 : 1) * h * dims[i];
+    }
+    fc_kernel_info info = FC_KERNEL_INFO_INIT;
+    cr_assert_eq(fc_select(&ctx, &p, FC_FAMILY_AUTO, &info), FC_SUCCESS, "D=%d", dims[i]);
+    cr_assert_eq(info.family, fam[i], "%s", info.description);
+    const char *note = " [decode: 8 query heads a KV head as rows]";
+    const size_t len = strlen(info.description), n = strlen(note);
+    cr_assert(len >= n && !strcmp(info.description + len - n, note), "D=%d: %s", dims[i], info.description);
+    if (fam[i] == FC_FAMILY_SM90)
+      cr_assert(strstr(info.description, "exact softmax"), "%s", info.description);
+    else
+      cr_assert(strstr(info.description, "[fallback; sm90: head"), "%s", info.description);
+  }
 }
 #endif

@@ -88,9 +88,16 @@ fc_status fc_select(fc_context *ctx, fc_problem *p, fc_family requested, fc_kern
     }
   }
   if (folded > 1) {
+    /* The note ends the description (the header promises it), so a long one is cut before it. */
+    char note[64];
+    const size_t n = (size_t)snprintf(note, sizeof note, " [decode: %lld query heads a KV head as rows]",
+                                      (long long)folded);
     size_t len = strlen(chosen.description);
-    snprintf(chosen.description + len, sizeof chosen.description - len,
-             " [decode: %lld query heads a KV head as rows]", (long long)folded);
+    if (len + n >= sizeof chosen.description) {
+      len = sizeof chosen.description - 1 - n - 3;
+      memcpy(chosen.description + len, "...", 3), len += 3;
+    }
+    memcpy(chosen.description + len, note, n + 1);
   }
   if (info) {
     size_t keep = info->size < sizeof chosen ? info->size : sizeof chosen;

@@ -74,13 +74,29 @@ FC_SM90_HD constexpr long long persistent_max_keys(int d) { return d == 128 ? 40
 FC_SM90_HD constexpr bool persistent_schedule(int d, long long seqlen_k, bool masked) {
   return seqlen_k <= (masked ? kPersistentMaxKeysMasked : persistent_max_keys(d));
 }
+// Launches of at most 16 query rows a sequence (decodes: a GQA decode folded into rows by
+// fc_select has G rows; with variable lengths, max_seqlen_q) run the exact softmax (no
+// slack; kMaxSlack below), in a kernel of their own on one CTA per tile, so the other kernels
+// keep their code. Each tile of such a launch is its sequence's only row block, mostly empty
+// rows, so its time is reading K and V; and a decode row has the least room under the 2x
+// rule: decode-gqa3-bhsd-softcap missed it in 2 of 10000 draws with kMaxSlack 2 (README,
+// Limits). Not with out_copies: the scaling harness's storing launches keep their kernels.
+constexpr long long kExactMaxRows = 16;
+FC_SM90_HD constexpr bool exact_softmax(long long seqlen_q, bool copies) {
+  return !copies && seqlen_q <= kExactMaxRows;
+}
+static_assert(exact_softmax(1, false) && exact_softmax(16, false) && !exact_softmax(17, false) &&
+                  !exact_softmax(1, true),
+              "exact_softmax");
 // The grid a problem runs on, for the launch and the selector's report alike:
-// persistent_schedule() and, for a launch with out_copies, copies_persist(). (The launch
+// persistent_schedule() and, for a launch with out_copies, copies_persist(); one CTA per tile
+// for the exact softmax's launches (exact_softmax()). (The launch
 // still runs one CTA per tile when no tile counter is free, or when a storing launch's
 // output maps cannot be made.)
 FC_SM90_HD constexpr bool persistent_grid(Config c, long long seqlen_k, bool masked, bool copies, bool varlen,
                                           long long seqlen_q) {
-  return persistent_schedule(c.head_dim, seqlen_k, masked) && (!copies || copies_persist(c, varlen, seqlen_q));
+  return persistent_schedule(c.head_dim, seqlen_k, masked) && (!copies || copies_persist(c, varlen, seqlen_q)) &&
+         !exact_softmax(seqlen_q, copies);
 }
 
 // The split tail, on the persistent grid where every tile visits the same key tiles (no

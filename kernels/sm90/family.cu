@@ -101,10 +101,12 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   info->persistent = pers;
   const bool split = pers && split_plan(p, c, tiles, tiles < caps->num_sms ? tiles : caps->num_sms) < tiles;
   snprintf(info->description, sizeof info->description,
-           "sm90 %s D=%lld%s: %dx%d tile, %d consumer warpgroups + 1 TMA producer, %d stages, "
-           "%d B smem, wgmma, %s", p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", (long long)p->head_dim,
-           p->causal ? " causal" : "", block_m(c), c.block_n, c.consumers, c.stages, smem,
-           pers ? (split ? "persistent grid, last wave split by keys" : "persistent grid") : "one CTA per tile");
+           "sm90 %s D=%lld%s: %dx%d tile, %d+1 warpgroups, %d stages, %d KB smem, "
+           "wgmma, %s", p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", (long long)p->head_dim,
+           p->causal ? " causal" : "", block_m(c), c.block_n, c.consumers, c.stages, (smem + 1023) / 1024,
+           pers                                               ? (split ? "persistent grid, last wave split by keys" : "persistent grid")
+           : exact_softmax(p->seqlen_q, p->num_out_copies > 0) ? "one CTA per tile, exact softmax"
+                                                               : "one CTA per tile");
   return 1;
 }
 

@@ -178,7 +178,8 @@ __host__ __device__ constexpr int piece_code(int a, int n, int cut) { return a |
 // PERSISTENT: the grid is at most one CTA per SM and each CTA takes tiles from the launch's
 // counter (persistent_schedule() in config.h says when); otherwise the grid is (row blocks,
 // heads, batch), one tile per CTA. COPIES: the output is also stored to p.copies.
-template <typename T, int D, int BN, int C, int STAGES, bool PERSISTENT, bool COPIES>
+// EXACT: the exact softmax (no slack), for the launches of exact_softmax() in config.h.
+template <typename T, int D, int BN, int C, int STAGES, bool PERSISTENT, bool COPIES, bool EXACT = false>
 __global__ void __launch_bounds__(128 * (C + 1), 1)
     fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                const __grid_constant__ CUtensorMap tm_v, const __grid_constant__ CUtensorMap tm_o,
@@ -213,6 +214,9 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // A piece claims its cut in mainloop's tail, under its last P V, where the atomic's round
   // trip hides.
   static_assert(!kSplit || kTailUnderPv, "a piece claims its cut in the tail");
+  // How far a tile's row maximum must rise before the running one moves (move_max() below).
+  constexpr float kSlack = EXACT ? 0.f : kMaxSlack;
+  static_assert(!EXACT || (!PERSISTENT && !COPIES), "the exact softmax runs one CTA per tile, without copies");
   // The persistent kernel's output leaves through its own tile by the TMA (out_staged()), in a
   // COPIES kernel to every copy too (one store per copy from the same tile).
   constexpr bool kStageOut = out_staged(kCfg, PERSISTENT);
@@ -542,12 +546,12 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         return sum;
       };
       // The row's maximum moves only when the tile's (m, log2 domain, across the quad)
-      // exceeds it by more than kMaxSlack: below that the old one stays, P reaches at most
-      // 2^kMaxSlack, and O and the row sum need no rescaling. O / row sum and the LSE
+      // exceeds it by more than kSlack: below that the old one stays, P reaches at most
+      // 2^kSlack, and O and the row sum need no rescaling. O / row sum and the LSE
       // (row_max + log2 of the sum) do not depend on which maximum was subtracted. Sets
       // corr[r] and row_max[r]; returns the row's base (0 for a row with nothing visible yet).
       auto move_max = [&](int r, float m) {
-        const float mx = m > row_max[r] + kMaxSlack ? m : row_max[r];  // -inf + slack stays -inf
+        const float mx = m > row_max[r] + kSlack ? m : row_max[r];  // -inf + slack stays -inf
         const float base = mx == -INFINITY ? 0.f : mx;
         corr[r] = exp2_ftz(row_max[r] - base);
         rescale |= corr[r] != 1.f;
@@ -558,7 +562,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         // The exponentials start before the row's maximum is known across the quad: against
         // the running maximum, or this thread's own maximum less 100 where that is larger (so
         // no P can overflow); once the quad's maximum is in, P and the sum are scaled to the
-        // row's base where it differs (a rise past kMaxSlack, or past 100 in one thread).
+        // row's base where it differs (a rise past kSlack, or past 100 in one thread).
         float mt[2], bo[2], sum[2];
 #pragma unroll
         for (int r = 0; r < 2; r++) {

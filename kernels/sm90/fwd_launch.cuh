@@ -190,7 +190,9 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
     return r;
   };
   constexpr bool kP = kCanPersist;  // no persistent instantiation where the config has none
-  if (copies)
+  if (exact_softmax(pr->seqlen_q, copies))  // one CTA per tile (persistent_grid())
+    e = go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false, true>, no_maps);
+  else if (copies)
     e = kP && persistent ? go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, kP, true>, copy_maps)
                          : go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, true>, copy_maps);
   else
