@@ -13,7 +13,7 @@ typedef struct fc_spec {
   float softcap, scale;
   int lse;
   fc_layout layout;
-  int varlen; /* 1: the ragged length pattern below instead of B/Sq/Sk */
+  int varlen; /* 1: the ragged length pattern below instead of B/Sq/Sk; 2: the decode one */
   int ragged; /* part of the ragged-shape suite that compute-sanitizer runs */
   int sample_rows; /* rows the reference checks (0 = all); the output is checked whole */
   float key_ramp;  /* scores growing along the keys (fc_case.key_ramp) */
@@ -88,6 +88,9 @@ static const fc_spec fc_matrix[] = {
     {"varlen-causal", BF, 0, 0, 0, 4, 2, 64, 1, -1, -1, 0, 0, 1, 0, 1, 1},
     {"varlen-causal-f16", F16, 0, 0, 0, 2, 1, 256, 1, -1, -1, 0, 0, 1, 0, 1, 1},
     {"varlen-window-softcap", BF, 0, 0, 0, 4, 4, 128, 0, 40, 8, 20.0f, 0, 1, 0, 1, 0},
+    /* at most 16 query rows a sequence: sm90's exact-softmax kernels with variable lengths */
+    {"varlen-decode-causal", BF, 0, 0, 0, 8, 2, 128, 1, -1, -1, 0, 0, 1, 0, 2, 1},
+    {"varlen-decode-f16-d64", F16, 0, 0, 0, 4, 1, 64, 0, -1, -1, 5.0f, 0, 1, 0, 2, 0},
     /* strided layouts and no LSE */
     {"bhsd", BF, 2, 130, 130, 4, 2, 128, 1, -1, -1, 0, 0, 1, FC_LAYOUT_BHSD, 0, 0},
     {"bhsd-f16", F16, 2, 130, 130, 4, 2, 64, 0, -1, -1, 0, 0, 0, FC_LAYOUT_BHSD, 0, 0},
@@ -144,6 +147,9 @@ static const fc_spec fc_matrix[] = {
  * different order for keys, so that Sq != Sk inside one batch. */
 static const int32_t fc_varlen_q[] = {1, 7, 127, 129, 1000, 64};
 static const int32_t fc_varlen_k[] = {129, 7, 1000, 1, 127, 64};
+/* Decode-like: at most 16 query rows a sequence (one with none), keys 1 to 1000. */
+static const int32_t fc_decode_q[] = {1, 16, 5, 0, 1, 9};
+static const int32_t fc_decode_k[] = {1000, 129, 7, 64, 1, 300};
 
 static inline fc_case fc_spec_case(const fc_spec *s, uint64_t seed) {
   fc_case c = fc_case_make(s->dtype, s->B, s->Sq, s->Sk, s->H, s->Hk, s->D, seed);
@@ -156,10 +162,14 @@ static inline fc_case fc_spec_case(const fc_spec *s, uint64_t seed) {
   c.layout = s->layout;
   c.sample_rows = s->sample_rows;
   c.key_ramp = s->key_ramp;
-  if (s->varlen) {
+  if (s->varlen == 1) {
     c.num_seqs = (int64_t)(sizeof fc_varlen_q / sizeof fc_varlen_q[0]);
     c.lens_q = fc_varlen_q;
     c.lens_k = fc_varlen_k;
+  } else if (s->varlen == 2) {
+    c.num_seqs = (int64_t)(sizeof fc_decode_q / sizeof fc_decode_q[0]);
+    c.lens_q = fc_decode_q;
+    c.lens_k = fc_decode_k;
   }
   return c;
 }
