@@ -78,9 +78,10 @@ FC_SM90_HD constexpr bool persistent_schedule(int d, long long seqlen_k, bool ma
 // fc_select has G rows; with variable lengths, max_seqlen_q) run the exact softmax (no
 // slack; kMaxSlack below), in a kernel of their own on one CTA per tile, so the other kernels
 // keep their code. Each tile of such a launch is its sequence's only row block, mostly empty
-// rows, so its time is reading K and V; and a decode row has the least room under the 2x
-// rule: decode-gqa3-bhsd-softcap missed it in 2 of 10000 draws with kMaxSlack 2 (README,
-// Limits). Not with out_copies: the scaling harness's storing launches keep their kernels.
+// rows, so its time is reading K and V (measured: as fast as the lazy kernels); and there
+// decode-gqa3-bhsd-softcap missed the 2x rule seven times as often with kMaxSlack 2 as with
+// the exact softmax, which misses it as often as sm80 (README, Limits). Not with
+// out_copies: the scaling harness's storing launches keep their kernels.
 constexpr long long kExactMaxRows = 16;
 FC_SM90_HD constexpr bool exact_softmax(long long seqlen_q, bool copies) {
   return !copies && seqlen_q <= kExactMaxRows;
