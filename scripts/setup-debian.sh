@@ -3,7 +3,8 @@
 # /usr/local/cuda. Idempotent: skips apt when everything is already there.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config libcriterion-dev libhwloc-dev
-      libopenmpi-dev openmpi-bin gnuplot-nox bindgen librust-bindgen-dev clang)
+      libopenmpi-dev openmpi-bin gnuplot-nox bindgen librust-bindgen-dev clang
+      libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -29,6 +29,15 @@ if command -v /usr/local/cuda/bin/nvcc >/dev/null; then
     grep -m1 "spill stores" /tmp/fc-audit-plant.log; echo "caught"; passed=$((passed + 1))
   fi
 fi
+# The C API on the CPU backend under libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer
+# (tests/fuzz/fuzz_api.c says what must hold for every input).
+echo "== fuzz: the C API on the CPU backend, ${FUZZ_SECONDS:-60} s (ASan, UBSan)"
+if ./scripts/fuzz.sh "${FUZZ_SECONDS:-60}" "$build" > /tmp/fc-fuzz.log 2>&1; then
+  grep -E "^stat::number_of_executed_units|Done [0-9]+ runs" /tmp/fc-fuzz.log | tail -n 1; passed=$((passed + 1))
+else
+  echo "FAIL"; grep -E "runtime error|property violated|ERROR: |SUMMARY|Base64|Test unit written|fuzz.sh" /tmp/fc-fuzz.log | head -n 12
+  failed=$((failed + 1))
+fi
 echo "== generated wgmma wrappers match their generator"
 if python3 scripts/gen-wgmma.py --check; then passed=$((passed + 1)); echo ok; else failed=$((failed + 1)); fi
 if [ -f flashcore-rs/Cargo.toml ]; then

@@ -9,7 +9,8 @@ typedef struct fc_spec {
   char name[32]; /* inline: Criterion copies parameters into a fresh process */
   fc_dtype dtype;
   int B, Sq, Sk, H, Hk, D;
-  int causal, wl, wr;
+  int causal;
+  int64_t wl, wr; /* windows, -1 = unbounded; up to INT64_MAX */
   float softcap, scale;
   int lse;
   fc_layout layout;
@@ -72,6 +73,10 @@ static const fc_spec fc_matrix[] = {
     {"window-64-64", F16, 1, 300, 300, 2, 2, 128, 0, 64, 64, 0, 0, 1, 0, 0, 0},
     {"window-100-inf", BF, 1, 300, 300, 2, 1, 128, 0, 100, -1, 0, 0, 1, 0, 0, 0},
     {"window-inf-20", BF, 1, 300, 300, 2, 1, 128, 0, -1, 20, 0, 0, 1, 0, 0, 0},
+    /* windows past every key and query, up to INT64_MAX, with more queries than keys (the
+     * diagonal starts below 0): the unbounded result, no offset arithmetic overflowing */
+    {"window-huge", BF, 2, 150, 100, 4, 2, 128, 0, INT64_MAX, INT64_MAX - 1, 0, 0, 1, 0, 0, 1},
+    {"window-huge-causal-f16", F16, 1, 70, 300, 2, 1, 64, 1, INT64_MAX, -1, 0, 0, 1, 0, 0, 0},
     {"window-causal-32", F16, 2, 257, 257, 2, 1, 128, 1, 32, -1, 0, 0, 1, 0, 0, 0},
     {"window-q100-k300", BF, 1, 100, 300, 2, 1, 64, 0, 50, 10, 0, 0, 1, 0, 0, 0},
     /* softcap and scale */

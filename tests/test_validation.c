@@ -76,6 +76,23 @@ Test(validation, null_tensors) {
 }
 Test(validation, null_data) { tk.data = NULL; expect(FC_ERR_NULL_POINTER, "k->data"); }
 Test(validation, null_lse_data) { tl.data = NULL; expect(FC_ERR_NULL_POINTER, "lse->data"); }
+Test(validation, misaligned_data) {
+  tv.data = (char *)v + 1; /* inside v, off its 2-byte elements */
+  expect(FC_ERR_INVALID_VALUE, "v->data");
+  tv.data = v, tl.data = (char *)lse + 2;
+  expect(FC_ERR_INVALID_VALUE, "lse->data");
+}
+Test(validation, bshd_helper_overflow) {
+  /* Strides past int64 from the helper: no overflow inside it, an overflow error from the call. */
+  fc_tensor t = fc_tensor_bshd(q, FC_DTYPE_F16, 2, 3, (int64_t)1 << 60, 64);
+  cr_assert_eq(t.stride[1], INT64_MAX);
+  cr_assert_eq(t.stride[0], INT64_MAX);
+  t = fc_tensor_bshd(q, FC_DTYPE_F16, 2, (int64_t)1 << 50, (int64_t)1 << 8, 64);
+  cr_assert_eq(t.stride[1], (int64_t)1 << 14);
+  cr_assert_eq(t.stride[0], INT64_MAX);
+  tq = t;
+  expect(FC_ERR_OVERFLOW, "overflows int64 offsets");
+}
 Test(validation, zero_size) { tq.shape[1] = 0; expect(FC_ERR_INVALID_VALUE, "q->shape[1] (seq) = 0"); }
 Test(validation, negative_size) { tv.shape[2] = -3; expect(FC_ERR_INVALID_VALUE, "v->shape[2] (heads) = -3"); }
 Test(validation, batch_mismatch) { tk.shape[0] = 1; tv.shape[0] = 1; expect(FC_ERR_SHAPE_MISMATCH, "batch"); }
@@ -117,6 +134,30 @@ Test(validation, scale_nan) { opts.softmax_scale = NAN; expect(FC_ERR_INVALID_VA
 Test(validation, causal_value) { opts.causal = 2; expect(FC_ERR_INVALID_VALUE, "opts->causal = 2"); }
 Test(validation, window_left_range) { opts.window_left = -5; expect(FC_ERR_INVALID_VALUE, "opts->window_left = -5"); }
 Test(validation, window_right_range) { opts.window_right = -2; expect(FC_ERR_INVALID_VALUE, "opts->window_right = -2"); }
+Test(validation, huge_windows_are_unbounded) {
+  /* Windows up to INT64_MAX, with more queries than keys (a negative diagonal), give the
+   * unbounded result bit for bit: no offset arithmetic overflows on the way. */
+  tq.shape[1] = to.shape[1] = tl.shape[1] = S, tk.shape[1] = tv.shape[1] = S / 2;
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+  static uint16_t want[B * S * H * D];
+  memcpy(want, out, sizeof out);
+  const int64_t far[3] = {INT64_MAX, INT64_MAX - 1, S}; /* S: every query and key */
+  for (int causal = 0; causal < 2; causal++)
+    for (int i = 0; i < 3; i++) {
+      memset(out, 0xAB, sizeof out);
+      opts.causal = causal, opts.window_left = far[i], opts.window_right = causal ? -1 : far[2 - i];
+      if (causal) opts.window_left = -1; /* the causal mask alone, for the reference */
+      cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+      if (causal) {
+        memcpy(want, out, sizeof out);
+        opts.window_left = far[i];
+        memset(out, 0xAB, sizeof out);
+        cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+      }
+      cr_assert(memcmp(want, out, sizeof out) == 0, "causal %d, window %lld: not the unbounded result", causal,
+                (long long)far[i]);
+    }
+}
 Test(validation, causal_with_right_window) { opts.causal = 1; opts.window_right = 4; expect(FC_ERR_INVALID_VALUE, "opts->window_right = 4 with causal"); }
 Test(validation, softcap_negative) { opts.softcap = -30.0f; expect(FC_ERR_INVALID_VALUE, "opts->softcap = -30"); }
 Test(validation, softcap_inf) { opts.softcap = INFINITY; expect(FC_ERR_INVALID_VALUE, "opts->softcap = inf"); }
@@ -126,6 +167,11 @@ Test(validation, family_gpu_on_cpu_context) { opts.family = FC_FAMILY_SM80; expe
 /* out_copies: the output written again, at other addresses with out's strides. */
 static uint16_t copy0[B * S * H * D], copy1[B * S * H * D];
 static void *copies[2] = {copy0, copy1};
+Test(validation, misaligned_copy) {
+  void *bad[1] = {(char *)copy0 + 1};
+  opts.out_copies = bad, opts.num_out_copies = 1;
+  expect(FC_ERR_INVALID_VALUE, "out_copies[0]->data");
+}
 Test(validation, copies_too_many) { opts.out_copies = copies; opts.num_out_copies = FC_MAX_OUT_COPIES + 1; expect(FC_ERR_INVALID_VALUE, "opts->num_out_copies = 8"); }
 Test(validation, copies_negative) { opts.out_copies = copies; opts.num_out_copies = -1; expect(FC_ERR_INVALID_VALUE, "opts->num_out_copies = -1"); }
 Test(validation, copies_null_array) { opts.num_out_copies = 1; expect(FC_ERR_NULL_POINTER, "opts->out_copies is NULL"); }

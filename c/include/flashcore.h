@@ -135,7 +135,8 @@ FC_API size_t fc_dtype_size(fc_dtype dtype);
  * BSHD memory is stride {S*H*D, H*D, D, 1}; BHSD is {H*S*D, D, S*D, 1}. Every stride must be
  * positive (a dimension of size 1 may have any stride), the last dimension must have stride 1,
  * and no two elements of one view may share an address. Pointers are device pointers for a
- * GPU context and host pointers for the CPU context. */
+ * GPU context and host pointers for the CPU context, aligned to the element size (the GPU
+ * families want 16 bytes, and fall back or decline otherwise). */
 typedef struct fc_tensor {
   void *data;
   fc_dtype dtype;
@@ -143,7 +144,8 @@ typedef struct fc_tensor {
   int64_t stride[4];
 } fc_tensor;
 
-/* A dense BSHD view of `data` with the given shape. */
+/* A dense BSHD view of `data` with the given shape. A stride that does not fit in int64 is
+ * set to INT64_MAX, which the calls reject (FC_ERR_OVERFLOW) unless its dimension has size 1. */
 FC_API fc_tensor fc_tensor_bshd(void *data, fc_dtype dtype, int64_t batch, int64_t seq,
                                 int64_t heads, int64_t head_dim);
 

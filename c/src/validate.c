@@ -31,6 +31,9 @@ typedef struct span {
 static fc_status check_view(fc_context *ctx, const char *name, const fc_tensor *t,
                             size_t elem_size, span *sp) {
   if (!t->data) return fc_fail(ctx, FC_ERR_NULL_POINTER, "%s->data is NULL", name);
+  if ((uintptr_t)t->data % elem_size)
+    return fc_fail(ctx, FC_ERR_INVALID_VALUE, "%s->data = %p is not aligned to its %zu-byte elements",
+                   name, t->data, elem_size);
   for (int i = 0; i < 4; i++)
     if (t->shape[i] <= 0)
       return fc_fail(ctx, FC_ERR_INVALID_VALUE, "%s->shape[%d] (%s) = %lld; sizes must be > 0",
@@ -373,6 +376,11 @@ fc_status fc_validate_forward(fc_context *ctx, const fc_tensor *q, const fc_tens
   p->causal = o->causal;
   p->window_left = o->window_left;
   p->window_right = o->causal ? 0 : o->window_right;
+  /* A window that reaches past every key of the tensors (left >= their rows, so any
+   * sequence's Sk) or every query (right >= Sq) hides nothing: it is the unbounded one, and
+   * the offset arithmetic downstream then never meets values near INT64_MAX. */
+  if (p->window_left >= k->shape[1]) p->window_left = -1;
+  if (p->window_right >= q->shape[1]) p->window_right = -1;
   if (o->cu_seqlens_q || o->cu_seqlens_k) {
     if ((st = check_varlen(ctx, o, q, k, p))) return st;
     p->q_stride[0] = p->k_stride[0] = p->v_stride[0] = p->o_stride[0] = p->lse_stride[0] = 0;
@@ -390,9 +398,11 @@ fc_tensor fc_tensor_bshd(void *data, fc_dtype dtype, int64_t batch, int64_t seq,
   t.shape[1] = seq;
   t.shape[2] = heads;
   t.shape[3] = head_dim;
+  /* A stride that int64 cannot hold becomes INT64_MAX, which validation rejects as an
+   * overflow wherever its dimension has more than one element. */
   t.stride[3] = 1;
   t.stride[2] = head_dim;
-  t.stride[1] = heads * head_dim;
-  t.stride[0] = seq * heads * head_dim;
+  if (__builtin_mul_overflow(heads, head_dim, &t.stride[1])) t.stride[1] = INT64_MAX;
+  if (t.stride[1] == INT64_MAX || __builtin_mul_overflow(seq, t.stride[1], &t.stride[0])) t.stride[0] = INT64_MAX;
   return t;
 }

@@ -147,8 +147,9 @@ static void ramp_keys(const fc_case *c, const view *vk, const int32_t *cu_k, int
 }
 
 static int is_visible(const fc_case *c, int64_t i, int64_t j, int64_t sq, int64_t sk) {
-  int64_t diag = i + sk - sq;
-  int64_t right = c->causal ? 0 : c->window_right;
+  /* In 128 bits: windows may be anything up to INT64_MAX. */
+  const __int128 diag = (__int128)i + sk - sq;
+  const int64_t right = c->causal ? 0 : c->window_right;
   if (right >= 0 && j > diag + right) return 0;
   if (c->window_left >= 0 && j < diag - c->window_left) return 0;
   return 1;
