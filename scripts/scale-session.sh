@@ -20,9 +20,13 @@ gather=(${GATHER:+--gather $GATHER})
 strong=(--shape 2,16,16,8192,128,1 --shape 1,16,16,16384,128,1 --shape 2,16,16,8192,128,0 --shape 1,16,16,16384,128,0)
 # WITH_S4096=1: the strong sweep also at S=4096 (B=4, H=16, causal), as the 4- and 8-GPU studies ask
 [ -n "${WITH_S4096:-}" ] && strong=(--shape 4,16,16,4096,128,1 "${strong[@]}")
+# WITH_S32768=1: both sweeps also at S=32768 (causal; strong B=1 H=16, weak 8 heads a GPU), the
+# longest length the 8-GPU study asks for
+[ -n "${WITH_S32768:-}" ] && strong+=(--shape 1,16,16,32768,128,1)
 # Time limits scale with the GPU count (the float64 check of every shard grows with it).
 slow=$(( gpus > 2 ? 2 : 1 ))
 weak=(--shape 1,8,8,4096,128,1 --shape 1,8,8,8192,128,1 --shape 1,8,8,16384,128,1)
+[ -n "${WITH_S32768:-}" ] && weak+=(--shape 1,8,8,32768,128,1)
 mpi=(mpirun --allow-run-as-root -np "$gpus" -x NCCL_NVLS_ENABLE -x LD_LIBRARY_PATH -x FC_COMMIT --bind-to none)
 run() {
   local name=$1 limit=$2; shift 2
