@@ -30,6 +30,13 @@ static unsigned char before[ARENA];
 static unsigned char writable[ARENA]; /* 1 where a successful call may write */
 static int32_t seqlens[2][SEQ_CAP];
 static fc_context *ctx;
+/* What the inputs reached, printed at exit: scripts/fuzz.sh fails a run whose inputs never
+ * got a forward call through, or never had one refused, as a fuzzer that tests nothing. */
+static long long n_inputs, n_forward_ok, n_forward_refused;
+static void summary(void) {
+  printf("fuzz_api: %lld inputs, %lld forward calls succeeded, %lld refused\n", n_inputs, n_forward_ok,
+         n_forward_refused);
+}
 
 #define REQUIRE(cond, ...)                                     \
   do {                                                         \
@@ -135,6 +142,7 @@ static void mark_view(const fc_tensor *t, int64_t off, size_t es) {
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
   if (fc_context_create(FC_DEVICE_CPU, &ctx) != FC_SUCCESS) abort();
+  atexit(summary);
   /* Finite values in every dtype's reading: each 16-bit half is 0x3Cxx (f16 1..2, bf16 near 0.01). */
   for (size_t i = 0; i < ARENA; i += 2) arena[i + 1] = 0x3C, arena[i] = (unsigned char)(i * 2654435761u >> 24);
   return 0;
@@ -145,6 +153,7 @@ static const size_t kOptionSizes[4] = {sizeof(fc_attn_options), offsetof(fc_attn
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   reader r = {data, size};
+  n_inputs++;
   /* A valid problem near which the mutations stay. */
   static const int64_t dims[6] = {32, 64, 96, 128, 192, 256};
   const fc_dtype dt = (fc_dtype)(u8(&r) % 3 == 0 ? FC_DTYPE_F32 : u8(&r) % 2 ? FC_DTYPE_BF16 : FC_DTYPE_F16);
@@ -312,10 +321,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     REQUIRE(fwd == sel, "fc_attention_forward returned %d where fc_select_kernel returned %d: %s", fwd, sel,
           fc_last_error(ctx));
   if (fwd != FC_SUCCESS) {
+    n_forward_refused++;
     REQUIRE(memcmp(before, arena, (size_t)end) == 0, "an error (%d) left writes behind", fwd);
     REQUIRE(fc_last_error(ctx)[0] != '\0', "status %d without a sentence", fwd);
     return 0;
   }
+  n_forward_ok++;
   /* Success: the views were valid, so each holds at most as many elements as its span. */
   for (int i = 0; i < 5; i++) {
     const fc_tensor *tv = i < 4 ? view[i] : lse;
