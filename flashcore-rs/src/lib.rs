@@ -390,9 +390,13 @@ mod sealed {
     impl Sealed for super::Bf16 {}
 }
 
-/// Dense BSHD strides of a `[batch, seq, heads, head_dim]` shape.
+/// Dense BSHD strides of a `[batch, seq, heads, head_dim]` shape. A stride past `i64` is
+/// `i64::MAX` (as the C helper makes it), which the views and the call refuse as an overflow
+/// wherever its dimension has more than one element; no shape makes this panic.
 pub fn bshd_strides(shape: [i64; 4]) -> [i64; 4] {
-    [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1]
+    let head = shape[2].checked_mul(shape[3]).unwrap_or(i64::MAX);
+    let seq = if head == i64::MAX { i64::MAX } else { shape[1].checked_mul(head).unwrap_or(i64::MAX) };
+    [seq, head, shape[3], 1]
 }
 
 /// Number of elements a strided view reaches (largest offset + 1), or an error.

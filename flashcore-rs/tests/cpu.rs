@@ -268,6 +268,10 @@ fn error_overflow() {
     assert_eq!(s, Status::Overflow);
     // And in Rust, before the library: a slice view that does not fit.
     assert_eq!(TensorView::from_slice(&x, [1, 4, 4, 64]).unwrap_err().status, Status::ShapeMismatch);
+    // Shapes whose dense strides pass i64: an error, not a panic (tests build with overflow checks).
+    assert_eq!(flashcore::bshd_strides([2, 3, 1 << 60, 64])[..2], [i64::MAX, i64::MAX]);
+    assert_eq!(TensorView::from_slice(&x, [2, 1 << 50, 1 << 8, 64]).unwrap_err().status, Status::Overflow);
+    assert_eq!(TensorView::from_slice(&x, [1, 3, 1 << 60, 64]).unwrap_err().status, Status::Overflow);
 }
 
 #[test]
