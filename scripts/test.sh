@@ -29,11 +29,11 @@ if command -v /usr/local/cuda/bin/nvcc >/dev/null; then
     grep -m1 "spill stores" /tmp/fc-audit-plant.log; echo "caught"; passed=$((passed + 1))
   fi
 fi
-# The C API on the CPU backend under libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer
-# (tests/fuzz/fuzz_api.c says what must hold for every input).
-echo "== fuzz: the C API on the CPU backend, ${FUZZ_SECONDS:-60} s (ASan, UBSan)"
+# libFuzzer with AddressSanitizer and UndefinedBehaviorSanitizer on the C API over the CPU
+# backend and on flashcore-scale's parser and planners (tests/fuzz/ says what must hold).
+echo "== fuzz: the C API on the CPU backend (${FUZZ_SECONDS:-60} s), the scaling planner (half that); ASan, UBSan"
 if ./scripts/fuzz.sh "${FUZZ_SECONDS:-60}" "$build" > /tmp/fc-fuzz.log 2>&1; then
-  grep -E "^fuzz_api: " /tmp/fc-fuzz.log | tail -n 1; passed=$((passed + 1))
+  grep -E "^fuzz_(api|plan): " /tmp/fc-fuzz.log; passed=$((passed + 1))
 else
   echo "FAIL"; grep -E "runtime error|property violated|ERROR: |SUMMARY|Base64|Test unit written|fuzz.sh" /tmp/fc-fuzz.log | head -n 12
   failed=$((failed + 1))

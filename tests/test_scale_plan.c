@@ -139,6 +139,14 @@ Test(args, bad_arguments) {
   expect_bad(3, a8, "unknown argument --frobnicate");
   char *a9[] = {"x", "--shape", "1,32,8,4096,128,2", NULL};
   expect_bad(3, a9, "causal 0 or 1");
+  /* sizes past int (the ranks' head counts are ints) or whose product overflows, and a
+   * value strtoll saturates */
+  char *a11[] = {"x", "--shape", "1,4294967296,8,4096,128", NULL};
+  expect_bad(3, a11, "below 2^31 each");
+  char *a12[] = {"x", "--shape", "2147483647,2147483647,1,2147483647,128", NULL};
+  expect_bad(3, a12, "B*S*H*D below 2^58");
+  char *a13[] = {"x", "--shape", "1,8,8,99999999999999999999999,128", NULL};
+  expect_bad(3, a13, "below 2^31 each");
   char *a10[] = {"x", "--gather", "dma", NULL};
   expect_bad(3, a10, "--gather dma: use ce (copy engines), sm (NCCL kernels), store (the kernel's stores) or ce-store");
 }

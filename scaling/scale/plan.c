@@ -1,4 +1,5 @@
 /* Shard planner and argument parsing (see plan.h). */
+#define _POSIX_C_SOURCE 200809L /* strtok_r, also under a strict -std=c11 */
 #include "plan.h"
 
 #include <math.h>
@@ -195,6 +196,14 @@ int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size
       if ((sscanf(v, "%lld,%lld,%lld,%lld,%lld%n,%d%n", &b, &h, &hk, &s, &d, &n, &c, &n) < 5) ||
           v[n] != '\0' || b <= 0 || h <= 0 || hk <= 0 || s <= 0 || d <= 0 || h % hk || (c != 0 && c != 1)) {
         snprintf(err, err_len, "--shape %s: expected B,H,Hk,S,D[,causal] with positive sizes, Hk dividing H, causal 0 or 1", v);
+        return -1;
+      }
+      /* Sizes the ranks' int arithmetic and byte counts hold: each below 2^31, a tensor's
+       * elements below 2^58 (strtoll saturates what does not fit, so this catches that too). */
+      long long elems = 0;
+      if (b > INT32_MAX || h > INT32_MAX || s > INT32_MAX || d > INT32_MAX || __builtin_mul_overflow(b, s, &elems) ||
+          __builtin_mul_overflow(elems, h, &elems) || __builtin_mul_overflow(elems, d, &elems) || elems >= (1ll << 58)) {
+        snprintf(err, err_len, "--shape %s: sizes must be below 2^31 each and B*S*H*D below 2^58", v);
         return -1;
       }
       a->shapes[a->num_shapes++] = (fc_scale_shape){b, h, hk, s, d, c};
