@@ -276,3 +276,69 @@ Test(gpu, other_device_current) {
   free(o1), free(o2);
   fc_context_destroy(ctx);
 }
+
+/* Variable-length offsets on a GPU context are device memory the host cannot read before the
+ * launch, so the header promises that the kernels clamp every sequence to the tensors and
+ * never read or write outside them. Offsets past the tensors' rows, decreasing, negative,
+ * near INT32_MAX, and sequences longer than max_seqlen_q (the exact-softmax kernels at 16 rows
+ * and the others at 64), with each GPU family: the call succeeds, the device reports no fault,
+ * and no byte of the guard regions around out and lse changes (compute-sanitizer's memcheck
+ * sees every other byte). */
+Test(gpu, varlen_bad_offsets_stay_inside) {
+  fc_context *ctx = gpu_context_or_skip();
+  enum { TQ = 64, TK = 96, H = 2, HK = 1, D = 128, GUARD = 4096 };
+  static const int32_t pat[][2][4] = {
+      {{0, 40, 200, 300}, {0, 50, 500, 900}},            /* past the tensors' rows */
+      {{0, 50, 20, 64}, {0, 80, 10, 96}},                /* decreasing */
+      {{0, -20, 64, 64}, {0, -5, 96, -7}},               /* negative */
+      {{0, INT32_MAX, INT32_MAX, 64}, {0, INT32_MAX, 3, INT32_MAX}}, /* near INT32_MAX */
+      {{0, 64, 64, 64}, {0, 96, 96, 96}},                /* one sequence of 64 rows */
+  };
+  const size_t es = 2, nq = (size_t)TQ * H * D, nk = (size_t)TK * HK * D;
+  void *q, *k, *v, *oarena, *larena;
+  int32_t *cu;
+  cr_assert_eq(cudaMalloc(&q, nq * es), cudaSuccess);
+  cr_assert_eq(cudaMalloc(&k, nk * es), cudaSuccess);
+  cr_assert_eq(cudaMalloc(&v, nk * es), cudaSuccess);
+  cr_assert_eq(cudaMalloc(&oarena, nq * es + 2 * GUARD), cudaSuccess);
+  cr_assert_eq(cudaMalloc(&larena, (size_t)TQ * H * 4 + 2 * GUARD), cudaSuccess);
+  cr_assert_eq(cudaMalloc((void **)&cu, 8 * sizeof(int32_t)), cudaSuccess);
+  cudaMemset(q, 0x3c, nq * es), cudaMemset(k, 0x3c, nk * es), cudaMemset(v, 0x3f, nk * es);
+  unsigned char *host = malloc(nq * es + 2 * GUARD);
+  fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, 1, TQ, H, D), tk = fc_tensor_bshd(k, FC_DTYPE_BF16, 1, TK, HK, D);
+  fc_tensor tv = fc_tensor_bshd(v, FC_DTYPE_BF16, 1, TK, HK, D);
+  fc_tensor to = fc_tensor_bshd((char *)oarena + GUARD, FC_DTYPE_BF16, 1, TQ, H, D);
+  fc_tensor tl = fc_tensor_bshd((char *)larena + GUARD, FC_DTYPE_F32, 1, TQ, H, 1);
+  const fc_family fams[2] = {FC_FAMILY_SM90, FC_FAMILY_SM80};
+  int ran = 0;
+  for (int f = 0; f < 2; f++)
+    for (size_t p = 0; p < sizeof pat / sizeof pat[0]; p++)
+      for (int maxq = 16; maxq <= 64; maxq *= 4) {
+        cr_assert_eq(cudaMemcpy(cu, pat[p][0], sizeof pat[p][0], cudaMemcpyHostToDevice), cudaSuccess);
+        cr_assert_eq(cudaMemcpy(cu + 4, pat[p][1], sizeof pat[p][1], cudaMemcpyHostToDevice), cudaSuccess);
+        cudaMemset(oarena, 0x5A, nq * es + 2 * GUARD), cudaMemset(larena, 0x5A, (size_t)TQ * H * 4 + 2 * GUARD);
+        fc_attn_options o = FC_ATTN_OPTIONS_INIT;
+        o.cu_seqlens_q = cu, o.cu_seqlens_k = cu + 4, o.num_seqs = 3, o.max_seqlen_q = maxq, o.family = fams[f];
+        o.causal = (int)(p & 1);
+        const fc_status st = fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &o, NULL);
+        if (st == FC_ERR_UNSUPPORTED) break; /* this GPU lacks the family (sm90 off Hopper) */
+        cr_assert_eq(st, FC_SUCCESS, "%s, pattern %zu, max_seqlen_q %d: %s", fc_family_name(fams[f]), p, maxq,
+                     fc_last_error(ctx));
+        const cudaError_t e = cudaDeviceSynchronize();
+        cr_assert_eq(e, cudaSuccess, "%s, pattern %zu, max_seqlen_q %d: %s", fc_family_name(fams[f]), p, maxq,
+                     cudaGetErrorString(e));
+        cr_assert_eq(cudaMemcpy(host, oarena, nq * es + 2 * GUARD, cudaMemcpyDeviceToHost), cudaSuccess);
+        for (size_t i = 0; i < GUARD; i++)
+          cr_assert(host[i] == 0x5A && host[GUARD + nq * es + i] == 0x5A, "%s, pattern %zu: out's guard written at %zu",
+                    fc_family_name(fams[f]), p, i);
+        cr_assert_eq(cudaMemcpy(host, larena, (size_t)TQ * H * 4 + 2 * GUARD, cudaMemcpyDeviceToHost), cudaSuccess);
+        for (size_t i = 0; i < GUARD; i++)
+          cr_assert(host[i] == 0x5A && host[GUARD + (size_t)TQ * H * 4 + i] == 0x5A,
+                    "%s, pattern %zu: lse's guard written at %zu", fc_family_name(fams[f]), p, i);
+        ran++;
+      }
+  cr_assert_gt(ran, 0, "no family ran");
+  free(host);
+  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(oarena), cudaFree(larena), cudaFree(cu);
+  fc_context_destroy(ctx);
+}
