@@ -7,6 +7,8 @@
 # draws each case once; the first such sweep (results/history/session-9d657f2/) found misses
 # in six cases where single runs had shown two.
 #   P=14 TIME_S=300 FAMILY=sm90 scripts/rule-sweep.sh     (DEVICE=cpu FAMILY=cpu: the CPU backend)
+# RANDOM_SWEEP=1 draws random cases of the feature space instead (fc-cases --random; each line
+# names its case in full: random-X, which `fc-cases --random 1 --random-seed X` runs again).
 # LIB=DIR runs the libflashcore in DIR (a variant unpacked by scripts/unpack-variant.sh);
 # SEED=N fixes the first process's seed (the others add 10^11 each), so two libraries can
 # be swept on the same draws.
@@ -21,8 +23,10 @@ final=${OUT:-/tmp/out}
 out=/tmp/fc-rule-sweep
 rm -rf "$out" && mkdir -p "$out" "$final"
 for k in $(seq 0 $((P - 1))); do
+  if [ "${RANDOM_SWEEP:-0}" = 1 ]; then what=(--random 100000000 --random-seed $((base + k * 1000000000)))
+  else what=(${CASE:+--case "$CASE"} --seeds 1000000); fi
   FC_TEST_SEED=$((base + k * 100000000000)) LD_LIBRARY_PATH="$lib:$PWD/.carry/lib" timeout "$limit" \
-    build/tests/fc-cases --device "${DEVICE:-0}" --family "$family" ${CASE:+--case "$CASE"} --seeds 1000000 > "$out/p$k.log" 2>&1 &
+    build/tests/fc-cases --device "${DEVICE:-0}" --family "$family" "${what[@]}" > "$out/p$k.log" 2>&1 &
 done
 wait
 # A line: name, pass|FAIL, max, naive, ratio, ..., seed, message. A FAIL with no output

@@ -2,15 +2,78 @@
  * for compute-sanitizer and for machines without Criterion.
  *
  *   fc-cases [--device cpu|N] [--ragged] [--family F] [--case NAME] [--seeds N]
+ *   fc-cases [--device cpu|N] [--family F] --random N [--random-seed S]
  *
  * Prints one line per case and ends with "N passed, N failed, N skipped". --case runs only
  * the named case; --seeds N runs each case on N seeds in turn (FC_TEST_SEED + i, then +1000003
- * for each further round), for the rate at which a rare input misses the rule. */
+ * for each further round), for the rate at which a rare input misses the rule.
+ * --random N runs N cases drawn at random from the feature space instead of the matrix: head
+ * dim, dtype, batch, lengths from 1 to 1200, GQA, causal, windows, softcap, scale, LSE,
+ * layout, variable lengths (empty sequences among them), scores growing along the keys.
+ * Case r comes from the number S + r alone (S: --random-seed, default FC_TEST_SEED), its data
+ * too; each line is named random-(that number) and prints the case in full, and
+ * `--random 1 --random-seed (that number)` runs it again. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cases.h"
+
+static uint64_t next_u64(uint64_t *x) { /* splitmix64 */
+  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+static int64_t draw(uint64_t *x, int64_t lo, int64_t hi) { return lo + (int64_t)(next_u64(x) % (uint64_t)(hi - lo + 1)); }
+/* A length from 1 to hi, as often short as long (log-uniform). */
+static int64_t draw_len(uint64_t *x, int64_t hi) {
+  const int bits = (int)draw(x, 0, 63 - __builtin_clzll((uint64_t)hi));
+  const int64_t lo = (int64_t)1 << bits;
+  return draw(x, lo, (lo << 1) - 1 < hi ? (lo << 1) - 1 : hi);
+}
+
+/* One random case of the feature space; lens_q/lens_k hold its variable lengths. */
+static fc_case random_case(uint64_t *x, int cpu, uint64_t data_seed, int32_t *lens_q, int32_t *lens_k, char *desc,
+                           size_t desc_len) {
+  static const int64_t dims[6] = {32, 64, 96, 128, 192, 256};
+  const fc_dtype dt = cpu && draw(x, 0, 3) == 0 ? FC_DTYPE_F32 : draw(x, 0, 1) ? FC_DTYPE_BF16 : FC_DTYPE_F16;
+  const int64_t D = dims[draw(x, 0, 5)], Hk = draw(x, 1, 3), H = Hk * draw(x, 1, 4);
+  fc_case c = fc_case_make(dt, draw(x, 1, 3), draw_len(x, 700), draw_len(x, 1200), H, Hk, D, data_seed);
+  if (draw(x, 0, 9) == 0) c.Sq = 1; /* decodes */
+  c.causal = (int)draw(x, 0, 1);
+  if (draw(x, 0, 3) == 0) c.window_left = draw(x, 0, 300);
+  if (!c.causal && draw(x, 0, 3) == 0) c.window_right = draw(x, 0, 300);
+  if (draw(x, 0, 4) == 0) c.softcap = (float)draw(x, 5, 50);
+  if (draw(x, 0, 4) == 0) c.scale = (float)draw(x, 10, 300) / 1000.0f;
+  c.with_lse = (int)draw(x, 0, 1);
+  c.layout = (fc_layout)draw(x, 0, 2);
+  if (draw(x, 0, 9) == 0) c.key_ramp = draw(x, 0, 1) ? 0.25f : -0.25f;
+  if (draw(x, 0, 4) == 0) {
+    c.num_seqs = draw(x, 1, 6);
+    c.lens_q = lens_q, c.lens_k = lens_k;
+    for (int64_t i = 0; i < c.num_seqs; i++) {
+      lens_q[i] = (int32_t)(draw(x, 0, 7) == 0 ? 0 : draw_len(x, 300));
+      lens_k[i] = (int32_t)(draw(x, 0, 9) == 0 ? 0 : draw_len(x, 600));
+    }
+    /* tensors hold at least one row (the API refuses empty ones) */
+    int64_t tq = 0, tk = 0;
+    for (int64_t i = 0; i < c.num_seqs; i++) tq += lens_q[i], tk += lens_k[i];
+    if (!tq) lens_q[0] = 1;
+    if (!tk) lens_k[c.num_seqs - 1] = 1;
+  }
+  /* The float64 reference on large problems checks sampled rows (the output is checked whole). */
+  const int64_t rows = c.num_seqs ? 300 * c.num_seqs : c.B * c.Sq;
+  if (rows * c.H > 2048) c.sample_rows = 256;
+  int n = snprintf(desc, desc_len, "%s D=%lld B=%lld Sq=%lld Sk=%lld H=%lld Hk=%lld causal=%d wl=%lld wr=%lld cap=%g scale=%g lse=%d layout=%d ramp=%g",
+                   dt == FC_DTYPE_F32 ? "f32" : dt == FC_DTYPE_BF16 ? "bf16" : "f16", (long long)D, (long long)c.B,
+                   (long long)c.Sq, (long long)c.Sk, (long long)H, (long long)Hk, c.causal, (long long)c.window_left,
+                   (long long)c.window_right, (double)c.softcap, (double)c.scale, c.with_lse, (int)c.layout,
+                   (double)c.key_ramp);
+  for (int64_t i = 0; i < c.num_seqs && n > 0 && (size_t)n < desc_len; i++)
+    n += snprintf(desc + n, desc_len - (size_t)n, "%s%d/%d", i ? "," : " varlen=", lens_q[i], lens_k[i]);
+  return c;
+}
 
 int main(int argc, char **argv) {
   /* One line a case as it finishes, so a run stopped by a time limit keeps what it measured. */
@@ -19,6 +82,9 @@ int main(int argc, char **argv) {
   long rounds = 1;
   const char *only = NULL;
   fc_family fam = FC_FAMILY_AUTO;
+  long random_n = 0;
+  uint64_t random_seed = 0;
+  int random_seed_set = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--ragged")) ragged_only = 1;
     else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
@@ -53,8 +119,24 @@ int main(int argc, char **argv) {
         fprintf(stderr, "--seeds %s: use a count from 1 to 1000000\n", argv[i]);
         return 2;
       }
+    } else if (!strcmp(argv[i], "--random") && i + 1 < argc) {
+      char *end;
+      random_n = strtol(argv[++i], &end, 10);
+      if (*end || random_n < 1 || random_n > 100000000) {
+        fprintf(stderr, "--random %s: use a count from 1 to 100000000\n", argv[i]);
+        return 2;
+      }
+    } else if (!strcmp(argv[i], "--random-seed") && i + 1 < argc) {
+      char *end;
+      random_seed = strtoull(argv[++i], &end, 10);
+      if (*end || !*argv[i]) {
+        fprintf(stderr, "--random-seed %s: use a non-negative integer\n", argv[i]);
+        return 2;
+      }
+      random_seed_set = 1;
     } else {
-      fprintf(stderr, "usage: fc-cases [--device cpu|N] [--ragged] [--family F] [--case NAME] [--seeds N]\n");
+      fprintf(stderr, "usage: fc-cases [--device cpu|N] [--ragged] [--family F] [--case NAME] [--seeds N]\n"
+                      "       fc-cases [--device cpu|N] [--family F] --random N [--random-seed S]\n");
       return 2;
     }
   }
@@ -66,6 +148,33 @@ int main(int argc, char **argv) {
   if (fam != FC_FAMILY_AUTO) fc_context_set_family(ctx, fam);
   int passed = 0, failed = 0, skipped = 0;
   const uint64_t seed = fc_test_seed();
+  if (random_n) {
+    const uint64_t first = random_seed_set ? random_seed : seed;
+    for (long r = 0; r < random_n; r++) {
+      int32_t lq[8], lk[8];
+      char desc[400];
+      /* Case r is drawn from first + r alone: --random 1 --random-seed (that number) draws it again. */
+      const uint64_t spec = first + (uint64_t)r;
+      uint64_t x = spec;
+      const uint64_t cs = next_u64(&x);
+      fc_case c = random_case(&x, device == FC_DEVICE_CPU, cs, lq, lk, desc, sizeof desc);
+      fc_check chk;
+      fc_status st = fc_case_run(ctx, &c, &chk);
+      if (st == FC_ERR_UNSUPPORTED && fam != FC_FAMILY_AUTO) { /* a forced family without this feature */
+        skipped++;
+        continue;
+      }
+      const int ok = st == FC_SUCCESS && chk.pass;
+      ok ? passed++ : failed++;
+      printf("random-%llu %s  max %.3g naive %.3g ratio %.3f l2 %.3g lse %.3g seed %llu [%s] %s%s\n",
+             (unsigned long long)spec, ok ? "pass" : "FAIL", chk.max_err, chk.naive_err,
+             chk.naive_err > 0 ? chk.max_err / chk.naive_err : 0.0, chk.rel_l2, chk.lse_err, (unsigned long long)cs, desc,
+             st ? fc_last_error(ctx) : "", ok ? "" : chk.msg);
+    }
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    fc_context_destroy(ctx);
+    return failed ? 1 : 0;
+  }
   for (long r = 0; r < rounds; r++)
     for (size_t i = 0; i < FC_MATRIX_SIZE; i++) {
       const fc_spec *s = &fc_matrix[i];
