@@ -399,7 +399,10 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
         double o2 = fc_load(h.o, c->dtype, ob + x);
         double e1 = fabs(o2 - ref[x]), e2 = fabs((double)naive[x] - ref[x]);
         if (isnan(e1)) e1 = INFINITY;
-        if (e1 > chk->max_err) chk->max_err = e1;
+        if (e1 > chk->max_err) {
+          chk->max_err = e1;
+          chk->worst[0] = b, chk->worst[1] = i, chk->worst[2] = h2, chk->worst[3] = x;
+        }
         if (e2 > chk->naive_err) chk->naive_err = e2;
         err2 += (o2 - ref[x]) * (o2 - ref[x]);
         ref2 += ref[x] * ref[x];
@@ -425,8 +428,12 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
       snprintf(chk->msg, sizeof chk->msg, "%lld output elements are NaN or Inf",
                (long long)chk->nonfinite);
     else if (!(chk->max_err <= bound))
-      snprintf(chk->msg, sizeof chk->msg, "max |out-ref| = %.3g > 2*max|naive-ref|+1e-5 = %.3g",
-               chk->max_err, bound);
+      snprintf(chk->msg, sizeof chk->msg,
+               "max |out-ref| = %.3g > 2*max|naive-ref|+1e-5 = %.3g (at sequence %lld, row %lld of %lld, head %lld, "
+               "column %lld)",
+               chk->max_err, bound, (long long)chk->worst[0], (long long)chk->worst[1],
+               (long long)(cu_q[chk->worst[0] + 1] - cu_q[chk->worst[0]]), (long long)chk->worst[2],
+               (long long)chk->worst[3]);
     else if (!(chk->rel_l2 <= l2_tol))
       snprintf(chk->msg, sizeof chk->msg, "relative L2 error %.3g > %.0e", chk->rel_l2, l2_tol);
     else if (c->with_lse && !(chk->lse_err <= 1e-3))

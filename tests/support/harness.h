@@ -50,6 +50,7 @@ typedef struct fc_check {
   double rel_l2;    /* ||out - ref|| / ||ref||                                         */
   double lse_err;   /* max |lse - ref_lse| (0 when not asked)                          */
   int64_t unwritten, nonfinite, checked;
+  int64_t worst[4];  /* where max_err is: sequence (batch), row in it, head, column        */
   int pass;
   char msg[640];    /* which condition failed, with the seed                          */
 } fc_check;
