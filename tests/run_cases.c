@@ -88,6 +88,40 @@ static fc_case random_case(uint64_t *x, int cpu, uint64_t data_seed, int32_t *le
   return c;
 }
 
+/* A count argument from 1 to max; 0 after a sentence on stderr otherwise. */
+static long parse_count(const char *flag, const char *v, long max) {
+  char *end;
+  const long n = strtol(v, &end, 10);
+  if (!*v || *end || n < 1 || n > max) {
+    fprintf(stderr, "%s %s: use a count from 1 to %ld\n", flag, v, max);
+    return 0;
+  }
+  return n;
+}
+
+typedef struct tally {
+  int passed, failed, skipped;
+} tally;
+
+/* Run one case and print its line: name, pass / FAIL / skip, the errors, the data seed, what
+ * the case is (desc, for random cases) and why it failed. A family forced with --family that
+ * lacks the case's feature skips it (as test_gpu does), with the selector's sentence. */
+static void run_one(fc_context *ctx, int forced, const char *name, const fc_case *c, const char *desc, tally *t) {
+  fc_check chk;
+  const fc_status st = fc_case_run(ctx, c, &chk);
+  if (st == FC_ERR_UNSUPPORTED && forced) {
+    t->skipped++;
+    printf("%s skip  %s\n", name, fc_last_error(ctx));
+    return;
+  }
+  const int ok = st == FC_SUCCESS && chk.pass;
+  ok ? t->passed++ : t->failed++;
+  printf("%-24s %s  max %.3g naive %.3g ratio %.3f l2 %.3g lse %.3g seed %llu %s%s%s%s%s\n", name, ok ? "pass" : "FAIL",
+         chk.max_err, chk.naive_err, chk.naive_err > 0 ? chk.max_err / chk.naive_err : 0.0, chk.rel_l2, chk.lse_err,
+         (unsigned long long)c->seed, desc ? "[" : "", desc ? desc : "", desc ? "] " : "", st ? fc_last_error(ctx) : "",
+         ok ? "" : chk.msg);
+}
+
 int main(int argc, char **argv) {
   /* One line a case as it finishes, so a run stopped by a time limit keeps what it measured. */
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -126,25 +160,15 @@ int main(int argc, char **argv) {
         return 2;
       }
     } else if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
-      char *end;
-      rounds = strtol(argv[++i], &end, 10);
-      if (*end || rounds < 1 || rounds > 1000000) {
-        fprintf(stderr, "--seeds %s: use a count from 1 to 1000000\n", argv[i]);
-        return 2;
-      }
+      if (!(rounds = parse_count("--seeds", argv[++i], 1000000))) return 2;
     } else if (!strcmp(argv[i], "--random") && i + 1 < argc) {
-      char *end;
-      random_n = strtol(argv[++i], &end, 10);
-      if (*end || random_n < 1 || random_n > 100000000) {
-        fprintf(stderr, "--random %s: use a count from 1 to 100000000\n", argv[i]);
-        return 2;
-      }
+      if (!(random_n = parse_count("--random", argv[++i], 100000000))) return 2;
     } else if (!strcmp(argv[i], "--random-gpu-dtypes")) {
       gpu_dtypes = 1;
     } else if (!strcmp(argv[i], "--random-seed") && i + 1 < argc) {
       char *end;
       random_seed = strtoull(argv[++i], &end, 10);
-      if (*end || !*argv[i]) {
+      if (*end || !*argv[i] || argv[i][0] == '-') {
         fprintf(stderr, "--random-seed %s: use a non-negative integer\n", argv[i]);
         return 2;
       }
@@ -161,56 +185,37 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (fam != FC_FAMILY_AUTO) fc_context_set_family(ctx, fam);
-  int passed = 0, failed = 0, skipped = 0;
+  tally t = {0, 0, 0};
   const uint64_t seed = fc_test_seed();
+  const int forced = fam != FC_FAMILY_AUTO;
   if (random_n) {
     const uint64_t first = random_seed_set ? random_seed : seed;
     for (long n = 0; n < random_n * rounds; n++) {
-      const long r = n / rounds; /* --seeds R: each case on R draws of its data */
-      int32_t lq[8], lk[8];
-      char desc[400];
-      /* Case r is drawn from first + r alone: --random 1 --random-seed (that number) draws it again. */
-      const uint64_t spec = first + (uint64_t)r;
+      /* Case r is drawn from first + r alone: --random 1 --random-seed (that number) draws it
+       * again; --seeds R runs each case on R draws of its data. */
+      const uint64_t spec = first + (uint64_t)(n / rounds);
       uint64_t x = spec;
       const uint64_t cs = next_u64(&x) + 1000003u * (uint64_t)(n % rounds);
+      int32_t lq[8], lk[8];
+      char name[32], desc[400];
       fc_case c = random_case(&x, device == FC_DEVICE_CPU && !gpu_dtypes, cs, lq, lk, desc, sizeof desc);
-      fc_check chk;
-      fc_status st = fc_case_run(ctx, &c, &chk);
-      if (st == FC_ERR_UNSUPPORTED && fam != FC_FAMILY_AUTO) { /* a forced family without this feature */
-        skipped++;
-        continue;
-      }
-      const int ok = st == FC_SUCCESS && chk.pass;
-      ok ? passed++ : failed++;
-      printf("random-%llu %s  max %.3g naive %.3g ratio %.3f l2 %.3g lse %.3g seed %llu [%s] %s%s\n",
-             (unsigned long long)spec, ok ? "pass" : "FAIL", chk.max_err, chk.naive_err,
-             chk.naive_err > 0 ? chk.max_err / chk.naive_err : 0.0, chk.rel_l2, chk.lse_err, (unsigned long long)cs, desc,
-             st ? fc_last_error(ctx) : "", ok ? "" : chk.msg);
+      snprintf(name, sizeof name, "random-%llu", (unsigned long long)spec);
+      run_one(ctx, forced, name, &c, desc, &t);
     }
-    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
-    fc_context_destroy(ctx);
-    return failed ? 1 : 0;
+  } else {
+    for (long r = 0; r < rounds; r++)
+      for (size_t i = 0; i < FC_MATRIX_SIZE; i++) {
+        const fc_spec *s = &fc_matrix[i];
+        if (only && strcmp(only, s->name)) continue;
+        if ((ragged_only && !s->ragged) || (device != FC_DEVICE_CPU && s->dtype == FC_DTYPE_F32)) {
+          t.skipped++;
+          continue;
+        }
+        const fc_case c = fc_spec_case(s, seed + i + 1000003u * (uint64_t)r);
+        run_one(ctx, forced, s->name, &c, NULL, &t);
+      }
   }
-  for (long r = 0; r < rounds; r++)
-    for (size_t i = 0; i < FC_MATRIX_SIZE; i++) {
-      const fc_spec *s = &fc_matrix[i];
-      if (only && strcmp(only, s->name)) continue;
-      if ((ragged_only && !s->ragged) || (device != FC_DEVICE_CPU && s->dtype == FC_DTYPE_F32)) {
-        skipped++;
-        continue;
-      }
-      const uint64_t cs = seed + i + 1000003u * (uint64_t)r;
-      fc_case c = fc_spec_case(s, cs);
-      fc_check chk;
-      fc_status st = fc_case_run(ctx, &c, &chk);
-      int ok = st == FC_SUCCESS && chk.pass;
-      ok ? passed++ : failed++;
-      printf("%-24s %s  max %.3g naive %.3g ratio %.3f l2 %.3g lse %.3g seed %llu %s%s\n", s->name,
-             ok ? "pass" : "FAIL", chk.max_err, chk.naive_err,
-             chk.naive_err > 0 ? chk.max_err / chk.naive_err : 0.0, chk.rel_l2, chk.lse_err,
-             (unsigned long long)cs, st ? fc_last_error(ctx) : "", ok ? "" : chk.msg);
-    }
-  printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  printf("%d passed, %d failed, %d skipped\n", t.passed, t.failed, t.skipped);
   fc_context_destroy(ctx);
-  return failed ? 1 : 0;
+  return t.failed ? 1 : 0;
 }

@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "flashcore.h"
+#define FUZZ_TARGET "fuzz_api"
+#include "fuzz.h"
 
 enum { ARENA = 4 << 20, SEQ_CAP = 64 };
 
@@ -38,14 +40,6 @@ static void summary(void) {
          n_forward_refused);
 }
 
-#define REQUIRE(cond, ...)                                     \
-  do {                                                         \
-    if (!(cond)) {                                             \
-      fprintf(stderr, "fuzz_api: property violated: " __VA_ARGS__); \
-      fprintf(stderr, "\n");                                   \
-      abort();                                                 \
-    }                                                          \
-  } while (0)
 
 typedef struct reader {
   const uint8_t *p;
@@ -195,7 +189,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     off[i] = pick(&r, off[i]);
   }
   for (int c = 5; c < 7; c++) off[c] = pick(&r, off[c]);
-  int wild = 0; /* a pointer outside the arena: the call may be given it, not dereference it */
   for (int i = 0; i < 5; i++) {
     /* computed as an integer: no pointer arithmetic outside the arena */
     t[i].data = (void *)((uintptr_t)arena + (uintptr_t)off[i]);
@@ -278,12 +271,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       end = off[i] + hi;
   }
   for (int c = 0; c < FC_MAX_OUT_COPIES + 1; c++) {
-    const uintptr_t a = (uintptr_t)copies[c] - (uintptr_t)arena, w = (uintptr_t)signals[c] - (uintptr_t)arena;
+    const int64_t a = (int64_t)((uintptr_t)copies[c] - (uintptr_t)arena);
+    const uintptr_t w = (uintptr_t)signals[c] - (uintptr_t)arena;
     fc_tensor cv = t[3];
+    cv.data = copies[c];
     int64_t lo, hi, n;
-    if (copies[c] && a < ARENA && view_span(&cv, es, &lo, &hi, &n) && (int64_t)a + lo >= 0 && (int64_t)a + hi <= ARENA &&
-        (int64_t)a + hi > end)
-      end = (int64_t)a + hi;
+    if (in_arena(&cv, a, es) && view_span(&cv, es, &lo, &hi, &n) && a + hi > end) end = a + hi;
     if (signals[c] && w <= ARENA - 4 && (int64_t)w + 4 > end) end = (int64_t)w + 4;
   }
   memcpy(before, arena, (size_t)end);
@@ -297,7 +290,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   if (sel != FC_SUCCESS) REQUIRE(fc_last_error(ctx)[0] != '\0', "status %d without a sentence", sel);
 
-  /* forward only where it may touch what it is given: every view in the arena, work bounded */
+  /* forward only where it may touch what it is given: every view in the arena, work bounded
+   * (a pointer outside the arena may be given to select, never dereferenced) */
+  int wild = 0;
   for (int i = 0; i < 4; i++)
     if (!view[i] || !in_arena(view[i], off[i], es)) wild = 1;
   if (lse && !in_arena(lse, off[4], 4)) wild = 1;

@@ -16,15 +16,9 @@
 #include <string.h>
 
 #include "plan.h"
+#define FUZZ_TARGET "fuzz_plan"
+#include "fuzz.h"
 
-#define REQUIRE(cond, ...)                                              \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf(stderr, "fuzz_plan: property violated: " __VA_ARGS__);    \
-      fprintf(stderr, "\n");                                            \
-      abort();                                                          \
-    }                                                                   \
-  } while (0)
 
 static long long n_inputs, n_parsed, n_plans;
 static void summary(void) {
