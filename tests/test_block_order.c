@@ -63,3 +63,31 @@ Test(block_order, group_size) {
   cr_assert_eq(fc_head_group(1024, 64, 2, 1 << 24, 1 << 8, 1, 1, -1, 0, 24 * MiB), 1);
   cr_assert_eq(fc_head_group(1024, 64, 2, 1 << 22, 1 << 8, 1, 1, -1, 0, 24 * MiB), 96);
 }
+
+Test(block_order, lead_first) {
+  /* A rotation: the last `lead` positions first, in their order, then the rest from 0; a
+   * bijection for every lead, and no change for 0 or a lead that is not below the total. */
+  const uint32_t totals[] = {1, 2, 7, 256, 512};
+  for (size_t ti = 0; ti < sizeof totals / sizeof *totals; ti++) {
+    const uint32_t n = totals[ti];
+    for (uint32_t lead = 0; lead <= n + 1; lead++) {
+      char *seen = calloc(n, 1);
+      for (uint32_t i = 0; i < n; i++) {
+        const uint32_t j = fc_lead_first(i, n, lead);
+        cr_assert(j < n && !seen[j], "total %u lead %u: %u -> %u", n, lead, i, j);
+        seen[j] = 1;
+        if (lead == 0 || lead >= n) cr_assert_eq(j, i);
+        else cr_assert_eq(j, i < lead ? n - lead + i : i - lead);
+      }
+      free(seen);
+    }
+  }
+  /* weak S=8192 (B=1, 8 heads, groups of 2 and 6, 64 row blocks): a lead of 24 starts on the
+   * last group's four lightest row blocks and then takes the heaviest */
+  const fc_block first = fc_block_order(fc_lead_first(0, 512, 24), 64, 8, 6);
+  cr_assert_eq(first.m, 3);
+  cr_assert_eq(first.hb, 2);
+  const fc_block next = fc_block_order(fc_lead_first(24, 512, 24), 64, 8, 6);
+  cr_assert_eq(next.m, 63);
+  cr_assert_eq(next.hb, 0);
+}

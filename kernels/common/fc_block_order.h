@@ -50,18 +50,29 @@ FC_HD static inline fc_block fc_block_order(uint32_t linear, uint32_t blocks, ui
   return out;
 }
 
+/* Position `linear` of `total` in an order whose last `lead` entries run first (0 <= lead <
+ * total): where the output also crosses to other GPUs, the launch starts on the lightest row
+ * blocks, which end its causal order, so that the last wave does not hand the link more
+ * bytes than it drains while the heavy tiles compute (lead_tiles() in the sm90 family). */
+FC_HD static inline uint32_t fc_lead_first(uint32_t linear, uint32_t total, uint32_t lead) {
+  if (lead == 0 || lead >= total) return linear;
+  return linear < lead ? total - lead + linear : linear - lead;
+}
+
 #if defined(__CUDACC__)
-/* The row block, head and batch of this CTA, for a grid of (row blocks, heads, batch).
- * Group 1 is the plain order, read straight from the block index. */
-__device__ static inline void fc_this_block(int group, int heads, int *m, int *h, int *b) {
-  if (group == 1) {
+/* The row block, head and batch of this CTA, for a grid of (row blocks, heads, batch), its
+ * last `lead` CTAs of the order run first (fc_lead_first). Group 1 without a lead is the
+ * plain order, read straight from the block index. */
+__device__ static inline void fc_this_block(int group, int heads, uint32_t lead, int *m, int *h, int *b) {
+  if (group == 1 && lead == 0) {
     *m = (int)(gridDim.x - 1 - blockIdx.x);
     *h = (int)blockIdx.y;
     *b = (int)blockIdx.z;
     return;
   }
-  const fc_block blk = fc_block_order(blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z), gridDim.x,
-                                      gridDim.y * gridDim.z, (uint32_t)group);
+  const uint32_t total = gridDim.x * gridDim.y * gridDim.z;
+  const uint32_t linear = fc_lead_first(blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z), total, lead);
+  const fc_block blk = fc_block_order(linear, gridDim.x, gridDim.y * gridDim.z, (uint32_t)group);
   *m = blk.m;
   *h = (int)((uint32_t)blk.hb % (uint32_t)heads);
   *b = (int)((uint32_t)blk.hb / (uint32_t)heads);

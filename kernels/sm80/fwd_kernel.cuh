@@ -98,7 +98,7 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   // Dispatch order (fc_block_order.h): row blocks from the last (heaviest under a causal mask)
   // to the first, for head_group batch-head pairs at a time.
   int mb, h, b;
-  fc_this_block(p.head_group, p.heads, &mb, &h, &b);
+  fc_this_block(p.head_group, p.heads, 0u, &mb, &h, &b);
   const int64_t m0 = (int64_t)mb * BM;
   const int hk = h / p.group;
 

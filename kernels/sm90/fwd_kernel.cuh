@@ -77,8 +77,9 @@ struct Params {
   unsigned int *ws_state;
   volatile unsigned int *ws_done;
   unsigned int ws_seq;
-  // A persistent COPIES launch: its first `lead` work items take the dispatch order's last
-  // `lead` tiles (lead_tiles() in fwd_launch.cuh), the rest follow from the first; 0: none.
+  // A COPIES launch: its first `lead` work items (persistent) or CTAs (one CTA per tile) take
+  // the dispatch order's last `lead` tiles (lead_tiles() in fwd_launch.cuh), the rest follow
+  // from the first (fc_lead_first); 0: none.
   int lead;
 };
 
@@ -282,7 +283,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   Tile mine{};
   if (!PERSISTENT) {
     int m, h, b;
-    fc_this_block(p.head_group, p.heads, &m, &h, &b);
+    fc_this_block(p.head_group, p.heads, COPIES ? (uint32_t)p.lead : 0u, &m, &h, &b);
     mine = tile_of(make_int4(m, h, b, h / p.group));  // fc_this_block has divided already
     if (!has_rows(mine)) return;  // the whole CTA, before any barrier
   }
@@ -387,7 +388,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         // The lightest tiles first where the output also crosses to other GPUs: at the end
         // they would hand the link more bytes than it drains while the last tiles compute.
         if constexpr (COPIES)
-          run(item < p.lead ? p.num_tiles - p.lead + item : item - p.lead, 0);
+          run((int)fc_lead_first((uint32_t)item, (uint32_t)p.num_tiles, (uint32_t)p.lead), 0);
         else
           run(item, 0);
       } else {

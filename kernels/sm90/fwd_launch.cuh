@@ -106,8 +106,8 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
   return p;
 }
 
-// How many tiles a persistent launch that stores copies to other GPUs (out_copies) runs
-// first from the end of its dispatch order: under a causal mask (pairs interleaved, heaviest
+// How many tiles a launch that stores copies to other GPUs (out_copies) runs first from the
+// end of its dispatch order: under a causal mask (pairs interleaved, heaviest
 // row blocks first) the order ends on the last group's row blocks of at most 4 key tiles. A
 // tile's output (32 KB at D=128) crosses NVLink at about 2.9 GB/s an SM when every SM sends
 // (378 GB/s over 132), about 11 us, while a tile of 4 key tiles computes in 8-10 us: a last
@@ -115,7 +115,9 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
 // cross under the heavy tiles. A model of the launch (list scheduling of the tiles in this
 // order, the link a queue at 350 GB/s) gave 2-3 us less after the attention at weak S=4096,
 // B=1 and B=4; measured on 2 x H200, B=1 0.078-0.079 ms against 0.080-0.081 (+1.5 points),
-// B=4 unchanged (results/history/scale-light-first-x2/).
+// B=4 unchanged (results/history/scale-light-first-x2/). One CTA per tile (weak S=8192, the
+// last head chunk of strong causal rows) takes them first by its block index since
+// next/lead-plain: the same model gave 2-3 us less at weak S=8192, B=1.
 // The count itself: lead_tiles() in config.h.
 inline int lead_tiles(const fc_problem *pr, const Params &p, int block_m, int block_n) {
   if (!(pr->window_left < 0 && pr->window_right >= 0) || p.cu_q) return 0;  // causal, fixed lengths
@@ -167,7 +169,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   if (persistent) grid = dim3((unsigned)(tiles < sms ? tiles : sms));
   Params params = make_params(pr, row_blocks, counter, busy);
   params.o_tma = persistent && out_maps;
-  if (persistent && copies) params.lead = lead_tiles(pr, params, BM, C.block_n);
+  if (copies) params.lead = lead_tiles(pr, params, BM, C.block_n);
   const int smem = smem_bytes(C, persistent);
   const int64_t split = persistent ? split_plan(pr, C, tiles, grid.x) : tiles;
   if (split < tiles && acquire_split_workspace(device, st, (int)grid.x, &params.ws_state, &params.ws, &params.ws_done,
