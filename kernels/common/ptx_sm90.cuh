@@ -83,17 +83,6 @@ __device__ __forceinline__ unsigned int atom_cas_lane0(unsigned int *p, unsigned
       : "memory");
   return old;
 }
-// The same to host-mapped memory, for the host to read.
-__device__ __forceinline__ void st_release_sys(volatile unsigned int *p, unsigned int v) {
-  asm volatile("st.release.sys.global.u32 [%0], %1;\n" ::"l"(p), "r"(v) : "memory");
-}
-// A count that both releases what this thread (and those it synchronised with) wrote before,
-// and acquires what the earlier adders released. Returns the old value.
-__device__ __forceinline__ unsigned int atom_add_acq_rel_gpu(unsigned int *p, unsigned int v) {
-  unsigned int old;
-  asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], %2;\n" : "=r"(old) : "l"(p), "r"(v) : "memory");
-  return old;
-}
 // Waits until the phase with parity `parity` has completed.
 __device__ __forceinline__ void mbar_wait(uint64_t *bar, uint32_t parity) {
   asm volatile(

@@ -252,50 +252,57 @@ int64_t split_plan(const fc_problem *pr, Config c, int64_t tiles, int64_t ctas) 
 }
 
 // The split tail's workspaces, per device: kWorkspaces, each one allocation, cut states
-// (state_bytes: a word per cut and consumer warp, and the count of warpgroups done) then cut
-// data, enough for as many CTAs as the device has SMs (split_cut_bytes of the D=128 tile, the
-// one with a split: 68 KB a cut, 9 MB on 132 SMs), allocated at the first split launch. A workspace
-// serves the launches of one stream at a time: they run one after another and each leaves
-// every cut state 0, so the next may start at once (with a workspace held per launch, a
-// flashcore-bench burst of 20 launches split only the first two). `issued` counts the
-// launches given it, and each launch's last consumer warpgroup writes its number to done[]
-// (host-mapped); with done == issued none is in flight, and another stream may take it.
+// (state_bytes: a word per cut and consumer warp) then cut data, enough for as many CTAs as
+// the device has SMs (split_cut_bytes of the D=128 tile, the one with a split: 68 KB a cut,
+// 9 MB on 132 SMs), allocated at the first split launch. A workspace serves the launches of
+// one stream at a time: they run one after another and each leaves every cut state 0, so
+// the next may start at once (with a workspace held per launch, a flashcore-bench burst of 20
+// launches split only the first two). After each launch that holds one, an event is recorded
+// on its stream; once it has completed, no launch is using the workspace and another stream
+// may take it. (Until 2026-11-27 the launch's last consumer warpgroup wrote a host-mapped
+// word with a system-scope release instead: its last instruction, about 1 us of a launch of
+// 0.42 ms on H100, results/history/session-b8e543f/, call 4.)
 namespace {
 constexpr int kWorkspaces = 2;
 constexpr size_t kCutBytes = split_cut_bytes(config(128, true));
 struct WorkspacePool {
   unsigned char *mem[kWorkspaces] = {};
-  volatile unsigned int *done = nullptr;  // host-mapped, [kWorkspaces]
-  unsigned int issued[kWorkspaces] = {};
+  cudaEvent_t done[kWorkspaces] = {};           // recorded after each launch that held it
+  bool recorded[kWorkspaces] = {};              // done has been recorded at least once
+  bool pending[kWorkspaces] = {};               // acquired, its launch's event not yet recorded
   unsigned long long stream[kWorkspaces] = {};  // the stream (cudaStreamGetId) of the last launch
   int ctas = 0;                                 // the CTAs each workspace serves
-  bool failed = false;
+  bool ready = false, failed = false;
 };
 std::mutex ws_mutex;
 WorkspacePool ws_pools[kMaxDevices];
-// A word per cut (fewer than ctas) and consumer warp of the D=128 tile, then the count.
+// A word per cut (fewer than ctas) and consumer warp of the D=128 tile.
 size_t state_bytes(int ctas) {
-  const size_t words = (size_t)ctas * 4 * config(128, true).consumers + 1;
+  const size_t words = (size_t)ctas * 4 * config(128, true).consumers;
   return (words * sizeof(unsigned int) + 255) / 256 * 256;
+}
+// Whether workspace i's last launch has completed (or there was none).
+bool idle(WorkspacePool &pool, int i) {
+  if (!pool.recorded[i]) return true;
+  const cudaError_t e = cudaEventQuery(pool.done[i]);
+  if (e == cudaErrorNotReady && cudaPeekAtLastError() == cudaErrorNotReady) (void)cudaGetLastError();
+  return e == cudaSuccess;
 }
 }  // namespace
 
-bool acquire_split_workspace(int device, cudaStream_t stream, int ctas, unsigned int **state, float4 **data,
-                             volatile unsigned int **done, unsigned int *seq) {
-  if (device < 0 || device >= kMaxDevices) return false;
+int acquire_split_workspace(int device, cudaStream_t stream, int ctas, unsigned int **state, float4 **data) {
+  if (device < 0 || device >= kMaxDevices) return -1;
   unsigned long long id = 0;
   if (cudaStreamGetId(stream, &id) != cudaSuccess) {
     (void)cudaGetLastError();
-    return false;
+    return -1;
   }
   std::lock_guard<std::mutex> lock(ws_mutex);
   WorkspacePool &pool = ws_pools[device];
-  if (!pool.done) {
-    if (pool.failed) return false;
+  if (!pool.ready) {
+    if (pool.failed) return -1;
     int sms = 0;
-    void *h = nullptr;
-    bool ok = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess &&
-              cudaHostAlloc(&h, kWorkspaces * sizeof(unsigned int), cudaHostAllocMapped | cudaHostAllocPortable) == cudaSuccess;
+    bool ok = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess;
     const size_t bytes = state_bytes(sms) + (size_t)sms * kCutBytes;
     for (int i = 0; ok && i < kWorkspaces; i++) {
       void *d = nullptr;
@@ -303,41 +310,50 @@ bool acquire_split_workspace(int device, cudaStream_t stream, int ctas, unsigned
       // happens once.
       ok = cudaMalloc(&d, bytes) == cudaSuccess;
       if (ok) pool.mem[i] = static_cast<unsigned char *>(d);
-      ok = ok && cudaMemsetAsync(d, 0, state_bytes(sms), stream) == cudaSuccess;
+      ok = ok && cudaMemsetAsync(d, 0, state_bytes(sms), stream) == cudaSuccess &&
+           cudaEventCreateWithFlags(&pool.done[i], cudaEventDisableTiming) == cudaSuccess;
     }
     ok = ok && cudaStreamSynchronize(stream) == cudaSuccess;
     if (!ok) {
       (void)cudaGetLastError();  // this failure is ours, not the launch's: do not leave it behind
-      for (int i = 0; i < kWorkspaces; i++)
+      for (int i = 0; i < kWorkspaces; i++) {
         if (pool.mem[i]) cudaFree(pool.mem[i]), pool.mem[i] = nullptr;
-      if (h) cudaFreeHost(h);
+        if (pool.done[i]) cudaEventDestroy(pool.done[i]), pool.done[i] = nullptr;
+      }
       pool.failed = true;
-      return false;
+      return -1;
     }
     pool.ctas = sms;
-    pool.done = static_cast<volatile unsigned int *>(h);
-    for (int i = 0; i < kWorkspaces; i++) pool.done[i] = 0u;
+    pool.ready = true;
   }
-  if (ctas > pool.ctas) return false;
+  if (ctas > pool.ctas) return -1;
   int pick = -1;
-  for (int i = 0; i < kWorkspaces && pick < 0; i++)  // this stream's, in flight or not
-    if (pool.issued[i] != 0u && pool.stream[i] == id) pick = i;
+  // This stream's, in flight or not (its launches run in order), unless another thread is
+  // between acquiring it and recording its launch's event.
+  for (int i = 0; i < kWorkspaces && pick < 0; i++)
+    if (pool.recorded[i] && pool.stream[i] == id && !pool.pending[i]) pick = i;
   for (int i = 0; i < kWorkspaces && pick < 0; i++)  // one no launch is using
-    if (pool.done[i] == pool.issued[i]) pick = i;
-  if (pick < 0) return false;
+    if (!pool.pending[i] && idle(pool, i)) pick = i;
+  if (pick < 0) return -1;
   pool.stream[pick] = id;
-  *seq = ++pool.issued[pick];
+  pool.pending[pick] = true;
   *state = reinterpret_cast<unsigned int *>(pool.mem[pick]);
   *data = reinterpret_cast<float4 *>(pool.mem[pick] + state_bytes(pool.ctas));
-  *done = pool.done + pick;
-  return true;
+  return pick;
 }
 
-void release_split_workspace(int device, volatile unsigned int *done, unsigned int seq) {
+void finish_split_workspace(int device, int ws, cudaStream_t stream) {
   std::lock_guard<std::mutex> lock(ws_mutex);
   WorkspacePool &pool = ws_pools[device];
-  const int i = (int)(done - pool.done);
-  if (pool.issued[i] == seq) *done = seq;  // no later launch took it: none is in flight
+  // Recorded after a launch that failed too (it then marks the stream's earlier work). A
+  // workspace whose event could not be recorded is never handed out again: its launch may
+  // still be running.
+  if (cudaEventRecord(pool.done[ws], stream) == cudaSuccess) {
+    pool.recorded[ws] = true;
+    pool.pending[ws] = false;
+  } else {
+    (void)cudaGetLastError();  // ours, not the launch's (which the caller has read already)
+  }
 }
 
 }  // namespace fc::sm90

@@ -69,14 +69,12 @@ struct Params {
   // (num_tiles without a split). ws: per cut (1 .. gridDim.x - 1) and consumer warp, what the
   // first of the cut tile's two pieces to claim the cut leaves (split_cut_bytes); ws_state: a
   // word per cut and warp (0 free, 1 claimed, 2 written; the piece that merges puts it back
-  // to 0), then a count of the consumer warpgroups done, whose last puts it back to 0 and
-  // writes ws_seq, this launch's number, to *ws_done (host-mapped): the host's pool sees the
-  // workspace free again. Null without a split.
+  // to 0, so the launch leaves them as it found them). Null without a split. The host's pool
+  // knows the workspace free again from an event recorded after the launch
+  // (acquire_split_workspace()).
   int split_from, split_nb, num_items;
   float4 *ws;
   unsigned int *ws_state;
-  volatile unsigned int *ws_done;
-  unsigned int ws_seq;
   // A COPIES launch: its first `lead` work items (persistent) or CTAs (one CTA per tile) take
   // the dispatch order's last `lead` tiles (lead_tiles() in fwd_launch.cuh), the rest follow
   // from the first (fc_lead_first); 0: none.
@@ -991,18 +989,6 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
   if (kStageOut && threadIdx.x % 128 == 0) bulk_wait_read();  // the output tile outlives its reads
   if constexpr (COPIES) signal_copies<kStageOut>(p, threadIdx.x % 128 == 0 ? s.stored[cw] : 0, 8 + cw);
-  if (kSplit && p.ws_done) {
-    // Every warp of the warpgroup is past its last meet(); the last warpgroup of the launch
-    // resets the count and hands the workspace back (its cut states are all 0 again).
-    named_barrier_sync(8 + cw, 128);
-    if (threadIdx.x % 128 == 0) {
-      unsigned int *done = p.ws_state + gridDim.x * C * 4;
-      if (atom_add_acq_rel_gpu(done, 1u) == gridDim.x * C - 1) {
-        *done = 0u;
-        st_release_sys(p.ws_done, p.ws_seq);  // the zeros are visible before the host sees it
-      }
-    }
-  }
 }
 
 }  // namespace fc::sm90

@@ -55,14 +55,13 @@ int64_t split_plan(const fc_problem *pr, Config c, int64_t tiles, int64_t ctas);
 
 // A workspace for one launch's split tail on `device` that no launch on another stream holds
 // (family.cu): cut states, zero between launches, then cut data for at least `ctas` CTAs of
-// the D=128 tile; *done (host-mapped) is where the launch's last consumer warpgroup writes *seq,
-// this launch's number. Launches on one stream share one, in stream order. False when every
-// workspace is held by launches on other streams or none could be set up: the launch then
-// keeps its last wave whole. Not under stream capture. release_split_workspace() gives it
-// back when the launch failed.
-bool acquire_split_workspace(int device, cudaStream_t stream, int ctas, unsigned int **state, float4 **data,
-                             volatile unsigned int **done, unsigned int *seq);
-void release_split_workspace(int device, volatile unsigned int *done, unsigned int seq);
+// the D=128 tile. Launches on one stream share one, in stream order. Returns its number, or
+// -1 when every workspace is held by launches on other streams or none could be set up: the
+// launch then keeps its last wave whole. finish_split_workspace() must follow the launch (or
+// its failure) on the same stream: it records the event that hands the workspace back. Not
+// under stream capture.
+int acquire_split_workspace(int device, cudaStream_t stream, int ctas, unsigned int **state, float4 **data);
+void finish_split_workspace(int device, int ws, cudaStream_t stream);
 
 // `counter` and `busy`: the persistent launch's tile counters (acquire_tile_counter), or null
 // for one CTA per tile; the schedule also sets from how many row blocks pairs interleave.
@@ -101,7 +100,7 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
   p.num_tiles = (int)(row_blocks * p.pairs);  // under 2^30 (fc_sm90_plan)
   p.counter = counter, p.busy = busy;
   p.split_from = p.num_tiles, p.split_nb = 0, p.num_items = p.num_tiles;
-  p.ws = nullptr, p.ws_state = nullptr, p.ws_done = nullptr, p.ws_seq = 0;
+  p.ws = nullptr, p.ws_state = nullptr;
   p.lead = 0;
   return p;
 }
@@ -172,8 +171,8 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   if (copies) params.lead = lead_tiles(pr, params, BM, C.block_n);
   const int smem = smem_bytes(C, persistent);
   const int64_t split = persistent ? split_plan(pr, C, tiles, grid.x) : tiles;
-  if (split < tiles && acquire_split_workspace(device, st, (int)grid.x, &params.ws_state, &params.ws, &params.ws_done,
-                                              &params.ws_seq)) {
+  const int ws = split < tiles ? acquire_split_workspace(device, st, (int)grid.x, &params.ws_state, &params.ws) : -1;
+  if (ws >= 0) {
     params.split_from = (int)split, params.split_nb = (int)((pr->seqlen_k + C.block_n - 1) / C.block_n);
     params.num_items = (int)split + (int)grid.x;
   }
@@ -201,7 +200,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
     e = kP && persistent ? go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, kP, false>, no_maps)
                          : go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false>, no_maps);
   if (e != cudaSuccess && persistent) *busy = 0u;  // no CTA ran: the counters are still zero
-  if (e != cudaSuccess && params.ws_done) release_split_workspace(device, params.ws_done, params.ws_seq);
+  if (ws >= 0) finish_split_workspace(device, ws, st);
   return (int)e;
 }
 
