@@ -50,8 +50,8 @@ FC_HD static inline fc_block fc_block_order(uint32_t linear, uint32_t blocks, ui
   return out;
 }
 
-/* Position `linear` of `total` in an order whose last `lead` entries run first (0 <= lead <
- * total): where the output also crosses to other GPUs, the launch starts on the lightest row
+/* Position `linear` of `total` in an order whose last `lead` entries run first (a lead of 0,
+ * or not below the total, leaves the order as it is): where the output also crosses to other GPUs, the launch starts on the lightest row
  * blocks, which end its causal order, so that the last wave does not hand the link more
  * bytes than it drains while the heavy tiles compute (lead_tiles() in the sm90 family). */
 FC_HD static inline uint32_t fc_lead_first(uint32_t linear, uint32_t total, uint32_t lead) {

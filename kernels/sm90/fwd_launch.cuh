@@ -116,7 +116,8 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
 // B=1 and B=4; measured on 2 x H200, B=1 0.078-0.079 ms against 0.080-0.081 (+1.5 points),
 // B=4 unchanged (results/history/scale-light-first-x2/). One CTA per tile (weak S=8192, the
 // last head chunk of strong causal rows) takes them first by its block index since
-// next/lead-plain: the same model gave 2-3 us less at weak S=8192, B=1.
+// 4032509: the same model gave 2-3 us less at weak S=8192, B=1; measured about 1 us on
+// 2 x H200 (results/history/session-b8e543f/, call 1).
 // The count itself: lead_tiles() in config.h.
 inline int lead_tiles(const fc_problem *pr, const Params &p, int block_m, int block_n) {
   if (!(pr->window_left < 0 && pr->window_right >= 0) || p.cu_q) return 0;  // causal, fixed lengths
