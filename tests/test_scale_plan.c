@@ -114,41 +114,35 @@ Test(args, defaults_and_values) {
   cr_assert_str_eq(a.json, "o.json");
 }
 
-static void expect_bad(int argc, char **argv, const char *needle) {
-  fc_scale_args a;
-  char err[2048] = "";
-  cr_assert_eq(fc_scale_parse_args(argc, argv, &a, err, sizeof err), -1, "accepted %s", argv[1]);
-  cr_assert(strstr(err, needle), "message \"%s\" lacks \"%s\"", err, needle);
-}
+/* Each bad command line (its flag and value; no value: the flag is last) must be refused with
+ * a sentence that holds `needle`. */
 Test(args, bad_arguments) {
-  char *a1[] = {"x", "--shape", "1,32,7,4096,128", NULL};
-  expect_bad(3, a1, "--shape 1,32,7,4096,128");
-  char *a2[] = {"x", "--shape", "1,32,8,4096", NULL};
-  expect_bad(3, a2, "expected B,H,Hk,S,D");
-  char *a3[] = {"x", "--sweep", "sideways", NULL};
-  expect_bad(3, a3, "--sweep sideways");
-  char *a4[] = {"x", "--families", "sm80,cpu", NULL};
-  expect_bad(3, a4, "\"cpu\" is not a GPU family");
-  char *a5[] = {"x", "--gpus", "0", NULL};
-  expect_bad(3, a5, "--gpus 0");
-  char *a6[] = {"x", "--reps", "many", NULL};
-  expect_bad(3, a6, "--reps many");
-  char *a7[] = {"x", "--json", NULL};
-  expect_bad(2, a7, "--json needs a value");
-  char *a8[] = {"x", "--frobnicate", "1", NULL};
-  expect_bad(3, a8, "unknown argument --frobnicate");
-  char *a9[] = {"x", "--shape", "1,32,8,4096,128,2", NULL};
-  expect_bad(3, a9, "causal 0 or 1");
-  /* sizes past int (the ranks' head counts are ints) or whose product overflows, and a
-   * value strtoll saturates */
-  char *a11[] = {"x", "--shape", "1,4294967296,8,4096,128", NULL};
-  expect_bad(3, a11, "below 2^31 each");
-  char *a12[] = {"x", "--shape", "2147483647,2147483647,1,2147483647,128", NULL};
-  expect_bad(3, a12, "B*S*H*D below 2^58");
-  char *a13[] = {"x", "--shape", "1,8,8,99999999999999999999999,128", NULL};
-  expect_bad(3, a13, "below 2^31 each");
-  char *a10[] = {"x", "--gather", "dma", NULL};
-  expect_bad(3, a10, "--gather dma: use ce (copy engines), sm (NCCL kernels), store (the kernel's stores) or ce-store");
+  static const struct { const char *flag, *value, *needle; } cases[] = {
+      {"--shape", "1,32,7,4096,128", "--shape 1,32,7,4096,128"},
+      {"--shape", "1,32,8,4096", "expected B,H,Hk,S,D"},
+      {"--sweep", "sideways", "--sweep sideways"},
+      {"--families", "sm80,cpu", "\"cpu\" is not a GPU family"},
+      {"--gpus", "0", "--gpus 0"},
+      {"--reps", "many", "--reps many"},
+      {"--json", NULL, "--json needs a value"},
+      {"--frobnicate", "1", "unknown argument --frobnicate"},
+      {"--shape", "1,32,8,4096,128,2", "causal 0 or 1"},
+      /* sizes past int (the ranks' head counts are ints) or whose product overflows, and a
+       * value strtoll saturates */
+      {"--shape", "1,4294967296,8,4096,128", "below 2^31 each"},
+      {"--shape", "2147483647,2147483647,1,2147483647,128", "B*S*H*D below 2^58"},
+      {"--shape", "1,8,8,99999999999999999999999,128", "below 2^31 each"},
+      {"--gather", "dma", "--gather dma: use ce (copy engines), sm (NCCL kernels), store (the kernel's stores) or ce-store"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *argv[] = {"x", (char *)cases[i].flag, (char *)cases[i].value, NULL};
+    const int argc = cases[i].value ? 3 : 2;
+    fc_scale_args a;
+    char err[2048] = "";
+    cr_assert_eq(fc_scale_parse_args(argc, argv, &a, err, sizeof err), -1, "accepted %s %s", cases[i].flag,
+                 cases[i].value ? cases[i].value : "");
+    cr_assert(strstr(err, cases[i].needle), "message \"%s\" lacks \"%s\"", err, cases[i].needle);
+  }
 }
 Test(args, help) {
   fc_scale_args a;
