@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""flashcore against PyTorch's CUDNN_ATTENTION backend in alternating rounds, in one process,
+on the same input values: a paired comparison for shapes whose ratio sits near its bar.
+
+    python3 scaling/sdpa_paired.py --lib build/libflashcore.so --grid scaling/results/fwd-grid-sm90-h100.json \
+        --rounds 8 --inputs uniform --json paired.json [--only D=128]
+
+The grid (flashcore-bench, then scaling/sdpa_peers.py) times all of flashcore's shapes first
+and the peers a few minutes later in another process, flashcore on its own generator's values
+and the peers on torch.randn's. Here each round times flashcore and cuDNN back to back on one
+shape (which goes first alternates), each by the grid's rule (CUDA events around each call, 3
+warm-ups, median of 20, input sets rotated out of L2), and the ratio is taken per round:
+cuDNN's median over flashcore's (> 1: flashcore is faster). The report gives the median
+ratio over the rounds and its range. flashcore is called through its C API (ctypes) on
+PyTorch's current stream; its output is compared with cuDNN's once per shape, to catch a
+call that went wrong (the float64 check by VALIDATION.md's rule is the grid's and the tests')."""
+import argparse
+import ctypes
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from sdpa_peers import time_fn
+
+DTYPE = {"bf16": (torch.bfloat16, 2), "f16": (torch.float16, 1)}  # fc_dtype values
+
+
+class Tensor(ctypes.Structure):  # fc_tensor
+    _fields_ = [("data", ctypes.c_void_p), ("dtype", ctypes.c_int),
+                ("shape", ctypes.c_int64 * 4), ("stride", ctypes.c_int64 * 4)]
+
+
+class Options(ctypes.Structure):  # fc_attn_options, as FC_ATTN_OPTIONS_INIT sets it
+    _fields_ = [("size", ctypes.c_size_t), ("softmax_scale", ctypes.c_float), ("causal", ctypes.c_int),
+                ("window_left", ctypes.c_int64), ("window_right", ctypes.c_int64), ("softcap", ctypes.c_float),
+                ("cu_seqlens_q", ctypes.c_void_p), ("cu_seqlens_k", ctypes.c_void_p),
+                ("num_seqs", ctypes.c_int64), ("max_seqlen_q", ctypes.c_int64), ("family", ctypes.c_int),
+                ("out_copies", ctypes.c_void_p), ("num_out_copies", ctypes.c_int),
+                ("out_signals", ctypes.c_void_p)]
+
+
+class Flashcore:
+    def __init__(self, path, device):
+        self.lib = ctypes.CDLL(path)
+        self.lib.fc_tensor_bshd.restype = Tensor
+        self.lib.fc_tensor_bshd.argtypes = [ctypes.c_void_p, ctypes.c_int] + [ctypes.c_int64] * 4
+        self.lib.fc_attention_forward.argtypes = [ctypes.c_void_p] * 8
+        self.lib.fc_last_error.restype = ctypes.c_char_p
+        self.lib.fc_status_string.restype = ctypes.c_char_p
+        self.lib.fc_version_string.restype = ctypes.c_char_p
+        self.ctx = ctypes.c_void_p()
+        if self.lib.fc_context_create(device, ctypes.byref(self.ctx)) != 0:
+            sys.exit(f"fc_context_create: {self.lib.fc_last_error(None).decode()}")
+
+    def prepare(self, q, k, v, o, causal):
+        """The arguments of one call, built once: q, o [B, S, H, D] and k, v [B, S, Hk, D],
+        contiguous, on the current device; the call runs on PyTorch's current stream."""
+        code = DTYPE["bf16" if q.dtype == torch.bfloat16 else "f16"][1]
+        ts = [self.lib.fc_tensor_bshd(ctypes.c_void_p(t.data_ptr()), code, *t.shape) for t in (q, k, v, o)]
+        opts = Options(ctypes.sizeof(Options), 0.0, int(causal), -1, -1, 0.0, None, None, 0, 0, 0, None, 0, None)
+        keep = (ts, opts)  # the structures must outlive the pointers to them
+        return keep, [self.ctx] + [ctypes.byref(t) for t in ts] + [None, ctypes.byref(opts),
+                                                                   ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)]
+
+    def call(self, prepared):
+        st = self.lib.fc_attention_forward(*prepared[1])
+        if st != 0:
+            raise RuntimeError(f"fc_attention_forward: {self.lib.fc_status_string(st).decode()}: "
+                               f"{self.lib.fc_last_error(self.ctx).decode()}")
+
+
+def draw(shape, dt, inputs):
+    if inputs == "normal":
+        return torch.randn(shape, device="cuda", dtype=dt)
+    return (torch.rand(shape, device="cuda", dtype=torch.float32) * 2 - 1).to(dt)  # flashcore-bench's range
+
+
+def paired(fc, r, rounds, inputs):
+    B, H, Hk, Sq, Sk, D, causal = r["B"], r["H"], r["Hk"], r["Sq"], r["Sk"], r["D"], bool(r["causal"])
+    dt = DTYPE[r.get("dtype", "bf16")][0]
+    per_set = 2 * (2 * B * H * Sq * D + 2 * B * Hk * Sk * D)  # both layouts of q and k, v
+    nsets = max(1, min(8, math.ceil(120e6 / per_set)))
+    fsets, csets = [], []
+    for _ in range(nsets):
+        q, k, v = draw((B, Sq, H, D), dt, inputs), draw((B, Sk, Hk, D), dt, inputs), draw((B, Sk, Hk, D), dt, inputs)
+        o = torch.empty_like(q)
+        fsets.append((fc.prepare(q, k, v, o, causal), o))
+        csets.append(tuple(t.transpose(1, 2).contiguous() for t in (q, k, v)))  # the grid's peers' layout
+
+    def cudnn(q, k, v):
+        with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
+            return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=H != Hk)
+
+    fc.call(fsets[0][0])
+    ref = cudnn(*csets[0]).transpose(1, 2)
+    diff = (fsets[0][1].float() - ref.float()).abs().max().item()
+    if not diff < 0.05:  # both are bf16/f16 attention of the same values; NaN fails too
+        raise RuntimeError(f"flashcore and cuDNN disagree by {diff} on {r}")
+    fms, cms, ratios = [], [], []
+    for i in range(rounds):
+        order = [("fc", fsets), ("cudnn", csets)] if i % 2 == 0 else [("cudnn", csets), ("fc", fsets)]
+        t = {}
+        for name, sets in order:
+            t[name] = time_fn((lambda prepared, o: fc.call(prepared)) if name == "fc" else cudnn, sets)
+        fms.append(t["fc"]), cms.append(t["cudnn"]), ratios.append(t["cudnn"] / t["fc"])
+    del fsets, csets
+    torch.cuda.empty_cache()
+    return {"B": B, "H": H, "Hk": Hk, "Sq": Sq, "Sk": Sk, "D": D, "causal": causal, "dtype": r.get("dtype", "bf16"),
+            "max_abs_diff_vs_cudnn": round(diff, 5), "fc_ms": [round(x, 5) for x in fms],
+            "cudnn_ms": [round(x, 5) for x in cms], "ratio_median": round(statistics.median(ratios), 4),
+            "ratio_min": round(min(ratios), 4), "ratio_max": round(max(ratios), 4)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--lib", default="build/libflashcore.so")
+    ap.add_argument("--grid", required=True, help="a grid JSON whose rows give the shapes")
+    ap.add_argument("--only", default="", help="keep rows matching D=N and/or causal=0|1, comma-separated")
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--inputs", choices=["uniform", "normal"], default="uniform")
+    ap.add_argument("--json", required=True)
+    a = ap.parse_args()
+    if a.rounds < 1:
+        sys.exit("--rounds must be at least 1")
+    keep = dict(kv.split("=") for kv in a.only.split(",") if kv)
+    rows = [r for r in json.load(open(a.grid))["rows"]
+            if all(str(int(r[key])) == val for key, val in keep.items())]
+    if not rows:
+        sys.exit(f"no row of {a.grid} matches --only {a.only}")
+    fc = Flashcore(a.lib, torch.cuda.current_device())
+    # The device machine's copy of the tree has no git: the commit comes as FC_COMMIT there.
+    commit = os.environ.get("FC_COMMIT") or subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
+                                                           text=True).stdout.strip() or "unknown"
+    res = {"device": torch.cuda.get_device_name(), "commit": commit, "date": __import__("datetime").date.today().isoformat(),
+           "flashcore": fc.lib.fc_version_string().decode(), "inputs": a.inputs, "rounds": a.rounds,
+           "peer_software": {"torch": torch.__version__, "cudnn": torch.backends.cudnn.version()}, "rows": []}
+    print(f"# {res['device']}, {a.inputs} inputs, {a.rounds} alternating rounds, median of 20 a round")
+    print(f"{'B':>3} {'H':>3} {'Hk':>3} {'Sq':>6} {'Sk':>6} {'D':>4} {'c':>1} {'fc ms':>8} {'cudnn ms':>8} "
+          f"{'x/cudnn':>7} {'range':>13}")
+    for r in rows:
+        p = paired(fc, r, a.rounds, a.inputs)
+        res["rows"].append(p)
+        print(f"{p['B']:>3} {p['H']:>3} {p['Hk']:>3} {p['Sq']:>6} {p['Sk']:>6} {p['D']:>4} {int(p['causal']):>1} "
+              f"{statistics.median(p['fc_ms']):>8.4f} {statistics.median(p['cudnn_ms']):>8.4f} "
+              f"{p['ratio_median']:>7.4f} {p['ratio_min']:>6.4f}-{p['ratio_max']:.4f}", flush=True)
+    json.dump(res, open(a.json, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()
