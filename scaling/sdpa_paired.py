@@ -1,19 +1,21 @@
 #!/usr/bin/env python3
-"""flashcore against PyTorch's CUDNN_ATTENTION backend in alternating rounds, in one process,
-on the same input values: a paired comparison for shapes whose ratio sits near its bar.
+"""flashcore against PyTorch's CUDNN_ATTENTION backend, call by call in one process on the same
+input values: a paired comparison for shapes whose ratio sits near its bar.
 
     python3 scaling/sdpa_paired.py --lib build/libflashcore.so --grid scaling/results/fwd-grid-sm90-h100.json \
-        --rounds 8 --inputs uniform --json paired.json [--only D=128]
+        --samples 40 --inputs uniform --json paired.json [--only D=128,causal=0]
 
-The grid (flashcore-bench, then scaling/sdpa_peers.py) times all of flashcore's shapes first
-and the peers a few minutes later in another process, flashcore on its own generator's values
-and the peers on torch.randn's. Here each round times flashcore and cuDNN back to back on one
-shape (which goes first alternates), each by the grid's rule (CUDA events around each call, 3
-warm-ups, median of 20, input sets rotated out of L2), and the ratio is taken per round:
-cuDNN's median over flashcore's (> 1: flashcore is faster). The report gives the median
-ratio over the rounds and its range. flashcore is called through its C API (ctypes) on
-PyTorch's current stream; its output is compared with cuDNN's once per shape, to catch a
-call that went wrong (the float64 check by VALIDATION.md's rule is the grid's and the tests')."""
+The grid (flashcore-bench, then scaling/sdpa_peers.py) times each shape in a short burst of 20
+calls, all of flashcore's shapes first and the peers' a few minutes later in another process,
+flashcore on its own generator's values and the peers on torch.randn's. Here the two run
+interleaved on one shape: each sample calls flashcore twice and cuDNN twice, back to back
+(which goes first alternates), and times the second call of each with CUDA events, so that
+every timed call follows a call of itself, as in a burst. Both see the same clocks, which under
+a sustained load follow the power cap. The ratio is cuDNN's median over flashcore's (> 1:
+flashcore is faster), with the same ratio in each quarter of the samples as its spread.
+flashcore is called through its C API (ctypes) on PyTorch's current stream; its output is
+compared with cuDNN's once per shape, to catch a call that went wrong (the float64 check by
+VALIDATION.md's rule is the grid's and the tests')."""
 import argparse
 import ctypes
 import json
@@ -27,7 +29,6 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from sdpa_peers import time_fn
 
 DTYPE = {"bf16": (torch.bfloat16, 2), "f16": (torch.float16, 1)}  # fc_dtype values
 
@@ -82,7 +83,7 @@ def draw(shape, dt, inputs):
     return (torch.rand(shape, device="cuda", dtype=torch.float32) * 2 - 1).to(dt)  # flashcore-bench's range
 
 
-def paired(fc, r, rounds, inputs):
+def paired(fc, r, samples, inputs):
     B, H, Hk, Sq, Sk, D, causal = r["B"], r["H"], r["Hk"], r["Sq"], r["Sk"], r["D"], bool(r["causal"])
     dt = DTYPE[r.get("dtype", "bf16")][0]
     per_set = 2 * (2 * B * H * Sq * D + 2 * B * Hk * Sk * D)  # both layouts of q and k, v
@@ -103,19 +104,33 @@ def paired(fc, r, rounds, inputs):
     diff = (fsets[0][1].float() - ref.float()).abs().max().item()
     if not diff < 0.05:  # both are bf16/f16 attention of the same values; NaN fails too
         raise RuntimeError(f"flashcore and cuDNN disagree by {diff} on {r}")
-    fms, cms, ratios = [], [], []
-    for i in range(rounds):
-        order = [("fc", fsets), ("cudnn", csets)] if i % 2 == 0 else [("cudnn", csets), ("fc", fsets)]
-        t = {}
-        for name, sets in order:
-            t[name] = time_fn((lambda prepared, o: fc.call(prepared)) if name == "fc" else cudnn, sets)
-        fms.append(t["fc"]), cms.append(t["cudnn"]), ratios.append(t["cudnn"] / t["fc"])
+    calls = {"fc": lambda i: fc.call(fsets[i % nsets][0]), "cudnn": lambda i: cudnn(*csets[i % nsets])}
+    for i in range(3):  # warm-up
+        calls["fc"](i), calls["cudnn"](i)
+    ev = [[torch.cuda.Event(enable_timing=True) for _ in range(4)] for _ in range(samples)]
+    for i in range(samples):
+        order = ("fc", "cudnn") if i % 2 == 0 else ("cudnn", "fc")
+        for j, name in enumerate(order):
+            calls[name](2 * i)  # the timed call follows one of its own
+            ev[i][2 * j].record()
+            calls[name](2 * i + 1)
+            ev[i][2 * j + 1].record()
+    torch.cuda.synchronize()
+    t = {"fc": [], "cudnn": []}
+    for i in range(samples):
+        order = ("fc", "cudnn") if i % 2 == 0 else ("cudnn", "fc")
+        for j, name in enumerate(order):
+            t[name].append(ev[i][2 * j].elapsed_time(ev[i][2 * j + 1]))
+    med = {name: statistics.median(x) for name, x in t.items()}
+    q = max(1, samples // 4)
+    parts = [statistics.median(t["cudnn"][k:k + q]) / statistics.median(t["fc"][k:k + q])
+             for k in range(0, samples - q + 1, q)]
     del fsets, csets
     torch.cuda.empty_cache()
     return {"B": B, "H": H, "Hk": Hk, "Sq": Sq, "Sk": Sk, "D": D, "causal": causal, "dtype": r.get("dtype", "bf16"),
-            "max_abs_diff_vs_cudnn": round(diff, 5), "fc_ms": [round(x, 5) for x in fms],
-            "cudnn_ms": [round(x, 5) for x in cms], "ratio_median": round(statistics.median(ratios), 4),
-            "ratio_min": round(min(ratios), 4), "ratio_max": round(max(ratios), 4)}
+            "max_abs_diff_vs_cudnn": round(diff, 5), "fc_ms": round(med["fc"], 5), "cudnn_ms": round(med["cudnn"], 5),
+            "ratio": round(med["cudnn"] / med["fc"], 4), "ratio_quarters": [round(x, 4) for x in parts],
+            "fc_samples_ms": [round(x, 5) for x in t["fc"]], "cudnn_samples_ms": [round(x, 5) for x in t["cudnn"]]}
 
 
 def main():
@@ -123,12 +138,12 @@ def main():
     ap.add_argument("--lib", default="build/libflashcore.so")
     ap.add_argument("--grid", required=True, help="a grid JSON whose rows give the shapes")
     ap.add_argument("--only", default="", help="keep rows matching D=N and/or causal=0|1, comma-separated")
-    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--samples", type=int, default=40)
     ap.add_argument("--inputs", choices=["uniform", "normal"], default="uniform")
     ap.add_argument("--json", required=True)
     a = ap.parse_args()
-    if a.rounds < 1:
-        sys.exit("--rounds must be at least 1")
+    if a.samples < 4:
+        sys.exit("--samples must be at least 4")
     keep = dict(kv.split("=") for kv in a.only.split(",") if kv)
     rows = [r for r in json.load(open(a.grid))["rows"]
             if all(str(int(r[key])) == val for key, val in keep.items())]
@@ -139,17 +154,17 @@ def main():
     commit = os.environ.get("FC_COMMIT") or subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
                                                            text=True).stdout.strip() or "unknown"
     res = {"device": torch.cuda.get_device_name(), "commit": commit, "date": __import__("datetime").date.today().isoformat(),
-           "flashcore": fc.lib.fc_version_string().decode(), "inputs": a.inputs, "rounds": a.rounds,
+           "flashcore": fc.lib.fc_version_string().decode(), "inputs": a.inputs, "samples": a.samples,
            "peer_software": {"torch": torch.__version__, "cudnn": torch.backends.cudnn.version()}, "rows": []}
-    print(f"# {res['device']}, {a.inputs} inputs, {a.rounds} alternating rounds, median of 20 a round")
+    print(f"# {res['device']}, {a.inputs} inputs, {a.samples} interleaved samples")
     print(f"{'B':>3} {'H':>3} {'Hk':>3} {'Sq':>6} {'Sk':>6} {'D':>4} {'c':>1} {'fc ms':>8} {'cudnn ms':>8} "
-          f"{'x/cudnn':>7} {'range':>13}")
+          f"{'x/cudnn':>7} {'by quarter':>27}")
     for r in rows:
-        p = paired(fc, r, a.rounds, a.inputs)
+        p = paired(fc, r, a.samples, a.inputs)
         res["rows"].append(p)
         print(f"{p['B']:>3} {p['H']:>3} {p['Hk']:>3} {p['Sq']:>6} {p['Sk']:>6} {p['D']:>4} {int(p['causal']):>1} "
-              f"{statistics.median(p['fc_ms']):>8.4f} {statistics.median(p['cudnn_ms']):>8.4f} "
-              f"{p['ratio_median']:>7.4f} {p['ratio_min']:>6.4f}-{p['ratio_max']:.4f}", flush=True)
+              f"{p['fc_ms']:>8.4f} {p['cudnn_ms']:>8.4f} {p['ratio']:>7.4f} "
+              f"{' '.join(f'{x:.4f}' for x in p['ratio_quarters'])}", flush=True)
     json.dump(res, open(a.json, "w"), indent=1)
 
 
