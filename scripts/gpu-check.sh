@@ -2,8 +2,11 @@
 # One call on the device machine: GPU tests, compute-sanitizer on the ragged suite, the
 # benchmark grid with its PyTorch peers, and a short table last. Binaries come prebuilt in
 # build/ (Criterion is not installed there); their libraries travel in .carry/lib.
-#   scripts/gpu-check.sh [all|tests|sanitize|sass|rust|bench] [family]
+#   scripts/gpu-check.sh [all|tests|sanitize|sass|rust|bench|paired] [family]
 # BENCH_ARGS: more flashcore-bench arguments for the grid (e.g. --inputs normal).
+# paired (not in all): scaling/sdpa_paired.py on the grid's shapes (this call's grid, else the
+# committed H100 grid), flashcore and cuDNN call by call, uniform values then torch.randn's;
+# PAIRED_ARGS: more of its arguments (e.g. --only D=128).
 set -uo pipefail
 what=${1:-all}
 family=${2:-auto}
@@ -47,6 +50,15 @@ if [[ $what == all || $what == *bench* ]]; then
     --family "$family" ${BENCH_ARGS:-} --json "$out/bench-$family.json" 2>&1 | tee "$out/bench-$family.log"
   PYTHONUNBUFFERED=1 python3 scaling/sdpa_peers.py "$out/bench-$family.json" "$out/fwd-grid-$family-$tag.json" 2>&1 \
     | tee "$out/peers-$family.log"
+fi
+if [[ $what == *paired* ]]; then
+  grid=$(ls "$out"/fwd-grid-"$family"-*.json 2>/dev/null | head -n 1)
+  for inputs in uniform normal; do
+    LD_LIBRARY_PATH=$libs FC_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown) PYTHONUNBUFFERED=1 \
+      python3 scaling/sdpa_paired.py --grid "${grid:-scaling/results/fwd-grid-sm90-h100.json}" --inputs $inputs \
+      ${PAIRED_ARGS:-} --json "$out/paired-$family-$tag-$inputs.json" 2>&1 | grep -v Warning | tee "$out/paired-$inputs.log"
+  done
+  cp "$out"/paired-*.json "$final"/ 2>/dev/null
 fi
 cp "$out"/fwd-grid-*.json "$final"/ 2>/dev/null
 tar -czf "$final/logs-$family.tar.gz" -C "$out" .
