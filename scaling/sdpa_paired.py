@@ -11,10 +11,10 @@ flashcore on its own generator's values and the peers on torch.randn's. Here the
 interleaved on one shape: each sample calls flashcore twice and cuDNN twice, back to back
 (which goes first alternates), and times the second call of each with CUDA events, so that
 every timed call follows a call of itself; untimed samples come first. The GPU computes
-without a pause, so it runs at its power cap, and the clock there depends on the power drawn:
-on an H100 cuDNN's D=128 kernel draws more than flashcore's for the same work, and with calls
-of about a millisecond each implementation may run at a clock the other's power set
-(results/history/session-18d54b0/, call 4). The ratio is cuDNN's median over flashcore's
+without a pause, so it runs at its power cap; called in turn, both run at the same clock
+(results/history/session-18d54b0/, call 5), so the ratio is the kernels' speed at one clock.
+Run alone at the cap each settles at its own clock, which depends on the power it draws
+(call 4: cuDNN's D=128 kernel draws more than flashcore's for the same work). The ratio is cuDNN's median over flashcore's
 (> 1: flashcore is faster), with the same ratio in each quarter of the samples as its spread.
 flashcore is called through its C API (ctypes) on PyTorch's current stream; its output is
 compared with cuDNN's once per shape, to catch a call that went wrong (the float64 check by
