@@ -14,8 +14,9 @@ every timed call follows a call of itself; untimed samples come first. The GPU c
 without a pause, so it runs at its power cap; called in turn, both run at the same clock
 (results/history/session-18d54b0/, call 5), so the ratio is the kernels' speed at one clock.
 Run alone at the cap each settles at its own clock, which depends on the power it draws
-(call 4: cuDNN's D=128 kernel draws more than flashcore's for the same work). The ratio is cuDNN's median over flashcore's
-(> 1: flashcore is faster), with the same ratio in each quarter of the samples as its spread.
+(call 4: cuDNN's D=128 kernel draws more than flashcore's for the same work). The ratio is
+cuDNN's median over flashcore's (> 1: flashcore is faster), with the same ratio in each
+quarter of the samples as its spread.
 flashcore is called through its C API (ctypes) on PyTorch's current stream; its output is
 compared with cuDNN's once per shape, to catch a call that went wrong (the float64 check by
 VALIDATION.md's rule is the grid's and the tests')."""
@@ -89,7 +90,9 @@ def draw(shape, dt, inputs):
 def paired(fc, r, samples, inputs):
     B, H, Hk, Sq, Sk, D, causal = r["B"], r["H"], r["Hk"], r["Sq"], r["Sk"], r["D"], bool(r["causal"])
     dt = DTYPE[r.get("dtype", "bf16")][0]
-    per_set = 2 * (2 * B * H * Sq * D + 2 * B * Hk * Sk * D)  # both layouts of q and k, v
+    # Input sets rotated as in sdpa_peers.py: each implementation's sets (q, k, v in its own
+    # layout) take at least 120 MB together, so that they do not sit in L2.
+    per_set = 2 * (B * H * Sq * D + 2 * B * Hk * Sk * D)
     nsets = max(1, min(8, math.ceil(120e6 / per_set)))
     fsets, csets = [], []
     for _ in range(nsets):
