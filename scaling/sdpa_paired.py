@@ -53,7 +53,10 @@ class Options(ctypes.Structure):  # fc_attn_options, as FC_ATTN_OPTIONS_INIT set
 
 class Flashcore:
     def __init__(self, path, device):
-        self.lib = ctypes.CDLL(path)
+        try:
+            self.lib = ctypes.CDLL(path)
+        except OSError as e:
+            sys.exit(f"cannot load {path}: {e}")
         self.lib.fc_tensor_bshd.restype = Tensor
         self.lib.fc_tensor_bshd.argtypes = [ctypes.c_void_p, ctypes.c_int] + [ctypes.c_int64] * 4
         self.lib.fc_attention_forward.argtypes = [ctypes.c_void_p] * 8
@@ -156,13 +159,19 @@ def main():
     a = ap.parse_args()
     if a.samples < 4:
         sys.exit("--samples must be at least 4")
-    keep = dict(kv.split("=", 1) for kv in a.only.split(",") if kv)
-    if not set(keep) <= {"D", "causal"} or not all(v.isdigit() for v in keep.values()):
+    pairs = [kv.split("=", 1) for kv in a.only.split(",") if kv]
+    if not all(len(kv) == 2 and kv[0] in ("D", "causal") and kv[1].isdigit() for kv in pairs):
         sys.exit(f"--only takes D=N and causal=0|1, not {a.only}")
-    rows = [r for r in json.load(open(a.grid))["rows"]
-            if all(str(int(r[key])) == val for key, val in keep.items())]
+    keep = dict(pairs)
+    try:
+        grid = json.load(open(a.grid))["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        sys.exit(f"cannot read the rows of {a.grid}: {e!r}")
+    rows = [r for r in grid if all(str(int(r[key])) == val for key, val in keep.items())]
     if not rows:
         sys.exit(f"no row of {a.grid} matches --only {a.only}")
+    if not torch.cuda.is_available():
+        sys.exit("no CUDA device: the paired comparison times flashcore and cuDNN on a GPU")
     fc = Flashcore(a.lib, torch.cuda.current_device())
     # The device machine's copy of the tree has no git: the commit comes as FC_COMMIT there.
     commit = os.environ.get("FC_COMMIT") or subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
