@@ -4,6 +4,7 @@
 # of the benchmark grid only. Its library and its flashcore-scale land xz-compressed (the
 # library: 6.6 MB -> 0.4 MB) in .carry/variants/NAME/ with its commit, where the device tool
 # carries them (list .carry in `carry`); scripts/variant-bench.sh unpacks them there.
+# HEAD_DIMS="128" builds fewer head dims (quicker) for an A/B that runs only those.
 #   scripts/build-variants.sh base=main ftz=next/ex2-ftz order=next/causal-order
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ for spec in "$@"; do
   wt=$(mktemp -d /tmp/fc-variant-XXXXXX)
   git worktree add -q --detach "$wt" "$ref"
   cmake -S "$wt" -B "$wt/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLASHCORE_TESTS=OFF \
-    -DFLASHCORE_HEAD_DIMS="64;128;256" > "$wt/configure.log"
+    -DFLASHCORE_HEAD_DIMS="${HEAD_DIMS:-64;128;256}" > "$wt/configure.log"
   cmake --build "$wt/build" --target flashcore flashcore-scale -j "$(nproc)" > "$wt/build.log" ||
     { tail -n 30 "$wt/build.log"; exit 1; }
   rm -rf ".carry/variants/$name" && mkdir -p ".carry/variants/$name"
