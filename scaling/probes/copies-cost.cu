@@ -21,6 +21,7 @@
 //   nvcc -O2 -std=c++17 -arch=sm_90a -Ic/include scaling/probes/copies-cost.cu -Lbuild -lflashcore \
 //     -o build/copies-cost
 // Run: LD_LIBRARY_PATH=build build/copies-cost B S [rounds] [HOLD]
+// On one GPU only none and local run (not in hold mode).
 #include <cuda_runtime.h>
 #include <flashcore.h>
 
@@ -90,10 +91,19 @@ int main(int argc, char **argv) {
     fprintf(stderr, "B, S and rounds must be positive, HOLD 0 to 60 seconds\n");
     return 2;
   }
-  if (int rc = open_peer_pair()) return rc;
+  // One GPU: none and local only (the ways that need no peer).
+  int gpus = 0;
+  CK(cudaGetDeviceCount(&gpus));
+  const bool pair = gpus >= 2;
+  if (pair) {
+    if (int rc = open_peer_pair()) return rc;
+  } else if (gpus < 1) {
+    printf("needs a GPU\n");
+    return 1;
+  }
   const size_t elems = (size_t)(B * S * kHeads * kDim);
   Rank rk[2];
-  for (int d = 0; d < 2; d++) {
+  for (int d = 0; d < (pair ? 2 : 1); d++) {
     CK(cudaSetDevice(d));
     if (fc_context_create(d, &rk[d].ctx) != FC_SUCCESS) {
       fprintf(stderr, "fc_context_create(%d): %s\n", d, fc_last_error(nullptr));
@@ -106,9 +116,9 @@ int main(int argc, char **argv) {
   }
   // rank d's copies go into the buffer allocated on the other GPU
   void *to_peer[2] = {rk[1].peer_dst, rk[0].peer_dst};
-  constexpr int kWays = 5;
-  const char *names[kWays] = {"none", "local", "peer", "both", "peer2"};
-  std::vector<float> t[kWays];
+  const int kWays = pair ? 5 : 2;
+  const char *names[5] = {"none", "local", "peer", "both", "peer2"};
+  std::vector<float> t[5];
   std::vector<cudaEvent_t> ev(2 * kReps);
   CK(cudaSetDevice(0));
   for (auto &e : ev) CK(cudaEventCreate(&e));
@@ -116,12 +126,17 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 200; i++) {
     CK(cudaSetDevice(0));
     launch(rk[0], B, S, nullptr);
+    if (!pair) continue;
     CK(cudaSetDevice(1));
     launch(rk[1], B, S, nullptr);
   }
-  for (int d = 0; d < 2; d++) {
+  for (int d = 0; d < (pair ? 2 : 1); d++) {
     CK(cudaSetDevice(d));
     CK(cudaDeviceSynchronize());
+  }
+  if (hold > 0 && !pair) {
+    printf("hold mode needs 2 GPUs\n");
+    return 1;
   }
   if (hold > 0) {
     char bus[2][32];
@@ -193,6 +208,7 @@ int main(int argc, char **argv) {
         CK(cudaEventElapsedTime(&ms, ev[2 * rep], ev[2 * rep + 1]));
         t[way].push_back(ms);
       }
+      if (!pair) continue;
       CK(cudaSetDevice(1));
       CK(cudaDeviceSynchronize());
     }
