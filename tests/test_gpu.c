@@ -119,13 +119,14 @@ static void upload_qkv(size_t nq, size_t nk, uint64_t seed, void **q, void **k, 
  * copy (here on the same GPU), through strided views (heads 1..H of a buffer of H + 2), on
  * both sm90 schedules and ragged rows; padding stays poisoned. With out_signals (copy 0 only;
  * copy 1's entry NULL) the counter grows by B * S * H from just below 2^32, and the word beside
- * it does not change. The last two shapes have more tiles than an H100 has SMs, so each
+ * it does not change. The last three shapes have more tiles than an H100 has SMs, so each
  * persistent CTA stages tile after tile through its output tile, and under the causal mask
  * takes the lightest tiles first (lead_tiles() in kernels/sm90/fwd_launch.cuh); at D=64 the
- * first row block holds two warpgroups of no rows. Lengths that are not a multiple of 64 run
- * one CTA per tile with copies (copies_persist() in kernels/sm90/config.h), as do the three
- * before them (over 4096 keys at D=128, 2048 at D=256) and a storing rank's causal launches
- * at S=8192 and 16384 in flashcore-scale. A family
+ * first row block holds two warpgroups of no rows; the last is a weak-scaling rank's launch
+ * (causal S=4096, 8 heads: tiles of 1 to 32 key tiles). Lengths that are not a multiple of 64
+ * run one CTA per tile with copies (copies_persist() in kernels/sm90/config.h), as do the
+ * three before them (over 4096 keys at D=128, 2048 at D=256) and a storing rank's causal
+ * launches at S=8192 and 16384 in flashcore-scale. A family
  * without the option (sm80, or no Hopper GPU) refuses with a sentence and writes nothing. */
 Test(gpu, out_copies) {
   fc_context *ctx = gpu_context_or_skip();
@@ -134,7 +135,7 @@ Test(gpu, out_copies) {
       {1, 2100, 2, 2, 128, 0, 1}, {3, 700, 2, 1, 64, 1, 1},
       {1, 4200, 3, 1, 128, 1, 1}, {2, 4500, 2, 2, 128, 0, 0}, {1, 2200, 2, 1, 256, 0, 1},
       /* more tiles than a GPU has SMs: each persistent CTA stages several tiles in turn */
-      {2, 2048, 16, 16, 128, 0, 1}, {4, 1024, 16, 4, 64, 1, 1}};
+      {2, 2048, 16, 16, 128, 0, 1}, {4, 1024, 16, 4, 64, 1, 1}, {1, 4096, 8, 8, 128, 1, 1}};
   for (size_t n = 0; n < sizeof shapes / sizeof shapes[0]; n++) {
     const int64_t B = shapes[n].B, S = shapes[n].S, H = shapes[n].H, Hk = shapes[n].Hk, D = shapes[n].D;
     const size_t nq = (size_t)(B * S * H * D), nk = (size_t)(B * S * Hk * D), nw = (size_t)(B * S * (H + 2) * D);
