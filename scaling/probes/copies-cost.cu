@@ -21,6 +21,7 @@
 //   nvcc -O2 -std=c++17 -arch=sm_90a -Ic/include scaling/probes/copies-cost.cu -Lbuild -lflashcore \
 //     -o build/copies-cost
 // Run: LD_LIBRARY_PATH=build build/copies-cost B S [rounds] [HOLD]
+// (scripts/copies-cost.sh runs it in hold mode with nvidia-smi's log and summarises.)
 // On one GPU only none and local run (not in hold mode).
 #include <cuda_runtime.h>
 #include <flashcore.h>
