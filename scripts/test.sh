@@ -38,6 +38,24 @@ else
   echo "FAIL"; grep -E "runtime error|property violated|ERROR: |SUMMARY|Base64|Test unit written|fuzz.sh" /tmp/fc-fuzz.log | head -n 12
   failed=$((failed + 1))
 fi
+# The device machine's scripts run only there: here they must at least parse, and the
+# stand-alone probes (scaling/probes/, built by hand there) must compile.
+echo "== device scripts parse"
+bad=0
+for f in $(git ls-files 'scripts/*.sh' 'scaling/*.sh' 2>/dev/null); do bash -n "$f" || { echo "FAIL $f"; bad=1; }; done
+for f in $(git ls-files 'scripts/*.py' 'scaling/*.py' 2>/dev/null); do
+  python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' "$f" || { echo "FAIL $f"; bad=1; }
+done
+if [ "$bad" -eq 0 ]; then passed=$((passed + 1)); echo ok; else failed=$((failed + 1)); fi
+if command -v /usr/local/cuda/bin/nvcc >/dev/null; then
+  echo "== probes compile"
+  bad=0
+  for f in scaling/probes/*.cu; do
+    /usr/local/cuda/bin/nvcc -std=c++17 -arch=sm_90a -Ic/include -c "$f" -o /tmp/fc-probe.o > /tmp/fc-probe.log 2>&1 ||
+      { echo "FAIL $f"; head -n 20 /tmp/fc-probe.log; bad=1; }
+  done
+  if [ "$bad" -eq 0 ]; then passed=$((passed + 1)); echo ok; else failed=$((failed + 1)); fi
+fi
 echo "== generated wgmma wrappers match their generator"
 if python3 scripts/gen-wgmma.py --check; then passed=$((passed + 1)); echo ok; else failed=$((failed + 1)); fi
 if [ -f flashcore-rs/Cargo.toml ]; then
