@@ -98,8 +98,8 @@ int main(int argc, char **argv) {
   const bool pair = gpus >= 2;
   if (pair) {
     if (int rc = open_peer_pair()) return rc;
-  } else if (gpus < 1) {
-    printf("needs a GPU\n");
+  } else if (gpus < 1 || hold > 0) {
+    printf(gpus < 1 ? "needs a GPU\n" : "hold mode needs 2 GPUs\n");
     return 1;
   }
   const size_t elems = (size_t)(B * S * kHeads * kDim);
@@ -134,10 +134,6 @@ int main(int argc, char **argv) {
   for (int d = 0; d < (pair ? 2 : 1); d++) {
     CK(cudaSetDevice(d));
     CK(cudaDeviceSynchronize());
-  }
-  if (hold > 0 && !pair) {
-    printf("hold mode needs 2 GPUs\n");
-    return 1;
   }
   if (hold > 0) {
     char bus[2][32];
