@@ -10,8 +10,14 @@ import datetime, re, statistics, sys
 def bus(s):
     return s.strip().lower()[-7:]
 
+if len(sys.argv) not in (3, 4):
+    sys.exit("usage: copies-cost-summary.py HOLD_TXT SMI_CSV [per-run]")
+try:
+    hold_lines, smi_lines = open(sys.argv[1]).readlines(), open(sys.argv[2], errors="replace").readlines()
+except OSError as e:
+    sys.exit(f"copies-cost-summary.py: {e}")
 rows = []
-for line in open(sys.argv[2], errors="replace"):
+for line in smi_lines:
     p = [x.strip() for x in line.split(",")]
     try:
         t = datetime.datetime.strptime(p[0], "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc).timestamp()
@@ -20,7 +26,7 @@ for line in open(sys.argv[2], errors="replace"):
         continue
 shape, b0, b1 = "?", "", ""
 base = {}
-for line in open(sys.argv[1]):
+for line in hold_lines:
     if line.startswith("== "):  # a label the calling script printed
         print(line.strip())
         continue
