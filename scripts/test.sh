@@ -56,6 +56,9 @@ if command -v /usr/local/cuda/bin/nvcc >/dev/null; then
   done
   if [ "$bad" -eq 0 ]; then passed=$((passed + 1)); echo ok; else failed=$((failed + 1)); fi
 fi
+# Every claim in README rests on a results file: the files and folders the documents cite must exist.
+echo "== cited results files exist"
+if python3 scripts/doc-paths.py; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 echo "== generated wgmma wrappers match their generator"
 if python3 scripts/gen-wgmma.py --check; then passed=$((passed + 1)); echo ok; else failed=$((failed + 1)); fi
 if [ -f flashcore-rs/Cargo.toml ]; then
