@@ -23,14 +23,16 @@ The model:
 - Not modelled: the start of a run of tiles (the second warpgroup idle for half a tile, or a
   split first tile), the persistent grid's tile handout, shared-memory bandwidth.
 
-    scripts/wg-model.py        # offset / aligned time at 4-64 key tiles, 2 and 3 stages
+    scripts/wg-model.py        # offset / aligned time at 4-64 key tiles, 2 and 3 stages,
+                               # then at 16 key tiles against the offset and the stages
 """
 import sys
 
 
-def run(mode, ntiles=16, nb=16, T=698, S=1000, S0=1260, EPI=5000, STAGES=2, LOAD=700, ISSUE=20):
-    """Cycles for ntiles tiles of nb key tiles per warpgroup; mode 'aligned' or 'offset'."""
-    first = [0, nb // 2 if mode == 'offset' else 0]
+def run(mode, off=None, ntiles=16, nb=16, T=698, S=1000, S0=1260, EPI=5000, STAGES=2, LOAD=700, ISSUE=20):
+    """Cycles for ntiles tiles of nb key tiles per warpgroup; mode 'aligned' or 'offset' (the
+    second warpgroup `off` key tiles behind, half a tile by default)."""
+    first = [0, (nb // 2 if off is None else off) if mode == 'offset' else 0]
 
     def ops(w):
         p = first[w]
@@ -118,6 +120,10 @@ def main():
                 r = [run('offset', nb=nb, S=s, LOAD=load, STAGES=st) / run('aligned', nb=nb, S=s, LOAD=load, STAGES=st)
                      for st in (2, 3)]
                 print(f'{nb:9d}  {s:4d}  {load:4d}  {r[0]:23.3f}  {r[1]:8.3f}')
+    print('16 key tiles, S 1000, LOAD 700: offset/aligned against the offset (key tiles)')
+    for st in (2, 3, 4):
+        a = run('aligned', STAGES=st)
+        print(f'  {st} stages: ' + '  '.join(f'{o}: {run("offset", off=o, STAGES=st) / a:.3f}' for o in (1, 2, 3, 4, 6, 8)))
     return 0
 
 
