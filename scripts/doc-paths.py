@@ -10,8 +10,9 @@ starts with a project folder (history/, results/, scaling/, kernels/, scripts/, 
 flashcore-rs/) or ends in .json, .png, .txt, .log, .csv or .tar.gz. It resolves against the
 repository's root, scaling/, scaling/results/ and scaling/results/history/, or, for a
 shorthand such as `call3/paired-*.json`, any folder under scaling/results/history/;
-wildcards are globs and {a,b} lists expand. Tokens that abbreviate a name (`-run2.json`) or hold '...' are skipped.
-Exit 1 with each missing path and its line, 0 when all resolve.
+wildcards are globs and {a,b} lists expand. Tokens that abbreviate a name (`-run2.json`) or
+hold '...' are skipped. Exit 1 with each missing path and its line, 2 for a document it cannot
+read, 0 when all resolve.
 """
 import glob
 import os
