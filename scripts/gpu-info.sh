@@ -10,7 +10,7 @@ command -v nvidia-smi > /dev/null || { echo "gpu-info.sh: no nvidia-smi here" >&
 {
   nvidia-smi -L
   nvidia-smi --query-gpu=index,pci.bus_id,power.limit,clocks.max.sm --format=csv
-  nvidia-smi topo -m 2>/dev/null | head -n 10
+  nvidia-smi topo -m 2>/dev/null | sed "s/\x1b\[[0-9;]*m//g" | head -n 10
 } > "$file" 2>&1
 cat "$file"
 [ $# -ge 2 ] && nvidia-smi -L | grep -c "$2"
