@@ -240,6 +240,64 @@ static void *to_device(const void *src, size_t bytes) {
 }
 #endif
 
+#ifdef FC_WITH_CUDA
+/* fc_case::graph: the forward captured into a graph, then run twice (see harness.h). h holds
+ * the host inputs and the poisoned output and LSE, d their device copies, n* their bytes. */
+static fc_status forward_in_graph(fc_context *ctx, const fc_tensor *q, const fc_tensor *k, const fc_tensor *v,
+                                  const fc_tensor *o, const fc_tensor *lse, const fc_attn_options *opt, const bufs *h,
+                                  const bufs *d, size_t nq, size_t nk, size_t no, size_t nl, fc_check *chk) {
+  cudaStream_t s = NULL;
+  cudaGraph_t g = NULL;
+  cudaGraphExec_t x = NULL;
+  fc_status st = FC_ERR_CUDA;
+  const char *step = "creating a stream";
+  cudaError_t e = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+  if (e == cudaSuccess) {
+    step = "poisoning the inputs";
+    e = cudaMemset(d->q, 0xFF, nq);
+    if (e == cudaSuccess) e = cudaMemset(d->k, 0xFF, nk);
+    if (e == cudaSuccess) e = cudaMemset(d->v, 0xFF, nk);
+    if (e == cudaSuccess) e = cudaDeviceSynchronize();
+  }
+  if (e == cudaSuccess) {
+    step = "beginning the capture";
+    e = cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal);
+  }
+  if (e == cudaSuccess) {
+    st = fc_attention_forward(ctx, q, k, v, o, lse, opt, (struct CUstream_st *)s);
+    step = "ending the capture";
+    e = cudaStreamEndCapture(s, &g);
+    if (st != FC_SUCCESS) goto done; /* the library's own error, in fc_last_error */
+    st = FC_ERR_CUDA;
+  }
+  if (e == cudaSuccess) {
+    step = "instantiating the graph";
+    e = cudaGraphInstantiate(&x, g, 0);
+  }
+  if (e == cudaSuccess) {
+    step = "uploading the inputs";
+    e = cudaMemcpy(d->q, h->q, nq, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess) e = cudaMemcpy(d->k, h->k, nk, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess) e = cudaMemcpy(d->v, h->v, nk, cudaMemcpyHostToDevice);
+  }
+  for (int run = 0; run < 2 && e == cudaSuccess; run++) {
+    step = "running the graph";
+    e = cudaMemcpy(d->o, h->o, no, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess) e = cudaMemcpy(d->lse, h->lse, nl, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess) e = cudaGraphLaunch(x, s);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(s);
+  }
+  if (e == cudaSuccess) st = FC_SUCCESS;
+  else
+    snprintf(chk->msg, sizeof chk->msg, "CUDA graph: %s: %s", step, cudaGetErrorString(e));
+done:
+  if (x) cudaGraphExecDestroy(x);
+  if (g) cudaGraphDestroy(g);
+  if (s) cudaStreamDestroy(s);
+  return st;
+}
+#endif
+
 int64_t fc_case_out_extent(const fc_case *c) {
   int64_t sq = c->Sq, b = c->B;
   if (c->num_seqs > 0) {
@@ -319,6 +377,12 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
     o.num_seqs = nseq;
     o.max_seqlen_q = max_q;
   }
+#ifdef FC_WITH_CUDA
+  if (st == FC_SUCCESS && gpu && c->graph)
+    st = forward_in_graph(ctx, &tq, &tk, &tv, &to, c->with_lse ? &tl : NULL, &o, &h, &d, es * (size_t)vq.extent,
+                          es * (size_t)vk.extent, es * (size_t)vo.extent, sizeof(float) * (size_t)vl.extent, chk);
+  else
+#endif
   if (st == FC_SUCCESS)
     st = fc_attention_forward(ctx, &tq, &tk, &tv, &to, c->with_lse ? &tl : NULL, &o, NULL);
 #ifdef FC_WITH_CUDA

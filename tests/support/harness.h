@@ -39,6 +39,11 @@ typedef struct fc_case {
   /* When set, receives the output as float, in the view's element order (extent of the
    * view's backing buffer, see fc_case_out_extent), e.g. to compare two families. */
   float *keep_out;
+  /* GPU contexts (ignored on the CPU): capture the call into a CUDA graph on a stream of its
+   * own (global capture mode) while the inputs hold NaN, then upload the inputs and run the
+   * graph twice, the output and LSE poisoned again before each run: what is checked is the
+   * second run's output, from the inputs as they are when the graph runs. */
+  int graph;
 } fc_case;
 
 /* Elements of the output buffer fc_case_run allocates for c (the size keep_out needs). */
