@@ -211,12 +211,31 @@ std::mutex pool_mutex;
 CounterPool pools[kMaxDevices];
 }  // namespace
 
+// The pools' one-time allocations run with this thread in relaxed capture mode. The launch's
+// own stream is not capturing (launch_cfg checks it first), but in the default (global) mode
+// a capture held by another thread, or by this one on another stream, refuses a cudaMalloc or
+// cudaHostAlloc and is invalidated by it: the allocation would break an unrelated graph and
+// leave the pool failed (persistent launches off) for the rest of the process.
+namespace {
+struct RelaxedCapture {
+  cudaStreamCaptureMode prev = cudaStreamCaptureModeRelaxed;
+  bool swapped = cudaThreadExchangeStreamCaptureMode(&prev) == cudaSuccess;
+  RelaxedCapture() = default;
+  RelaxedCapture(const RelaxedCapture &) = delete;
+  RelaxedCapture &operator=(const RelaxedCapture &) = delete;
+  ~RelaxedCapture() {
+    if (swapped) (void)cudaThreadExchangeStreamCaptureMode(&prev);
+  }
+};
+}  // namespace
+
 bool acquire_tile_counter(int device, cudaStream_t stream, unsigned int **counter, volatile unsigned int **busy) {
   if (device < 0 || device >= kMaxDevices) return false;
   std::lock_guard<std::mutex> lock(pool_mutex);
   CounterPool &pool = pools[device];
   if (!pool.counters) {
     if (pool.failed) return false;
+    const RelaxedCapture relaxed;
     void *d = nullptr, *h = nullptr;
     // Zeroed on the launch's stream before its first use; the synchronisation happens once.
     if (cudaMalloc(&d, kCounters * 2 * sizeof(unsigned int)) != cudaSuccess ||
@@ -301,6 +320,7 @@ int acquire_split_workspace(int device, cudaStream_t stream, int ctas, unsigned 
   WorkspacePool &pool = ws_pools[device];
   if (!pool.ready) {
     if (pool.failed) return -1;
+    const RelaxedCapture relaxed;
     int sms = 0;
     bool ok = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess;
     const size_t bytes = state_bytes(sms) + (size_t)sms * kCutBytes;
