@@ -211,11 +211,12 @@ std::mutex pool_mutex;
 CounterPool pools[kMaxDevices];
 }  // namespace
 
-// The pools' one-time allocations run with this thread in relaxed capture mode. The launch's
-// own stream is not capturing (launch_cfg checks it first), but in the default (global) mode
-// a capture held by another thread, or by this one on another stream, refuses a cudaMalloc or
-// cudaHostAlloc and is invalidated by it: the allocation would break an unrelated graph and
-// leave the pool failed (persistent launches off) for the rest of the process.
+// The pools' one-time allocations and the workspaces' event queries run with this thread in
+// relaxed capture mode. The launch's own stream is not capturing (launch_cfg checks it
+// first), but in the default (global) mode a capture held by another thread, or by this one
+// on another stream, refuses a cudaMalloc, cudaHostAlloc or cudaEventQuery and is invalidated
+// by it: the call would break an unrelated graph (and a refused allocation would leave the
+// pool failed, persistent launches off, for the rest of the process).
 namespace {
 struct RelaxedCapture {
   cudaStreamCaptureMode prev = cudaStreamCaptureModeRelaxed;
@@ -300,9 +301,12 @@ size_t state_bytes(int ctas) {
   const size_t words = (size_t)ctas * 4 * config(128, true).consumers;
   return (words * sizeof(unsigned int) + 255) / 256 * 256;
 }
-// Whether workspace i's last launch has completed (or there was none).
+// Whether workspace i's last launch has completed (or there was none). The event is never
+// captured, but a global-mode capture elsewhere refuses the query, and is invalidated by it,
+// unless the thread is in relaxed mode (RelaxedCapture above).
 bool idle(WorkspacePool &pool, int i) {
   if (!pool.recorded[i]) return true;
+  const RelaxedCapture relaxed;
   const cudaError_t e = cudaEventQuery(pool.done[i]);
   if (e == cudaErrorNotReady && cudaPeekAtLastError() == cudaErrorNotReady) (void)cudaGetLastError();
   return e == cudaSuccess;
