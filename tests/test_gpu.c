@@ -20,6 +20,22 @@ static fc_context *gpu_context_or_skip(void) {
   return ctx;
 }
 
+/* q (nq elements), k and v (nk <= nq each) on the current device: bf16 values of magnitude
+ * 2^-7 to 2, either sign, drawn from `seed` (xorshift, so not 0). */
+static void upload_qkv(size_t nq, size_t nk, uint64_t seed, void **q, void **k, void **v) {
+  uint16_t *host = malloc(2 * nq);
+  cr_assert(host);
+  for (size_t i = 0; i < nq; i++) {
+    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+    host[i] = (uint16_t)(0x3c00 | (seed & 0x3ff)) ^ (uint16_t)((seed >> 20) & 0x8000);
+  }
+  cr_assert_eq(cudaMalloc(q, 2 * nq) | cudaMalloc(k, 2 * nk) | cudaMalloc(v, 2 * nk), cudaSuccess);
+  cr_assert_eq(cudaMemcpy(*q, host, 2 * nq, cudaMemcpyHostToDevice), cudaSuccess);
+  cr_assert_eq(cudaMemcpy(*k, host + (nq - nk), 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
+  cr_assert_eq(cudaMemcpy(*v, host, 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
+  free(host);
+}
+
 ParameterizedTestParameters(gpu, matrix) {
   return cr_make_param_array(fc_spec, (void *)fc_matrix, FC_MATRIX_SIZE);
 }
@@ -55,6 +71,93 @@ Test(gpu, host_pointer_refused) {
   fc_tensor to = fc_tensor_bshd(o, FC_DTYPE_BF16, 1, 4, 1, 64);
   cr_assert_eq(fc_attention_forward(ctx, &t, &t, &t, &to, NULL, NULL, NULL), FC_ERR_WRONG_MEMORY);
   cr_assert(strstr(fc_last_error(ctx), "host memory"), "%s", fc_last_error(ctx));
+  fc_context_destroy(ctx);
+}
+
+/* Variable-length offsets in host memory on a GPU context (the kernel would read a host
+ * address) are refused before anything runs, naming the argument; the output stays poisoned. */
+Test(gpu, host_offsets_refused) {
+  fc_context *ctx = gpu_context_or_skip();
+  const int64_t S = 64, H = 2, D = 64;
+  void *q = NULL, *k = NULL, *v = NULL, *o = NULL;
+  upload_qkv((size_t)(S * H * D), (size_t)(S * H * D), fc_test_seed(), &q, &k, &v);
+  cr_assert_eq(cudaMalloc(&o, 2 * S * H * D), cudaSuccess);
+  cr_assert_eq(cudaMemset(o, 0xFF, 2 * S * H * D), cudaSuccess);
+  static const int32_t host_cu[3] = {0, 20, 64};
+  int32_t *dev_cu = NULL;
+  cr_assert_eq(cudaMalloc((void **)&dev_cu, sizeof host_cu), cudaSuccess);
+  cr_assert_eq(cudaMemcpy(dev_cu, host_cu, sizeof host_cu, cudaMemcpyHostToDevice), cudaSuccess);
+  fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, 1, S, H, D), tk = fc_tensor_bshd(k, FC_DTYPE_BF16, 1, S, H, D),
+            tv = fc_tensor_bshd(v, FC_DTYPE_BF16, 1, S, H, D), to = fc_tensor_bshd(o, FC_DTYPE_BF16, 1, S, H, D);
+  for (int which = 0; which < 2; which++) {
+    fc_attn_options opts = FC_ATTN_OPTIONS_INIT;
+    opts.cu_seqlens_q = which == 0 ? host_cu : dev_cu;
+    opts.cu_seqlens_k = which == 0 ? dev_cu : host_cu;
+    opts.num_seqs = 2, opts.max_seqlen_q = 44;
+    cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &opts, NULL), FC_ERR_WRONG_MEMORY);
+    cr_assert(strstr(fc_last_error(ctx), which == 0 ? "cu_seqlens_q" : "cu_seqlens_k") &&
+                  strstr(fc_last_error(ctx), "host memory"),
+              "%s", fc_last_error(ctx));
+  }
+  uint16_t *got = malloc(2 * S * H * D);
+  cr_assert(got);
+  cr_assert_eq(cudaMemcpy(got, o, 2 * S * H * D, cudaMemcpyDeviceToHost), cudaSuccess);
+  for (int64_t i = 0; i < S * H * D; i++) cr_assert_eq(got[i], 0xFFFF, "element %lld was written", (long long)i);
+  free(got);
+  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(o), cudaFree(dev_cu);
+  fc_context_destroy(ctx);
+}
+
+/* Another GPU's memory given to a context (a kernel would fault reading it without peer
+ * access, leaving the caller's CUDA context unusable) is refused for every tensor and the
+ * offsets, naming the argument and both GPUs; the output stays poisoned. */
+Test(gpu, other_device_memory_refused) {
+  if (fc_test_gpu_count() < 2) cr_skip_test("fewer than 2 CUDA GPUs: case skipped");
+  fc_context *ctx = gpu_context_or_skip(); /* GPU 0 */
+  const int64_t S = 64, H = 2, D = 64;
+  const size_t n = (size_t)(S * H * D);
+  void *q = NULL, *k = NULL, *v = NULL, *o = NULL, *far = NULL;
+  float *lse = NULL;
+  upload_qkv(n, n, fc_test_seed(), &q, &k, &v);
+  cr_assert_eq(cudaMalloc(&o, 2 * n), cudaSuccess);
+  cr_assert_eq(cudaMemset(o, 0xFF, 2 * n), cudaSuccess);
+  cr_assert_eq(cudaMalloc((void **)&lse, sizeof(float) * S * H), cudaSuccess);
+  static const int32_t host_cu[3] = {0, 20, 64};
+  int32_t *dev_cu = NULL;
+  cr_assert_eq(cudaMalloc((void **)&dev_cu, sizeof host_cu), cudaSuccess);
+  cr_assert_eq(cudaMemcpy(dev_cu, host_cu, sizeof host_cu, cudaMemcpyHostToDevice), cudaSuccess);
+  cr_assert_eq(cudaSetDevice(1), cudaSuccess);
+  cr_assert_eq(cudaMalloc(&far, 2 * n), cudaSuccess);
+  cr_assert_eq(cudaMemset(far, 0, 2 * n), cudaSuccess);
+  cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+  cr_assert_eq(cudaSetDevice(0), cudaSuccess);
+  static const char *const names[] = {"q", "k", "v", "out", "lse", "opts->cu_seqlens_q"};
+  for (int which = 0; which < 6; which++) {
+    fc_tensor t[4] = {fc_tensor_bshd(q, FC_DTYPE_BF16, 1, S, H, D), fc_tensor_bshd(k, FC_DTYPE_BF16, 1, S, H, D),
+                      fc_tensor_bshd(v, FC_DTYPE_BF16, 1, S, H, D), fc_tensor_bshd(o, FC_DTYPE_BF16, 1, S, H, D)};
+    fc_tensor tl = {lse, FC_DTYPE_F32, {1, S, H, 1}, {S * H, H, 1, 1}};
+    fc_attn_options opts = FC_ATTN_OPTIONS_INIT;
+    if (which < 4) t[which].data = far;
+    if (which == 4) tl.data = far;
+    if (which == 5) {
+      cr_assert_eq(cudaSetDevice(1), cudaSuccess);
+      cr_assert_eq(cudaMemcpy(far, host_cu, sizeof host_cu, cudaMemcpyHostToDevice), cudaSuccess);
+      cr_assert_eq(cudaSetDevice(0), cudaSuccess);
+      opts.cu_seqlens_q = far, opts.cu_seqlens_k = dev_cu, opts.num_seqs = 2, opts.max_seqlen_q = 44;
+    }
+    cr_assert_eq(fc_attention_forward(ctx, &t[0], &t[1], &t[2], &t[3], &tl, &opts, NULL), FC_ERR_WRONG_MEMORY,
+                 "%s on GPU 1: %s", names[which], fc_last_error(ctx));
+    char want[64];
+    snprintf(want, sizeof want, "%s = ", names[which]);
+    cr_assert(strstr(fc_last_error(ctx), want) && strstr(fc_last_error(ctx), "memory of GPU 1, but the context is GPU 0"),
+              "%s", fc_last_error(ctx));
+  }
+  uint16_t *got = malloc(2 * n);
+  cr_assert(got);
+  cr_assert_eq(cudaMemcpy(got, o, 2 * n, cudaMemcpyDeviceToHost), cudaSuccess);
+  for (size_t i = 0; i < n; i++) cr_assert_eq(got[i], 0xFFFF, "element %zu was written", i);
+  free(got);
+  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(o), cudaFree(lse), cudaFree(dev_cu), cudaFree(far);
   fc_context_destroy(ctx);
 }
 
@@ -138,22 +241,6 @@ Test(gpu, rule_miss_seeds) {
               (unsigned long long)seeds[j].seed, chk.msg, chk.max_err, chk.naive_err);
   }
   fc_context_destroy(ctx);
-}
-
-/* q (nq elements), k and v (nk <= nq each) on the current device: bf16 values of magnitude
- * 2^-7 to 2, either sign, drawn from `seed` (xorshift, so not 0). */
-static void upload_qkv(size_t nq, size_t nk, uint64_t seed, void **q, void **k, void **v) {
-  uint16_t *host = malloc(2 * nq);
-  cr_assert(host);
-  for (size_t i = 0; i < nq; i++) {
-    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-    host[i] = (uint16_t)(0x3c00 | (seed & 0x3ff)) ^ (uint16_t)((seed >> 20) & 0x8000);
-  }
-  cr_assert_eq(cudaMalloc(q, 2 * nq) | cudaMalloc(k, 2 * nk) | cudaMalloc(v, 2 * nk), cudaSuccess);
-  cr_assert_eq(cudaMemcpy(*q, host, 2 * nq, cudaMemcpyHostToDevice), cudaSuccess);
-  cr_assert_eq(cudaMemcpy(*k, host + (nq - nk), 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
-  cr_assert_eq(cudaMemcpy(*v, host, 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
-  free(host);
 }
 
 /* out_copies: every element of the output also lands, bit for bit, at the same place in each

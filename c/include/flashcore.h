@@ -64,8 +64,8 @@ typedef enum fc_status {
   FC_ERR_BAD_STRIDES = 4,      /* a view overlaps itself or its last dimension is not unit   */
   FC_ERR_OVERFLOW = 5,         /* a size or offset computation does not fit in int64         */
   FC_ERR_UNSUPPORTED = 6,      /* valid, but no kernel family here can run it                */
-  FC_ERR_WRONG_MEMORY = 7,     /* host memory given to a GPU context, or the reverse; or the
-                                  output overlaps an input                                   */
+  FC_ERR_WRONG_MEMORY = 7,     /* host memory given to a GPU context, or the reverse; another
+                                  GPU's memory; or the output overlaps an input              */
   FC_ERR_OUT_OF_MEMORY = 8,    /* host or device allocation failed                           */
   FC_ERR_NO_DEVICE = 9,        /* the requested GPU does not exist or CUDA is unavailable    */
   FC_ERR_CUDA = 10,            /* a CUDA runtime call or kernel launch failed                */
@@ -174,7 +174,8 @@ typedef struct fc_attn_options {
    * k/v have batch 1 and seq = total key tokens; sequence b owns query rows
    * [cu_seqlens_q[b], cu_seqlens_q[b+1]) and key rows [cu_seqlens_k[b], cu_seqlens_k[b+1]).
    * Both arrays have num_seqs + 1 int32 entries, start at 0 and never decrease; they live in
-   * the context's memory (device memory for a GPU context). A GPU context cannot read them
+   * the context's memory (for a GPU context that GPU's memory, or managed memory: host memory
+   * and another GPU's are refused, as for the tensors). A GPU context cannot read them
    * before the kernel runs: there max_seqlen_q must bound every query length, and the kernel
    * clamps each sequence to the tensors so that it never reads or writes outside them. */
   const int32_t *cu_seqlens_q;

@@ -46,13 +46,15 @@ void fc_gpu_leave(int previous) {
   if (cudaGetDevice(&now) == cudaSuccess && now != previous) cudaSetDevice(previous);
 }
 
-int fc_gpu_pointer_is_device(const void *ptr) {
+int fc_gpu_pointer_is_device(const void *ptr, int *home) {
   struct cudaPointerAttributes a;
+  *home = -1;
   cudaError_t e = cudaPointerGetAttributes(&a, ptr);
   if (e != cudaSuccess) {
     cudaGetLastError(); /* no GPU, or not a CUDA pointer: clear the sticky-free error */
     return -1;
   }
+  if (a.type == cudaMemoryTypeDevice) *home = a.device;
   if (a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged) return 1;
   return 0; /* unregistered or registered host memory */
 }
@@ -77,8 +79,9 @@ int fc_gpu_enter(int device, int *previous) {
 
 void fc_gpu_leave(int previous) { (void)previous; }
 
-int fc_gpu_pointer_is_device(const void *ptr) {
+int fc_gpu_pointer_is_device(const void *ptr, int *home) {
   (void)ptr;
+  *home = -1;
   return -1;
 }
 

@@ -50,8 +50,9 @@ fc_status fc_gpu_query_device(fc_context *ctx, int device);
  * or a cudaError_t value. */
 int fc_gpu_enter(int device, int *previous);
 void fc_gpu_leave(int previous);
-/* 1 if ptr is device (or managed) memory, 0 if host memory, -1 if unknown. */
-int fc_gpu_pointer_is_device(const void *ptr);
+/* 1 if ptr is device (or managed) memory, 0 if host memory, -1 if unknown. For device memory
+ * *home is the GPU it lives on; else (managed memory too, which every GPU reads) -1. */
+int fc_gpu_pointer_is_device(const void *ptr, int *home);
 
 /* Family entry points, implemented in kernels/<family>/ (absent families report 0). */
 

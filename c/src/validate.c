@@ -91,14 +91,22 @@ static fc_status check_view(fc_context *ctx, const char *name, const fc_tensor *
 
 static int spans_overlap(span a, span b) { return a.lo < b.hi && b.lo < a.hi; }
 
-static fc_status check_memory_kind(fc_context *ctx, const char *name, const void *ptr) {
-  int dev = fc_gpu_pointer_is_device(ptr);
+/* Host memory for the CPU backend; for a GPU context device memory of that GPU, or managed
+ * memory. `peer_ok`: device memory of another GPU too (out_copies and out_signals, which a
+ * tensor-parallel caller points into its peers' buffers). A kernel that read another GPU's
+ * memory without peer access would fault and leave the caller's CUDA context unusable. */
+static fc_status check_memory_kind(fc_context *ctx, const char *name, const void *ptr, int peer_ok) {
+  int home = -1;
+  const int dev = fc_gpu_pointer_is_device(ptr, &home);
   if (ctx->device == FC_DEVICE_CPU && dev == 1)
     return fc_fail(ctx, FC_ERR_WRONG_MEMORY,
                    "%s = %p is device memory, but the context is the CPU backend", name, ptr);
   if (ctx->device != FC_DEVICE_CPU && dev == 0)
     return fc_fail(ctx, FC_ERR_WRONG_MEMORY,
                    "%s = %p is host memory, but the context is GPU %d", name, ptr, ctx->device);
+  if (ctx->device != FC_DEVICE_CPU && dev == 1 && !peer_ok && home >= 0 && home != ctx->device)
+    return fc_fail(ctx, FC_ERR_WRONG_MEMORY, "%s = %p is memory of GPU %d, but the context is GPU %d", name, ptr,
+                   home, ctx->device);
   return FC_SUCCESS;
 }
 
@@ -143,9 +151,10 @@ static fc_status check_options(fc_context *ctx, const fc_attn_options *o, int64_
   return FC_SUCCESS;
 }
 
-/* Variable-length offsets. On the CPU they are host memory and checked in full; a GPU
- * context cannot read them without a synchronisation, so only what the host knows is
- * checked and the kernels clamp every sequence to the tensors. */
+/* Variable-length offsets. On the CPU they are host memory and checked in full; on a GPU
+ * they must be that GPU's (or managed) memory, and the context cannot read them without a
+ * synchronisation, so only what the host knows is checked and the kernels clamp every
+ * sequence to the tensors. */
 static fc_status check_varlen(fc_context *ctx, const fc_attn_options *o, const fc_tensor *q,
                               const fc_tensor *k, fc_problem *p) {
   if (!o->cu_seqlens_q || !o->cu_seqlens_k)
@@ -171,11 +180,11 @@ static fc_status check_varlen(fc_context *ctx, const fc_attn_options *o, const f
                    "opts->max_seqlen_q = %lld; it must lie in 0..%lld (the query rows)",
                    (long long)o->max_seqlen_q, (long long)q->shape[1]);
   int64_t max_q = o->max_seqlen_q;
+  fc_status st;
+  if ((st = check_memory_kind(ctx, "opts->cu_seqlens_q", o->cu_seqlens_q, 0)) ||
+      (st = check_memory_kind(ctx, "opts->cu_seqlens_k", o->cu_seqlens_k, 0)))
+    return st;
   if (ctx->device == FC_DEVICE_CPU) {
-    if (fc_gpu_pointer_is_device(o->cu_seqlens_q) == 1 ||
-        fc_gpu_pointer_is_device(o->cu_seqlens_k) == 1)
-      return fc_fail(ctx, FC_ERR_WRONG_MEMORY,
-                     "opts->cu_seqlens_q/k are device memory, but the context is the CPU backend");
     const int32_t *cq = o->cu_seqlens_q, *ck = o->cu_seqlens_k;
     if (cq[0] != 0 || ck[0] != 0)
       return fc_fail(ctx, FC_ERR_INVALID_VALUE,
@@ -290,8 +299,8 @@ fc_status fc_validate_forward(fc_context *ctx, const fc_tensor *q, const fc_tens
                        names[w], (void *)sp[w].lo, (void *)sp[w].hi, names[r]);
   }
   for (int i = 0; i < 4; i++)
-    if ((st = check_memory_kind(ctx, names[i], all[i]->data))) return st;
-  if (lse && (st = check_memory_kind(ctx, "lse", lse->data))) return st;
+    if ((st = check_memory_kind(ctx, names[i], all[i]->data, 0))) return st;
+  if (lse && (st = check_memory_kind(ctx, "lse", lse->data, 0))) return st;
 
   /* Copies of the output: out's view at another address, overlapping nothing else. */
   const int copies = o->size >= kOptionsNoSignals ? o->num_out_copies : 0;
@@ -323,7 +332,7 @@ fc_status fc_validate_forward(fc_context *ctx, const fc_tensor *q, const fc_tens
                        name, (void *)cp[c].lo, (void *)cp[c].hi, other_name);
       }
     }
-    if ((st = check_memory_kind(ctx, name, o->out_copies[c]))) return st;
+    if ((st = check_memory_kind(ctx, name, o->out_copies[c], 1))) return st;
   }
   /* Their counters: 4 aligned bytes each, outside every tensor and copy. */
   for (int c = 0; signals && c < copies; c++) {
@@ -344,7 +353,7 @@ fc_status fc_validate_forward(fc_context *ctx, const fc_tensor *q, const fc_tens
                        name, (void *)signals[c], other_name);
       }
     }
-    if ((st = check_memory_kind(ctx, name, signals[c]))) return st;
+    if ((st = check_memory_kind(ctx, name, signals[c], 1))) return st;
   }
 
   memset(p, 0, sizeof *p);
