@@ -161,6 +161,51 @@ Test(gpu, other_device_memory_refused) {
   fc_context_destroy(ctx);
 }
 
+/* A stream of another GPU is refused before anything runs (its launch would fail, and a pool
+ * set up on it at the process's first call would stay failed); the output stays poisoned, and
+ * the next call, on the context's GPU, runs a persistent-grid case and passes the rule. */
+Test(gpu, other_device_stream_refused) {
+  if (fc_test_gpu_count() < 2) cr_skip_test("fewer than 2 CUDA GPUs: case skipped");
+  fc_context *ctx = gpu_context_or_skip(); /* GPU 0 */
+  const int64_t S = 1000, H = 4, D = 128;
+  const size_t n = (size_t)(S * H * D);
+  void *q = NULL, *k = NULL, *v = NULL, *o = NULL;
+  upload_qkv(n, n, fc_test_seed(), &q, &k, &v);
+  cr_assert_eq(cudaMalloc(&o, 2 * n), cudaSuccess);
+  cr_assert_eq(cudaMemset(o, 0xFF, 2 * n), cudaSuccess);
+  cudaStream_t far;
+  cr_assert_eq(cudaSetDevice(1), cudaSuccess);
+  cr_assert_eq(cudaStreamCreateWithFlags(&far, cudaStreamNonBlocking), cudaSuccess);
+  cr_assert_eq(cudaSetDevice(0), cudaSuccess);
+  fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, 1, S, H, D), tk = fc_tensor_bshd(k, FC_DTYPE_BF16, 1, S, H, D),
+            tv = fc_tensor_bshd(v, FC_DTYPE_BF16, 1, S, H, D), to = fc_tensor_bshd(o, FC_DTYPE_BF16, 1, S, H, D);
+  fc_attn_options opts = FC_ATTN_OPTIONS_INIT;
+  opts.causal = 1;
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &opts, (struct CUstream_st *)far), FC_ERR_INVALID_VALUE,
+               "%s", fc_last_error(ctx));
+  cr_assert(strstr(fc_last_error(ctx), "belongs to GPU 1, but the context is GPU 0"), "%s", fc_last_error(ctx));
+  cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+  uint16_t *got = malloc(2 * n);
+  cr_assert(got);
+  cr_assert_eq(cudaMemcpy(got, o, 2 * n, cudaMemcpyDeviceToHost), cudaSuccess);
+  for (size_t i = 0; i < n; i++) cr_assert_eq(got[i], 0xFFFF, "element %zu was written", i);
+  free(got);
+  const fc_spec *s = NULL;
+  for (size_t i = 0; i < FC_MATRIX_SIZE; i++)
+    if (!strcmp(fc_matrix[i].name, "tiles-576-causal")) s = &fc_matrix[i];
+  cr_assert(s);
+  fc_case c = fc_spec_case(s, fc_test_seed());
+  fc_check chk;
+  const fc_status st = fc_case_run(ctx, &c, &chk);
+  cr_assert_eq(st, FC_SUCCESS, "%s: %s %s", fc_status_string(st), fc_last_error(ctx), chk.msg);
+  cr_assert(chk.pass, "%s", chk.msg);
+  cr_assert_eq(cudaSetDevice(1), cudaSuccess);
+  cudaStreamDestroy(far);
+  cr_assert_eq(cudaSetDevice(0), cudaSuccess);
+  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(o);
+  fc_context_destroy(ctx);
+}
+
 /* f32 on a GPU context is refused as unsupported, with a sentence naming the reason. */
 Test(gpu, f32_unsupported_on_gpu) {
   fc_context *ctx = gpu_context_or_skip();

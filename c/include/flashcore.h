@@ -221,7 +221,8 @@ typedef struct fc_attn_options {
  * Query head h reads key/value head h / (H / Hk) (GQA; MQA when Hk = 1). q, k, v and out
  * share one dtype; D is one of 32, 64, 96, 128, 192, 256. `opts` may be NULL for defaults.
  * The work is enqueued on `stream` (NULL = the legacy default stream; ignored by the CPU
- * backend, which returns when the output is written). On any error nothing is written.
+ * backend, which returns when the output is written); a stream of another GPU than the
+ * context's is refused (FC_ERR_INVALID_VALUE). On any error nothing is written.
  * A decode under GQA (Sq = 1, H > Hk, no cu_seqlens) runs as the H / Hk query heads of each
  * key/value head taken as that many query rows of it: a view through strides whose rows get
  * the arithmetic of their own heads, so a tile reads each K/V head once; the selector's

@@ -12,6 +12,12 @@ fc_status fc_attention_forward(fc_context *ctx, const fc_tensor *q, const fc_ten
   fc_family requested;
   fc_status st = fc_validate_forward(ctx, q, k, v, out, lse, opts, &p, &requested);
   if (st) return st;
+  /* A stream of another GPU: its launch would fail, and a pool set up on it at a first call
+   * would stay failed. */
+  const int home = ctx->device != FC_DEVICE_CPU ? fc_gpu_stream_device(stream) : -1;
+  if (home >= 0 && home != ctx->device)
+    return fc_fail(ctx, FC_ERR_INVALID_VALUE, "stream = %p belongs to GPU %d, but the context is GPU %d",
+                   (void *)stream, home, ctx->device);
   fc_kernel_info info = FC_KERNEL_INFO_INIT;
   if ((st = fc_select(ctx, &p, requested, &info))) return st;
 

@@ -2,6 +2,7 @@
  * request fails with FC_ERR_NO_DEVICE and a sentence saying so. */
 #include "internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,6 +60,16 @@ int fc_gpu_pointer_is_device(const void *ptr, int *home) {
   return 0; /* unregistered or registered host memory */
 }
 
+int fc_gpu_stream_device(struct CUstream_st *stream) {
+  int device = -1;
+  if ((uintptr_t)stream <= (uintptr_t)cudaStreamPerThread) return -1; /* NULL, legacy, per-thread */
+  if (cudaStreamGetDevice((cudaStream_t)stream, &device) != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  return device;
+}
+
 #else
 
 int fc_gpu_built(void) { return 0; }
@@ -82,6 +93,11 @@ void fc_gpu_leave(int previous) { (void)previous; }
 int fc_gpu_pointer_is_device(const void *ptr, int *home) {
   (void)ptr;
   *home = -1;
+  return -1;
+}
+
+int fc_gpu_stream_device(struct CUstream_st *stream) {
+  (void)stream;
   return -1;
 }
 

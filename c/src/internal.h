@@ -53,6 +53,9 @@ void fc_gpu_leave(int previous);
 /* 1 if ptr is device (or managed) memory, 0 if host memory, -1 if unknown. For device memory
  * *home is the GPU it lives on; else (managed memory too, which every GPU reads) -1. */
 int fc_gpu_pointer_is_device(const void *ptr, int *home);
+/* The GPU a stream belongs to, or -1 where that follows the current device (NULL, the legacy
+ * and per-thread handles) or cannot be read. */
+int fc_gpu_stream_device(struct CUstream_st *stream);
 
 /* Family entry points, implemented in kernels/<family>/ (absent families report 0). */
 
