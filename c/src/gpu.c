@@ -63,6 +63,14 @@ int fc_gpu_pointer_is_device(const void *ptr, int *home) {
 int fc_gpu_stream_device(struct CUstream_st *stream) {
   int device = -1;
   if ((uintptr_t)stream <= (uintptr_t)cudaStreamPerThread) return -1; /* NULL, legacy, per-thread */
+  /* Not while the stream is being captured: asking its device there invalidated the capture
+   * (gpu::graph_capture, 2 x H200). */
+  enum cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing((cudaStream_t)stream, &capture) != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  if (capture != cudaStreamCaptureStatusNone) return -1;
   if (cudaStreamGetDevice((cudaStream_t)stream, &device) != cudaSuccess) {
     cudaGetLastError();
     return -1;

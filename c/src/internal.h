@@ -54,7 +54,7 @@ void fc_gpu_leave(int previous);
  * *home is the GPU it lives on; else (managed memory too, which every GPU reads) -1. */
 int fc_gpu_pointer_is_device(const void *ptr, int *home);
 /* The GPU a stream belongs to, or -1 where that follows the current device (NULL, the legacy
- * and per-thread handles) or cannot be read. */
+ * and per-thread handles), where the stream is being captured, or where it cannot be read. */
 int fc_gpu_stream_device(struct CUstream_st *stream);
 
 /* Family entry points, implemented in kernels/<family>/ (absent families report 0). */
