@@ -216,45 +216,52 @@ Test(gpu, f32_unsupported_on_gpu) {
   fc_context_destroy(ctx);
 }
 
-/* Stream capture (DESIGN.md: a call must be capturable in a CUDA graph): cases of every kind
- * of launch, each captured into a graph on a stream of its own in the strictest (global)
- * mode while its inputs hold NaN, then run twice from the inputs uploaded after the capture,
- * the output poisoned before each run (fc_case::graph). The first case is the process's
- * first forward call, so nothing the library sets up on first use may break a capture. Under
- * capture sm90 runs one CTA per tile (no tile counter or split workspace is taken), so the
- * shapes that would run on the persistent grid, split or not, check that path too. */
-Test(gpu, graph_capture) {
+/* Cases of every kind of launch: persistent (and split) outside a capture, one CTA per tile,
+ * variable lengths, the exact softmax's decode kernels (a GQA decode folded into rows), D=64
+ * GQA f16, D=256 with a window, and a plain D=64 case. */
+static const char *const launch_kinds[] = {
+    "tiles-576-causal", "split-d128", "long-q300-k4200-causal", "varlen-causal", "decode-gqa3-bhsd-softcap",
+    "gqa-8-f16-d64", "long-q600-k2200-d256-window", "d64-bf16",
+};
+
+/* Runs the launch_kinds cases with fc_case::graph or ::managed set, each by the rule; a case a
+ * forced family cannot run is skipped, but at least one must run. */
+static void run_launch_kinds(int graph, int managed) {
   fc_context *ctx = gpu_context_or_skip();
-  static const char *const names[] = {
-      "tiles-576-causal", /* persistent grid outside a capture */
-      "split-d128",       /* persistent, last wave split by keys outside a capture */
-      "long-q300-k4200-causal",
-      "varlen-causal",
-      "decode-gqa3-bhsd-softcap", /* the exact softmax's kernels; a GQA decode folded into rows */
-      "gqa-8-f16-d64",
-      "long-q600-k2200-d256-window",
-      "d64-bf16",
-  };
   const char *forced = getenv("FLASHCORE_FAMILY");
   int ran = 0;
-  for (size_t n = 0; n < sizeof names / sizeof names[0]; n++) {
+  for (size_t n = 0; n < sizeof launch_kinds / sizeof launch_kinds[0]; n++) {
     const fc_spec *s = NULL;
     for (size_t i = 0; i < FC_MATRIX_SIZE; i++)
-      if (!strcmp(fc_matrix[i].name, names[n])) s = &fc_matrix[i];
-    cr_assert(s, "%s is not in the matrix", names[n]);
+      if (!strcmp(fc_matrix[i].name, launch_kinds[n])) s = &fc_matrix[i];
+    cr_assert(s, "%s is not in the matrix", launch_kinds[n]);
     fc_case c = fc_spec_case(s, fc_test_seed() + n);
-    c.graph = 1;
+    c.graph = graph, c.managed = managed;
     fc_check chk;
     const fc_status st = fc_case_run(ctx, &c, &chk);
     if (st == FC_ERR_UNSUPPORTED && forced && *forced && strcmp(forced, "auto")) continue;
     cr_assert_eq(st, FC_SUCCESS, "%s: %s: %s %s", s->name, fc_status_string(st), fc_last_error(ctx), chk.msg);
-    cr_assert(chk.pass, "%s in a graph: %s [max %.3g naive %.3g l2 %.3g lse %.3g]", s->name, chk.msg, chk.max_err,
-              chk.naive_err, chk.rel_l2, chk.lse_err);
+    cr_assert(chk.pass, "%s%s: %s [max %.3g naive %.3g l2 %.3g lse %.3g]", s->name, graph ? " in a graph" : " in managed memory",
+              chk.msg, chk.max_err, chk.naive_err, chk.rel_l2, chk.lse_err);
     ran++;
   }
-  cr_assert_gt(ran, 0, "no case ran in a graph");
+  cr_assert_gt(ran, 0, "no case ran");
   fc_context_destroy(ctx);
 }
+
+/* Stream capture (DESIGN.md: a call must be capturable in a CUDA graph): each case captured
+ * into a graph on a stream of its own in the strictest (global) mode while its inputs hold
+ * NaN, then run twice from the inputs uploaded after the capture, the output poisoned before
+ * each run (fc_case::graph). The first case is the process's first forward call, so nothing
+ * the library sets up on first use may break a capture. Under capture sm90 runs one CTA per
+ * tile (no tile counter or split workspace is taken), so the shapes that would run on the
+ * persistent grid, split or not, check that path too. */
+Test(gpu, graph_capture) { run_launch_kinds(1, 0); }
+
+/* Managed memory (cudaMallocManaged, which validation accepts beside device memory) for every
+ * tensor, the LSE and the offsets, filled from the host, so the kernels' first reads (TMA on
+ * sm90) and writes meet pages that still live on the host. */
+Test(gpu, managed_memory) { run_launch_kinds(0, 1); }
 
 /* Draws on which sm90's lazy running maximum with kMaxSlack = 8 missed the 2x rule on H100 (a
  * key holding a large share of its row arrived in a later key tile, and its P, up to 2^8, was

@@ -232,9 +232,9 @@ typedef struct bufs {
 } bufs;
 
 #ifdef FC_WITH_CUDA
-static void *to_device(const void *src, size_t bytes) {
+static void *to_device(const void *src, size_t bytes, int managed) {
   void *d = NULL;
-  if (cudaMalloc(&d, bytes) != cudaSuccess) return NULL;
+  if ((managed ? cudaMallocManaged(&d, bytes, cudaMemAttachGlobal) : cudaMalloc(&d, bytes)) != cudaSuccess) return NULL;
   cudaMemcpy(d, src, bytes, cudaMemcpyHostToDevice);
   return d;
 }
@@ -346,13 +346,13 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
   fc_status st = FC_SUCCESS;
 #ifdef FC_WITH_CUDA
   if (gpu) {
-    d.q = to_device(h.q, es * (size_t)vq.extent);
-    d.k = to_device(h.k, es * (size_t)vk.extent);
-    d.v = to_device(h.v, es * (size_t)vk.extent);
-    d.o = to_device(h.o, es * (size_t)vo.extent);
-    d.lse = to_device(h.lse, sizeof(float) * (size_t)vl.extent);
-    d.cu_q = to_device(cu_q, sizeof(int32_t) * (size_t)(nseq + 1));
-    d.cu_k = to_device(cu_k, sizeof(int32_t) * (size_t)(nseq + 1));
+    d.q = to_device(h.q, es * (size_t)vq.extent, c->managed);
+    d.k = to_device(h.k, es * (size_t)vk.extent, c->managed);
+    d.v = to_device(h.v, es * (size_t)vk.extent, c->managed);
+    d.o = to_device(h.o, es * (size_t)vo.extent, c->managed);
+    d.lse = to_device(h.lse, sizeof(float) * (size_t)vl.extent, c->managed);
+    d.cu_q = to_device(cu_q, sizeof(int32_t) * (size_t)(nseq + 1), c->managed);
+    d.cu_k = to_device(cu_k, sizeof(int32_t) * (size_t)(nseq + 1), c->managed);
     if (!d.q || !d.k || !d.v || !d.o || !d.lse || !d.cu_q || !d.cu_k) st = FC_ERR_OUT_OF_MEMORY;
   }
 #else

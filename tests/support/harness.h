@@ -44,6 +44,9 @@ typedef struct fc_case {
    * graph twice, the output and LSE poisoned again before each run: what is checked is the
    * second run's output, from the inputs as they are when the graph runs. */
   int graph;
+  /* GPU contexts: every buffer the call reads or writes (tensors, LSE, offsets) in managed
+   * memory (cudaMallocManaged) instead of device memory, filled from the host. */
+  int managed;
 } fc_case;
 
 /* Elements of the output buffer fc_case_run allocates for c (the size keep_out needs). */
