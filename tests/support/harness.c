@@ -232,9 +232,16 @@ typedef struct bufs {
 } bufs;
 
 #ifdef FC_WITH_CUDA
+/* A device (or managed) copy of src. Managed memory is written by the host's own stores, so
+ * its pages start on the host and the kernel's first touch of each migrates it. */
 static void *to_device(const void *src, size_t bytes, int managed) {
   void *d = NULL;
-  if ((managed ? cudaMallocManaged(&d, bytes, cudaMemAttachGlobal) : cudaMalloc(&d, bytes)) != cudaSuccess) return NULL;
+  if (managed) {
+    if (cudaMallocManaged(&d, bytes, cudaMemAttachGlobal) != cudaSuccess || cudaDeviceSynchronize() != cudaSuccess) return NULL;
+    memcpy(d, src, bytes);
+    return d;
+  }
+  if (cudaMalloc(&d, bytes) != cudaSuccess) return NULL;
   cudaMemcpy(d, src, bytes, cudaMemcpyHostToDevice);
   return d;
 }
