@@ -36,6 +36,16 @@ static void upload_qkv(size_t nq, size_t nk, uint64_t seed, void **q, void **k, 
   free(host);
 }
 
+/* Every one of the n 16-bit elements at device address o still holds the poison 0xFFFF
+ * (a NaN): nothing was written there. */
+static void assert_unwritten(const void *o, size_t n) {
+  uint16_t *got = malloc(2 * n);
+  cr_assert(got);
+  cr_assert_eq(cudaMemcpy(got, o, 2 * n, cudaMemcpyDeviceToHost), cudaSuccess);
+  for (size_t i = 0; i < n; i++) cr_assert_eq(got[i], 0xFFFF, "element %zu was written", i);
+  free(got);
+}
+
 ParameterizedTestParameters(gpu, matrix) {
   return cr_make_param_array(fc_spec, (void *)fc_matrix, FC_MATRIX_SIZE);
 }
@@ -99,11 +109,7 @@ Test(gpu, host_offsets_refused) {
                   strstr(fc_last_error(ctx), "host memory"),
               "%s", fc_last_error(ctx));
   }
-  uint16_t *got = malloc(2 * S * H * D);
-  cr_assert(got);
-  cr_assert_eq(cudaMemcpy(got, o, 2 * S * H * D, cudaMemcpyDeviceToHost), cudaSuccess);
-  for (int64_t i = 0; i < S * H * D; i++) cr_assert_eq(got[i], 0xFFFF, "element %lld was written", (long long)i);
-  free(got);
+  assert_unwritten(o, (size_t)(S * H * D));
   cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(o), cudaFree(dev_cu);
   fc_context_destroy(ctx);
 }
@@ -152,11 +158,7 @@ Test(gpu, other_device_memory_refused) {
     cr_assert(strstr(fc_last_error(ctx), want) && strstr(fc_last_error(ctx), "memory of GPU 1, but the context is GPU 0"),
               "%s", fc_last_error(ctx));
   }
-  uint16_t *got = malloc(2 * n);
-  cr_assert(got);
-  cr_assert_eq(cudaMemcpy(got, o, 2 * n, cudaMemcpyDeviceToHost), cudaSuccess);
-  for (size_t i = 0; i < n; i++) cr_assert_eq(got[i], 0xFFFF, "element %zu was written", i);
-  free(got);
+  assert_unwritten(o, n);
   cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(o), cudaFree(lse), cudaFree(dev_cu), cudaFree(far);
   fc_context_destroy(ctx);
 }
@@ -185,11 +187,7 @@ Test(gpu, other_device_stream_refused) {
                "%s", fc_last_error(ctx));
   cr_assert(strstr(fc_last_error(ctx), "belongs to GPU 1, but the context is GPU 0"), "%s", fc_last_error(ctx));
   cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
-  uint16_t *got = malloc(2 * n);
-  cr_assert(got);
-  cr_assert_eq(cudaMemcpy(got, o, 2 * n, cudaMemcpyDeviceToHost), cudaSuccess);
-  for (size_t i = 0; i < n; i++) cr_assert_eq(got[i], 0xFFFF, "element %zu was written", i);
-  free(got);
+  assert_unwritten(o, n);
   const fc_spec *s = NULL;
   for (size_t i = 0; i < FC_MATRIX_SIZE; i++)
     if (!strcmp(fc_matrix[i].name, "tiles-576-causal")) s = &fc_matrix[i];
