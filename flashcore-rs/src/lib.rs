@@ -667,9 +667,9 @@ impl<'a> Forward<'a> {
         self.lse = Some(lse);
         self
     }
-    /// Variable-length batch with host offsets (CPU context). Tensors then have batch 1 and
-    /// seq = total tokens; `cu_seqlens_q` and `cu_seqlens_k` have one more entry than there are
-    /// sequences.
+    /// Variable-length batch with host offsets (CPU context; a GPU context refuses them with
+    /// `Status::WrongMemory`, see `varlen_device`). Tensors then have batch 1 and seq = total
+    /// tokens; `cu_seqlens_q` and `cu_seqlens_k` have one more entry than there are sequences.
     pub fn varlen(mut self, cu_seqlens_q: &'a [i32], cu_seqlens_k: &'a [i32]) -> Self {
         if cu_seqlens_k.len() != cu_seqlens_q.len() || cu_seqlens_q.len() < 2 {
             self.pending = Some(rust_error(
