@@ -126,6 +126,30 @@ mod cuda {
         compare(Family::Sm80, false, 1, 257, 4, 4, 64, Some(unsafe { Stream::from_raw(s) }));
         unsafe { cudaStreamDestroy(s) };
     }
+    /// Host offsets (`Forward::varlen`'s slices) with device tensors on a GPU context: the
+    /// kernel would read host addresses, so the library refuses them and names the argument.
+    #[test]
+    fn host_offsets_on_gpu_context_are_refused() {
+        let gpu = match gpu() {
+            Some(g) => g,
+            None => return,
+        };
+        let shape = [1i64, 64, 2, 64];
+        let x = vec![Bf16::from_f32(0.5); 64 * 2 * 64];
+        let (dq, dout) = (DevBuf::from(&x), DevBuf::from(&x));
+        let cu = [0i32, 20, 64];
+        let t = unsafe { TensorView::from_raw(dq.0, DType::BF16, shape, bshd_strides(shape)) };
+        let e = unsafe {
+            Forward::new(t, t, t).varlen(&cu, &cu).run(&gpu, TensorViewMut::from_raw(dout.0, DType::BF16, shape, bshd_strides(shape)))
+        }
+        .unwrap_err();
+        assert_eq!(e.status, Status::WrongMemory, "{}", e);
+        assert!(e.to_string().contains("cu_seqlens_q"), "{}", e);
+        let mut back = vec![Bf16::default(); x.len()];
+        dout.read(&mut back);
+        assert!(back.iter().zip(&x).all(|(a, b)| a.0 == b.0), "the output was written");
+        eprintln!("ok: {}", e);
+    }
     #[test]
     fn host_slice_on_gpu_context_is_refused() {
         let gpu = match gpu() {
