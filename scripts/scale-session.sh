@@ -14,7 +14,8 @@ export FC_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown)
 final=${OUT:-/tmp/out}
 out=/tmp/fc-session
 rm -rf "$out" && mkdir -p "$out" "$final"
-gpus=$(nvidia-smi -L | wc -l)
+# GPUS=N: use the first N GPUs (with CUDA_VISIBLE_DEVICES set to them), e.g. a pair of a larger machine
+gpus=${GPUS:-$(nvidia-smi -L | wc -l)}
 # GATHER=ENGINE: the main sweeps' --gather (default: flashcore-scale's, ce-store)
 gather=(${GATHER:+--gather $GATHER})
 strong=(--shape 2,16,16,8192,128,1 --shape 1,16,16,16384,128,1 --shape 2,16,16,8192,128,0 --shape 1,16,16,16384,128,0)
@@ -27,7 +28,7 @@ strong=(--shape 2,16,16,8192,128,1 --shape 1,16,16,16384,128,1 --shape 2,16,16,8
 slow=$(( gpus > 2 ? 2 : 1 ))
 weak=(--shape 1,8,8,4096,128,1 --shape 1,8,8,8192,128,1 --shape 1,8,8,16384,128,1)
 [ -n "${WITH_S32768:-}" ] && weak+=(--shape 1,8,8,32768,128,1)
-mpi=(mpirun --allow-run-as-root -np "$gpus" -x NCCL_NVLS_ENABLE -x LD_LIBRARY_PATH -x FC_COMMIT --bind-to none)
+mpi=(mpirun --allow-run-as-root -np "$gpus" -x NCCL_NVLS_ENABLE -x LD_LIBRARY_PATH -x FC_COMMIT ${CUDA_VISIBLE_DEVICES:+-x CUDA_VISIBLE_DEVICES} --bind-to none)
 run() {
   local name=$1 limit=$2; shift 2
   echo "== $name"
