@@ -5,7 +5,7 @@
 --series: README's 2 x H100 summary against issue 6's targets: over several series (each a
 folder of flashcore-scale JSON files, strong and weak, threads and MPI, or a
 scripts/scale-session.sh log where a series kept no JSON), every 2-rank row's efficiency,
-its range, median and how many reach the target; by default the eight primed ce-store
+its range, median and how many reach the target; by default the nine primed ce-store
 H100-pair series README names."""
 import glob
 import json
@@ -55,8 +55,10 @@ def grid(d):
 
 
 def scale(files):
-    print("| file | mode | sweep | B | H/GPU or H | S | causal | 1 GPU ms | 2 GPUs ms | exposed comm ms | busbw GB/s | efficiency | #wrong |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    # "counted": the ranks waited for each other's counted stores (out_signals); busbw is 0
+    # where the kernels store the output themselves, so the table gives chunks and counted.
+    print("| file | mode | sweep | B | H/GPU or H | S | causal | 1 GPU ms | 2 GPUs ms | exposed ms | chunks | counted | efficiency | #wrong |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for f in files:
         d = json.load(open(f))
         rows = d["rows"]
@@ -67,15 +69,17 @@ def scale(files):
                       and (r["H"] == r2["H"] or d["sweep"] == "weak"))
             h = r2["H"] // r2["ranks"] if d["sweep"] == "weak" else r2["H"]
             print(f"| {f.split('/')[-1]} | {d['mode']} | {d['sweep']} | {r2['B']} | {h} | {r2['S']} | {int(r2['causal'])} | "
-                  f"{r1['time_ms']:.3f} | {r2['time_ms']:.3f} | {r2['exposed_ms']:.3f} | {r2['busbw_gbps']:.0f} | "
+                  f"{r1['time_ms']:.3f} | {r2['time_ms']:.3f} | {r2['exposed_ms']:.3f} | {r2.get('chunks', '-')} | "
+                  f"{'yes' if r2.get('counted_stores') else 'no'} | "
                   f"{100 * r2['efficiency']:.1f}% | {r2['wrong']} |")
     print()
 
 
 R = 'scaling/results'
-# The eight primed ce-store series on H100 pairs (README, Multi-GPU scaling): e533e06, 7f829d4
-# on three pairs, 43ad7b6, 6ffdb7e, 772738f and 126f609 (whose folder kept the session's log only).
-SERIES = [f'{R}/scale-*-sm90-h100x2.json', f'{R}/history/scale-x2-session-7f829d4',
+# The nine primed ce-store series on H100 pairs (README, Multi-GPU scaling): the latest
+# (session fdf6fae's call 15, the top-level files), e533e06, 7f829d4 on three pairs, 43ad7b6,
+# 6ffdb7e, 772738f and 126f609 (whose folder kept the session's log only).
+SERIES = [f'{R}/scale-*-sm90-h100x2.json', f'{R}/history/session-9d657f2/call1', f'{R}/history/scale-x2-session-7f829d4',
           f'{R}/history/scale-x2-session-7f829d4/run2', f'{R}/history/scale-x2-session-7f829d4/run3',
           f'{R}/history/scale-h100x2-43ad7b6', f'{R}/history/scale-h100x2-6ffdb7e',
           f'{R}/history/scale-h100x2-772738f', f'{R}/history/scale-primed-h100x2-126f609/session.txt']
