@@ -16,6 +16,7 @@ out=/tmp/fc-session
 rm -rf "$out" && mkdir -p "$out" "$final"
 # GPUS=N: use the first N GPUs (with CUDA_VISIBLE_DEVICES set to them), e.g. a pair of a larger machine
 gpus=${GPUS:-$(nvidia-smi -L | wc -l)}
+[[ $gpus =~ ^[1-9][0-9]*$ ]] || { echo "scale-session.sh: $gpus GPUs (GPUS or nvidia-smi): need at least one" >&2; exit 2; }
 # GATHER=ENGINE: the main sweeps' --gather (default: flashcore-scale's, ce-store)
 gather=(${GATHER:+--gather $GATHER})
 strong=(--shape 2,16,16,8192,128,1 --shape 1,16,16,16384,128,1 --shape 2,16,16,8192,128,0 --shape 1,16,16,16384,128,0)
