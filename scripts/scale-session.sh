@@ -14,9 +14,21 @@ export FC_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown)
 final=${OUT:-/tmp/out}
 out=/tmp/fc-session
 rm -rf "$out" && mkdir -p "$out" "$final"
-# GPUS=N: use the first N GPUs (with CUDA_VISIBLE_DEVICES set to them), e.g. a pair of a larger machine
-gpus=${GPUS:-$(nvidia-smi -L | wc -l)}
+# GPUS=N: run on N GPUs, e.g. a pair of a larger machine: the first N, or the first N of
+# CUDA_VISIBLE_DEVICES where the caller set it. Every run (threads, MPI, mixed) then sees those N.
+present=$(nvidia-smi -L 2>/dev/null | wc -l)
+if [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then
+  IFS=, read -ra visible <<< "$CUDA_VISIBLE_DEVICES"
+  present=${#visible[@]}
+fi
+gpus=${GPUS:-$present}
 [[ $gpus =~ ^[1-9][0-9]*$ ]] || { echo "scale-session.sh: $gpus GPUs (GPUS or nvidia-smi): need at least one" >&2; exit 2; }
+(( gpus <= present )) || { echo "scale-session.sh: GPUS=$gpus but $present GPUs visible" >&2; exit 2; }
+if [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then
+  export CUDA_VISIBLE_DEVICES=$(IFS=,; echo "${visible[*]:0:gpus}")
+else
+  export CUDA_VISIBLE_DEVICES=$(seq -s, 0 $((gpus - 1)))
+fi
 # GATHER=ENGINE: the main sweeps' --gather (default: flashcore-scale's, ce-store)
 gather=(${GATHER:+--gather $GATHER})
 strong=(--shape 2,16,16,8192,128,1 --shape 1,16,16,16384,128,1 --shape 2,16,16,8192,128,0 --shape 1,16,16,16384,128,0)
@@ -29,7 +41,7 @@ strong=(--shape 2,16,16,8192,128,1 --shape 1,16,16,16384,128,1 --shape 2,16,16,8
 slow=$(( gpus > 2 ? 2 : 1 ))
 weak=(--shape 1,8,8,4096,128,1 --shape 1,8,8,8192,128,1 --shape 1,8,8,16384,128,1)
 [ -n "${WITH_S32768:-}" ] && weak+=(--shape 1,8,8,32768,128,1)
-mpi=(mpirun --allow-run-as-root -np "$gpus" -x NCCL_NVLS_ENABLE -x LD_LIBRARY_PATH -x FC_COMMIT ${CUDA_VISIBLE_DEVICES:+-x CUDA_VISIBLE_DEVICES} --bind-to none)
+mpi=(mpirun --allow-run-as-root -np "$gpus" -x NCCL_NVLS_ENABLE -x LD_LIBRARY_PATH -x FC_COMMIT -x CUDA_VISIBLE_DEVICES --bind-to none)
 run() {
   local name=$1 limit=$2; shift 2
   echo "== $name"
