@@ -2,7 +2,7 @@
 """Every results file, folder or source path that the documents cite must exist, so that no
 claim in README (or in the notes and history it points to) rests on a file that is gone.
 
-    scripts/doc-paths.py [DOC ...]     # default: README.md, scaling/results/HISTORY.md,
+    scripts/doc-paths.py [DOC ...]     # default: README.md, docs/*.md, scaling/results/HISTORY.md,
                                        # kernels/sm80/NOTES.md, kernels/sm90/NOTES.md
 
 A cited path is a `backquoted` token, or a bare *.json / *.png name in a table row, that
@@ -20,7 +20,8 @@ import re
 import sys
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-DOCS = ['README.md', 'scaling/results/HISTORY.md', 'kernels/sm80/NOTES.md', 'kernels/sm90/NOTES.md']
+DOCS = ['README.md'] + sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, 'docs', '*.md'))) + [
+    'scaling/results/HISTORY.md', 'kernels/sm80/NOTES.md', 'kernels/sm90/NOTES.md']
 BASES = ['', 'scaling', 'scaling/results', 'scaling/results/history']
 FOLDERS = ('history/', 'results/', 'scaling/', 'kernels/', 'scripts/', 'tests/', 'c/', 'flashcore-rs/')
 ENDINGS = ('.json', '.png', '.txt', '.log', '.csv', '.tar.gz')

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Markdown tables for README from the results files (so every number there has a file).
+"""Markdown tables for README and docs/ from the results files (so every number there has a file).
     python3 scripts/results-table.py scaling/results/fwd-grid-sm90-h100.json scaling/results/scale-*-h200x2.json
     python3 scripts/results-table.py --series [DIR ...]
 --series: README's 2 x H100 summary against issue 6's targets: over several series (each a
