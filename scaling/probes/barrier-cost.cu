@@ -1,0 +1,164 @@
+// What a two-GPU barrier after a kernel costs, by the mechanisms flashcore-scale could use.
+//
+// A probe, not part of the library. GPUs 0 and 1 each run rounds of: an empty kernel on their
+// stream, then (by mode) a barrier with the other GPU, so that the rounds go in lockstep:
+//   kernel     - no barrier: the launch-to-launch time of a stream, the baseline;
+//   memop      - what flashcore-scale's flag barrier does after the storing launch: a stream
+//                write of the round's number into the peer's flag (cuStreamWriteValue32, its
+//                default memory barrier first), then a stream wait on this GPU's own flag;
+//   memop-nb   - the same write without its memory barrier (not enough for the stores a
+//                storing launch sent to the peer; shows what the barrier costs);
+//   memop-fork - the write and the wait on a second stream, forked from and joined back to
+//                the first by events (the harness's phase 2, the barrier timed alone);
+//   event      - each stream waits for an event the other GPU recorded after its kernel
+//                (one process, threads mode only; MPI would need IPC events).
+// Flags live in device memory, each GPU's pair written by the other over the peer mapping,
+// as flashcore-scale's (in NCCL's window). Each repeat's rounds are all enqueued behind a
+// gate (a stream wait on a mapped host word), so the host's enqueueing never paces them. Per
+// mode: median over repeats of (time of R rounds on GPU 0's stream) / R, in microseconds; the
+// barrier's cost is a mode's time less kernel's.
+//
+// Build: nvcc -O2 -std=c++17 -arch=sm_90a barrier-cost.cu -lcuda -o barrier-cost
+//   ./barrier-cost [ROUNDS] [REPEATS]
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#include "probe.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+__global__ void k_empty() {}
+
+typedef CUresult (*write_fn)(CUstream, CUdeviceptr, cuuint32_t, unsigned int);
+typedef CUresult (*wait_fn)(CUstream, CUdeviceptr, cuuint32_t, unsigned int);
+
+enum Mode { KERNEL, MEMOP, MEMOP_NB, MEMOP_FORK, EVENT, MODES };
+static const char *kName[] = {"kernel", "memop", "memop-nb", "memop-fork", "event"};
+
+struct Gpu {
+  cudaStream_t s, side;
+  cudaEvent_t fork, join, done, t0, t1;
+  unsigned *flag;  // [2] in this GPU's memory: slot p is written by GPU p
+};
+
+static write_fn g_write;
+static wait_fn g_wait;
+
+static void check_cu(CUresult r, const char *what, int line) {
+  if (r != CUDA_SUCCESS) {
+    fprintf(stderr, "%s:%d: %s failed (%d)\n", __FILE__, line, what, (int)r);
+    exit(1);
+  }
+}
+#define CU(x) check_cu((x), #x, __LINE__)
+
+// One round's barrier on GPU d (after its kernel), for round number `epoch`.
+static void barrier(Gpu *g, int d, int mode, unsigned epoch) {
+  Gpu &me = g[d], &peer = g[1 - d];
+  CK(cudaSetDevice(d));
+  cudaStream_t st = me.s;
+  if (mode == MEMOP_FORK) {
+    CK(cudaEventRecord(me.fork, me.s));
+    CK(cudaStreamWaitEvent(me.side, me.fork, 0));
+    st = me.side;
+  }
+  if (mode == MEMOP || mode == MEMOP_NB || mode == MEMOP_FORK) {
+    const unsigned flags = mode == MEMOP_NB ? CU_STREAM_WRITE_VALUE_NO_MEMORY_BARRIER : CU_STREAM_WRITE_VALUE_DEFAULT;
+    CU(g_write((CUstream)st, (CUdeviceptr)(peer.flag + d), epoch, flags));
+    CU(g_wait((CUstream)st, (CUdeviceptr)(me.flag + (1 - d)), epoch, CU_STREAM_WAIT_VALUE_GEQ));
+  }
+  if (mode == MEMOP_FORK) {
+    CK(cudaEventRecord(me.join, me.side));
+    CK(cudaStreamWaitEvent(me.s, me.join, 0));
+  }
+}
+
+int main(int argc, char **argv) {
+  const int rounds = argc > 1 ? atoi(argv[1]) : 200, repeats = argc > 2 ? atoi(argv[2]) : 9;
+  if (rounds < 1 || repeats < 1) {
+    fprintf(stderr, "usage: %s [ROUNDS >= 1] [REPEATS >= 1]\n", argv[0]);
+    return 2;
+  }
+  if (int rc = open_peer_pair()) return rc;
+  void *w = nullptr, *v = nullptr;
+  cudaDriverEntryPointQueryResult q1, q2;
+  CK(cudaGetDriverEntryPointByVersion("cuStreamWriteValue32", &w, 12000, cudaEnableDefault, &q1));
+  CK(cudaGetDriverEntryPointByVersion("cuStreamWaitValue32", &v, 12000, cudaEnableDefault, &q2));
+  if (q1 != cudaDriverEntryPointSuccess || q2 != cudaDriverEntryPointSuccess) {
+    printf("no stream memory operations in this driver\n");
+    return 2;
+  }
+  g_write = (write_fn)w, g_wait = (wait_fn)v;
+  Gpu g[2];
+  for (int d = 0; d < 2; d++) {
+    CK(cudaSetDevice(d));
+    CK(cudaStreamCreateWithFlags(&g[d].s, cudaStreamNonBlocking));
+    CK(cudaStreamCreateWithFlags(&g[d].side, cudaStreamNonBlocking));
+    CK(cudaEventCreateWithFlags(&g[d].fork, cudaEventDisableTiming));
+    CK(cudaEventCreateWithFlags(&g[d].join, cudaEventDisableTiming));
+    CK(cudaEventCreateWithFlags(&g[d].done, cudaEventDisableTiming));
+    CK(cudaEventCreate(&g[d].t0));
+    CK(cudaEventCreate(&g[d].t1));
+    CK(cudaMalloc(&g[d].flag, 2 * sizeof(unsigned)));
+    CK(cudaMemset(g[d].flag, 0, 2 * sizeof(unsigned)));
+    CK(cudaDeviceSynchronize());
+  }
+  unsigned *gate = nullptr;  // mapped host word: the streams wait for it to reach the repeat's number
+  CK(cudaHostAlloc((void **)&gate, sizeof *gate, cudaHostAllocMapped | cudaHostAllocPortable));
+  *(volatile unsigned *)gate = 0;
+  void *gate_dev = nullptr;
+  CK(cudaHostGetDevicePointer(&gate_dev, gate, 0));
+  unsigned epoch = 0, opened = 0;
+  printf("%-11s %10s %10s   (us a round, median of %d repeats of %d rounds; GPU 0's stream)\n", "mode", "round",
+         "barrier", repeats, rounds);
+  double base = 0;
+  for (int mode = 0; mode < MODES; mode++) {
+    std::vector<double> us;
+    for (int rep = 0; rep <= repeats; rep++) {  // rep 0 warms up
+      ++opened;
+      for (int d = 0; d < 2; d++) {
+        CK(cudaSetDevice(d));
+        CU(g_wait((CUstream)g[d].s, (CUdeviceptr)gate_dev, opened, CU_STREAM_WAIT_VALUE_GEQ));
+        CK(cudaEventRecord(g[d].t0, g[d].s));
+      }
+      for (int i = 0; i < rounds; i++) {
+        ++epoch;
+        for (int d = 0; d < 2; d++) {
+          CK(cudaSetDevice(d));
+          k_empty<<<1, 32, 0, g[d].s>>>();
+          CK(cudaGetLastError());
+          if (mode == EVENT) CK(cudaEventRecord(g[d].done, g[d].s));
+        }
+        for (int d = 0; d < 2; d++) {
+          if (mode == EVENT) {
+            CK(cudaSetDevice(d));
+            CK(cudaStreamWaitEvent(g[d].s, g[1 - d].done, 0));
+          } else {
+            barrier(g, d, mode, epoch);
+          }
+        }
+      }
+      for (int d = 0; d < 2; d++) {
+        CK(cudaSetDevice(d));
+        CK(cudaEventRecord(g[d].t1, g[d].s));
+      }
+      __atomic_store_n(gate, opened, __ATOMIC_SEQ_CST);
+      for (int d = 0; d < 2; d++) {
+        CK(cudaSetDevice(d));
+        CK(cudaStreamSynchronize(g[d].s));
+      }
+      float ms = 0;
+      CK(cudaEventElapsedTime(&ms, g[0].t0, g[0].t1));
+      if (rep > 0) us.push_back(1000.0 * ms / rounds);
+    }
+    std::sort(us.begin(), us.end());
+    const double med = us[us.size() / 2];
+    if (mode == KERNEL) base = med;
+    printf("%-11s %10.2f %10.2f   (repeats %.2f-%.2f)\n", kName[mode], med, med - base, us.front(), us.back());
+  }
+  return 0;
+}
