@@ -139,7 +139,81 @@ typedef struct run_state {
    * counts after them, instead of the flag barrier: where they run on the persistent grid on
    * every rank (fc_kernel_info.persistent), which waits for its stores once a CTA. */
   int signals;
+  /* The barrier after the storing launch and in phase 2: cross-GPU event waits (evb->on), else
+   * the flags' stream writes and waits (fc_scale_signal). */
+  struct ev_barrier *evb;
+  const fc_host_team *team;
 } run_state;
+
+/* The ranks' barrier as event waits (scaling/probes/barrier-cost.cu: 2.2-2.7 us a barrier on
+ * 2 x H100 against 4.5-7.5 us for the flags' stream write and wait,
+ * results/history/session-dada976/call3b/). An event carries no round number, so a rank's
+ * wait must be enqueued after the other ranks' record of the same barrier: every rank records
+ * its event, the host team meets (outside the GPUs' timeline: each measured round waits at
+ * its gate until the host has enqueued it whole), then each waits for the others'. Two events
+ * a rank in turn: a rank records one again only after the next barrier's host meeting, which
+ * every rank reaches after enqueuing its waits on it. Only where every rank of the team takes
+ * part (the host meeting counts them all); under MPI the events are opened by IPC handle. */
+typedef struct ev_barrier {
+  int on;
+  unsigned int uses;
+  cudaEvent_t mine[2], all[FC_SCALE_MAX_RANKS][2]; /* all[p]: rank p's (own or opened) */
+  int opened;                                       /* all[p] != mine were opened by IPC */
+} ev_barrier;
+
+/* The ranks' barrier on stream st: every rank's work enqueued on its stream before this
+ * completes before any rank's work after it. Returns 0 or a cudaError_t. */
+static int rank_barrier(const run_state *r, cudaStream_t st) {
+  ev_barrier *b = r->evb;
+  if (!b || !b->on) return fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, st);
+  const int k = (int)(b->uses++ & 1u);
+  cudaError_t e = cudaEventRecord(b->mine[k], st);
+  if (e != cudaSuccess) return (int)e;
+  r->team->barrier(r->team);
+  for (int p = 0; p < r->n; p++)
+    if (p != r->rank && (e = cudaStreamWaitEvent(st, b->all[p][k], 0)) != cudaSuccess) return (int)e;
+  return 0;
+}
+
+/* Set up b for every rank of the team (all must call it): 0 with b->on where every rank
+ * could, else 0 with b->on clear on every rank (they then use the flags), or -1 where the
+ * ranks could not agree. */
+static int agree_max(const run_state *r, int *v);
+static int ev_barrier_setup(const run_state *r, ev_barrier *b) {
+  memset(b, 0, sizeof *b);
+  const unsigned flags = cudaEventDisableTiming | (r->team->same_process ? 0u : cudaEventInterprocess);
+  int failed = cudaEventCreateWithFlags(&b->mine[0], flags) != cudaSuccess ||
+               cudaEventCreateWithFlags(&b->mine[1], flags) != cudaSuccess;
+  if (r->team->same_process) {
+    cudaEvent_t all[FC_SCALE_MAX_RANKS][2];
+    r->team->allgather(r->team, r->rank, b->mine, all, sizeof b->mine);
+    memcpy(b->all, all, sizeof(all[0]) * (size_t)r->n);
+  } else {
+    cudaIpcEventHandle_t mine[2], all[FC_SCALE_MAX_RANKS][2];
+    memset(mine, 0, sizeof mine);
+    failed = failed || cudaIpcGetEventHandle(&mine[0], b->mine[0]) != cudaSuccess ||
+             cudaIpcGetEventHandle(&mine[1], b->mine[1]) != cudaSuccess;
+    r->team->allgather(r->team, r->rank, mine, all, sizeof mine);
+    for (int p = 0; p < r->n; p++)
+      for (int k = 0; k < 2; k++) {
+        if (p == r->rank) b->all[p][k] = b->mine[k];
+        else if (!failed) failed = cudaIpcOpenEventHandle(&b->all[p][k], all[p][k]) != cudaSuccess;
+      }
+    b->opened = 1;
+  }
+  cudaGetLastError(); /* a refusal above leaves nothing behind */
+  if (agree_max(r, &failed)) return -1;
+  b->on = !failed;
+  return 0;
+}
+
+static void ev_barrier_free(const run_state *r, ev_barrier *b) {
+  for (int p = 0; b->opened && p < r->n; p++)
+    for (int k = 0; k < 2; k++)
+      if (p != r->rank && b->all[p][k]) cudaEventDestroy(b->all[p][k]);
+  for (int k = 0; k < 2; k++)
+    if (b->mine[k]) cudaEventDestroy(b->mine[k]);
+}
 
 static size_t slot_elems(const run_state *r, int c) {
   const chunk_t *k = &r->chunk[c];
@@ -293,7 +367,7 @@ static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEven
     if (attn && run_chunk(r, 0, r->comp[0], phase == 3)) return -1;
     if (e_last) RS_CUDA(r, cudaEventRecord(e_last, r->comp[0]));
     if (coll && (phase == 2 || !r->signals))
-      RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, r->comp[0]));
+      RS_CUDA(r, (cudaError_t)rank_barrier(r, r->comp[0]));
     else if (coll && wait_stores(r, r->comp[0])) return -1;
     RS_CUDA(r, cudaEventRecord(e1, r->comp[0]));
     return 0;
@@ -313,7 +387,7 @@ static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEven
         return -1;
       }
     RS_NCCL(r, ncclGroupEnd());
-    if (r->store_last) RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, r->comm_stream));
+    if (r->store_last) RS_CUDA(r, (cudaError_t)rank_barrier(r, r->comm_stream));
   }
   for (int c = 0; c < r->chunks && attn; c++) {
     cudaStream_t st = r->comp[c % 2];
@@ -321,7 +395,7 @@ static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEven
     if (e_last && c == r->chunks - 1) RS_CUDA(r, cudaEventRecord(e_last, st));
     if (!coll) continue;
     if (c >= gathered) {
-      if (!r->signals) RS_CUDA(r, (cudaError_t)fc_scale_signal(r->flags, r->rank, r->n, ++*r->epoch, st));
+      if (!r->signals) RS_CUDA(r, (cudaError_t)rank_barrier(r, st));
       else if (wait_stores(r, st)) return -1;
       continue;
     }
@@ -469,7 +543,7 @@ done:
 }
 
 int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int rank, int device,
-                           ncclComm_t comm, fc_rank_result *res) {
+                           ncclComm_t comm, const fc_host_team *team, fc_rank_result *res) {
   const fc_scale_shape *s = &pt->shape;
   const int n = pt->ranks;
   fc_shard shards[FC_SCALE_MAX_RANKS];
@@ -478,7 +552,9 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   const fc_shard *sh = &shards[rank];
   run_state r;
   memset(&r, 0, sizeof r);
-  r.s = s, r.sh = sh, r.n = n, r.rank = rank, r.comm = comm, r.res = res;
+  r.s = s, r.sh = sh, r.n = n, r.rank = rank, r.comm = comm, r.res = res, r.team = team;
+  ev_barrier evb;
+  memset(&evb, 0, sizeof evb);
   int want_chunks = 1;
   int no_store = 0; /* --gather store: this rank's family cannot store copies */
   char no_store_why[160] = "";
@@ -686,6 +762,24 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
       r.per_round[p] = p == rank || h1 <= ch->h0 ? 0u : (unsigned int)(B * (ch->r1 - ch->r0) * (h1 - ch->h0));
     }
   }
+  if (r.store || r.store_last) {
+    /* The barrier by events where every rank of the team takes part and no rank's
+     * FC_SCALE_BARRIER says "memops" */
+    const char *want = getenv("FC_SCALE_BARRIER");
+    int memops = !team || team->size != n || (want && !strcmp(want, "memops"));
+    if (agree_max(&r, &memops)) { /* every rank must take the same path: setting up meets the team */
+      snprintf(res->error, sizeof res->error, "%s:%d: agreeing on the barrier failed", __FILE__, __LINE__);
+      goto done;
+    }
+    if (!memops) {
+      if (ev_barrier_setup(&r, &evb)) {
+        snprintf(res->error, sizeof res->error, "%s:%d: agreeing on the barrier failed", __FILE__, __LINE__);
+        goto done;
+      }
+      r.evb = &evb;
+    }
+    snprintf(res->barrier, sizeof res->barrier, "%s", evb.on ? "events" : "memops");
+  }
   for (int c = 0; c < r.chunks; c++) STEP(cudaEventCreateWithFlags(&r.chunk_done[c], cudaEventDisableTiming));
   if (time_phases(&r, args)) goto done;
   if (args->check && verify_chunks(&r)) goto done;
@@ -724,6 +818,7 @@ done:
 #undef NSTEP
   if (r.fork) cudaEventDestroy(r.fork);
   if (r.join) cudaEventDestroy(r.join);
+  ev_barrier_free(&r, &evb);
   for (int c = 0; c < r.chunks; c++)
     if (r.chunk_done[c]) cudaEventDestroy(r.chunk_done[c]);
   for (int i = 0; i < 2; i++)

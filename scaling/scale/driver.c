@@ -66,6 +66,14 @@ static void team_gather(team *t, int rank, const void *send, void *recv, size_t 
   pthread_barrier_wait(&t->barrier);
 }
 
+/* The team as attention.c sees it (fc_host_team). */
+static void host_barrier(const fc_host_team *h) { team_barrier((team *)h->impl); }
+static void host_allgather(const fc_host_team *h, int rank, const void *send, void *recv, size_t n) {
+  team *t = (team *)h->impl;
+  team_gather(t, rank, send, recv, n);
+  team_bcast(t, rank, recv, n * (size_t)t->size);
+}
+
 /* ---- per-rank context ------------------------------------------------------------------- */
 typedef struct rank_ctx {
   team *t;
@@ -167,7 +175,8 @@ static void *rank_main(void *arg) {
       if (nr != ncclSuccess) {
         snprintf(res.error, sizeof res.error, "%s:%d: ncclCommInitRankConfig: %s", __FILE__, __LINE__, ncclGetErrorString(nr));
       } else {
-        fc_run_attention_point(a, pt, rc->rank, rc->device, comm, &res);
+        const fc_host_team host = {t->size, !use_mpi, host_barrier, host_allgather, t};
+        fc_run_attention_point(a, pt, rc->rank, rc->device, comm, &host, &res);
         ncclCommDestroy(comm);
       }
     }
@@ -265,9 +274,9 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
       const fc_rank_result *x = &row->r[r];
       double ratio = x->naive_err > 0 ? x->max_err / x->naive_err : 0;
       printf("      rank %d: %s (sm_%d%d, device %d) family %s, heads %d..%d (%d kv), %s; time %.3f ms (last launch done at "
-             "%.3f), attention %.3f ms; check %s max err %.3g (%.2fx naive)%s%s%s%s\n", r,
+             "%.3f), attention %.3f ms%s%s; check %s max err %.3g (%.2fx naive)%s%s%s%s\n", r,
              x->gpu, x->cc_major, x->cc_minor, x->device, x->family, x->q_head0, x->q_head0 + x->q_heads - 1, x->kv_heads,
-             x->binding, x->t_total, x->t_last, x->t_attn,
+             x->binding, x->t_total, x->t_last, x->t_attn, x->barrier[0] ? "; barrier by " : "", x->barrier,
              !x->checked ? "skipped" : x->check_pass ? "pass" : "FAIL", x->max_err, ratio, x->cross[0] ? "; " : "", x->cross,
              x->error[0] ? "; error: " : "", x->error);
     }
@@ -288,11 +297,11 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
         fprintf(json, "%s\n    {\"rank\": %d, \"gpu\": \"%s\", \"cc\": \"%d.%d\", \"device\": %d, \"family\": \"%s\", "
                       "\"binding\": \"%s\", \"q_heads\": [%d, %d], \"kv_heads\": %d, \"time_ms\": %.4f, \"last_launch_ms\": %.4f, "
                       "\"attn_ms\": %.4f, \"coll_ms\": %.4f, \"check\": \"%s\", \"max_err\": %.4g, \"error_ratio\": %.3f, "
-                      "\"cross\": \"%s\", \"error\": \"%s\"}",
+                      "\"barrier\": \"%s\", \"cross\": \"%s\", \"error\": \"%s\"}",
                 r ? "," : "", r, x->gpu, x->cc_major, x->cc_minor, x->device, x->family, x->binding, x->q_head0,
                 x->q_head0 + x->q_heads, x->kv_heads, x->t_total, x->t_last, x->t_attn, x->t_coll,
                 !x->checked ? "skipped" : x->check_pass ? "pass" : "FAIL", x->max_err,
-                x->naive_err > 0 ? x->max_err / x->naive_err : 0, x->cross, x->error);
+                x->naive_err > 0 ? x->max_err / x->naive_err : 0, x->barrier, x->cross, x->error);
       }
       fprintf(json, "]}%s\n", i + 1 < num_rows ? "," : "");
     }

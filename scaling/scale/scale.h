@@ -38,6 +38,8 @@ typedef struct fc_rank_result {
   int chunks;                 /* overlap chunks this point ran                             */
   int counted;                /* store, ce-store: the peers' counted stores were waited for,
                                  not the flag barrier (fc_attn_options.out_signals)          */
+  char barrier[16];           /* store, ce-store: how the ranks met after the storing launch
+                                 and in phase 2: "events" or "memops" (attention.c)          */
   double t_total, t_attn, t_coll; /* medians, ms                                          */
   double t_last;              /* phase 3 (both) until its last chunk's launch ended, median ms */
   double flops;               /* this rank's attention FLOPs                               */
@@ -56,9 +58,20 @@ typedef struct fc_point {
   int point_index;
 } fc_point;
 
+/* The ranks' host side (driver.c's team), for what the GPUs cannot order by themselves: a
+ * barrier of every rank's host thread or process, and an all-gather of small records.
+ * same_process: one thread per rank (else one MPI process per rank). */
+typedef struct fc_host_team {
+  int size, same_process;
+  void (*barrier)(const struct fc_host_team *t);
+  void (*allgather)(const struct fc_host_team *t, int rank, const void *send, void *recv, size_t n);
+  void *impl;
+} fc_host_team;
+
 /* Run one point on this rank: plan the shard, check it, time attention, the collective and
- * both overlapped. Returns 0 or -1 with res->error set. */
+ * both overlapped. team: every rank of the run (NULL: none). Returns 0 or -1 with res->error
+ * set. */
 int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int rank, int device,
-                           ncclComm_t comm, fc_rank_result *res);
+                           ncclComm_t comm, const fc_host_team *team, fc_rank_result *res);
 
 #endif
