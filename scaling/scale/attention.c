@@ -152,8 +152,8 @@ typedef struct run_state {
  * its event, the host team meets (outside the GPUs' timeline: each measured round waits at
  * its gate until the host has enqueued it whole), then each waits for the others'. Two events
  * a rank in turn: a rank records one again only after the next barrier's host meeting, which
- * every rank reaches after enqueuing its waits on it. Only where every rank of the team takes
- * part (the host meeting counts them all); under MPI the events are opened by IPC handle. */
+ * every rank reaches after enqueuing its waits on it. The team is the point's ranks (driver.c
+ * makes one for each point); under MPI the events are opened by IPC handle. */
 typedef struct ev_barrier {
   int on;
   unsigned int uses;
@@ -763,8 +763,8 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     }
   }
   if (r.store || r.store_last) {
-    /* The barrier by events where every rank of the team takes part and no rank's
-     * FC_SCALE_BARRIER says "memops" */
+    /* The barrier by events, unless a rank's FC_SCALE_BARRIER says "memops" (or there is
+     * no team of the point's ranks) */
     const char *want = getenv("FC_SCALE_BARRIER");
     int memops = !team || team->size != n || (want && !strcmp(want, "memops"));
     if (agree_max(&r, &memops)) { /* every rank must take the same path: setting up meets the team */

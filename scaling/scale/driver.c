@@ -153,6 +153,28 @@ static void *rank_main(void *arg) {
     ncclUniqueId id;
     if (rc->rank == 0) ncclGetUniqueId(&id);
     team_bcast(t, rc->rank, &id, sizeof id);
+    /* The point's ranks (0 .. pt->ranks - 1) as a team of their own, for attention.c's
+     * barrier, which meets them alone while the others idle. */
+    team *sub = NULL, *made = NULL;
+#ifdef FC_USE_MPI
+    team sub_mpi;
+    if (use_mpi) {
+      MPI_Comm c = MPI_COMM_NULL;
+      MPI_Comm_split(t->comm, rc->rank < pt->ranks ? 0 : MPI_UNDEFINED, rc->rank, &c);
+      if (c != MPI_COMM_NULL) {
+        memset(&sub_mpi, 0, sizeof sub_mpi);
+        sub_mpi.size = pt->ranks, sub_mpi.comm = c, sub = &sub_mpi;
+      }
+    } else
+#endif
+    {
+      if (rc->rank == 0 && (made = calloc(1, sizeof *made)) != NULL) {
+        made->size = pt->ranks;
+        if (pthread_barrier_init(&made->barrier, NULL, (unsigned)pt->ranks)) free(made), made = NULL;
+      }
+      team_bcast(t, rc->rank, &made, sizeof made);
+      if (rc->rank < pt->ranks) sub = made;
+    }
     fc_rank_result res;
     memset(&res, 0, sizeof res);
     res.rank = rc->rank;
@@ -175,8 +197,8 @@ static void *rank_main(void *arg) {
       if (nr != ncclSuccess) {
         snprintf(res.error, sizeof res.error, "%s:%d: ncclCommInitRankConfig: %s", __FILE__, __LINE__, ncclGetErrorString(nr));
       } else {
-        const fc_host_team host = {t->size, !use_mpi, host_barrier, host_allgather, t};
-        fc_run_attention_point(a, pt, rc->rank, rc->device, comm, &host, &res);
+        const fc_host_team host = {sub ? sub->size : 0, !use_mpi, host_barrier, host_allgather, sub};
+        fc_run_attention_point(a, pt, rc->rank, rc->device, comm, sub ? &host : NULL, &res);
         ncclCommDestroy(comm);
       }
     }
@@ -186,6 +208,13 @@ static void *rank_main(void *arg) {
       memcpy(rows[i].r, gathered, sizeof(fc_rank_result) * (size_t)t->size);
     }
     team_barrier(t);
+#ifdef FC_USE_MPI
+    if (use_mpi && sub) MPI_Comm_free(&sub->comm);
+#endif
+    if (rc->rank == 0 && made) { /* every rank is past the point (the barrier above) */
+      pthread_barrier_destroy(&made->barrier);
+      free(made);
+    }
   }
   free(gathered);
   return NULL;
