@@ -59,7 +59,7 @@ typedef struct fc_point {
 } fc_point;
 
 /* The ranks' host side (driver.c's team), for what the GPUs cannot order by themselves: a
- * barrier of every rank's host thread or process, and an all-gather of small records.
+ * barrier of the ranks' host threads or processes, and an all-gather of small records.
  * same_process: one thread per rank (else one MPI process per rank). */
 typedef struct fc_host_team {
   int size, same_process;
@@ -69,8 +69,8 @@ typedef struct fc_host_team {
 } fc_host_team;
 
 /* Run one point on this rank: plan the shard, check it, time attention, the collective and
- * both overlapped. team: every rank of the run (NULL: none). Returns 0 or -1 with res->error
- * set. */
+ * both overlapped. team: the point's ranks (driver.c makes one a point; NULL: none, and the
+ * ranks' barrier uses the flags). Returns 0 or -1 with res->error set. */
 int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int rank, int device,
                            ncclComm_t comm, const fc_host_team *team, fc_rank_result *res);
 
