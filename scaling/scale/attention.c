@@ -12,8 +12,8 @@
  * (fc_attn_options.out_copies). Where every rank's storing launch runs on the persistent grid,
  * it also counts the rows whose stores have landed into a counter in each window
  * (out_signals) and each rank waits for the others' counts (peers.cu), so nothing but that
- * wait follows the kernel; elsewhere a flag barrier after the kernel tells each rank that the
- * others' stores have landed. */
+ * wait follows the kernel; elsewhere a barrier after the kernel (rank_barrier: cross-GPU
+ * events, or the flags in each window) tells each rank that the others' stores have landed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,7 +136,7 @@ typedef struct run_state {
   unsigned int *counts[FC_SCALE_STORE_MAX_RANKS], *sent[FC_SCALE_STORE_MAX_RANKS];
   unsigned int per_round[FC_SCALE_STORE_MAX_RANKS], *expect;
   /* The storing launches count their rows (out_signals) and each rank waits for the others'
-   * counts after them, instead of the flag barrier: where they run on the persistent grid on
+   * counts after them, instead of the barrier: where they run on the persistent grid on
    * every rank (fc_kernel_info.persistent), which waits for its stores once a CTA. */
   int signals;
   /* The barrier after the storing launch and in phase 2: cross-GPU event waits (evb->on), else
@@ -362,7 +362,7 @@ static int gather_chunk(const run_state *r, int c) {
 static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEvent_t e1, cudaEvent_t e_last) {
   const int attn = phase != 2, coll = phase != 1 && r->gather;
   RS_CUDA(r, cudaEventRecord(e0, r->comp[0]));
-  if (r->store) { /* 1: attention alone; 2: the flag barrier alone (it also lines up the ranks'
+  if (r->store) { /* 1: attention alone; 2: the ranks' barrier alone (it also lines up the ranks'
                    * phase 3 starts); 3: attention storing everywhere, then the wait for the others' stores */
     if (attn && run_chunk(r, 0, r->comp[0], phase == 3)) return -1;
     if (e_last) RS_CUDA(r, cudaEventRecord(e_last, r->comp[0]));
@@ -377,7 +377,7 @@ static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEven
   if (coll) RS_CUDA(r, cudaStreamWaitEvent(r->comm_stream, r->fork, 0));
   /* --gather ce-store: the last chunk is not gathered; its launch stores into every rank's
    * window (phase 3), and the wait for the others' stores after it, on its stream, stands for
-   * its gather. In phase 2 the flag barrier stands for it, and lines up the ranks' phase 3. */
+   * its gather. In phase 2 the ranks' barrier stands for it, and lines up the ranks' phase 3. */
   const int gathered = r->chunks - (r->store_last ? 1 : 0);
   if (phase == 2 && coll) {
     RS_NCCL(r, ncclGroupStart());

@@ -228,7 +228,7 @@ typedef struct summary {
 } summary;
 
 /* With --gather store (and ce-store, for its last chunk) bytes move during attention, which no
- * separate phase times: the collective's time is the flag barrier's, timed alone (with
+ * separate phase times: the collective's time is the ranks' barrier's, timed alone (with
  * ce-store, and the earlier chunks' all-gathers), and algbw and busbw are not given (0). */
 static summary summarize(const point_row *row, double t1, int store) {
   summary s = {0};
