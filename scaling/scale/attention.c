@@ -766,9 +766,16 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     /* The barrier by events, unless a rank's FC_SCALE_BARRIER says "memops" (or there is
      * no team of the point's ranks) */
     const char *want = getenv("FC_SCALE_BARRIER");
+    int bad = want && *want && strcmp(want, "events") && strcmp(want, "memops");
     int memops = !team || team->size != n || (want && !strcmp(want, "memops"));
-    if (agree_max(&r, &memops)) { /* every rank must take the same path: setting up meets the team */
+    /* every rank must take the same path (setting up meets the team), and stop together */
+    if (agree_max(&r, &bad) || agree_max(&r, &memops)) {
       snprintf(res->error, sizeof res->error, "%s:%d: agreeing on the barrier failed", __FILE__, __LINE__);
+      goto done;
+    }
+    if (bad) {
+      snprintf(res->error, sizeof res->error, "FC_SCALE_BARRIER=%s%s: use events or memops", want ? want : "",
+               want && *want && strcmp(want, "events") && strcmp(want, "memops") ? "" : " on another rank");
       goto done;
     }
     if (!memops) {

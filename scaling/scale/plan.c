@@ -158,7 +158,10 @@ static const char *usage =
     "  --reps N --warmup N          timed and warm-up iterations (default 20, 3)\n"
     "  --no-check                   skip the float64 check of every shard\n"
     "  --no-bind                    do not bind ranks to the CPUs near their GPU\n"
-    "  --json FILE --csv FILE       write results\n";
+    "  --json FILE --csv FILE       write results\n"
+    "environment: FC_SCALE_BARRIER=events|memops  how the ranks meet after a storing launch\n"
+    "  (default events: cross-GPU event waits; memops: stream writes and waits on flags);\n"
+    "  FC_SCALE_GATE=0  rounds enqueued without their gate\n";
 
 int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size_t err_len) {
   memset(a, 0, sizeof *a);
