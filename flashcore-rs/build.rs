@@ -35,6 +35,11 @@ fn main() {
         let pc = Some(dir.join("flashcore.pc"));
         (dir, pc)
     };
+    if pc.is_none() || env::var_os("FLASHCORE_LIB_DIR").is_some() {
+        // A prebuilt library: relink when it is rebuilt (the CMake build below is tracked by
+        // its sources, and its output would look changed after every run).
+        println!("cargo:rerun-if-changed={}", lib_dir.join("libflashcore.a").display());
+    }
     println!("cargo:rustc-link-search=native={}", lib_dir.display());
     println!("cargo:rustc-link-lib=static=flashcore");
     println!("cargo:lib_dir={}", lib_dir.display());

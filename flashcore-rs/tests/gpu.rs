@@ -98,6 +98,7 @@ mod cuda {
         let mut reference = vec![0f32; nq];
         Forward::new(TensorView::from_slice(&qf, qs).unwrap(), TensorView::from_slice(&kf, ks).unwrap(), TensorView::from_slice(&vf, ks).unwrap())
             .causal(causal)
+            .family(Family::Cpu) // FLASHCORE_FAMILY=sm90 (a forced GPU family) would refuse the CPU context
             .run(&Context::cpu().unwrap(), TensorViewMut::from_slice(&mut reference, qs).unwrap())
             .unwrap();
         let (mut e2, mut r2) = (0f64, 0f64);
