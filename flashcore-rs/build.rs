@@ -36,8 +36,8 @@ fn main() {
         (dir, pc)
     };
     if pc.is_none() || env::var_os("FLASHCORE_LIB_DIR").is_some() {
-        // A prebuilt library: relink when it is rebuilt (the CMake build below is tracked by
-        // its sources, and its output would look changed after every run).
+        // A prebuilt library: relink when it is rebuilt. (The third case's CMake build is
+        // tracked by its sources above; its output would look changed after every run.)
         println!("cargo:rerun-if-changed={}", lib_dir.join("libflashcore.a").display());
     }
     println!("cargo:rustc-link-search=native={}", lib_dir.display());
