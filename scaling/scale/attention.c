@@ -307,7 +307,11 @@ static int verify_chunks(const run_state *r) {
     snprintf(r->res->error, sizeof r->res->error, "%s:%d: out of host memory", __FILE__, __LINE__);
     goto out;
   }
-  if (cudaMalloc((void **)&dev, 2 * n_ref) != cudaSuccess) goto cuda_fail;
+  /* Poisoned with NaN (bf16 0xffff): an element the launch leaves unwritten fails below
+   * instead of matching whatever the allocation held. */
+  if (cudaMalloc((void **)&dev, 2 * n_ref) != cudaSuccess ||
+      cudaMemsetAsync(dev, 0xff, 2 * n_ref, r->comp[0]) != cudaSuccess)
+    goto cuda_fail;
   const chunk_t whole = {0, S, 0, (int)hq};
   if (launch_rows(r, &whole, dev, r->comp[0], 0, NULL)) goto out;
   if (cudaStreamSynchronize(r->comp[0]) != cudaSuccess || cudaMemcpy(ref, dev, 2 * n_ref, cudaMemcpyDeviceToHost) != cudaSuccess ||
