@@ -144,12 +144,15 @@ Test(args, bad_arguments) {
     cr_assert(strstr(err, cases[i].needle), "message \"%s\" lacks \"%s\"", err, cases[i].needle);
   }
 }
+/* The whole usage, to its last line, in the driver's buffer (4096 bytes). */
 Test(args, help) {
   fc_scale_args a;
-  char err[2048];
+  char err[4096];
   char *argv[] = {"x", "--help", NULL};
   cr_assert_eq(fc_scale_parse_args(2, argv, &a, err, sizeof err), 1);
   cr_assert(strstr(err, "usage: flashcore-scale"));
+  cr_assert(strstr(err, "slot of it\n"), "%s", err);
+  cr_assert_lt(strlen(err), sizeof err - 1);
 }
 Test(args, rank_counts) {
   int c[16];
@@ -292,4 +295,31 @@ Test(chunks, auto_rule_and_parsing) {
   cr_assert(strstr(err, "or auto"), "%s", err);
   char *argv4[] = {"x", "--chunks", "0", NULL};
   cr_assert_eq(fc_scale_parse_args(3, argv4, &a, err, sizeof err), -1);
+}
+
+/* The poison scan: bf16 NaN is exponent 0xff with a nonzero mantissa, either sign; the
+ * infinities, zeros and ordinary values are not NaN. */
+Test(verify, bf16_nan_count) {
+  const uint16_t x[] = {0xffff, 0x7fc0, 0x7f81, 0xff81, 0x7f80, 0xff80, 0x0000, 0x8000, 0x3f80, 0xbf80, 0x7f7f, 0x0001};
+  cr_assert_eq(fc_bf16_count_nan(x, 12), 4);
+  cr_assert_eq(fc_bf16_count_nan(x + 4, 8), 0);
+  cr_assert_eq(fc_bf16_count_nan(x, 0), 0);
+}
+
+/* FC_SCALE_SKIP_CHUNK: none when unset or empty; a chunk the all-gather assembles; refused
+ * outside the plan and for a storing chunk (whose skip would leave the others waiting). */
+Test(verify, skip_chunk) {
+  char err[256];
+  cr_assert_eq(fc_scale_skip_chunk(NULL, 2, 2, err, sizeof err), -1);
+  cr_assert_eq(fc_scale_skip_chunk("", 2, 2, err, sizeof err), -1);
+  cr_assert_eq(fc_scale_skip_chunk("0", 2, 2, err, sizeof err), 0);
+  cr_assert_eq(fc_scale_skip_chunk("1", 2, 2, err, sizeof err), 1);
+  cr_assert_eq(fc_scale_skip_chunk("0", 2, 1, err, sizeof err), 0);
+  cr_assert_eq(fc_scale_skip_chunk("1", 2, 1, err, sizeof err), -2);
+  cr_assert(strstr(err, "stores into the other ranks' windows"), "%s", err);
+  cr_assert_eq(fc_scale_skip_chunk("2", 2, 2, err, sizeof err), -2);
+  cr_assert(strstr(err, "use 0 to 1"), "%s", err);
+  cr_assert_eq(fc_scale_skip_chunk("-1", 1, 1, err, sizeof err), -2);
+  cr_assert_eq(fc_scale_skip_chunk("x", 1, 1, err, sizeof err), -2);
+  cr_assert_eq(fc_scale_skip_chunk("0", 1, 0, err, sizeof err), -2);
 }

@@ -117,6 +117,7 @@ typedef struct run_state {
   const fc_shard *sh;
   int n, rank, hmax, chunks, gather, store;
   int store_last; /* --gather ce-store: the last chunk's launch stores into every window */
+  int skip;       /* FC_SCALE_SKIP_CHUNK: the chunk left out, or -1 */
   chunk_t chunk[64];
   const uint16_t *q, *k, *v;
   uint16_t *gathered;
@@ -227,9 +228,32 @@ static size_t chunk_offset(const run_state *r, int c) {
 static uint16_t *slot(const run_state *r, int c) {
   return r->gathered + chunk_offset(r, c) + (size_t)r->rank * slot_elems(r, c);
 }
-
 #define RS_CUDA(r, call) FC_CUDA((r)->res, call)
 #define RS_NCCL(r, call) FC_NCCL((r)->res, call)
+
+/* The elements of a slot of chunk c that a rank with q_heads real heads writes: its first
+ * heads (the padding heads after them stay zero). */
+static size_t real_elems(const run_state *r, int c, int q_heads) {
+  const chunk_t *k = &r->chunk[c];
+  const int h1 = k->h1 < q_heads ? k->h1 : q_heads;
+  return h1 <= k->h0 ? 0 : (size_t)((h1 - k->h0) * r->s->B * r->s->D * (k->r1 - k->r0));
+}
+
+/* NaN (bf16 0xffff) in the real heads of every rank's slot of every chunk, so that after the
+ * timed rounds a slot that no launch or collective wrote is seen (fc_bf16_count_nan), not
+ * read as the zeros that every rank's copy of it would hold alike. Synchronised here: the
+ * agreement that follows the caller's call holds every rank until all have poisoned, so no
+ * other rank's stores into this window can come before. */
+static int poison_slots(const run_state *r, const fc_shard *shards) {
+  for (int c = 0; c < r->chunks; c++)
+    for (int p = 0; p < r->n; p++) {
+      const size_t off = chunk_offset(r, c) + (size_t)p * slot_elems(r, c), len = real_elems(r, c, shards[p].q_heads);
+      if (len) RS_CUDA(r, cudaMemset(r->gathered + off, 0xff, 2 * len));
+    }
+  RS_CUDA(r, cudaDeviceSynchronize());
+  return 0;
+}
+
 
 /* Query rows [ch->r0, ch->r1) of padded local heads [ch->h0, ch->h1), one forward call per
  * segment (its heads within the chunk's), on stream st, into `out` ([head][B][rows][D], the
@@ -278,8 +302,9 @@ static int launch_rows(const run_state *r, const chunk_t *ch, uint16_t *out, cud
   return 0;
 }
 
-/* Chunk c into this rank's slot. */
+/* Chunk c into this rank's slot (nothing for the chunk FC_SCALE_SKIP_CHUNK leaves out). */
 static int run_chunk(const run_state *r, int c, cudaStream_t st, int copies) {
+  if (c == r->skip) return 0;
   return launch_rows(r, &r->chunk[c], slot(r, c), st, copies, NULL);
 }
 
@@ -556,6 +581,7 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   const fc_shard *sh = &shards[rank];
   run_state r;
   memset(&r, 0, sizeof r);
+  r.skip = -1;
   r.s = s, r.sh = sh, r.n = n, r.rank = rank, r.comm = comm, r.res = res, r.team = team;
   ev_barrier evb;
   memset(&evb, 0, sizeof evb);
@@ -742,6 +768,20 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     }
   }
   res->chunks = r.chunks;
+  {
+    /* Every rank takes one skip; a chunk whose launch stores into the others' windows cannot
+     * be skipped, nor anything where no collective is checked. */
+    const char *skip_env = getenv("FC_SCALE_SKIP_CHUNK");
+    const int gathered = r.chunks - (r.store ? r.chunks : r.store_last ? 1 : 0);
+    r.skip = fc_scale_skip_chunk(skip_env, r.chunks, gathered, err, sizeof err);
+    if (r.skip >= 0 && !r.gather)
+      snprintf(err, sizeof err, "FC_SCALE_SKIP_CHUNK=%s: --collective none checks nothing", skip_env), r.skip = -2;
+    if (r.skip == -2) {
+      snprintf(res->error, sizeof res->error, "%s", err);
+      goto done;
+    }
+  }
+  if (r.gather && poison_slots(&r, shards)) goto done;
   if (r.store || r.store_last) {
     /* Counted stores where every rank's storing launch runs persistent, else the barrier. */
     int persistent = 0;
@@ -798,7 +838,9 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   res->gathered_bytes = r.gather ? 2.0 * (double)gathered_elems : 0;
 
   /* Did the collective assemble every rank's output? Each rank hashes its own slots, the
-   * hashes are all-gathered, and every slot of the gathered buffer is hashed and compared. */
+   * hashes are all-gathered, and every slot of the gathered buffer is hashed and compared;
+   * a slot whose real heads still hold a NaN of the poison (poison_slots) was never written,
+   * on any rank, and counts as wrong too. */
   if (r.gather) {
     uint64_t *mine = NULL, *all = NULL;
     uint64_t *hmine = calloc((size_t)r.chunks, 8), *hall = calloc((size_t)r.chunks * n, 8);
@@ -814,7 +856,9 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
     for (int c = 0; ok && c < r.chunks; c++)
       for (int i = 0; i < n; i++) {
         const size_t off = chunk_offset(&r, c) + (size_t)i * slot_elems(&r, c);
-        if (checksum(host + off, slot_elems(&r, c)) != hall[(size_t)i * r.chunks + c]) res->wrong++;
+        if (checksum(host + off, slot_elems(&r, c)) != hall[(size_t)i * r.chunks + c] ||
+            fc_bf16_count_nan(host + off, real_elems(&r, c, shards[i].q_heads)))
+          res->wrong++;
       }
     cudaFree(mine), cudaFree(all), free(hmine), free(hall);
     if (!ok) {

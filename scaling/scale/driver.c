@@ -340,7 +340,7 @@ static void report(const fc_scale_args *a, int world, FILE *json, FILE *csv) {
 
 int main(int argc, char **argv) {
   fc_scale_args args;
-  char err[2048];
+  char err[4096];
   int pr = fc_scale_parse_args(argc, argv, &args, err, sizeof err);
   if (pr) {
     fprintf(pr > 0 ? stdout : stderr, "%s%s", err, pr > 0 ? "" : "\n");

@@ -161,7 +161,9 @@ static const char *usage =
     "  --json FILE --csv FILE       write results\n"
     "environment: FC_SCALE_BARRIER=events|memops  how the ranks meet after a storing launch\n"
     "  (default events: cross-GPU event waits; memops: stream writes and waits on flags);\n"
-    "  FC_SCALE_GATE=0  rounds enqueued without their gate\n";
+    "  FC_SCALE_GATE=0  rounds enqueued without their gate;\n"
+    "  FC_SCALE_SKIP_CHUNK=C  a self-test: every rank leaves chunk C's launches out (one the\n"
+    "  all-gather assembles), so #wrong must count every rank's slot of it\n";
 
 int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size_t err_len) {
   memset(a, 0, sizeof *a);
@@ -270,4 +272,28 @@ int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size
     a->shapes[a->num_shapes++] = (fc_scale_shape){1, 16, 16, 16384, 128, 1};
   }
   return 0;
+}
+
+size_t fc_bf16_count_nan(const uint16_t *x, size_t n) {
+  size_t count = 0;
+  for (size_t i = 0; i < n; i++) count += (x[i] & 0x7fffu) > 0x7f80u;
+  return count;
+}
+
+int fc_scale_skip_chunk(const char *env, int chunks, int gathered, char *err, size_t err_len) {
+  if (!env || !*env) return -1;
+  int64_t c;
+  if (parse_int(env, 0, chunks - 1, &c)) {
+    snprintf(err, err_len, "FC_SCALE_SKIP_CHUNK=%s: this point has %d chunk%s; use 0 to %d", env, chunks,
+             chunks == 1 ? "" : "s", chunks - 1);
+    return -2;
+  }
+  if (c >= gathered) {
+    snprintf(err, err_len,
+             "FC_SCALE_SKIP_CHUNK=%s: chunk %lld's launch stores into the other ranks' windows, which would wait "
+             "for its stores for ever; skip a chunk the all-gather assembles (below %d)",
+             env, (long long)c, gathered);
+    return -2;
+  }
+  return (int)c;
 }

@@ -126,6 +126,19 @@ int fc_auto_chunks(int64_t ctas, int64_t sms, double keys_per_row, int causal, i
  * sentence naming the bad argument in err. */
 int fc_scale_parse_args(int argc, char **argv, fc_scale_args *a, char *err, size_t err_len);
 
+/* How many of the n bf16 values at x are NaN (exponent all ones, mantissa not zero). The
+ * gathered buffer's real elements are NaN until a launch or the collective writes them, and
+ * the harness's outputs are finite (inputs in [-1, 1), no softcap), so a NaN left after the
+ * timed rounds is a slot nobody wrote. */
+size_t fc_bf16_count_nan(const uint16_t *x, size_t n);
+
+/* FC_SCALE_SKIP_CHUNK (a self-test of #wrong): the chunk whose launches every rank leaves
+ * out, from the variable's value `env` (NULL or empty: none), the plan's `chunks` and
+ * `gathered`, the chunks the all-gather assembles (the others' launches store into the other
+ * ranks' windows, which would wait for those stores for ever). Returns the chunk, -1 for
+ * none, or -2 with a sentence in err. */
+int fc_scale_skip_chunk(const char *env, int chunks, int gathered, char *err, size_t err_len);
+
 /* The rank counts of a sweep up to max: 1, 2, 4, ... and max itself. Returns how many. */
 int fc_scale_rank_counts(int max, int *counts, int cap);
 
