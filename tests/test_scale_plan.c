@@ -322,4 +322,5 @@ Test(verify, skip_chunk) {
   cr_assert_eq(fc_scale_skip_chunk("-1", 1, 1, err, sizeof err), -2);
   cr_assert_eq(fc_scale_skip_chunk("x", 1, 1, err, sizeof err), -2);
   cr_assert_eq(fc_scale_skip_chunk("0", 1, 0, err, sizeof err), -2);
+  cr_assert(strstr(err, "every chunk's launch here stores"), "%s", err);
 }

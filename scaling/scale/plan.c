@@ -288,6 +288,13 @@ int fc_scale_skip_chunk(const char *env, int chunks, int gathered, char *err, si
              chunks == 1 ? "" : "s", chunks - 1);
     return -2;
   }
+  if (gathered < 1) {
+    snprintf(err, err_len,
+             "FC_SCALE_SKIP_CHUNK=%s: every chunk's launch here stores into the other ranks' windows, which would "
+             "wait for its stores for ever; skip one under --gather ce, sm or ce-store",
+             env);
+    return -2;
+  }
   if (c >= gathered) {
     snprintf(err, err_len,
              "FC_SCALE_SKIP_CHUNK=%s: chunk %lld's launch stores into the other ranks' windows, which would wait "
