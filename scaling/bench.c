@@ -5,6 +5,8 @@
  *   flashcore-bench --device cpu|N --family sm80 --json FILE --reps 20
  *   flashcore-bench --shape B,H,Hk,Sq,Sk,D,causal --dtype bf16|f16|f32
  *   flashcore-bench --inputs normal      time on inputs of variance 1 (default: uniform in [-1, 1))
+ *   flashcore-bench --varlen             each shape as one variable-length batch of B equal
+ *                                        sequences (cu_seqlens), the same rows as B x S
  *
  * Each shape is first checked against the float64 reference (sampled rows for big shapes)
  * by the rule of VALIDATION.md, then timed: GPU with CUDA events around each call, warm-up
@@ -64,6 +66,43 @@ static double now_ms(void) {
  * more often, which sm90's lazy rescale (kMaxSlack) notices. */
 static int normal_inputs;
 
+/* --varlen: the B sequences of a shape as one variable-length batch (batch 1 of B * S rows,
+ * cu_seqlens every S rows), the same memory as the fixed-length layout, so that the two
+ * time the same work. */
+static int varlen_mode;
+
+/* Offsets of B sequences of sq query and sk key rows, in ctx's memory: cu_q (B + 1 entries)
+ * then cu_k. NULL on failure. */
+static int32_t *make_offsets(int gpu, const shape *s) {
+  const size_t n = 2 * (size_t)(s->B + 1);
+  int32_t *host = malloc(n * sizeof(int32_t)), *cu = NULL;
+  if (!host) return NULL;
+  for (int64_t b = 0; b <= s->B; b++) host[b] = (int32_t)(b * s->Sq), host[s->B + 1 + b] = (int32_t)(b * s->Sk);
+#ifdef FC_WITH_CUDA
+  if (gpu) {
+    if (cudaMalloc((void **)&cu, n * sizeof(int32_t)) != cudaSuccess ||
+        cudaMemcpy(cu, host, n * sizeof(int32_t), cudaMemcpyHostToDevice) != cudaSuccess) {
+      cudaFree(cu);
+      cu = NULL;
+    }
+    free(host);
+    return cu;
+  }
+#endif
+  (void)gpu;
+  return host;
+}
+static void free_offsets(int gpu, int32_t *cu) {
+#ifdef FC_WITH_CUDA
+  if (gpu) {
+    cudaFree(cu);
+    return;
+  }
+#endif
+  (void)gpu;
+  free(cu);
+}
+
 static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *s, int reps,
                       row *r) {
   const size_t es = fc_dtype_size(dt);
@@ -72,6 +111,15 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
   fc_attn_options o = FC_ATTN_OPTIONS_INIT;
   o.causal = s->causal;
   o.family = fam;
+  int32_t *cu = NULL;
+  if (varlen_mode) {
+    if (s->B * (s->Sq > s->Sk ? s->Sq : s->Sk) > INT32_MAX || !(cu = make_offsets(gpu, s))) {
+      fprintf(stderr, "--varlen: no offsets for B = %lld (at most 2^31 - 1 rows, or out of memory)\n", (long long)s->B);
+      return 0;
+    }
+    o.cu_seqlens_q = cu, o.cu_seqlens_k = cu + s->B + 1;
+    o.num_seqs = s->B, o.max_seqlen_q = s->Sq;
+  }
   /* Input sets: enough to exceed twice a 60 MB L2 when one set is small. */
   const double set_bytes = (double)es * (2.0 * nq + 2.0 * nk);
   int sets = gpu ? (int)ceil(120e6 / set_bytes) : 1;
@@ -115,10 +163,12 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
 #endif
   for (int it = -warm; it < reps && st == FC_SUCCESS; it++) {
     int i = (it + warm) % sets;
-    fc_tensor tq = fc_tensor_bshd(q[i], dt, s->B, s->Sq, s->H, s->D);
-    fc_tensor tk = fc_tensor_bshd(k[i], dt, s->B, s->Sk, s->Hk, s->D);
-    fc_tensor tv = fc_tensor_bshd(v[i], dt, s->B, s->Sk, s->Hk, s->D);
-    fc_tensor to = fc_tensor_bshd(out[i], dt, s->B, s->Sq, s->H, s->D);
+    /* varlen: batch 1 of B * S rows, the same memory */
+    const int64_t nb = varlen_mode ? 1 : s->B, rq = varlen_mode ? s->B * s->Sq : s->Sq, rk = varlen_mode ? s->B * s->Sk : s->Sk;
+    fc_tensor tq = fc_tensor_bshd(q[i], dt, nb, rq, s->H, s->D);
+    fc_tensor tk = fc_tensor_bshd(k[i], dt, nb, rk, s->Hk, s->D);
+    fc_tensor tv = fc_tensor_bshd(v[i], dt, nb, rk, s->Hk, s->D);
+    fc_tensor to = fc_tensor_bshd(out[i], dt, nb, rq, s->H, s->D);
     if (it == -warm) {
       fc_kernel_info info = FC_KERNEL_INFO_INIT;
       if (fc_select_kernel(ctx, &tq, &tk, &tv, &to, NULL, &o, &info) == FC_SUCCESS) {
@@ -166,6 +216,7 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
     free(q[i]), free(k[i]), free(v[i]), free(out[i]);
   }
   free(q), free(k), free(v), free(out), free(ms), free(host);
+  if (cu) free_offsets(gpu, cu);
   return ok;
 }
 
@@ -200,7 +251,7 @@ static int standard_grid(shape *g) {
 static void usage(void) {
   fprintf(stderr, "usage: flashcore-bench [--device cpu|N] [--family auto|sm80|sm89|sm90|cpu] "
                   "[--grid default|standard] [--shape B,H,Hk,Sq,Sk,D,causal]... [--dtype bf16|f16|f32] "
-                  "[--reps N] [--threads N] [--inputs uniform|normal] [--json FILE] [--no-check]\n");
+                  "[--reps N] [--threads N] [--inputs uniform|normal] [--varlen] [--json FILE] [--no-check]\n");
 }
 
 int main(int argc, char **argv) {
@@ -214,6 +265,7 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--no-check")) { check = 0; continue; }
+    if (!strcmp(a, "--varlen")) { varlen_mode = 1; continue; }
     if (!val) { usage(); return 2; }
     i++;
     if (!strcmp(a, "--device")) {
@@ -270,9 +322,9 @@ int main(int argc, char **argv) {
     cudaSetDevice(device);
   }
 #endif
-  printf("# flashcore %s on %s, %s, family %s, median of %d, %s inputs\n", fc_version_string(), devname,
+  printf("# flashcore %s on %s, %s, family %s, median of %d, %s inputs%s\n", fc_version_string(), devname,
          dt == FC_DTYPE_BF16 ? "bf16" : dt == FC_DTYPE_F16 ? "f16" : "f32", fc_family_name(fam), reps,
-         normal_inputs ? "normal" : "uniform");
+         normal_inputs ? "normal" : "uniform", varlen_mode ? ", variable-length batches" : "");
   printf("%6s %4s %4s %7s %7s %4s %6s %10s %9s %9s  %s\n", "B", "H", "Hk", "Sq", "Sk", "D",
          "causal", "time(ms)", "TFLOP/s", "GB/s", "check");
   row *rows = calloc((size_t)nshapes, sizeof(row));
@@ -285,6 +337,11 @@ int main(int argc, char **argv) {
     c.causal = s->causal;
     c.with_lse = 1;
     c.sample_rows = 256;
+    int32_t *lens = NULL;
+    if (varlen_mode && (lens = malloc(2 * (size_t)s->B * sizeof(int32_t)))) {
+      for (int64_t b = 0; b < s->B; b++) lens[b] = (int32_t)s->Sq, lens[s->B + b] = (int32_t)s->Sk;
+      c.num_seqs = s->B, c.lens_q = lens, c.lens_k = lens + s->B;
+    }
     snprintf(r->check, sizeof r->check, "skipped");
     fc_context_set_family(ctx, fam);
     if (check) {
@@ -297,6 +354,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "check failed for shape %d: %s %s\n", i, st ? fc_last_error(ctx) : "", st ? "" : chk.msg);
       }
     }
+    free(lens);
     if (!time_shape(ctx, fam, dt, s, reps, r)) {
       failures++;
       continue;
@@ -313,8 +371,9 @@ int main(int argc, char **argv) {
     time_t t = time(NULL);
     char date[16];
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&t));
-    fprintf(f, "{\"device\": \"%s\", \"commit\": \"%s\", \"date\": \"%s\", \"flashcore\": \"%s\", \"inputs\": \"%s\",\n \"rows\": [\n",
-            devname, commit ? commit : "unknown", date, fc_version_string(), normal_inputs ? "normal" : "uniform");
+    fprintf(f, "{\"device\": \"%s\", \"commit\": \"%s\", \"date\": \"%s\", \"flashcore\": \"%s\", \"inputs\": \"%s\", \"varlen\": %s,\n \"rows\": [\n",
+            devname, commit ? commit : "unknown", date, fc_version_string(), normal_inputs ? "normal" : "uniform",
+            varlen_mode ? "true" : "false");
     for (int i = 0; i < nshapes; i++) {
       const row *r = &rows[i];
       fprintf(f, "  {\"family\": \"%s\", \"dtype\": \"%s\", \"B\": %lld, \"H\": %lld, \"Hk\": %lld, \"Sq\": %lld, "

@@ -628,3 +628,82 @@ Test(gpu, varlen_bad_offsets_stay_inside) {
   cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(oarena), cudaFree(larena), cudaFree(cu);
   fc_context_destroy(ctx);
 }
+
+/* A variable-length tensor holds other rows after a sequence's end: the next sequence's, or
+ * rows past the last offset (a buffer larger than the batch). A tile's tail reads them; they
+ * must not reach this sequence's output, even where they hold NaN or an infinity (sm90
+ * zeroes V's rows there, sm80 loads zeros). Three sequences of 100, 7 and 130 keys (tails in
+ * a tile at every head dim) and 64 rows after the last; the second sequence's K and V rows
+ * and the 64 rows after the last are finite in one call and NaN / infinity in the other.
+ * The first and third sequences' outputs must be finite and the same bit for bit in both
+ * calls, with each GPU family, causal and not, long queries and decodes (the exact-softmax
+ * kernels at 16 query rows and fewer). */
+Test(gpu, varlen_foreign_rows_stay_out) {
+  fc_context *ctx = gpu_context_or_skip();
+  enum { H = 2, HK = 1, NS = 3, TK = 100 + 7 + 130 + 64 };
+  static const int32_t lens_k[NS] = {100, 7, 130};
+  static const int32_t lens_q[2][NS] = {{100, 7, 130}, {16, 1, 5}};
+  const fc_family fams[2] = {FC_FAMILY_SM90, FC_FAMILY_SM80};
+  int ran = 0;
+  for (int d = 64; d <= 256; d *= 2)
+    for (int dec = 0; dec < 2; dec++) {
+      int32_t cu[2][NS + 1] = {{0}};
+      for (int i = 0; i < NS; i++) cu[0][i + 1] = cu[0][i] + lens_q[dec][i], cu[1][i + 1] = cu[1][i] + lens_k[i];
+      const int tq = cu[0][NS];
+      const size_t nq = (size_t)tq * H * d, nk = (size_t)TK * HK * d;
+      void *q, *k, *v, *o;
+      int32_t *dcu;
+      upload_qkv(nq > nk ? nq : nk, nk, 0x5eed0000u + (uint64_t)d + (uint64_t)dec, &q, &k, &v);
+      cr_assert_eq(cudaMalloc(&o, 2 * nq), cudaSuccess);
+      cr_assert_eq(cudaMalloc((void **)&dcu, sizeof cu), cudaSuccess);
+      cr_assert_eq(cudaMemcpy(dcu, cu, sizeof cu, cudaMemcpyHostToDevice), cudaSuccess);
+      /* k0, v0: the drawn values; kh, vh: what each call uploads */
+      uint16_t *k0 = malloc(2 * nk), *v0 = malloc(2 * nk), *kh = malloc(2 * nk), *vh = malloc(2 * nk);
+      uint16_t *out[2] = {malloc(2 * nq), malloc(2 * nq)};
+      cr_assert(k0 && v0 && kh && vh && out[0] && out[1]);
+      cr_assert_eq(cudaMemcpy(k0, k, 2 * nk, cudaMemcpyDeviceToHost), cudaSuccess);
+      cr_assert_eq(cudaMemcpy(v0, v, 2 * nk, cudaMemcpyDeviceToHost), cudaSuccess);
+      fc_tensor tq_ = fc_tensor_bshd(q, FC_DTYPE_BF16, 1, tq, H, d), tk = fc_tensor_bshd(k, FC_DTYPE_BF16, 1, TK, HK, d);
+      fc_tensor tv = fc_tensor_bshd(v, FC_DTYPE_BF16, 1, TK, HK, d), to = fc_tensor_bshd(o, FC_DTYPE_BF16, 1, tq, H, d);
+      for (int f = 0; f < 2; f++)
+        for (int causal = 0; causal < 2; causal++) {
+          int skipped = 0;
+          for (int poison = 0; poison < 2 && !skipped; poison++) {
+            /* poison: the foreign rows (the second sequence's and those after the last) hold
+             * NaN in K and, in turn, +inf, NaN and -inf in V; else their drawn values */
+            for (size_t r = 0; r < TK; r++) {
+              const int foreign = poison && ((r >= (size_t)cu[1][1] && r < (size_t)cu[1][2]) || r >= (size_t)cu[1][NS]);
+              for (size_t c = 0; c < (size_t)d; c++) {
+                const size_t e = r * (size_t)d + c;
+                kh[e] = foreign ? 0x7fc0 : k0[e];
+                vh[e] = foreign ? (r + c) % 3 == 0 ? 0x7f80 : (r + c) % 3 == 1 ? 0x7fc0 : 0xff80 : v0[e];
+              }
+            }
+            cr_assert_eq(cudaMemcpy(k, kh, 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
+            cr_assert_eq(cudaMemcpy(v, vh, 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
+            cr_assert_eq(cudaMemset(o, 0xff, 2 * nq), cudaSuccess);
+            fc_attn_options opt = FC_ATTN_OPTIONS_INIT;
+            opt.cu_seqlens_q = dcu, opt.cu_seqlens_k = dcu + NS + 1;
+            opt.num_seqs = NS, opt.max_seqlen_q = dec ? 16 : 130, opt.family = fams[f], opt.causal = causal;
+            const fc_status st = fc_attention_forward(ctx, &tq_, &tk, &tv, &to, NULL, &opt, NULL);
+            if (st == FC_ERR_UNSUPPORTED) { skipped = 1; break; } /* sm90 off Hopper */
+            cr_assert_eq(st, FC_SUCCESS, "%s D=%d: %s", fc_family_name(fams[f]), d, fc_last_error(ctx));
+            cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+            cr_assert_eq(cudaMemcpy(out[poison], o, 2 * nq, cudaMemcpyDeviceToHost), cudaSuccess);
+          }
+          if (skipped) continue;
+          for (int sq = 0; sq < NS; sq += 2)
+            for (size_t i = (size_t)cu[0][sq] * H * d; i < (size_t)cu[0][sq + 1] * H * d; i++) {
+              cr_assert((out[1][i] & 0x7f80) != 0x7f80, "%s D=%d causal %d %s: sequence %d, element %zu: 0x%04x, not finite",
+                        fc_family_name(fams[f]), d, causal, dec ? "decode" : "prefill", sq, i, out[1][i]);
+              cr_assert_eq(out[0][i], out[1][i], "%s D=%d causal %d %s: sequence %d, element %zu: 0x%04x, 0x%04x with finite rows",
+                           fc_family_name(fams[f]), d, causal, dec ? "decode" : "prefill", sq, i, out[1][i], out[0][i]);
+            }
+          ran++;
+        }
+      free(k0), free(v0), free(kh), free(vh), free(out[0]), free(out[1]);
+      cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(o), cudaFree(dcu);
+    }
+  cr_assert_gt(ran, 0, "no family ran");
+  fc_context_destroy(ctx);
+}

@@ -168,6 +168,12 @@ template <typename T, int D, int BM, int BN, int STAGES, bool OSTAGE> struct Sha
   int4 tile[2];
   int piece[2];  // 0: the whole tile; else a piece of it (split tail, piece_code())
   int stored[3];  // rows each consumer warpgroup has stored (out_signals), kept by its thread 0
+  // Varlen: each V tile lands on v_land, and the producer warpgroup's second warp zeroes its
+  // rows past the sequence's end before it arrives on v_full. keys[stage][phase & 1]: the
+  // tile's keys in the sequence (-1: stop), two a stage so that the producer writes a tile's
+  // before it waits for the stage (the one it overwrites is two uses old, long read).
+  uint64_t v_land[STAGES];
+  int keys[STAGES][2];
 };
 
 // A piece of a tile in the split tail, as handed over: key tiles [a, a + n) of the tile in
@@ -293,6 +299,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     for (int i = 0; i < STAGES; i++) {
       mbar_init(&s.k_full[i], 1);
       mbar_init(&s.v_full[i], 1);
+      mbar_init(&s.v_land[i], 1);
       mbar_init(&s.k_empty[i], 4 * C);
       mbar_init(&s.v_empty[i], 4 * C);
     }
@@ -309,7 +316,44 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   if (wg == 0) {
     // ---------------- producer ----------------
     regs_dealloc<kRegs.producer>();
+    // Varlen tensors hold the next sequence's rows (or rows past the last offset) after a
+    // sequence's end, where the TMA reads them into a tile's tail: K's columns there are
+    // masked, but P V would take 0 times V's rows, NaN where they hold an infinity or a NaN.
+    // So in a varlen launch every V tile lands on v_land, and the second warp zeroes those
+    // rows before it passes the tile on to the consumers (v_full), tile after tile in the
+    // ring's order. The generic stores reach the wgmmas' reads (the async proxy) through
+    // fence.proxy.async and the barrier's release.
+    if (threadIdx.x / 32 == 1) {
+      if (!p.cu_k) return;
+      const int lane = threadIdx.x % 32;
+      for (int kv = 0;; kv++) {
+        const int stage = kv % STAGES;
+        mbar_wait(&s.v_land[stage], (kv / STAGES) & 1);
+        const int keys = s.keys[stage][(kv / STAGES) & 1];
+        if (keys < 0) return;
+        if (keys < BN) {
+          // Whole 128-byte rows of each 64-column block: the swizzle moves 16-byte chunks
+          // within a row, never across rows.
+#pragma unroll
+          for (int c = 0; c < kCols; c++) {
+            uint4 *rows = reinterpret_cast<uint4 *>(s.v[stage] + c * BN * 64);
+            for (int i = keys * 8 + lane; i < BN * 8; i += 32) rows[i] = make_uint4(0u, 0u, 0u, 0u);
+          }
+          fence_proxy_async();
+        }
+        __syncwarp();
+        if (lane == 0) mbar_arrive(&s.v_full[stage]);
+      }
+    }
     if (threadIdx.x != 0) return;
+    // After the last of kv V tiles: once the second warp has passed on the tile this stage
+    // held (it has read its keys), a phase of v_land without a copy tells it to stop.
+    auto stop_zeroing = [&](int kv) {
+      const int stage = kv % STAGES;
+      if (kv >= STAGES) mbar_wait(&s.v_full[stage], ((kv - STAGES) / STAGES) & 1);
+      s.keys[stage][(kv / STAGES) & 1] = -1;
+      mbar_arrive(&s.v_land[stage]);
+    };
     tma_prefetch_map(&tm_q);
     tma_prefetch_map(&tm_k);
     tma_prefetch_map(&tm_v);
@@ -325,10 +369,13 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     // CTA's key tiles. K and V of a stage are released separately: K as soon as its scores
     // exist, V after P V, one tile later. So K runs a tile ahead of V through the ring.
     // Between them, after_k() (the persistent kernel loads Q there).
-    auto load_kv = [&](const Tile &w, int it, int kv, auto after_k) {
+    auto load_kv = [&](const Tile &w, int it, int kv, int keys, auto after_k) {
       const int stage = kv % STAGES, qb = p.cu_q ? 0 : w.b;
       const uint32_t parity = ((kv / STAGES) & 1) ^ 1;  // the previous use's phase
       const int row = w.k0 + (w.nb_last - it) * BN;
+      // Varlen: the tile's keys in the sequence, for the second warp (above), which zeroes V's
+      // rows past the end (only the tile's last key tile, the first visited, can run past it).
+      if (p.cu_k) s.keys[stage][parity ^ 1] = keys;
       if (kv >= STAGES) mbar_wait(&s.k_empty[stage], parity);
       mbar_expect_tx(&s.k_full[stage], BN * D * (int)sizeof(T));
 #pragma unroll
@@ -336,16 +383,19 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         tma_load_4d(s.k[stage] + c * BN * 64, &tm_k, &s.k_full[stage], c * 64, row, w.hk, qb);
       after_k();
       if (kv >= STAGES) mbar_wait(&s.v_empty[stage], parity);
-      mbar_expect_tx(&s.v_full[stage], BN * D * (int)sizeof(T));
+      uint64_t *bar = p.cu_k ? &s.v_land[stage] : &s.v_full[stage];
+      mbar_expect_tx(bar, BN * D * (int)sizeof(T));
 #pragma unroll
       for (int c = 0; c < kCols; c++)
-        tma_load_4d(s.v[stage] + c * BN * 64, &tm_v, &s.v_full[stage], c * 64, row, w.hk, qb);
+        tma_load_4d(s.v[stage] + c * BN * 64, &tm_v, bar, c * 64, row, w.hk, qb);
     };
     if (!PERSISTENT) {
       if (mine.nblocks > 0) {
         load_q(mine);
-        for (int it = 0; it < mine.nblocks; it++) load_kv(mine, it, it, [] {});
+        load_kv(mine, 0, 0, mine.sk - mine.nb_last * BN, [] {});
+        for (int it = 1; it < mine.nblocks; it++) load_kv(mine, it, it, BN, [] {});
       }
+      if (p.cu_k) stop_zeroing(mine.nblocks);
       return;
     }
     unsigned int *counter = p.counter;
@@ -367,19 +417,20 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       k++;
       if (tile < 0) return;
       const Tile w = cut(tile_of(pl), pc);
-      for (int it = 0; it < w.nblocks; it++, kv++)
-        load_kv(w, it, kv, [&] {
-          if (it > 0) return;
-          // Q after the tile's first K tile: the Q tile is free once every consumer warp's
-          // last Q K^T of the previous tile is done.
-          if (loaded > 0) mbar_wait(&s.q_empty, (loaded - 1) & 1);
-          load_q(w);
-          loaded++;
-        });
+      if (w.nblocks < 1) return;
+      load_kv(w, 0, kv++, w.sk - w.nb_last * BN, [&] {
+        // Q after the tile's first K tile: the Q tile is free once every consumer warp's
+        // last Q K^T of the previous tile is done.
+        if (loaded > 0) mbar_wait(&s.q_empty, (loaded - 1) & 1);
+        load_q(w);
+        loaded++;
+      });
+      for (int it = 1; it < w.nblocks; it++, kv++) load_kv(w, it, kv, BN, [] {});
     };
     for (;;) {
       if (item >= p.num_items) {
         run(-1, 0);
+        if (p.cu_k) stop_zeroing(kv);
         break;
       }
       if (!kSplit || item < p.split_from) {
