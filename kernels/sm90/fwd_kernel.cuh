@@ -329,7 +329,12 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       for (int kv = 0;; kv++) {
         const int stage = kv % STAGES;
         mbar_wait(&s.v_land[stage], (kv / STAGES) & 1);
-        const int keys = s.keys[stage][(kv / STAGES) & 1];
+        // Read by lane 0 alone, the lane that arrives on v_full after it: racecheck counts
+        // only the arriving thread's accesses as ordered before the producer's next write
+        // (as in take_slot_lane0).
+        int keys = 0;
+        if (lane == 0) keys = s.keys[stage][(kv / STAGES) & 1];
+        keys = __shfl_sync(0xffffffffu, keys, 0);
         if (keys < 0) return;
         if (keys < BN) {
           // Whole 128-byte rows of each 64-column block: the swizzle moves 16-byte chunks
