@@ -632,12 +632,14 @@ Test(gpu, varlen_bad_offsets_stay_inside) {
 /* A variable-length tensor holds other rows after a sequence's end: the next sequence's, or
  * rows past the last offset (a buffer larger than the batch). A tile's tail reads them; they
  * must not reach this sequence's output, even where they hold NaN or an infinity (sm90
- * zeroes V's rows there, sm80 loads zeros). Three sequences of 100, 7 and 130 keys (tails in
- * a tile at every head dim) and 64 rows after the last; the second sequence's K and V rows
- * and the 64 rows after the last are finite in one call and NaN / infinity in the other.
- * The first and third sequences' outputs must be finite and the same bit for bit in both
- * calls, with each GPU family, causal and not, long queries and decodes (the exact-softmax
- * kernels at 16 query rows and fewer). */
+ * zeroes V's rows there, sm80 loads zeros). Likewise the query rows before a sequence's
+ * start, which sm90's first row block of a sequence reads (its blocks end at the sequence's
+ * end). Three sequences of 100, 7 and 130 keys (tails in a tile at every head dim) and 64
+ * rows after the last; the second sequence's Q, K and V rows and the 64 K/V rows after the
+ * last are finite in one call and NaN / infinity in the other. The first and third
+ * sequences' outputs must be finite and the same bit for bit in both calls, with each GPU
+ * family, causal and not, long queries and decodes (the exact-softmax kernels at 16 query
+ * rows and fewer). */
 Test(gpu, varlen_foreign_rows_stay_out) {
   fc_context *ctx = gpu_context_or_skip();
   enum { H = 2, HK = 1, NS = 3, TK = 100 + 7 + 130 + 64 };
@@ -657,10 +659,12 @@ Test(gpu, varlen_foreign_rows_stay_out) {
       cr_assert_eq(cudaMalloc(&o, 2 * nq), cudaSuccess);
       cr_assert_eq(cudaMalloc((void **)&dcu, sizeof cu), cudaSuccess);
       cr_assert_eq(cudaMemcpy(dcu, cu, sizeof cu, cudaMemcpyHostToDevice), cudaSuccess);
-      /* k0, v0: the drawn values; kh, vh: what each call uploads */
-      uint16_t *k0 = malloc(2 * nk), *v0 = malloc(2 * nk), *kh = malloc(2 * nk), *vh = malloc(2 * nk);
+      /* q0, k0, v0: the drawn values; qh, kh, vh: what each call uploads */
+      uint16_t *q0 = malloc(2 * nq), *k0 = malloc(2 * nk), *v0 = malloc(2 * nk);
+      uint16_t *qh = malloc(2 * nq), *kh = malloc(2 * nk), *vh = malloc(2 * nk);
       uint16_t *out[2] = {malloc(2 * nq), malloc(2 * nq)};
-      cr_assert(k0 && v0 && kh && vh && out[0] && out[1]);
+      cr_assert(q0 && k0 && v0 && qh && kh && vh && out[0] && out[1]);
+      cr_assert_eq(cudaMemcpy(q0, q, 2 * nq, cudaMemcpyDeviceToHost), cudaSuccess);
       cr_assert_eq(cudaMemcpy(k0, k, 2 * nk, cudaMemcpyDeviceToHost), cudaSuccess);
       cr_assert_eq(cudaMemcpy(v0, v, 2 * nk, cudaMemcpyDeviceToHost), cudaSuccess);
       fc_tensor tq_ = fc_tensor_bshd(q, FC_DTYPE_BF16, 1, tq, H, d), tk = fc_tensor_bshd(k, FC_DTYPE_BF16, 1, TK, HK, d);
@@ -670,7 +674,12 @@ Test(gpu, varlen_foreign_rows_stay_out) {
           int skipped = 0;
           for (int poison = 0; poison < 2 && !skipped; poison++) {
             /* poison: the foreign rows (the second sequence's and those after the last) hold
-             * NaN in K and, in turn, +inf, NaN and -inf in V; else their drawn values */
+             * NaN in Q and K and, in turn, +inf, NaN and -inf in V; else their drawn values */
+            for (size_t e = 0; e < nq; e++) {
+              const size_t r = e / ((size_t)H * (size_t)d);
+              qh[e] = poison && r >= (size_t)cu[0][1] && r < (size_t)cu[0][2] ? 0x7fc0 : q0[e];
+            }
+            cr_assert_eq(cudaMemcpy(q, qh, 2 * nq, cudaMemcpyHostToDevice), cudaSuccess);
             for (size_t r = 0; r < TK; r++) {
               const int foreign = poison && ((r >= (size_t)cu[1][1] && r < (size_t)cu[1][2]) || r >= (size_t)cu[1][NS]);
               for (size_t c = 0; c < (size_t)d; c++) {
@@ -701,7 +710,7 @@ Test(gpu, varlen_foreign_rows_stay_out) {
             }
           ran++;
         }
-      free(k0), free(v0), free(kh), free(vh), free(out[0]), free(out[1]);
+      free(q0), free(k0), free(v0), free(qh), free(kh), free(vh), free(out[0]), free(out[1]);
       cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(o), cudaFree(dcu);
     }
   cr_assert_gt(ran, 0, "no family ran");
