@@ -28,8 +28,9 @@ cuobjdump --dump-sass "$lib" | awk '
     bad = 0
     for (f in arch) {
       sm90 = f ~ /sm90/
-      # fwd_kernel<T, D, BN, C, STAGES, PERSISTENT, COPIES, EXACT>: persistent, D=64 or D=128 x 128
-      staged = sm90 && f ~ /Lb1ELb[01]ELb[01]EEE/ && (f ~ /Li64ELi128E/ || f ~ /Li128ELi128E/)
+      # fwd_kernel<T, D, BN, C, STAGES, PERSISTENT, COPIES, EXACT, VARLEN>: persistent, D=64 or
+      # D=128 x 128
+      staged = sm90 && f ~ /Lb1ELb[01]ELb[01]ELb[01]EEE/ && (f ~ /Li64ELi128E/ || f ~ /Li128ELi128E/)
       # the 128-key D=128 kernels take the first 96 columns of Q from registers (kQRegs: 6 k-steps)
       qregs = sm90 && f ~ /Li128ELi128E/
       fail = (sm90 && (!hg[f] || !tma[f])) || (staged && !tst[f]) || (qregs && rsq[f] < 6) || loc[f]

@@ -184,7 +184,8 @@ __host__ __device__ constexpr int piece_code(int a, int n, int cut) { return a |
 // counter (persistent_schedule() in config.h says when); otherwise the grid is (row blocks,
 // heads, batch), one tile per CTA. COPIES: the output is also stored to p.copies.
 // EXACT: the exact softmax (no slack), for the launches of exact_softmax() in config.h.
-template <typename T, int D, int BN, int C, int STAGES, bool PERSISTENT, bool COPIES, bool EXACT = false>
+template <typename T, int D, int BN, int C, int STAGES, bool PERSISTENT, bool COPIES, bool EXACT = false,
+          bool VARLEN = false>
 __global__ void __launch_bounds__(128 * (C + 1), 1)
     fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                const __grid_constant__ CUtensorMap tm_v, const __grid_constant__ CUtensorMap tm_o,
@@ -299,7 +300,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     for (int i = 0; i < STAGES; i++) {
       mbar_init(&s.k_full[i], 1);
       mbar_init(&s.v_full[i], 1);
-      mbar_init(&s.v_land[i], 1);
+      if constexpr (VARLEN) mbar_init(&s.v_land[i], 1);
       mbar_init(&s.k_empty[i], 4 * C);
       mbar_init(&s.v_empty[i], 4 * C);
     }
@@ -319,12 +320,12 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     // Varlen tensors hold the next sequence's rows (or rows past the last offset) after a
     // sequence's end, where the TMA reads them into a tile's tail: K's columns there are
     // masked, but P V would take 0 times V's rows, NaN where they hold an infinity or a NaN.
-    // So in a varlen launch every V tile lands on v_land, and the second warp zeroes those
-    // rows before it passes the tile on to the consumers (v_full), tile after tile in the
-    // ring's order. The generic stores reach the wgmmas' reads (the async proxy) through
-    // fence.proxy.async and the barrier's release.
-    if (threadIdx.x / 32 == 1) {
-      if (!p.cu_k) return;
+    // So in a varlen kernel (VARLEN: launches with cu_seqlens) every V tile lands on v_land,
+    // and the second warp zeroes those rows before it passes the tile on to the consumers
+    // (v_full), tile after tile in the ring's order. The generic stores reach the wgmmas'
+    // reads (the async proxy) through fence.proxy.async and the barrier's release. The
+    // fixed-length kernels compile none of it: their code is what it was before.
+    if constexpr (VARLEN) if (threadIdx.x / 32 == 1) {
       const int lane = threadIdx.x % 32;
       for (int kv = 0;; kv++) {
         const int stage = kv % STAGES;
@@ -380,7 +381,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       const int row = w.k0 + (w.nb_last - it) * BN;
       // Varlen: the tile's keys in the sequence, for the second warp (above), which zeroes V's
       // rows past the end (only the tile's last key tile, the first visited, can run past it).
-      if (p.cu_k) s.keys[stage][parity ^ 1] = keys;
+      if constexpr (VARLEN) s.keys[stage][parity ^ 1] = keys;
       if (kv >= STAGES) mbar_wait(&s.k_empty[stage], parity);
       mbar_expect_tx(&s.k_full[stage], BN * D * (int)sizeof(T));
 #pragma unroll
@@ -388,7 +389,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         tma_load_4d(s.k[stage] + c * BN * 64, &tm_k, &s.k_full[stage], c * 64, row, w.hk, qb);
       after_k();
       if (kv >= STAGES) mbar_wait(&s.v_empty[stage], parity);
-      uint64_t *bar = p.cu_k ? &s.v_land[stage] : &s.v_full[stage];
+      uint64_t *bar = VARLEN ? &s.v_land[stage] : &s.v_full[stage];
       mbar_expect_tx(bar, BN * D * (int)sizeof(T));
 #pragma unroll
       for (int c = 0; c < kCols; c++)
@@ -397,10 +398,14 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     if (!PERSISTENT) {
       if (mine.nblocks > 0) {
         load_q(mine);
-        load_kv(mine, 0, 0, mine.sk - mine.nb_last * BN, [] {});
-        for (int it = 1; it < mine.nblocks; it++) load_kv(mine, it, it, BN, [] {});
+        if constexpr (VARLEN) {  // the first key tile apart, so the others pass a constant
+          load_kv(mine, 0, 0, mine.sk - mine.nb_last * BN, [] {});
+          for (int it = 1; it < mine.nblocks; it++) load_kv(mine, it, it, BN, [] {});
+        } else {
+          for (int it = 0; it < mine.nblocks; it++) load_kv(mine, it, it, BN, [] {});
+        }
       }
-      if (p.cu_k) stop_zeroing(mine.nblocks);
+      if constexpr (VARLEN) stop_zeroing(mine.nblocks);
       return;
     }
     unsigned int *counter = p.counter;
@@ -422,20 +427,28 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       k++;
       if (tile < 0) return;
       const Tile w = cut(tile_of(pl), pc);
-      if (w.nblocks < 1) return;
-      load_kv(w, 0, kv++, w.sk - w.nb_last * BN, [&] {
-        // Q after the tile's first K tile: the Q tile is free once every consumer warp's
-        // last Q K^T of the previous tile is done.
+      // Q after the tile's first K tile: the Q tile is free once every consumer warp's last
+      // Q K^T of the previous tile is done.
+      auto first_q = [&] {
         if (loaded > 0) mbar_wait(&s.q_empty, (loaded - 1) & 1);
         load_q(w);
         loaded++;
-      });
-      for (int it = 1; it < w.nblocks; it++, kv++) load_kv(w, it, kv, BN, [] {});
+      };
+      if constexpr (VARLEN) {  // the first key tile apart: its key count held no register
+        if (w.nblocks < 1) return;  // across the Q load (which spilled the producer's)
+        load_kv(w, 0, kv++, w.sk - w.nb_last * BN, first_q);
+        for (int it = 1; it < w.nblocks; it++, kv++) load_kv(w, it, kv, BN, [] {});
+      } else {
+        for (int it = 0; it < w.nblocks; it++, kv++)
+          load_kv(w, it, kv, BN, [&] {
+            if (it == 0) first_q();
+          });
+      }
     };
     for (;;) {
       if (item >= p.num_items) {
         run(-1, 0);
-        if (p.cu_k) stop_zeroing(kv);
+        if constexpr (VARLEN) stop_zeroing(kv);
         break;
       }
       if (!kSplit || item < p.split_from) {

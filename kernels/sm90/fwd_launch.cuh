@@ -4,6 +4,8 @@
 #include <cuda_runtime.h>
 #include <stdio.h>
 
+#include <type_traits>
+
 #include "fc_problem.h"
 #include "flashcore.h"
 #include "fwd_kernel.cuh"
@@ -192,14 +194,19 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
     return r;
   };
   constexpr bool kP = kCanPersist;  // no persistent instantiation where the config has none
-  if (exact_softmax(pr->seqlen_q, copies))  // one CTA per tile (persistent_grid())
-    e = go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false, true>, no_maps);
-  else if (copies)
-    e = kP && persistent ? go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, kP, true>, copy_maps)
-                         : go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, true>, copy_maps);
-  else
-    e = kP && persistent ? go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, kP, false>, no_maps)
-                         : go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false>, no_maps);
+  // VARLEN: kernels of their own for launches with cu_seqlens, which zero V's rows past each
+  // sequence's end (fwd_kernel's second producer warp); the fixed-length ones compile none of it.
+  auto pick = [&](auto varlen) {
+    constexpr bool V = decltype(varlen)::value;
+    if (exact_softmax(pr->seqlen_q, copies))  // one CTA per tile (persistent_grid())
+      return go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false, true, V>, no_maps);
+    if (copies)
+      return kP && persistent ? go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, kP, true, false, V>, copy_maps)
+                              : go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, true, false, V>, copy_maps);
+    return kP && persistent ? go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, kP, false, false, V>, no_maps)
+                            : go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false, false, V>, no_maps);
+  };
+  e = pr->cu_seqlens_k ? pick(std::true_type{}) : pick(std::false_type{});
   if (e != cudaSuccess && persistent) *busy = 0u;  // no CTA ran: the counters are still zero
   if (ws >= 0) finish_split_workspace(device, ws, st);
   return (int)e;
