@@ -228,6 +228,7 @@ static size_t chunk_offset(const run_state *r, int c) {
 static uint16_t *slot(const run_state *r, int c) {
   return r->gathered + chunk_offset(r, c) + (size_t)r->rank * slot_elems(r, c);
 }
+
 #define RS_CUDA(r, call) FC_CUDA((r)->res, call)
 #define RS_NCCL(r, call) FC_NCCL((r)->res, call)
 
@@ -241,9 +242,10 @@ static size_t real_elems(const run_state *r, int c, int q_heads) {
 
 /* NaN (bf16 0xffff) in the real heads of every rank's slot of every chunk, so that after the
  * timed rounds a slot that no launch or collective wrote is seen (fc_bf16_count_nan), not
- * read as the zeros that every rank's copy of it would hold alike. Synchronised here: the
- * agreement that follows the caller's call holds every rank until all have poisoned, so no
- * other rank's stores into this window can come before. */
+ * read as the zeros that every rank's copy of it would hold alike. Finished here, before
+ * anything else writes the buffer: the other ranks reach it only through collectives this
+ * rank joins later, or (store, ce-store) through their kernels' stores, which come after the
+ * agreements that follow the caller's call and hold every rank until all have poisoned. */
 static int poison_slots(const run_state *r, const fc_shard *shards) {
   for (int c = 0; c < r->chunks; c++)
     for (int p = 0; p < r->n; p++) {
@@ -253,7 +255,6 @@ static int poison_slots(const run_state *r, const fc_shard *shards) {
   RS_CUDA(r, cudaDeviceSynchronize());
   return 0;
 }
-
 
 /* Query rows [ch->r0, ch->r1) of padded local heads [ch->h0, ch->h1), one forward call per
  * segment (its heads within the chunk's), on stream st, into `out` ([head][B][rows][D], the
