@@ -337,8 +337,13 @@ int main(int argc, char **argv) {
     c.causal = s->causal;
     c.with_lse = 1;
     c.sample_rows = 256;
-    int32_t *lens = NULL;
-    if (varlen_mode && (lens = malloc(2 * (size_t)s->B * sizeof(int32_t)))) {
+    int32_t *lens = varlen_mode ? malloc(2 * (size_t)s->B * sizeof(int32_t)) : NULL;
+    if (varlen_mode && !lens) {
+      fprintf(stderr, "--varlen: out of host memory for shape %d\n", i);
+      failures++;
+      continue;
+    }
+    if (lens) {
       for (int64_t b = 0; b < s->B; b++) lens[b] = (int32_t)s->Sq, lens[s->B + b] = (int32_t)s->Sk;
       c.num_seqs = s->B, c.lens_q = lens, c.lens_k = lens + s->B;
     }
