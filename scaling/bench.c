@@ -118,7 +118,7 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
       return 0;
     }
     o.cu_seqlens_q = cu, o.cu_seqlens_k = cu + s->B + 1;
-    o.num_seqs = s->B, o.max_seqlen_q = s->Sq;
+    o.num_seqs = s->B, o.max_seqlen_q = s->Sq, o.max_seqlen_k = s->Sk;
   }
   /* Input sets: enough to exceed twice a 60 MB L2 when one set is small. */
   const double set_bytes = (double)es * (2.0 * nq + 2.0 * nk);

@@ -302,6 +302,25 @@ Test(validation, varlen_past_end) {
 }
 Test(validation, varlen_max_seqlen_too_small) { varlen(); opts.max_seqlen_q = 5; expect(FC_ERR_INVALID_VALUE, "opts->max_seqlen_q = 5"); }
 Test(validation, varlen_max_seqlen_negative) { varlen(); opts.max_seqlen_q = -1; expect(FC_ERR_INVALID_VALUE, "opts->max_seqlen_q = -1"); }
+/* max_seqlen_k: the longest key sequence (20 here), 0 when unknown; checked on the CPU. */
+Test(validation, varlen_max_seqlen_k) {
+  varlen();
+  opts.max_seqlen_k = 20;
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+  opts.max_seqlen_k = B * S; /* every key row: a loose bound is fine */
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+}
+Test(validation, varlen_max_seqlen_k_too_small) { varlen(); opts.max_seqlen_k = 19; expect(FC_ERR_INVALID_VALUE, "opts->max_seqlen_k = 19, but a sequence has 20 key rows"); }
+Test(validation, varlen_max_seqlen_k_negative) { varlen(); opts.max_seqlen_k = -1; expect(FC_ERR_INVALID_VALUE, "opts->max_seqlen_k = -1"); }
+Test(validation, varlen_max_seqlen_k_past_rows) { varlen(); opts.max_seqlen_k = B * S + 1; expect(FC_ERR_INVALID_VALUE, "the key rows"); }
+Test(validation, options_without_max_seqlen_k) {
+  /* A caller built against the header before max_seqlen_k passes its size: the field past it
+   * is never read, so a value there that would be refused changes nothing. */
+  varlen();
+  opts.size = offsetof(fc_attn_options, max_seqlen_k);
+  opts.max_seqlen_k = -5;
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+}
 
 Test(validation, f32_accepted_on_cpu) {
   static float qf[S * H * D], kf[S * HK * D], vf[S * HK * D], of[S * H * D];

@@ -205,12 +205,20 @@ typedef struct fc_attn_options {
    * sm90 family and the CPU backend offer it. Callers built against a header without this
    * field pass the shorter size and get no signals. */
   uint32_t *const *out_signals;
+  /* With cu_seqlens: the longest key sequence, or 0 when unknown (then taken as the key rows
+   * k holds). Only the choice of kernel depends on it: with a short bound, sm90 runs a
+   * variable-length batch on its persistent grid, as it does a fixed-length batch of that
+   * length. A CPU context checks it against the offsets; a GPU context cannot read them, and
+   * a sequence longer than the bound is still computed in full there. In 0..k's rows; ignored
+   * without cu_seqlens. Callers built against a header without this field pass the shorter
+   * size and get 0. */
+  int64_t max_seqlen_k;
 } fc_attn_options;
 
 #define FC_MAX_OUT_COPIES 7
 
 #define FC_ATTN_OPTIONS_INIT \
-  { sizeof(fc_attn_options), 0.0f, 0, -1, -1, 0.0f, NULL, NULL, 0, 0, FC_FAMILY_AUTO, NULL, 0, NULL }
+  { sizeof(fc_attn_options), 0.0f, 0, -1, -1, 0.0f, NULL, NULL, 0, 0, FC_FAMILY_AUTO, NULL, 0, NULL, 0 }
 
 /* out = softmax(mask(scale * q k^T)) v, per batch and head.
  *

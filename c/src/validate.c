@@ -113,13 +113,15 @@ static fc_status check_memory_kind(fc_context *ctx, const char *name, const void
 _Static_assert(sizeof(((fc_problem *)0)->out_copies) == FC_MAX_OUT_COPIES * sizeof(void *),
                "fc_problem holds every out_copies entry");
 
-/* The options of headers without out_copies, or without out_signals: a caller built against
- * one passes its size. */
+/* The options of headers without out_copies, without out_signals, or without max_seqlen_k: a
+ * caller built against one passes its size. */
 static const size_t kOptionsNoCopies = offsetof(fc_attn_options, out_copies);
 static const size_t kOptionsNoSignals = offsetof(fc_attn_options, out_signals);
+static const size_t kOptionsNoMaxK = offsetof(fc_attn_options, max_seqlen_k);
 
 static fc_status check_options(fc_context *ctx, const fc_attn_options *o, int64_t d) {
-  if (o->size != sizeof(fc_attn_options) && o->size != kOptionsNoCopies && o->size != kOptionsNoSignals)
+  if (o->size != sizeof(fc_attn_options) && o->size != kOptionsNoCopies && o->size != kOptionsNoSignals &&
+      o->size != kOptionsNoMaxK)
     return fc_fail(ctx, FC_ERR_INVALID_VALUE,
                    "opts->size = %zu, expected %zu: initialise options with FC_ATTN_OPTIONS_INIT",
                    o->size, sizeof(fc_attn_options));
@@ -180,6 +182,11 @@ static fc_status check_varlen(fc_context *ctx, const fc_attn_options *o, const f
                    "opts->max_seqlen_q = %lld; it must lie in 0..%lld (the query rows)",
                    (long long)o->max_seqlen_q, (long long)q->shape[1]);
   int64_t max_q = o->max_seqlen_q;
+  const int64_t max_k = o->size >= sizeof(fc_attn_options) ? o->max_seqlen_k : 0;
+  if (max_k < 0 || max_k > k->shape[1])
+    return fc_fail(ctx, FC_ERR_INVALID_VALUE,
+                   "opts->max_seqlen_k = %lld; it must lie in 0..%lld (the key rows; 0: unknown)",
+                   (long long)max_k, (long long)k->shape[1]);
   fc_status st;
   if ((st = check_memory_kind(ctx, "opts->cu_seqlens_q", o->cu_seqlens_q, 0)) ||
       (st = check_memory_kind(ctx, "opts->cu_seqlens_k", o->cu_seqlens_k, 0)))
@@ -190,13 +197,14 @@ static fc_status check_varlen(fc_context *ctx, const fc_attn_options *o, const f
       return fc_fail(ctx, FC_ERR_INVALID_VALUE,
                      "opts->cu_seqlens_q[0] = %d, cu_seqlens_k[0] = %d; offsets must start at 0",
                      cq[0], ck[0]);
-    int64_t longest = 0;
+    int64_t longest = 0, longest_k = 0;
     for (int64_t b = 0; b < o->num_seqs; b++) {
       if (cq[b + 1] < cq[b] || ck[b + 1] < ck[b])
         return fc_fail(ctx, FC_ERR_INVALID_VALUE,
                        "opts->cu_seqlens decrease at sequence %lld (q: %d -> %d, k: %d -> %d)",
                        (long long)b, cq[b], cq[b + 1], ck[b], ck[b + 1]);
       if (cq[b + 1] - cq[b] > longest) longest = cq[b + 1] - cq[b];
+      if (ck[b + 1] - ck[b] > longest_k) longest_k = ck[b + 1] - ck[b];
     }
     if (cq[o->num_seqs] > q->shape[1] || ck[o->num_seqs] > k->shape[1])
       return fc_fail(ctx, FC_ERR_SHAPE_MISMATCH,
@@ -208,6 +216,10 @@ static fc_status check_varlen(fc_context *ctx, const fc_attn_options *o, const f
       return fc_fail(ctx, FC_ERR_INVALID_VALUE,
                      "opts->max_seqlen_q = %lld, but a sequence has %lld query rows",
                      (long long)max_q, (long long)longest);
+    if (max_k != 0 && max_k < longest_k)
+      return fc_fail(ctx, FC_ERR_INVALID_VALUE,
+                     "opts->max_seqlen_k = %lld, but a sequence has %lld key rows",
+                     (long long)max_k, (long long)longest_k);
     max_q = longest;
   } else if (max_q == 0) {
     return fc_fail(ctx, FC_ERR_INVALID_VALUE,
@@ -218,7 +230,8 @@ static fc_status check_varlen(fc_context *ctx, const fc_attn_options *o, const f
   p->cu_seqlens_k = o->cu_seqlens_k;
   p->batch = o->num_seqs;
   p->seqlen_q = max_q;
-  p->seqlen_k = k->shape[1];
+  /* The kernels read each sequence's keys from the offsets; seqlen_k only steers the plan. */
+  p->seqlen_k = max_k > 0 ? max_k : k->shape[1];
   return FC_SUCCESS;
 }
 
@@ -304,7 +317,7 @@ fc_status fc_validate_forward(fc_context *ctx, const fc_tensor *q, const fc_tens
 
   /* Copies of the output: out's view at another address, overlapping nothing else. */
   const int copies = o->size >= kOptionsNoSignals ? o->num_out_copies : 0;
-  uint32_t *const *signals = o->size >= sizeof(fc_attn_options) ? o->out_signals : NULL;
+  uint32_t *const *signals = o->size >= kOptionsNoMaxK ? o->out_signals : NULL;
   if (copies < 0 || copies > FC_MAX_OUT_COPIES)
     return fc_fail(ctx, FC_ERR_INVALID_VALUE, "opts->num_out_copies = %d; use 0 to %d", copies,
                    FC_MAX_OUT_COPIES);

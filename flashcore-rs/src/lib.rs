@@ -553,6 +553,7 @@ struct Varlen {
     cu_k: *const i32,
     num_seqs: i64,
     max_seqlen_q: i64,
+    max_seqlen_k: i64,
 }
 
 /// What the selector chose for a problem.
@@ -632,6 +633,7 @@ impl<'a> Forward<'a> {
             out_copies: std::ptr::null(),
             num_out_copies: 0,
             out_signals: std::ptr::null(),
+            max_seqlen_k: 0,
         };
         Forward { q, k, v, lse: None, opts, varlen: None, stream: Stream::default_stream(), pending: None }
     }
@@ -684,8 +686,14 @@ impl<'a> Forward<'a> {
         }
         let num_seqs = (cu_seqlens_q.len() - 1) as i64;
         // The library checks the offsets themselves (start at 0, never decrease, in bounds).
-        let max_q = cu_seqlens_q.windows(2).map(|w| (w[1] as i64 - w[0] as i64).max(0)).max().unwrap_or(0);
-        self.varlen = Some(Varlen { cu_q: cu_seqlens_q.as_ptr(), cu_k: cu_seqlens_k.as_ptr(), num_seqs, max_seqlen_q: max_q });
+        let longest = |cu: &[i32]| cu.windows(2).map(|w| (w[1] as i64 - w[0] as i64).max(0)).max().unwrap_or(0);
+        self.varlen = Some(Varlen {
+            cu_q: cu_seqlens_q.as_ptr(),
+            cu_k: cu_seqlens_k.as_ptr(),
+            num_seqs,
+            max_seqlen_q: longest(cu_seqlens_q),
+            max_seqlen_k: longest(cu_seqlens_k),
+        });
         self
     }
     /// Variable-length batch with offsets in device memory (GPU context).
@@ -693,9 +701,19 @@ impl<'a> Forward<'a> {
     /// # Safety
     /// Both pointers must be device arrays of `num_seqs + 1` int32 offsets that stay valid
     /// until the call's work on the stream has finished; `max_seqlen_q` must bound every
-    /// query length.
+    /// query length. The longest key length, where known, goes to `max_seqlen_k`.
     pub unsafe fn varlen_device(mut self, cu_seqlens_q: *const i32, cu_seqlens_k: *const i32, num_seqs: i64, max_seqlen_q: i64) -> Self {
-        self.varlen = Some(Varlen { cu_q: cu_seqlens_q, cu_k: cu_seqlens_k, num_seqs, max_seqlen_q });
+        self.varlen = Some(Varlen { cu_q: cu_seqlens_q, cu_k: cu_seqlens_k, num_seqs, max_seqlen_q, max_seqlen_k: 0 });
+        self
+    }
+    /// The longest key sequence of a variable-length batch given by `varlen_device` (the
+    /// host-slice `varlen` finds it itself). Only the choice of kernel depends on it: with a
+    /// short bound sm90 runs the batch on its persistent grid. 0 (the default) means unknown.
+    /// Call it after `varlen_device`; without a variable-length batch it has no effect.
+    pub fn max_seqlen_k(mut self, max_seqlen_k: i64) -> Self {
+        if let Some(v) = self.varlen.as_mut() {
+            v.max_seqlen_k = max_seqlen_k;
+        }
         self
     }
     /// Enqueue on this CUDA stream (GPU contexts; default: the legacy default stream).
@@ -711,6 +729,7 @@ impl<'a> Forward<'a> {
             o.cu_seqlens_k = v.cu_k;
             o.num_seqs = v.num_seqs;
             o.max_seqlen_q = v.max_seqlen_q;
+            o.max_seqlen_k = v.max_seqlen_k;
         }
         o
     }

@@ -201,12 +201,13 @@ pub struct fc_attn_options {
     pub out_copies: *const *mut ::std::os::raw::c_void,
     pub num_out_copies: ::std::os::raw::c_int,
     pub out_signals: *const *mut u32,
+    pub max_seqlen_k: i64,
 }
 #[test]
 fn bindgen_test_layout_fc_attn_options() {
     assert_eq!(
         ::std::mem::size_of::<fc_attn_options>(),
-        104usize,
+        112usize,
         concat!("Size of: ", stringify!(fc_attn_options))
     );
     assert_eq!(
@@ -452,6 +453,23 @@ fn bindgen_test_layout_fc_attn_options() {
         );
     }
     test_field_out_signals();
+    fn test_field_max_seqlen_k() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<fc_attn_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).max_seqlen_k) as usize - ptr as usize
+            },
+            104usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(fc_attn_options),
+                "::",
+                stringify!(max_seqlen_k)
+            )
+        );
+    }
+    test_field_max_seqlen_k();
 }
 extern "C" {
     pub fn fc_attention_forward(

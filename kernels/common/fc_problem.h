@@ -19,8 +19,9 @@ typedef struct fc_problem {
    * strides are 0 and rows are addressed through the cumulative offsets. */
   int64_t q_stride[3], k_stride[3], v_stride[3], o_stride[3], lse_stride[3];
   int64_t batch;              /* sequences (num_seqs for varlen)                            */
-  int64_t seqlen_q, seqlen_k; /* per-sequence lengths; for varlen: max_seqlen_q and the
-                                 total key rows (an upper bound for every sequence)         */
+  int64_t seqlen_q, seqlen_k; /* per-sequence lengths; for varlen: max_seqlen_q and
+                                 max_seqlen_k, else the total key rows (the kernels read each
+                                 sequence's keys from the offsets: only the plan uses it)   */
   int64_t total_q, total_k;   /* rows of the q/k tensors' seq dimension (bounds for varlen) */
   int64_t heads, heads_k, head_dim;
   float scale;                /* resolved softmax scale                                    */

@@ -321,12 +321,13 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
   const int64_t nseq = varlen ? c->num_seqs : c->B;
   int32_t *cu_q = calloc((size_t)nseq + 1, sizeof(int32_t));
   int32_t *cu_k = calloc((size_t)nseq + 1, sizeof(int32_t));
-  int64_t max_q = 0;
+  int64_t max_q = 0, max_k = 0;
   for (int64_t b = 0; b < nseq; b++) {
     int64_t lq = varlen ? c->lens_q[b] : c->Sq, lk = varlen ? c->lens_k[b] : c->Sk;
     cu_q[b + 1] = (int32_t)(cu_q[b] + lq);
     cu_k[b + 1] = (int32_t)(cu_k[b] + lk);
     if (lq > max_q) max_q = lq;
+    if (lk > max_k) max_k = lk;
   }
   const int64_t B = varlen ? 1 : c->B;
   const int64_t Sq = varlen ? cu_q[nseq] : c->Sq, Sk = varlen ? cu_k[nseq] : c->Sk;
@@ -383,6 +384,9 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
     o.cu_seqlens_k = d.cu_k;
     o.num_seqs = nseq;
     o.max_seqlen_q = max_q;
+    /* The longest key length for odd seeds, unknown (0) for even ones: both plans run, and a
+     * seed says which. */
+    if (c->seed & 1) o.max_seqlen_k = max_k;
   }
 #ifdef FC_WITH_CUDA
   if (st == FC_SUCCESS && gpu && c->graph)
