@@ -286,6 +286,25 @@ fn error_varlen_offsets() {
     assert_eq!(s, Status::InvalidValue);
 }
 
+/// The longest key length: `varlen` finds it from the slices (so a CPU context's check of it
+/// passes), and `max_seqlen_k` after `varlen_device` passes the caller's, which a CPU context
+/// refuses when a sequence is longer (a GPU context only plans with it).
+#[test]
+fn varlen_max_seqlen_k() {
+    let (x, mut o) = small();
+    let ctx = Context::cpu().unwrap();
+    let t = TensorView::from_slice(&x, [1, 8, 1, 64]).unwrap();
+    let cu = [0, 3, 8];
+    Forward::new(t, t, t).varlen(&cu, &cu).run(&ctx, TensorViewMut::from_slice(&mut o, [1, 8, 1, 64]).unwrap()).unwrap();
+    // SAFETY: host offsets that outlive the call, on a CPU context (its memory is the host's).
+    let f = unsafe { Forward::new(t, t, t).varlen_device(cu.as_ptr(), cu.as_ptr(), 2, 5) };
+    let (s, m) = status_of(f.max_seqlen_k(4).run(&ctx, TensorViewMut::from_slice(&mut o, [1, 8, 1, 64]).unwrap()));
+    assert_eq!(s, Status::InvalidValue, "{}", m);
+    assert!(m.contains("max_seqlen_k = 4"), "{}", m);
+    let f = unsafe { Forward::new(t, t, t).varlen_device(cu.as_ptr(), cu.as_ptr(), 2, 5) };
+    f.max_seqlen_k(5).run(&ctx, TensorViewMut::from_slice(&mut o, [1, 8, 1, 64]).unwrap()).unwrap();
+}
+
 #[test]
 fn error_forced_gpu_family_on_cpu() {
     let (x, mut o) = small();
