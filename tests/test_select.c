@@ -1,6 +1,7 @@
 /* The sm80 and sm90 families' planners, driven with synthetic devices: which tile each architecture gets
  * and which problems it refuses, with what sentence. Runs without a GPU. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fc_problem.h"
@@ -338,5 +339,38 @@ Test(select_sm90, decode_note_ends_the_description) {
     else
       cr_assert(strstr(info.description, "[fallback; sm90: head"), "%s", info.description);
   }
+}
+
+/* A variable-length batch's plan reads its length from max_seqlen_k (fc_validate_forward on a
+ * CPU context, then the sm90 planner as an H100 would run it): 8 sequences of 1024 rows are
+ * 8192 key rows, so without the bound D=128 takes one CTA per tile and the 176-key tile; with
+ * it the persistent grid and the 128-key tile, as the same rows in a fixed-length batch. */
+Test(select_sm90, varlen_plan_reads_max_seqlen_k) {
+  enum { NS = 8, L = 1024, H = 2, D = 128, T = NS * L };
+  fc_context *ctx = NULL;
+  cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &ctx), FC_SUCCESS);
+  static int32_t cu[NS + 1];
+  for (int b = 0; b <= NS; b++) cu[b] = b * L;
+  uint16_t *buf = calloc((size_t)4 * T * H * D, 2);
+  cr_assert(buf);
+  fc_tensor t[4];
+  for (int i = 0; i < 4; i++) t[i] = fc_tensor_bshd(buf + (size_t)i * T * H * D, FC_DTYPE_BF16, 1, T, H, D);
+  const int64_t bound[2] = {0, L}, want_k[2] = {T, L}, want_bn[2] = {176, 128}, want_pers[2] = {0, 1};
+  for (int i = 0; i < 2; i++) {
+    fc_attn_options o = FC_ATTN_OPTIONS_INIT;
+    o.cu_seqlens_q = o.cu_seqlens_k = cu, o.num_seqs = NS, o.max_seqlen_q = L, o.max_seqlen_k = bound[i];
+    fc_problem p;
+    fc_family fam;
+    cr_assert_eq(fc_validate_forward(ctx, &t[0], &t[1], &t[2], &t[3], NULL, &o, &p, &fam), FC_SUCCESS, "%s",
+                 fc_last_error(ctx));
+    cr_assert_eq(p.seqlen_k, want_k[i], "max_seqlen_k %lld: seqlen_k %lld", (long long)bound[i], (long long)p.seqlen_k);
+    fc_kernel_info info;
+    char why[256];
+    cr_assert(plan90(&p, &H100, &info, why), "%s", why);
+    cr_assert_eq(info.block_n, want_bn[i], "max_seqlen_k %lld: %s", (long long)bound[i], info.description);
+    cr_assert_eq(info.persistent, want_pers[i], "max_seqlen_k %lld: %s", (long long)bound[i], info.description);
+  }
+  free(buf);
+  fc_context_destroy(ctx);
 }
 #endif
