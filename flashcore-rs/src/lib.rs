@@ -706,14 +706,12 @@ impl<'a> Forward<'a> {
         self.varlen = Some(Varlen { cu_q: cu_seqlens_q, cu_k: cu_seqlens_k, num_seqs, max_seqlen_q, max_seqlen_k: 0 });
         self
     }
-    /// The longest key sequence of a variable-length batch given by `varlen_device` (the
-    /// host-slice `varlen` finds it itself). Only the choice of kernel depends on it: with a
-    /// short bound sm90 runs the batch on its persistent grid. 0 (the default) means unknown.
-    /// Call it after `varlen_device`; without a variable-length batch it has no effect.
+    /// The longest key sequence of a variable-length batch, in any order with `varlen_device`
+    /// (the host-slice `varlen` finds it itself; a value given here wins). Only the choice of
+    /// kernel depends on it: with a short bound sm90 runs the batch on its persistent grid.
+    /// 0 (the default) means unknown; without a variable-length batch it is ignored.
     pub fn max_seqlen_k(mut self, max_seqlen_k: i64) -> Self {
-        if let Some(v) = self.varlen.as_mut() {
-            v.max_seqlen_k = max_seqlen_k;
-        }
+        self.opts.max_seqlen_k = max_seqlen_k;
         self
     }
     /// Enqueue on this CUDA stream (GPU contexts; default: the legacy default stream).
@@ -729,7 +727,9 @@ impl<'a> Forward<'a> {
             o.cu_seqlens_k = v.cu_k;
             o.num_seqs = v.num_seqs;
             o.max_seqlen_q = v.max_seqlen_q;
-            o.max_seqlen_k = v.max_seqlen_k;
+            if o.max_seqlen_k == 0 {
+                o.max_seqlen_k = v.max_seqlen_k;
+            }
         }
         o
     }

@@ -287,8 +287,8 @@ fn error_varlen_offsets() {
 }
 
 /// The longest key length: `varlen` finds it from the slices (so a CPU context's check of it
-/// passes), and `max_seqlen_k` after `varlen_device` passes the caller's, which a CPU context
-/// refuses when a sequence is longer (a GPU context only plans with it).
+/// passes), and `max_seqlen_k` (before or after `varlen_device`) passes the caller's, which a
+/// CPU context refuses when a sequence is longer (a GPU context only plans with it).
 #[test]
 fn varlen_max_seqlen_k() {
     let (x, mut o) = small();
@@ -303,6 +303,12 @@ fn varlen_max_seqlen_k() {
     assert!(m.contains("max_seqlen_k = 4"), "{}", m);
     let f = unsafe { Forward::new(t, t, t).varlen_device(cu.as_ptr(), cu.as_ptr(), 2, 5) };
     f.max_seqlen_k(5).run(&ctx, TensorViewMut::from_slice(&mut o, [1, 8, 1, 64]).unwrap()).unwrap();
+    // before varlen_device, and over the slices' own value
+    let f = unsafe { Forward::new(t, t, t).max_seqlen_k(4).varlen_device(cu.as_ptr(), cu.as_ptr(), 2, 5) };
+    let (s, m) = status_of(f.run(&ctx, TensorViewMut::from_slice(&mut o, [1, 8, 1, 64]).unwrap()));
+    assert_eq!(s, Status::InvalidValue, "{}", m);
+    let (s, m) = status_of(Forward::new(t, t, t).max_seqlen_k(4).varlen(&cu, &cu).run(&ctx, TensorViewMut::from_slice(&mut o, [1, 8, 1, 64]).unwrap()));
+    assert_eq!(s, Status::InvalidValue, "{}", m);
 }
 
 #[test]
