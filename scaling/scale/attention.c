@@ -771,18 +771,27 @@ int fc_run_attention_point(const fc_scale_args *args, const fc_point *pt, int ra
   res->chunks = r.chunks;
   {
     /* Every rank takes one skip; a chunk whose launch stores into the others' windows cannot
-     * be skipped, nor anything where no collective is checked. */
+     * be skipped, nor anything where no collective is checked. A rank that stops here (a
+     * refused skip, a failed poison) stops every rank: the others would wait for it in the
+     * next collective for ever (MPI ranks can be given different environments). */
     const char *skip_env = getenv("FC_SCALE_SKIP_CHUNK");
     const int gathered = r.chunks - (r.store ? r.chunks : r.store_last ? 1 : 0);
     r.skip = fc_scale_skip_chunk(skip_env, r.chunks, gathered, err, sizeof err);
     if (r.skip >= 0 && !r.gather)
       snprintf(err, sizeof err, "FC_SCALE_SKIP_CHUNK=%s: --collective none checks nothing", skip_env), r.skip = -2;
-    if (r.skip == -2) {
-      snprintf(res->error, sizeof res->error, "%s", err);
+    int stop = r.skip == -2;
+    if (stop) snprintf(res->error, sizeof res->error, "%s", err);
+    else if (r.gather && poison_slots(&r, shards)) stop = 1;
+    int any = stop;
+    if (agree_max(&r, &any)) {
+      snprintf(res->error, sizeof res->error, "%s:%d: agreeing on FC_SCALE_SKIP_CHUNK failed", __FILE__, __LINE__);
+      goto done;
+    }
+    if (any) {
+      if (!stop) snprintf(res->error, sizeof res->error, "another rank stopped (FC_SCALE_SKIP_CHUNK or the poison)");
       goto done;
     }
   }
-  if (r.gather && poison_slots(&r, shards)) goto done;
   if (r.store || r.store_last) {
     /* Counted stores where every rank's storing launch runs persistent, else the barrier. */
     int persistent = 0;
