@@ -102,49 +102,27 @@ def main_files(spec):
     return keep
 
 
-def efficiency(sweep, r1, r2):
-    """A row's efficiency in %, T1 the plain launch. Until flashcore-scale stopped calling a
-    collective on one rank (session cbe1508), its 1-rank time held an in-place all-gather of one
-    rank (coll_ms about 0.003 > 0): there T1 is the 1-rank row's attention time, the same launch
-    without that call, and the file's own efficiency (against the time with it) is not used."""
-    if r1['coll_ms'] <= 0:
-        return round(100 * r2['efficiency'], 1)
-    n = r2['ranks']
-    return round(100 * r1['attn_ms'] / (r2['time_ms'] * (n if sweep == 'strong' else 1)), 1)
-
-
 def values(spec):
     """(sweep, S, causal) -> efficiencies in % of a series' 2-rank rows."""
     out = {}
     if spec.endswith('.txt'):  # scripts/scale-session.sh's log: "== strong-threads", ... sections
-        section, ones = '', {}
+        section = ''
         for line in open(os.path.join(ROOT, spec)):
             if line.startswith('== '):
-                section, ones = line[3:].strip(), {}
+                section = line[3:].strip()
                 continue
-            # ranks B H Hk S D causal time attn coll exposed ... efficiency% #wrong
-            f = line.split()
-            if section not in ('strong-threads', 'strong-mpi', 'weak-threads', 'weak-mpi') or len(f) < 18 \
-                    or not line.startswith(' ') or not f[0].isdigit() or f[5] != '128':
-                continue
-            r = {'ranks': int(f[0]), 'S': int(f[4]), 'causal': int(f[6]), 'time_ms': float(f[7]),
-                 'attn_ms': float(f[8]), 'coll_ms': float(f[9]), 'efficiency': float(f[-2].rstrip('%')) / 100}
-            key = (r['S'], r['causal'], f[1] if section.startswith('strong') else '')
-            if r['ranks'] == 1:
-                ones[key] = r
-            elif r['ranks'] == 2:
-                out.setdefault((section.split('-')[0], r['S'], r['causal']), []).append(
-                    efficiency(section.split('-')[0], ones[key], r))
+            # ranks B H Hk S D causal ... efficiency% #wrong
+            m = re.match(r'\s+2\s+\d+\s+\d+\s+\d+\s+(\d+)\s+128\s+([01])\s.*\s([\d.]+)%\s+\d+\s*$', line)
+            if m and section in ('strong-threads', 'strong-mpi', 'weak-threads', 'weak-mpi'):
+                out.setdefault((section.split('-')[0], int(m[1]), int(m[2])), []).append(float(m[3]))
         return out
     for f in main_files(spec):
         d = json.load(open(f))
         if 'H100' not in d.get('device', ''):
             continue
-        for r2 in d['rows']:
-            if r2['ranks'] == 2:
-                r1 = next(r for r in d['rows'] if r['ranks'] == 1 and r['S'] == r2['S'] and r['B'] == r2['B']
-                          and r['causal'] == r2['causal'] and (r['H'] == r2['H'] or d['sweep'] == 'weak'))
-                out.setdefault((d['sweep'], r2['S'], int(r2['causal'])), []).append(efficiency(d['sweep'], r1, r2))
+        for r in d['rows']:
+            if r['ranks'] == 2:
+                out.setdefault((d['sweep'], r['S'], int(r['causal'])), []).append(round(100 * r['efficiency'], 1))
     return out
 
 

@@ -391,9 +391,7 @@ static int gather_chunk(const run_state *r, int c) {
  * writes a slot that an earlier one still sends. */
 static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEvent_t e1, cudaEvent_t e_last) {
   /* One rank has nothing to gather (its slot is the whole buffer, written in place), so it
-   * calls no collective and T1 is the plain launch. The in-place all-gather of one rank that
-   * it called before added about 0.003 ms of stream hand-offs to T1 (weak S=4096: 0.0674 ms
-   * against the launch's 0.0643). */
+   * calls no collective. */
   const int attn = phase != 2, coll = phase != 1 && r->gather && r->n > 1;
   RS_CUDA(r, cudaEventRecord(e0, r->comp[0]));
   if (r->store) { /* 1: attention alone; 2: the ranks' barrier alone (it also lines up the ranks'
@@ -487,12 +485,13 @@ static int agree_max(const run_state *r, int *v) {
  * timed, so every timed launch follows a launch of its own kernel, as in T1 (one rank times
  * the same launch back to back): a launch right after a different kernel ran 2-10 us slower
  * on H100 (history/kernel-switch-h100-cfc9383/), which the interleave had charged to the
- * multi-GPU phases alone (their plain and storing kernels alternated). Warm-up rounds come
+ * multi-GPU phases alone (their plain and storing kernels alternated). Phase 3 then runs a
+ * third time, which records when its last launch ends (last_launch_ms). Warm-up rounds come
  * first, at least args->warmup of them and about 200 ms of GPU time (judged from the first
  * round), so the clocks have settled. */
 static int time_phases(const run_state *r, const fc_scale_args *args) {
   const int reps = args->reps;
-  cudaEvent_t *ev = calloc((size_t)7 * (size_t)(reps + 1), sizeof(cudaEvent_t));
+  cudaEvent_t *ev = calloc((size_t)8 * (size_t)(reps + 1), sizeof(cudaEvent_t));
   double *t = calloc((size_t)reps, sizeof(double));
   uint32_t *gate = NULL; /* mapped host word */
   const char *gate_env = getenv("FC_SCALE_GATE"); /* "0": ungated rounds */
@@ -504,13 +503,16 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
     snprintf(r->res->error, sizeof r->res->error, "%s:%d: out of host memory", __FILE__, __LINE__);
     goto done;
   }
-  for (int i = 0; i < 7 * (reps + 1); i++)
+  for (int i = 0; i < 8 * (reps + 1); i++)
     if (cudaEventCreate(&ev[i]) != cudaSuccess) {
       snprintf(r->res->error, sizeof r->res->error, "%s:%d: cudaEventCreate failed", __FILE__, __LINE__);
       goto done;
     }
-  /* round i: ev[7i .. 7i+5] the phases' starts and ends, ev[7i+6] phase 3's last launch */
-  cudaEvent_t *w = ev + 7 * reps; /* warm-up rounds reuse these */
+  /* round i: ev[8i .. 8i+5] the timed runs' starts and ends; ev[8i+7] and ev[8i+6] the start
+   * and the last launch's end of a third run of phase 3, which alone records the last launch:
+   * recorded in the timed run, that event added about 0.003 ms to the phase, on one rank and on
+   * two alike (history/session-cbe1508/, call 3b), so T1 was not the plain launch */
+  cudaEvent_t *w = ev + 8 * reps; /* warm-up rounds reuse these */
   /* Every rank must run the same number of rounds (each holds collectives), so the count
    * comes from the slowest rank's first round: ncclAllReduce(max) of the rounds it asks for. */
   int rounds = args->warmup > 1 ? args->warmup : 1;
@@ -544,7 +546,8 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
     }
     for (int ph = 1; ph <= 3; ph++)
       if (enqueue_phase(r, ph, w[2 * (ph - 1)], w[2 * (ph - 1) + 1], NULL) || /* untimed: the timed run follows its own kernels */
-          enqueue_phase(r, ph, ev[7 * i + 2 * (ph - 1)], ev[7 * i + 2 * (ph - 1) + 1], ph == 3 ? ev[7 * i + 6] : NULL)) {
+          enqueue_phase(r, ph, ev[8 * i + 2 * (ph - 1)], ev[8 * i + 2 * (ph - 1) + 1], NULL) ||
+          (ph == 3 && enqueue_phase(r, ph, ev[8 * i + 7], w[5], ev[8 * i + 6]))) {
         if (gate) __atomic_store_n(gate, (uint32_t)reps, __ATOMIC_SEQ_CST); /* open every gate, drain */
         cudaStreamSynchronize(r->comp[0]);
         goto done;
@@ -556,7 +559,7 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
   for (int ph = 0; ph < 4; ph++) {
     for (int i = 0; i < reps; i++) {
       float ms;
-      cudaEvent_t a = ev[7 * i + 2 * (ph < 3 ? ph : 2)], b = ph < 3 ? ev[7 * i + 2 * ph + 1] : ev[7 * i + 6];
+      cudaEvent_t a = ev[8 * i + (ph < 3 ? 2 * ph : 7)], b = ev[8 * i + (ph < 3 ? 2 * ph + 1 : 6)];
       if (cudaEventElapsedTime(&ms, a, b) != cudaSuccess) goto cuda_fail;
       t[i] = ms;
     }
@@ -569,7 +572,7 @@ cuda_fail:
   snprintf(r->res->error, sizeof r->res->error, "%s:%d: %s", __FILE__, __LINE__, cudaGetErrorString(cudaGetLastError()));
 done:
   if (ev)
-    for (int i = 0; i < 7 * (reps + 1); i++)
+    for (int i = 0; i < 8 * (reps + 1); i++)
       if (ev[i]) cudaEventDestroy(ev[i]);
   if (gate) cudaFreeHost(gate);
   free(ev), free(t);
