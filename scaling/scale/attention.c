@@ -382,6 +382,10 @@ static int gather_chunk(const run_state *r, int c) {
   return 0;
 }
 
+/* Whether the timed phases call the collective. One rank has nothing to gather (its slot is
+ * the whole buffer, written in place), so it calls none: its gather phase is empty. */
+static int calls_collective(const run_state *r) { return r->gather && r->n > 1; }
+
 /* Enqueue one run of a phase between events e0 and e1 on comp[0]. Phase 1: attention alone;
  * 2: the gathers alone; 3: both, the gather of chunk c waiting only for chunk c. e_last (or
  * NULL) is recorded on the last chunk's stream once its launch is enqueued: how much of
@@ -390,9 +394,7 @@ static int gather_chunk(const run_state *r, int c) {
  * chunk's last wave leaves idle. The run ends when every stream it used is done, so no run
  * writes a slot that an earlier one still sends. */
 static int enqueue_phase(const run_state *r, int phase, cudaEvent_t e0, cudaEvent_t e1, cudaEvent_t e_last) {
-  /* One rank has nothing to gather (its slot is the whole buffer, written in place), so it
-   * calls no collective. */
-  const int attn = phase != 2, coll = phase != 1 && r->gather && r->n > 1;
+  const int attn = phase != 2, coll = phase != 1 && calls_collective(r);
   RS_CUDA(r, cudaEventRecord(e0, r->comp[0]));
   if (r->store) { /* 1: attention alone; 2: the ranks' barrier alone (it also lines up the ranks'
                    * phase 3 starts); 3: attention storing everywhere, then the wait for the others' stores */
@@ -565,7 +567,7 @@ static int time_phases(const run_state *r, const fc_scale_args *args) {
     }
     *dst[ph] = median(t, reps);
   }
-  if (!r->gather || r->n == 1) r->res->t_coll = 0;
+  if (!calls_collective(r)) r->res->t_coll = 0;
   ret = 0;
   goto done;
 cuda_fail:
