@@ -147,7 +147,6 @@ static void *rank_main(void *arg) {
   bind_near_gpu(rc);
   fc_point pts[256];
   const int np = build_points(a, t->size, pts, 256);
-  fc_rank_result *gathered = rc->rank == 0 ? calloc((size_t)t->size, sizeof(fc_rank_result)) : NULL;
   for (int i = 0; i < np; i++) {
     const fc_point *pt = &pts[i];
     ncclUniqueId id;
@@ -202,11 +201,8 @@ static void *rank_main(void *arg) {
         ncclCommDestroy(comm);
       }
     }
-    team_gather(t, rc->rank, &res, gathered, sizeof res);
-    if (rc->rank == 0) {
-      rows[i].pt = *pt;
-      memcpy(rows[i].r, gathered, sizeof(fc_rank_result) * (size_t)t->size);
-    }
+    team_gather(t, rc->rank, &res, rc->rank == 0 ? rows[i].r : NULL, sizeof res);
+    if (rc->rank == 0) rows[i].pt = *pt;
     team_barrier(t);
 #ifdef FC_USE_MPI
     if (use_mpi && sub) MPI_Comm_free(&sub->comm);
@@ -216,7 +212,6 @@ static void *rank_main(void *arg) {
       free(made);
     }
   }
-  free(gathered);
   return NULL;
 }
 
@@ -380,6 +375,13 @@ int main(int argc, char **argv) {
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank, MPI_INFO_NULL, &local);
   MPI_Comm_rank(local, &local_rank);
   MPI_Comm_free(&local);
+  if (world > FC_SCALE_MAX_RANKS) { /* every rank takes part in the team's gathers */
+    if (world_rank == 0)
+      fprintf(stderr, "flashcore-scale: %d MPI ranks; at most %d can run (start at most %d processes; --gpus runs fewer of them)\n",
+              world, FC_SCALE_MAX_RANKS, FC_SCALE_MAX_RANKS);
+    MPI_Finalize();
+    return 2;
+  }
   if (args.max_gpus && args.max_gpus < world && world_rank == 0)
     fprintf(stderr, "note: --gpus %d of %d MPI ranks: the others idle\n", args.max_gpus, world);
 #endif
@@ -397,6 +399,13 @@ int main(int argc, char **argv) {
   fc_point pts[256];
   num_rows = build_points(&args, world, pts, 256);
   rows = calloc((size_t)num_rows, sizeof(point_row));
+  if (!rows) {
+    fprintf(stderr, "flashcore-scale: out of host memory for %d points' results (rank %d)\n", num_rows, world_rank);
+#ifdef FC_USE_MPI
+    MPI_Abort(MPI_COMM_WORLD, 1);
+#endif
+    return 1;
+  }
   int rc = 0;
   if (use_mpi) {
     rank_ctx r = {&t, &args, world_rank, local_rank % devices, "", NULL, 0, 0};
