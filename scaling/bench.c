@@ -126,9 +126,16 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
   if (sets < 1) sets = 1;
   if (sets > 16) sets = 16;
   void *host = malloc(es * (nq + 2 * nk));
-  if (!host) return 0;
   void **q = calloc((size_t)sets, sizeof(void *)), **k = calloc((size_t)sets, sizeof(void *)),
        **v = calloc((size_t)sets, sizeof(void *)), **out = calloc((size_t)sets, sizeof(void *));
+  double *ms = calloc((size_t)reps, sizeof(double));
+  if (!host || !q || !k || !v || !out || !ms) {
+    fprintf(stderr, "out of host memory for the inputs of a %lld x %lld x %lld x %lld shape\n", (long long)s->B,
+            (long long)(s->Sq > s->Sk ? s->Sq : s->Sk), (long long)s->H, (long long)s->D);
+    free(q), free(k), free(v), free(out), free(ms), free(host);
+    if (cu) free_offsets(gpu, cu);
+    return 0;
+  }
   int ok = 1;
   for (int i = 0; i < sets && ok; i++) {
     uint64_t state = (1234567u + (uint64_t)i) | 1u; /* the seeds the grid files were timed with */
@@ -153,7 +160,6 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
       memcpy(v[i], (char *)host + es * (nq + nk), es * nk);
     }
   }
-  double *ms = calloc((size_t)reps, sizeof(double));
   fc_status st = ok ? FC_SUCCESS : FC_ERR_OUT_OF_MEMORY;
   const int warm = gpu ? 3 : 1;
 #ifdef FC_WITH_CUDA
@@ -225,7 +231,11 @@ static int parse_shape(const char *s, shape *sh) {
   int c;
   if (sscanf(s, "%lld,%lld,%lld,%lld,%lld,%lld,%d", &b, &h, &hk, &sq, &sk, &d, &c) != 7) return 0;
   *sh = (shape){b, h, hk, sq, sk, d, c};
-  return b > 0 && h > 0 && hk > 0 && sq > 0 && sk > 0 && d > 0 && (c == 0 || c == 1);
+  if (!(b > 0 && h > 0 && hk > 0 && sq > 0 && sk > 0 && d > 0 && (c == 0 || c == 1))) return 0;
+  /* every tensor's element count (and its float32 bytes) fits in 64 bits: at most 2^58 */
+  const long long cap = 1LL << 58;
+  return b <= cap / (sq > sk ? sq : sk) && b * (sq > sk ? sq : sk) <= cap / (h > hk ? h : hk) &&
+         b * (sq > sk ? sq : sk) * (h > hk ? h : hk) <= cap / d;
 }
 
 /* The standard grid of VALIDATION.md. */
@@ -328,6 +338,10 @@ int main(int argc, char **argv) {
   printf("%6s %4s %4s %7s %7s %4s %6s %10s %9s %9s  %s\n", "B", "H", "Hk", "Sq", "Sk", "D",
          "causal", "time(ms)", "TFLOP/s", "GB/s", "check");
   row *rows = calloc((size_t)nshapes, sizeof(row));
+  if (!rows) {
+    fprintf(stderr, "flashcore-bench: out of host memory\n");
+    return 1;
+  }
   int failures = 0;
   for (int i = 0; i < nshapes; i++) {
     row *r = &rows[i];
@@ -349,29 +363,30 @@ int main(int argc, char **argv) {
     }
     snprintf(r->check, sizeof r->check, "skipped");
     fc_context_set_family(ctx, fam);
+    int bad = 0; /* this shape failed its check or its timing (counted once) */
     if (check) {
       fc_check chk;
       fc_status st = fc_case_run(ctx, &c, &chk);
       if (st != FC_SUCCESS) snprintf(r->check, sizeof r->check, "error: %s", fc_status_string(st));
       else snprintf(r->check, sizeof r->check, "%s", chk.pass ? "pass" : "FAIL");
       if (st != FC_SUCCESS || !chk.pass) {
-        failures++;
-        fprintf(stderr, "check failed for shape %d: %s %s\n", i, st ? fc_last_error(ctx) : "", st ? "" : chk.msg);
+        bad = 1;
+        fprintf(stderr, "check failed for shape %d: %s\n", i, st && !chk.msg[0] ? fc_last_error(ctx) : chk.msg);
       }
     }
     free(lens);
-    if (!time_shape(ctx, fam, dt, s, reps, r)) {
-      failures++;
-      continue;
-    }
+    const int timed = time_shape(ctx, fam, dt, s, reps, r);
+    failures += bad || !timed;
+    if (!timed) continue;
     printf("%6lld %4lld %4lld %7lld %7lld %4lld %6d %10.3f %9.3f %9.1f  %s\n", (long long)s->B,
            (long long)s->H, (long long)s->Hk, (long long)s->Sq, (long long)s->Sk,
            (long long)s->D, s->causal, r->ms, r->tflops, r->gbps, r->check);
     fflush(stdout);
   }
-  if (json) {
-    FILE *f = fopen(json, "w");
-    if (!f) { perror(json); return 1; }
+  int written = 1; /* the JSON file, where asked for */
+  FILE *f = json ? fopen(json, "w") : NULL;
+  if (json && !f) perror(json), written = 0;
+  if (f) {
     const char *commit = getenv("FC_COMMIT");
     time_t t = time(NULL);
     char date[16];
@@ -389,10 +404,10 @@ int main(int argc, char **argv) {
               r->gbps, r->check, r->desc, i + 1 < nshapes ? "," : "");
     }
     fprintf(f, " ]}\n");
-    fclose(f);
+    if (ferror(f) | fclose(f)) perror(json), written = 0;
   }
   printf("%d passed, %d failed\n", nshapes - failures, failures);
   free(rows);
   fc_context_destroy(ctx);
-  return failures ? 1 : 0;
+  return failures || !written ? 1 : 0;
 }

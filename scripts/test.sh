@@ -56,6 +56,22 @@ if command -v /usr/local/cuda/bin/nvcc >/dev/null; then
   done
   if [ "$bad" -eq 0 ]; then passed=$((passed + 1)); echo ok; else failed=$((failed + 1)); fi
 fi
+# flashcore-bench refuses what it cannot run with a sentence and a status, before any work:
+# a shape whose element counts overflow 64 bits, and a JSON file it cannot write (no GPU needed).
+echo "== flashcore-bench refuses bad input"
+bad=0
+bench_refuses() {  # status, text the output must hold, arguments...
+  local want=$1 text=$2; shift 2
+  local out st
+  out=$("$build/scaling/flashcore-bench" --device cpu "$@" 2>&1); st=$?
+  if [ "$st" -ne "$want" ] || ! grep -qF -- "$text" <<< "$out"; then
+    echo "FAIL flashcore-bench $*: status $st (want $want), output: $(tail -n 3 <<< "$out")"; bad=1
+  fi
+}
+bench_refuses 2 "bad --shape 4611686018427387904" --no-check --shape 4611686018427387904,1,1,2,2,64,0
+bench_refuses 2 "bad --shape 65536" --no-check --shape 65536,65536,65536,65536,65536,4096,0
+bench_refuses 1 "/dev/full: No space left on device" --reps 1 --shape 1,2,2,64,64,64,1 --json /dev/full
+if [ "$bad" -eq 0 ]; then passed=$((passed + 1)); echo ok; else failed=$((failed + 1)); fi
 # Every claim in README rests on a results file: the files and folders the documents cite must exist.
 echo "== cited results files exist"
 if python3 scripts/doc-paths.py; then passed=$((passed + 1)); else failed=$((failed + 1)); fi

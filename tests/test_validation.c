@@ -220,24 +220,24 @@ Test(validation, options_without_copies) {
 /* out_signals: a counter per copy, to which the call adds the (row, head) pairs it wrote. */
 static uint32_t words[4];
 Test(validation, signal_misaligned) {
-  uint32_t *sig[1] = {(uint32_t *)((char *)words + 2)};
+  static uint32_t *sig[1] = {(uint32_t *)((char *)words + 2)};
   opts.out_copies = copies, opts.num_out_copies = 1, opts.out_signals = sig;
   expect(FC_ERR_INVALID_VALUE, "opts->out_signals[0]");
 }
 Test(validation, signal_inside_copy) {
-  uint32_t *sig[2] = {NULL, (uint32_t *)copy0 + 8};
+  static uint32_t *sig[2] = {NULL, (uint32_t *)copy0 + 8};
   opts.out_copies = copies, opts.num_out_copies = 2, opts.out_signals = sig;
   expect(FC_ERR_WRONG_MEMORY, "opts->out_signals[1]");
 }
 Test(validation, signal_inside_input) {
-  uint32_t *sig[1] = {(uint32_t *)v};
+  static uint32_t *sig[1] = {(uint32_t *)v};
   opts.out_copies = copies, opts.num_out_copies = 1, opts.out_signals = sig;
   expect(FC_ERR_WRONG_MEMORY, "lies in v");
 }
 Test(validation, signals_counted) {
   /* From just below 2^32: the count wraps, as a GEQ wait on it expects. */
   words[0] = 0xFFFFFFF0u, words[1] = 7u;
-  uint32_t *sig[2] = {&words[0], NULL};
+  static uint32_t *sig[2] = {&words[0], NULL};
   opts.out_copies = copies, opts.num_out_copies = 2, opts.out_signals = sig;
   cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
   cr_assert_eq(words[0], 0xFFFFFFF0u + (uint32_t)(B * S * H), "counter %u", words[0]);
@@ -246,7 +246,7 @@ Test(validation, signals_counted) {
 Test(validation, options_without_signals) {
   /* A caller built against the header before out_signals passes its size: copies, no signals. */
   words[0] = 5u;
-  uint32_t *sig[1] = {&words[0]};
+  static uint32_t *sig[1] = {&words[0]};
   memset(copy0, 0, sizeof copy0);
   opts.size = offsetof(fc_attn_options, out_signals);
   opts.out_copies = copies, opts.num_out_copies = 1, opts.out_signals = sig; /* past its size: never read */
@@ -274,7 +274,7 @@ Test(validation, varlen_signals_count_sequences) {
   varlen();
   opts.cu_seqlens_q = short_q;
   words[0] = 0;
-  uint32_t *sig[1] = {&words[0]};
+  static uint32_t *sig[1] = {&words[0]};
   opts.out_copies = copies, opts.num_out_copies = 1, opts.out_signals = sig;
   cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
   cr_assert_eq(words[0], 24u * H, "counter %u", words[0]);

@@ -435,8 +435,8 @@ int main(int argc, char **argv) {
     }
     printf("%d passed, %d failed\n", num_rows - bad, bad);
     if (bad) rc = 1;
-    if (json) fclose(json);
-    if (csv) fclose(csv);
+    if (json && (ferror(json) | fclose(json))) fprintf(stderr, "flashcore-scale: writing %s failed\n", args.json), rc = 1;
+    if (csv && (ferror(csv) | fclose(csv))) fprintf(stderr, "flashcore-scale: writing %s failed\n", args.csv), rc = 1;
   }
   free(rows);
 #ifdef FC_USE_MPI

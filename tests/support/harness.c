@@ -118,6 +118,11 @@ static void *alloc_random(fc_dtype dt, int64_t n, uint64_t *rng, float **as_floa
   size_t es = fc_dtype_size(dt);
   void *buf = malloc(es * (size_t)n);
   float *f = malloc(sizeof(float) * (size_t)n);
+  if (!buf || !f) {
+    free(buf), free(f);
+    *as_float = NULL;
+    return NULL;
+  }
   for (int64_t i = 0; i < n; i++) {
     fc_store(buf, dt, i, (float)next_normal(rng));
     f[i] = fc_load(buf, dt, i); /* the exact low-precision value the kernel sees */
@@ -321,6 +326,11 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
   const int64_t nseq = varlen ? c->num_seqs : c->B;
   int32_t *cu_q = calloc((size_t)nseq + 1, sizeof(int32_t));
   int32_t *cu_k = calloc((size_t)nseq + 1, sizeof(int32_t));
+  if (!cu_q || !cu_k) {
+    free(cu_q), free(cu_k);
+    snprintf(chk->msg, sizeof chk->msg, "out of host memory for %lld sequences' offsets", (long long)nseq);
+    return FC_ERR_OUT_OF_MEMORY;
+  }
   int64_t max_q = 0, max_k = 0;
   for (int64_t b = 0; b < nseq; b++) {
     int64_t lq = varlen ? c->lens_q[b] : c->Sq, lk = varlen ? c->lens_k[b] : c->Sk;
@@ -345,8 +355,15 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
   if (c->key_ramp != 0.f) ramp_keys(c, &vk, cu_k, nseq, h.k, kf);
   const size_t es = fc_dtype_size(c->dtype);
   h.o = malloc(es * (size_t)vo.extent);
-  poison(h.o, c->dtype, vo.extent);
   h.lse = malloc(sizeof(float) * (size_t)vl.extent);
+  if (!h.q || !h.k || !h.v || !h.o || !h.lse) {
+    snprintf(chk->msg, sizeof chk->msg, "out of host memory for the case's inputs and outputs (%lld + %lld elements)",
+             (long long)vq.extent, (long long)(2 * vk.extent + vo.extent));
+    free(h.q), free(h.k), free(h.v), free(h.o), free(h.lse);
+    free(qf), free(kf), free(vf), free(cu_q), free(cu_k);
+    return FC_ERR_OUT_OF_MEMORY;
+  }
+  poison(h.o, c->dtype, vo.extent);
   for (int64_t i = 0; i < vl.extent; i++) h.lse[i] = NAN;
 
   bufs d = h;
@@ -425,11 +442,19 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
     else
       h.lse[(Sq / 2) * vl.stride[1]] += 0.01f;
   }
+  double *ref = NULL, *sd = NULL;
+  float *naive = NULL, *sf = NULL;
+  if (st == FC_SUCCESS) {
+    ref = malloc(sizeof(double) * (size_t)c->D), sd = malloc(sizeof(double) * (size_t)Sk);
+    naive = malloc(sizeof(float) * (size_t)c->D), sf = malloc(sizeof(float) * (size_t)Sk);
+    if (!ref || !sd || !naive || !sf) {
+      snprintf(chk->msg, sizeof chk->msg, "out of host memory for the reference's rows (%lld keys)", (long long)Sk);
+      st = FC_ERR_OUT_OF_MEMORY;
+    }
+  }
   if (st == FC_SUCCESS) {
     const float scale = c->scale > 0.0f ? c->scale : (float)(1.0 / sqrt((double)c->D));
     const int64_t D = c->D, group = c->H / c->Hk;
-    double *ref = malloc(sizeof(double) * (size_t)D), *sd = malloc(sizeof(double) * (size_t)Sk);
-    float *naive = malloc(sizeof(float) * (size_t)D), *sf = malloc(sizeof(float) * (size_t)Sk);
     double err2 = 0.0, ref2 = 0.0;
     const uint16_t pb = poison_bits(c->dtype);
     /* Rule 1 over the whole view: every element written and finite; padding untouched. */
@@ -520,8 +545,8 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
       snprintf(chk->msg + n, sizeof chk->msg - n, " (seed %llu; FC_TEST_SEED reproduces)",
                (unsigned long long)c->seed);
     }
-    free(ref), free(sd), free(naive), free(sf);
   }
+  free(ref), free(sd), free(naive), free(sf);
   free(h.q), free(h.k), free(h.v), free(h.o), free(h.lse);
   free(qf), free(kf), free(vf), free(cu_q), free(cu_k);
   return st;
