@@ -18,6 +18,7 @@
 #include "../c/src/convert.h"
 
 #include <math.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,9 +280,10 @@ int main(int argc, char **argv) {
     if (!val) { usage(); return 2; }
     i++;
     if (!strcmp(a, "--device")) {
-      char *end;
-      device = !strcmp(val, "cpu") ? FC_DEVICE_CPU : (int)strtol(val, &end, 10);
-      if (strcmp(val, "cpu") && (*end || device < 0)) { fprintf(stderr, "--device %s: use cpu or a GPU ordinal\n", val); return 2; }
+      char *end = NULL;
+      const long d = strcmp(val, "cpu") ? strtol(val, &end, 10) : FC_DEVICE_CPU;
+      if (end && (!*val || *end || d < 0 || d > INT_MAX)) { fprintf(stderr, "--device %s: use cpu or a GPU ordinal\n", val); return 2; }
+      device = (int)d;
     }
     else if (!strcmp(a, "--family")) {
       int f;

@@ -14,6 +14,7 @@
  * too; each line is named random-(that number) and prints the case in full, and
  * `--random 1 --random-seed (that number)` runs it again; --seeds R runs each on R draws of
  * its data. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,12 +137,13 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[i], "--ragged")) ragged_only = 1;
     else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
       i++;
-      char *end;
-      device = !strcmp(argv[i], "cpu") ? FC_DEVICE_CPU : (int)strtol(argv[i], &end, 10);
-      if (strcmp(argv[i], "cpu") && (*end || device < 0)) {
+      char *end = NULL;
+      const long d = strcmp(argv[i], "cpu") ? strtol(argv[i], &end, 10) : FC_DEVICE_CPU;
+      if (end && (!*argv[i] || *end || d < 0 || d > INT_MAX)) {
         fprintf(stderr, "--device %s: use cpu or a GPU ordinal\n", argv[i]);
         return 2;
       }
+      device = (int)d;
     } else if (!strcmp(argv[i], "--family") && i + 1 < argc) {
       i++;
       int f = 0;
@@ -196,7 +198,7 @@ int main(int argc, char **argv) {
       const uint64_t spec = first + (uint64_t)(n / rounds);
       uint64_t x = spec;
       const uint64_t cs = next_u64(&x) + 1000003u * (uint64_t)(n % rounds);
-      int32_t lq[8], lk[8];
+      int32_t lq[8] = {0}, lk[8] = {0};
       char name[32], desc[400];
       fc_case c = random_case(&x, device == FC_DEVICE_CPU && !gpu_dtypes, cs, lq, lk, desc, sizeof desc);
       snprintf(name, sizeof name, "random-%llu", (unsigned long long)spec);
