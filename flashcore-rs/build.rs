@@ -5,6 +5,7 @@
 //! 3. a CMake build of the repository this crate sits in, honouring `CUDA_COMPUTE_CAP`
 //!    (e.g. `80`, `89`, `90`) to compile only the kernel families that GPU needs, and
 //!    `FLASHCORE_HEAD_DIMS` (e.g. `64;128`) to prune head dims.
+//!
 //! Nothing is downloaded. With `DOCS_RS` set no native work is done.
 use std::env;
 use std::path::{Path, PathBuf};

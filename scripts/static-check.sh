@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Static analysis of the host C code (the library, flashcore-bench, flashcore-scale, the tests):
-# clang's analyzer (scan-build, Debian's clang-tools-14) over a Debug build of D=128 only in
-# a scratch folder, then cppcheck where installed. Fails on any report; the reports' HTML
-# stays in the scratch folder. Not part of `make test` (the build takes minutes more);
+# Static analysis: clang's analyzer (scan-build, Debian's clang-tools-14) over a Debug build
+# (D=128 only, in a scratch folder) of the host C code (the library, flashcore-bench,
+# flashcore-scale, the tests), then cppcheck where installed, then clippy on the Rust crate
+# where the toolchain has it. Fails on any report; the analyzer's HTML stays in the scratch folder. Not part of `make test` (the build takes minutes more);
 # kernels are nvcc's and go unanalysed.
 #   scripts/static-check.sh [SCRATCH]        (default /tmp/fc-static)
 set -uo pipefail
@@ -23,5 +23,10 @@ if command -v cppcheck > /dev/null; then
   out=$(cppcheck --enable=warning,performance,portability --std=c11 -q -I c/include -I c/src -I kernels/common \
         -D__GNUC__=12 -D__x86_64__ c/src scaling/scale/*.c scaling/bench.c tests/run_cases.c tests/support/*.c 2>&1)
   [ -z "$out" ] && echo "cppcheck: nothing found" || { echo "$out"; rc=1; }
+fi
+# The Rust crate under clippy, where the toolchain has it (rustup's does; Debian's cargo may not).
+if [ -x "$HOME/.cargo/bin/cargo-clippy" ] || command -v cargo-clippy > /dev/null; then
+  if ./scripts/cargo.sh clippy --all-targets -- -D warnings > "$dir/clippy.log" 2>&1; then echo "clippy: nothing found"
+  else grep -E "^(warning|error)" -A6 "$dir/clippy.log" | head -n 40; rc=1; fi
 fi
 exit $rc

@@ -60,6 +60,7 @@ mod cuda {
     }
 
     /// Run on the GPU in bf16 and on the CPU in f32 from the same (rounded) inputs.
+    #[allow(clippy::too_many_arguments)] // the shape's six numbers, the family and the stream
     fn compare(family: Family, causal: bool, b: i64, s: i64, h: i64, hk: i64, d: i64, stream: Option<Stream>) {
         let gpu = match gpu() {
             Some(g) => g,
