@@ -5,7 +5,7 @@
 --series: README's 2 x H100 summary against issue 6's targets: over several series (each a
 folder of flashcore-scale JSON files, strong and weak, threads and MPI, or a
 scripts/scale-session.sh log where a series kept no JSON), every 2-rank row's efficiency,
-its range, median and how many reach the target; by default the fifteen primed ce-store
+its range, median and how many reach the target; by default the sixteen primed ce-store
 H100-pair series README names."""
 import glob
 import json
@@ -76,13 +76,13 @@ def scale(files):
 
 
 R = 'scaling/results'
-# The fifteen primed ce-store series on H100 pairs (README, Multi-GPU scaling): session cbe1508's
-# call 9 (the last launch timed in a third run, f55d712), session c5a3b23's
-# calls 6 and 6b (one pair; the gathered buffer poisoned, #wrong scanning it), session dada976's
-# call 5 (the top-level files; the barrier by events) and call 3, session fdf6fae's calls 16 and 15, e533e06, 7f829d4 on
+# The sixteen primed ce-store series on H100 pairs (README, Multi-GPU scaling): session afeb150's
+# call 5 (the top-level files), session cbe1508's call 9 (the last launch timed in a third run,
+# f55d712), session c5a3b23's calls 6 and 6b (one pair; the gathered buffer poisoned, #wrong
+# scanning it), session dada976's call 5 (the barrier by events) and call 3, session fdf6fae's calls 16 and 15, e533e06, 7f829d4 on
 # three pairs, 43ad7b6, 6ffdb7e, 772738f and 126f609 (whose folder kept the session's log only).
-SERIES = [f'{R}/history/session-cbe1508/call9', f'{R}/history/session-c5a3b23/call6', f'{R}/history/session-c5a3b23/call6b',
-          f'{R}/scale-*-sm90-h100x2.json', f'{R}/history/session-dada976/call3', f'{R}/history/session-fdf6fae/call16/logs',
+SERIES = [f'{R}/history/session-afeb150/call5', f'{R}/history/session-cbe1508/call9', f'{R}/history/session-c5a3b23/call6',
+          f'{R}/history/session-c5a3b23/call6b', f'{R}/history/session-dada976/call5', f'{R}/history/session-dada976/call3', f'{R}/history/session-fdf6fae/call16/logs',
           f'{R}/history/session-fdf6fae/call15/logs',
           f'{R}/history/session-9d657f2/call1', f'{R}/history/scale-x2-session-7f829d4',
           f'{R}/history/scale-x2-session-7f829d4/run2', f'{R}/history/scale-x2-session-7f829d4/run3',
