@@ -352,7 +352,6 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
   h.q = alloc_random(c->dtype, vq.extent, &rng, &qf);
   h.k = alloc_random(c->dtype, vk.extent, &rng, &kf);
   h.v = alloc_random(c->dtype, vk.extent, &rng, &vf);
-  if (c->key_ramp != 0.f) ramp_keys(c, &vk, cu_k, nseq, h.k, kf);
   const size_t es = fc_dtype_size(c->dtype);
   h.o = malloc(es * (size_t)vo.extent);
   h.lse = malloc(sizeof(float) * (size_t)vl.extent);
@@ -363,6 +362,7 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
     free(qf), free(kf), free(vf), free(cu_q), free(cu_k);
     return FC_ERR_OUT_OF_MEMORY;
   }
+  if (c->key_ramp != 0.f) ramp_keys(c, &vk, cu_k, nseq, h.k, kf);
   poison(h.o, c->dtype, vo.extent);
   for (int64_t i = 0; i < vl.extent; i++) h.lse[i] = NAN;
 
