@@ -130,14 +130,13 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
   void **q = calloc((size_t)sets, sizeof(void *)), **k = calloc((size_t)sets, sizeof(void *)),
        **v = calloc((size_t)sets, sizeof(void *)), **out = calloc((size_t)sets, sizeof(void *));
   double *ms = calloc((size_t)reps, sizeof(double));
+  int ok = 1;
   if (!host || !q || !k || !v || !out || !ms) {
     fprintf(stderr, "out of host memory for the inputs of a %lld x %lld x %lld x %lld shape\n", (long long)s->B,
             (long long)(s->Sq > s->Sk ? s->Sq : s->Sk), (long long)s->H, (long long)s->D);
-    free(q), free(k), free(v), free(out), free(ms), free(host);
-    if (cu) free_offsets(gpu, cu);
-    return 0;
+    ok = 0;
+    goto release;
   }
-  int ok = 1;
   for (int i = 0; i < sets && ok; i++) {
     uint64_t state = (1234567u + (uint64_t)i) | 1u; /* the seeds the grid files were timed with */
     (normal_inputs ? fc_fill_timing_normal : fc_fill_timing)(host, dt, nq + 2 * nk, &state);
@@ -213,7 +212,8 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
     r->tflops = flops(s) / (r->ms * 1e-3) / 1e12;
     r->gbps = bytes_moved(s, es) / (r->ms * 1e-3) / 1e9;
   }
-  for (int i = 0; i < sets; i++) {
+release:
+  for (int i = 0; q && k && v && out && i < sets; i++) {
 #ifdef FC_WITH_CUDA
     if (gpu) {
       cudaFree(q[i]), cudaFree(k[i]), cudaFree(v[i]), cudaFree(out[i]);
@@ -233,10 +233,10 @@ static int parse_shape(const char *s, shape *sh) {
   if (sscanf(s, "%lld,%lld,%lld,%lld,%lld,%lld,%d", &b, &h, &hk, &sq, &sk, &d, &c) != 7) return 0;
   *sh = (shape){b, h, hk, sq, sk, d, c};
   if (!(b > 0 && h > 0 && hk > 0 && sq > 0 && sk > 0 && d > 0 && (c == 0 || c == 1))) return 0;
-  /* every tensor's element count (and its float32 bytes) fits in 64 bits: at most 2^58 */
-  const long long cap = 1LL << 58;
-  return b <= cap / (sq > sk ? sq : sk) && b * (sq > sk ? sq : sk) <= cap / (h > hk ? h : hk) &&
-         b * (sq > sk ? sq : sk) * (h > hk ? h : hk) <= cap / d;
+  /* the largest tensor's bytes (3 of them in float32 at most) fit in 64 bits */
+  long long n;
+  return !__builtin_mul_overflow(b, sq > sk ? sq : sk, &n) && !__builtin_mul_overflow(n, h > hk ? h : hk, &n) &&
+         !__builtin_mul_overflow(n, d, &n) && !__builtin_mul_overflow(n, 12LL, &n);
 }
 
 /* The standard grid of VALIDATION.md. */

@@ -355,12 +355,12 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
   const size_t es = fc_dtype_size(c->dtype);
   h.o = malloc(es * (size_t)vo.extent);
   h.lse = malloc(sizeof(float) * (size_t)vl.extent);
+  fc_status st = FC_SUCCESS;
   if (!h.q || !h.k || !h.v || !h.o || !h.lse) {
     snprintf(chk->msg, sizeof chk->msg, "out of host memory for the case's inputs and outputs (%lld + %lld elements)",
              (long long)vq.extent, (long long)(2 * vk.extent + vo.extent));
-    free(h.q), free(h.k), free(h.v), free(h.o), free(h.lse);
-    free(qf), free(kf), free(vf), free(cu_q), free(cu_k);
-    return FC_ERR_OUT_OF_MEMORY;
+    st = FC_ERR_OUT_OF_MEMORY;
+    goto release;
   }
   if (c->key_ramp != 0.f) ramp_keys(c, &vk, cu_k, nseq, h.k, kf);
   poison(h.o, c->dtype, vo.extent);
@@ -368,7 +368,6 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
 
   bufs d = h;
   const int gpu = fc_context_device(ctx) != FC_DEVICE_CPU;
-  fc_status st = FC_SUCCESS;
 #ifdef FC_WITH_CUDA
   if (gpu) {
     d.q = to_device(h.q, es * (size_t)vq.extent, c->managed);
@@ -547,6 +546,7 @@ fc_status fc_case_run(fc_context *ctx, const fc_case *c, fc_check *chk) {
     }
   }
   free(ref), free(sd), free(naive), free(sf);
+release:
   free(h.q), free(h.k), free(h.v), free(h.o), free(h.lse);
   free(qf), free(kf), free(vf), free(cu_q), free(cu_k);
   return st;
