@@ -67,6 +67,15 @@ static const fc_spec fc_matrix[] = {
     {"decode-gqa3-bhsd-softcap", F16, 2, 1, 300, 6, 2, 64, 0, -1, 7, 20.0f, 0, 1, FC_LAYOUT_BHSD, 0, 0},
     {"decode-gqa4-last-key", BF, 2, 1, 129, 4, 1, 256, 0, 0, 5, 0, 0, 1, FC_LAYOUT_PADDED, 0, 0},
     {"decode-gqa4-k5000", BF, 4, 1, 5000, 32, 8, 128, 0, -1, -1, 0, 0, 0, 0, 0, 0},
+    /* a short batch with many keys, whose exact-softmax launch splits the keys over the SMs on
+     * sm90 (key_splits(); pieces merged by merge_splits()): a GQA decode of 9000 keys, an MHA
+     * decode with a softcap, a left window cutting a D=256 decode's keys, 16 causal query rows,
+     * and a window so narrow that most pieces see no key */
+    {"decode-split-k9000", BF, 1, 1, 9000, 8, 2, 128, 0, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"decode-split-mha-f16-d64", F16, 1, 1, 4099, 3, 3, 64, 0, -1, -1, 30.0f, 0, 1, 0, 0, 0},
+    {"decode-split-d256-window", BF, 2, 1, 6000, 4, 1, 256, 1, 3000, -1, 0, 0, 1, FC_LAYOUT_BHSD, 0, 0},
+    {"q16-k7000-causal-split", BF, 1, 16, 7000, 2, 1, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"q5-k3000-window-split", F16, 1, 5, 3000, 1, 1, 128, 0, 40, 0, 0, 0, 1, 0, 0, 1},
     /* sliding windows */
     {"window-16-0", BF, 1, 300, 300, 2, 1, 64, 0, 16, 0, 0, 0, 1, 0, 0, 0},
     {"window-0-16", BF, 1, 300, 300, 2, 1, 64, 0, 0, 16, 0, 0, 1, 0, 0, 0},

@@ -363,23 +363,20 @@ Test(gpu, out_copies) {
   fc_context_destroy(ctx);
 }
 
-/* The sm90 split tail (144 tiles of 128 rows, 16 key tiles each, on an H100's 132 SMs: every
- * tile cut between two CTAs' runs) on two streams at once, 8 launches queued on each: launches
- * on one stream share a workspace in stream order, two streams hold one each, and every
- * output equals, bit for bit, one launch's on the default stream (the merge of a tile's two
- * pieces does not depend on which ended first). Elsewhere it runs whatever dispatch picks and
- * checks the same. */
-Test(gpu, split_tail_streams) {
+/* Launches of one problem queued on two streams at once, 8 on each: launches on one stream
+ * share a workspace of the sm90 pool in stream order, two streams hold one each, and every
+ * output equals, bit for bit, one launch's on the default stream (merges do not depend on
+ * which piece ended first). Elsewhere it runs whatever dispatch picks and checks the same. */
+static void queued_streams_match(int64_t B, int64_t Sq, int64_t Sk, int64_t H, int64_t Hk, int64_t D) {
   fc_context *ctx = gpu_context_or_skip();
-  const int64_t B = 1, S = 2048, H = 9, Hk = 3, D = 128;
-  const size_t nq = (size_t)(B * S * H * D), nk = (size_t)(B * S * Hk * D);
+  const size_t nq = (size_t)(B * Sq * H * D), nk = (size_t)(B * Sk * Hk * D);
   enum { kStreams = 2, kLaunches = 8 };
   void *q = NULL, *k = NULL, *v = NULL, *ref = NULL, *out[kStreams][kLaunches];
   upload_qkv(nq, nk, fc_test_seed(), &q, &k, &v);
-  fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, B, S, H, D);
-  fc_tensor tk = fc_tensor_bshd(k, FC_DTYPE_BF16, B, S, Hk, D), tv = fc_tensor_bshd(v, FC_DTYPE_BF16, B, S, Hk, D);
+  fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, B, Sq, H, D);
+  fc_tensor tk = fc_tensor_bshd(k, FC_DTYPE_BF16, B, Sk, Hk, D), tv = fc_tensor_bshd(v, FC_DTYPE_BF16, B, Sk, Hk, D);
   cr_assert_eq(cudaMalloc(&ref, 2 * nq), cudaSuccess);
-  fc_tensor to = fc_tensor_bshd(ref, FC_DTYPE_BF16, B, S, H, D);
+  fc_tensor to = fc_tensor_bshd(ref, FC_DTYPE_BF16, B, Sq, H, D);
   cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, NULL, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
   cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
   cudaStream_t st[kStreams];
@@ -393,7 +390,7 @@ Test(gpu, split_tail_streams) {
   cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
   for (int l = 0; l < kLaunches; l++)
     for (int s = 0; s < kStreams; s++) {
-      fc_tensor ts = fc_tensor_bshd(out[s][l], FC_DTYPE_BF16, B, S, H, D);
+      fc_tensor ts = fc_tensor_bshd(out[s][l], FC_DTYPE_BF16, B, Sq, H, D);
       cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &ts, NULL, NULL, (struct CUstream_st *)st[s]), FC_SUCCESS,
                    "%s", fc_last_error(ctx));
     }
@@ -414,6 +411,14 @@ Test(gpu, split_tail_streams) {
   cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(ref);
   fc_context_destroy(ctx);
 }
+
+/* The sm90 split tail: 144 tiles of 128 rows, 16 key tiles each, on an H100's 132 SMs, every
+ * tile cut between two CTAs' runs. */
+Test(gpu, split_tail_streams) { queued_streams_match(1, 2048, 2048, 9, 3, 128); }
+
+/* Keys split over the SMs: a GQA decode of one sequence (2 tiles after the fold, 114 key
+ * tiles of 176 split 57 ways on an H100), its pieces merged by a second kernel. */
+Test(gpu, key_split_streams) { queued_streams_match(1, 1, 20000, 8, 2, 128); }
 
 /* A capture in global mode (CUDA's default) held by another thread while this one makes the
  * process's first forward call on a stream of its own, on a problem that sm90 runs on the

@@ -1,6 +1,7 @@
 /* The sm80 and sm90 families' planners, driven with synthetic devices: which tile each architecture gets
  * and which problems it refuses, with what sentence. Runs without a GPU. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,6 +260,41 @@ Test(select_sm90, exact_softmax_for_short_rows) {
     cr_assert_eq(strstr(info.description, "exact softmax") != NULL, cases[i].exact, "case %zu: %s", i,
                  info.description);
     cr_assert_eq(info.persistent, cases[i].persistent, "case %zu: %s", i, info.description);
+  }
+}
+
+/* Exact-softmax launches whose tiles fill at most half the SMs split their keys over the SMs
+ * (key_splits() in kernels/sm90/config.h): as many pieces as one wave holds, each at least
+ * two key tiles, at most 64; none with variable lengths, 17 query rows or a full wave. */
+Test(select_sm90, keys_split_for_short_batches) {
+  fc_kernel_info info;
+  char why[256];
+  struct {
+    int d, varlen;
+    int64_t batch, heads, rows, keys;
+    int splits; /* 0: none */
+  } cases[] = {
+      {128, 0, 1, 8, 4, 131072, 16}, /* 8 tiles, 745 key tiles of 176 */
+      {128, 0, 4, 8, 4, 8192, 4},    /* 32 tiles */
+      {128, 0, 1, 2, 16, 5000, 14},  /* 29 key tiles: 14 pieces of at least 2 */
+      {256, 0, 1, 1, 1, 100000, 64}, /* 1 tile, capped at 64 */
+      {64, 0, 1, 2, 1, 300, 0},      /* 3 key tiles of 128: too few */
+      {128, 0, 16, 8, 4, 8192, 0},   /* 128 tiles: past half the SMs */
+      {128, 0, 1, 8, 17, 8192, 0},   /* 17 rows: not the exact softmax */
+      {128, 1, 1, 8, 4, 8192, 0},    /* variable lengths */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fc_problem p = sized(FC_DTYPE_BF16, cases[i].d, cases[i].batch, cases[i].heads, cases[i].keys);
+    p.seqlen_q = p.total_q = cases[i].rows;
+    static const int32_t cu[2] = {0, 0};
+    if (cases[i].varlen) p.cu_seqlens_q = p.cu_seqlens_k = cu;
+    cr_assert(plan90(&p, &H100, &info, why), "case %zu: %s", i, why);
+    char want[48];
+    snprintf(want, sizeof want, "keys split %d ways", cases[i].splits);
+    if (cases[i].splits)
+      cr_assert(strstr(info.description, want), "case %zu: %s", i, info.description);
+    else
+      cr_assert_null(strstr(info.description, "keys split"), "case %zu: %s", i, info.description);
   }
 }
 

@@ -100,13 +100,20 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   info->stages = c.stages;
   info->persistent = pers;
   const bool split = pers && split_plan(p, c, tiles, tiles < caps->num_sms ? tiles : caps->num_sms) < tiles;
+  const bool exact = exact_softmax(p->seqlen_q, p->num_out_copies > 0);
+  // As the launch splits keys (key_splits()), unless no workspace is free or the stream is
+  // being captured: it then runs whole tiles.
+  const int splits = exact ? key_splits(tiles, caps->num_sms, (p->seqlen_k + c.block_n - 1) / c.block_n, true,
+                                        p->cu_seqlens_q != nullptr)
+                           : 1;
+  char how[64] = "one CTA per tile";
+  if (pers) snprintf(how, sizeof how, "%s", split ? "persistent grid, last wave split by keys" : "persistent grid");
+  else if (exact && splits > 1) snprintf(how, sizeof how, "one CTA per tile, exact softmax, keys split %d ways", splits);
+  else if (exact) snprintf(how, sizeof how, "one CTA per tile, exact softmax");
   snprintf(info->description, sizeof info->description,
            "sm90 %s D=%lld%s: %dx%d tile, %d+1 warpgroups, %d stages, %d KB smem, "
            "wgmma, %s", p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", (long long)p->head_dim,
-           p->causal ? " causal" : "", block_m(c), c.block_n, c.consumers, c.stages, (smem + 1023) / 1024,
-           pers                                               ? (split ? "persistent grid, last wave split by keys" : "persistent grid")
-           : exact_softmax(p->seqlen_q, p->num_out_copies > 0) ? "one CTA per tile, exact softmax"
-                                                               : "one CTA per tile");
+           p->causal ? " causal" : "", block_m(c), c.block_n, c.consumers, c.stages, (smem + 1023) / 1024, how);
   return 1;
 }
 

@@ -79,6 +79,12 @@ struct Params {
   // the dispatch order's last `lead` tiles (lead_tiles() in fwd_launch.cuh), the rest follow
   // from the first (fc_lead_first); 0: none.
   int lead;
+  // Keys split over the SMs (key_splits() in config.h; exact-softmax kernels only): the grid's
+  // x holds `splits` CTAs per row block, CTA x taking run x % splits of its tile's key tiles,
+  // and each leaves its rows in `part` (key_split_bytes() a piece, pieces in order (split,
+  // batch, head)) for merge_splits(). splits 1 and part null otherwise.
+  int splits;
+  float *part;
 };
 
 // The tensor maps of the copies (out_copies, out's layout; make_out_map) for the persistent
@@ -286,11 +292,25 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // One CTA per tile: this CTA's tile, found before any barrier so that a CTA past its
   // sequence's end leaves at once.
   Tile mine{};
+  int piece = 0;  // keys split over the SMs (EXACT): this CTA's run of its tile's key tiles
   if (!PERSISTENT) {
     int m, h, b;
-    fc_this_block(p.head_group, p.heads, COPIES ? (uint32_t)p.lead : 0u, &m, &h, &b);
+    if (EXACT && p.splits > 1) {  // one row block group, no interleave (kMinBlocksPlain)
+      piece = (int)(blockIdx.x % (unsigned)p.splits);
+      m = p.blocks - 1 - (int)(blockIdx.x / (unsigned)p.splits), h = blockIdx.y, b = blockIdx.z;
+    } else {
+      fc_this_block(p.head_group, p.heads, COPIES ? (uint32_t)p.lead : 0u, &m, &h, &b);
+    }
     mine = tile_of(make_int4(m, h, b, h / p.group));  // fc_this_block has divided already
     if (!has_rows(mine)) return;  // the whole CTA, before any barrier
+    if (EXACT && p.splits > 1) {
+      // Run `piece` of `splits` equal runs of the visited key tiles (from the last key tile
+      // down): masks go by each key tile's place, so a run needs nothing else. A run past
+      // the tile's key tiles is empty: its rows leave O = 0 and a log-sum-exp of -inf.
+      const int per = (mine.nblocks + p.splits - 1) / p.splits, first = piece * per;
+      mine.nb_last -= first;
+      mine.nblocks = max(0, min(per, mine.nblocks - first));
+    }
   }
 
   if (threadIdx.x == 0) {
@@ -849,6 +869,27 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     if (w.nblocks > 0) mainloop(w, 0, 0, o, row_max, row_sum, tail);
     else tail();
     if (cw == 0) my_turn();  // takes the last warpgroup's final pass, so no arrival is left over
+    if constexpr (EXACT) {
+      if (p.part) {
+        // A piece of a split tile: its rows' output, normalised, in float, and their
+        // log-sum-exp, for merge_splits(). Rows of the sequence only (one row block, sq <= 16).
+        const int64_t at = ((int64_t)piece * gridDim.z + w.b) * p.heads + w.h;
+        float *po = p.part + at * (key_split_bytes(D) / 4);
+        float *pl = po + kExactMaxRows * D;
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+          const int row = row0 + r * 8;
+          const float l = quad_sum(row_sum[r]);
+          if (row < 0 || row >= w.sq) continue;
+#pragma unroll
+          for (int i = 0; i < kDT; i++)
+            *reinterpret_cast<float2 *>(po + row * D + 8 * i + 2 * t) =
+                make_float2(o[4 * i + 2 * r] * inv[r], o[4 * i + 2 * r + 1] * inv[r]);
+          if (t == 0) pl[row] = l == 0.f ? -INFINITY : (row_max[r] + log2f(l)) * 0.69314718055994531f;
+        }
+        return;
+      }
+    }
     // Stage this warp's 16 rows in its own rows of the Q tile, then write whole 16-byte
     // chunks per row: a warp stores 512 contiguous bytes (D=128) at a time, which measured
     // 1-3% faster than the persistent kernel's quad-transposed stores

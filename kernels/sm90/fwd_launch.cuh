@@ -104,6 +104,7 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
   p.split_from = p.num_tiles, p.split_nb = 0, p.num_items = p.num_tiles;
   p.ws = nullptr, p.ws_state = nullptr;
   p.lead = 0;
+  p.splits = 1, p.part = nullptr;
   return p;
 }
 
@@ -127,6 +128,41 @@ inline int lead_tiles(const fc_problem *pr, const Params &p, int block_m, int bl
                     p.head_group < p.pairs ? p.head_group : p.pairs, p.num_tiles);
 }
 
+// The pieces of a launch whose keys were split over the SMs (Params::splits), merged: for
+// each row of each (batch, head) of the problem, out = sum over pieces of O_s exp(lse_s - lse)
+// with lse = log sum exp(lse_s), and lse into the caller's LSE where asked. A row no piece saw a
+// key of stays 0 with an LSE of -inf; a NaN log-sum-exp (a NaN input) makes the row NaN. One
+// CTA per (head, batch), a thread per column.
+template <typename T, int D>
+__global__ void __launch_bounds__(D) merge_splits(const float *part, int splits, int heads, int sq, T *out,
+                                                  int64_t os0, int64_t os1, int64_t os2, float *lse, int64_t ls0,
+                                                  int64_t ls1, int64_t ls2) {
+  const int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
+  constexpr long long kPiece = key_split_bytes(D) / 4;
+  const int64_t stride = (int64_t)gridDim.y * heads * kPiece;  // from one piece to the next of this (b, h)
+  const float *first = part + ((int64_t)b * heads + h) * kPiece;
+  for (int row = 0; row < sq; row++) {
+    float mx = -INFINITY;
+    for (int s = 0; s < splits; s++) {
+      const float x = first[s * stride + kExactMaxRows * D + row];
+      mx = x > mx || x != x ? x : mx;  // a NaN stays
+    }
+    float sum = 0.f, acc = 0.f;
+    if (mx != -INFINITY) {
+      for (int s = 0; s < splits; s++) {
+        const float *pc = first + s * stride;
+        const float w = expf(pc[kExactMaxRows * D + row] - mx);  // 0 for an empty piece
+        sum += w;
+        acc += w * pc[row * D + d];
+      }
+    }
+    const float x = sum > 0.f ? acc / sum : acc;
+    if constexpr (std::is_same_v<T, __half>) out[b * os0 + row * os1 + h * os2 + d] = __float2half_rn(x);
+    else out[b * os0 + row * os1 + h * os2 + d] = __float2bfloat16_rn(x);
+    if (lse && d == 0) lse[b * ls0 + row * ls1 + h * ls2] = mx == -INFINITY ? mx : mx + logf(sum);
+  }
+}
+
 // NARROW: the tile of config(D, true), see narrow() in config.h.
 template <typename T, int D, bool NARROW>
 int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
@@ -146,16 +182,33 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   dim3 grid((unsigned)row_blocks, (unsigned)pr->heads, (unsigned)pr->batch);
   cudaError_t e = cudaSuccess;
   int device = 0, sms = 0;
-  if (persistent) {
-    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  const bool exact = exact_softmax(pr->seqlen_q, copies);
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  if (persistent || exact) {
     if ((e = cudaGetDevice(&device)) != cudaSuccess ||
         (e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess ||
         (e = cudaStreamIsCapturing(st, &capture)) != cudaSuccess) {
       snprintf(err, err_len, "reading the device's SM count or the stream's capture state: %s", cudaGetErrorString(e));
       return (int)e;
     }
-    persistent = capture == cudaStreamCaptureStatusNone &&
-                 acquire_tile_counter(device, st, &counter, &busy);
+  }
+  if (persistent)
+    persistent = capture == cudaStreamCaptureStatusNone && acquire_tile_counter(device, st, &counter, &busy);
+  // Keys split over the SMs (key_splits() in config.h), in a workspace of the split tail's pool
+  // (acquire_split_workspace(), sized in its cuts): not under stream capture, and where no
+  // workspace is free the launch runs whole tiles.
+  int splits = 1, kws = -1;
+  float *part = nullptr;
+  if (exact && capture == cudaStreamCaptureStatusNone) {
+    const int want = key_splits(tiles, sms, (pr->seqlen_k + C.block_n - 1) / C.block_n, true, pr->cu_seqlens_q != nullptr);
+    if (want > 1) {
+      constexpr long long kCut = split_cut_bytes(config(128, true));
+      const long long cuts = (tiles * want * key_split_bytes(D) + kCut - 1) / kCut;
+      unsigned int *state = nullptr;
+      float4 *data = nullptr;
+      kws = cuts <= sms ? acquire_split_workspace(device, st, (int)cuts, &state, &data) : -1;
+      if (kws >= 0) splits = want, part = reinterpret_cast<float *>(data);
+    }
   }
   CopyMaps<true> copy_maps = {};
   CopyMaps<false> no_maps = {0};
@@ -172,6 +225,11 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   Params params = make_params(pr, row_blocks, counter, busy);
   params.o_tma = persistent && out_maps;
   if (copies) params.lead = lead_tiles(pr, params, BM, C.block_n);
+  params.splits = splits, params.part = part;
+  if (splits > 1) {
+    grid.x *= (unsigned)splits;
+    params.lse = nullptr;  // merge_splits() writes it
+  }
   const int smem = smem_bytes(C, persistent);
   const int64_t split = persistent ? split_plan(pr, C, tiles, grid.x) : tiles;
   const int ws = split < tiles ? acquire_split_workspace(device, st, (int)grid.x, &params.ws_state, &params.ws) : -1;
@@ -209,6 +267,15 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   e = pr->cu_seqlens_k ? pick(std::true_type{}) : pick(std::false_type{});
   if (e != cudaSuccess && persistent) *busy = 0u;  // no CTA ran: the counters are still zero
   if (ws >= 0) finish_split_workspace(device, ws, st);
+  if (splits > 1 && e == cudaSuccess) {
+    merge_splits<T, D><<<dim3((unsigned)pr->heads, (unsigned)pr->batch), D, 0, st>>>(
+        part, splits, (int)pr->heads, (int)pr->seqlen_q, static_cast<T *>(pr->out), pr->o_stride[0], pr->o_stride[1],
+        pr->o_stride[2], pr->lse, pr->lse_stride[0], pr->lse_stride[1], pr->lse_stride[2]);
+    if ((e = cudaGetLastError()) != cudaSuccess)
+      snprintf(err, err_len, "launch of the sm90 merge of %d key splits, D=%d (grid %lld x %lld): %s", splits, D,
+               (long long)pr->heads, (long long)pr->batch, cudaGetErrorString(e));
+  }
+  if (kws >= 0) finish_split_workspace(device, kws, st);
   return (int)e;
 }
 
