@@ -23,15 +23,16 @@ static fc_context *gpu_context_or_skip(void) {
 /* q (nq elements), k and v (nk <= nq each) on the current device: bf16 values of magnitude
  * 2^-7 to 2, either sign, drawn from `seed` (xorshift, so not 0). */
 static void upload_qkv(size_t nq, size_t nk, uint64_t seed, void **q, void **k, void **v) {
-  uint16_t *host = malloc(2 * nq);
+  const size_t n = nq > nk ? nq : nk; /* a decode has more keys than queries */
+  uint16_t *host = malloc(2 * n);
   cr_assert(host);
-  for (size_t i = 0; i < nq; i++) {
+  for (size_t i = 0; i < n; i++) {
     seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
     host[i] = (uint16_t)(0x3c00 | (seed & 0x3ff)) ^ (uint16_t)((seed >> 20) & 0x8000);
   }
   cr_assert_eq(cudaMalloc(q, 2 * nq) | cudaMalloc(k, 2 * nk) | cudaMalloc(v, 2 * nk), cudaSuccess);
   cr_assert_eq(cudaMemcpy(*q, host, 2 * nq, cudaMemcpyHostToDevice), cudaSuccess);
-  cr_assert_eq(cudaMemcpy(*k, host + (nq - nk), 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
+  cr_assert_eq(cudaMemcpy(*k, host + (n - nk), 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
   cr_assert_eq(cudaMemcpy(*v, host, 2 * nk, cudaMemcpyHostToDevice), cudaSuccess);
   free(host);
 }

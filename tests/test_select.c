@@ -265,7 +265,7 @@ Test(select_sm90, exact_softmax_for_short_rows) {
 
 /* Exact-softmax launches whose tiles fill at most half the SMs split their keys over the SMs
  * (key_splits() in kernels/sm90/config.h): as many pieces as one wave holds, each at least
- * two key tiles, at most 64; none with variable lengths, 17 query rows or a full wave. */
+ * two key tiles; none with variable lengths, 17 query rows or a full wave. */
 Test(select_sm90, keys_split_for_short_batches) {
   fc_kernel_info info;
   char why[256];
@@ -277,7 +277,7 @@ Test(select_sm90, keys_split_for_short_batches) {
       {128, 0, 1, 8, 4, 131072, 16}, /* 8 tiles, 745 key tiles of 176 */
       {128, 0, 4, 8, 4, 8192, 4},    /* 32 tiles */
       {128, 0, 1, 2, 16, 5000, 14},  /* 29 key tiles: 14 pieces of at least 2 */
-      {256, 0, 1, 1, 1, 100000, 64}, /* 1 tile, capped at 64 */
+      {256, 0, 1, 1, 1, 100000, 132}, /* 1 tile: one piece an SM */
       {64, 0, 1, 2, 1, 300, 0},      /* 3 key tiles of 128: too few */
       {128, 0, 16, 8, 4, 8192, 0},   /* 128 tiles: past half the SMs */
       {128, 0, 1, 8, 17, 8192, 0},   /* 17 rows: not the exact softmax */

@@ -97,8 +97,9 @@ static_assert(exact_softmax(1, false) && exact_softmax(16, false) && !exact_soft
 // and 0.18-0.19 ms for FA2 and cuDNN; results/history/session-cf2c0e6/, call 2). Each piece
 // leaves its rows' output (normalised, float) and log-sum-exp in a workspace and a second
 // kernel merges them. As many pieces as one wave holds (tiles x splits <= sms), each of at
-// least kMinSplitKeyTiles key tiles, at most kMaxSplits. Returns 1 for no split.
-constexpr int kMinSplitKeyTiles = 2, kMaxSplits = 64;
+// least kMinSplitKeyTiles key tiles, at most kMaxSplits (the merge's loop; one tile of a
+// 132-SM H100 takes 132). Returns 1 for no split.
+constexpr int kMinSplitKeyTiles = 2, kMaxSplits = 256;
 FC_SM90_HD constexpr int key_splits(long long tiles, long long sms, long long key_tiles, bool exact, bool varlen) {
   if (!exact || varlen || tiles < 1 || 2 * tiles > sms) return 1;
   long long s = sms / tiles;
@@ -108,7 +109,8 @@ FC_SM90_HD constexpr int key_splits(long long tiles, long long sms, long long ke
 }
 static_assert(key_splits(8, 132, 745, true, false) == 16 && key_splits(32, 132, 47, true, false) == 4 &&
                   key_splits(8, 132, 3, true, false) == 1 && key_splits(67, 132, 745, true, false) == 1 &&
-                  key_splits(1, 132, 745, true, false) == 64 && key_splits(8, 132, 745, false, false) == 1 &&
+                  key_splits(1, 132, 745, true, false) == 132 && key_splits(1, 528, 745, true, false) == 256 &&
+                  key_splits(8, 132, 745, false, false) == 1 &&
                   key_splits(8, 132, 745, true, true) == 1,
               "key_splits");
 // A piece's workspace: the output of kExactMaxRows rows (D floats each), then their log-sum-exp.
