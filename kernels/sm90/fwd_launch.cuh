@@ -132,36 +132,54 @@ inline int lead_tiles(const fc_problem *pr, const Params &p, int block_m, int bl
 // each row of each (batch, head) of the problem, out = sum over pieces of O_s exp(lse_s - lse)
 // with lse = log sum exp(lse_s), and lse into the caller's LSE where asked. A row no piece saw a
 // key of stays 0 with an LSE of -inf; a NaN log-sum-exp (a NaN input) makes the row NaN. One
-// CTA per (head, batch), a thread per column.
+// CTA per row, kMergeThreads / D groups of D threads, a column each: the pieces' weights first
+// (a thread a piece), then each group sums every kMergeGroups-th piece and the groups meet in
+// shared memory. (One CTA per (batch, head) walking every piece in turn took 60 us of a 98 us
+// launch with one tile in 64 pieces: results/history/session-cf2c0e6/, call 4.)
+constexpr int kMergeThreads = 512;
 template <typename T, int D>
-__global__ void __launch_bounds__(D) merge_splits(const float *part, int splits, int heads, int sq, T *out,
-                                                  int64_t os0, int64_t os1, int64_t os2, float *lse, int64_t ls0,
-                                                  int64_t ls1, int64_t ls2) {
-  const int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
+__global__ void __launch_bounds__(kMergeThreads) merge_splits(const float *part, int splits, int heads, T *out,
+                                                              int64_t os0, int64_t os1, int64_t os2, float *lse,
+                                                              int64_t ls0, int64_t ls1, int64_t ls2) {
+  constexpr int kGroups = kMergeThreads / D;
   constexpr long long kPiece = key_split_bytes(D) / 4;
+  __shared__ float weight[kMaxSplits];
+  __shared__ float acc[kGroups][D];
+  __shared__ float red[kMergeThreads / 32];
+  const int h = blockIdx.x, b = blockIdx.y, row = blockIdx.z, tid = threadIdx.x, lane = tid % 32, wid = tid / 32;
   const int64_t stride = (int64_t)gridDim.y * heads * kPiece;  // from one piece to the next of this (b, h)
   const float *first = part + ((int64_t)b * heads + h) * kPiece;
-  for (int row = 0; row < sq; row++) {
-    float mx = -INFINITY;
-    for (int s = 0; s < splits; s++) {
-      const float x = first[s * stride + kExactMaxRows * D + row];
-      mx = x > mx || x != x ? x : mx;  // a NaN stays
-    }
-    float sum = 0.f, acc = 0.f;
-    if (mx != -INFINITY) {
-      for (int s = 0; s < splits; s++) {
-        const float *pc = first + s * stride;
-        const float w = expf(pc[kExactMaxRows * D + row] - mx);  // 0 for an empty piece
-        sum += w;
-        acc += w * pc[row * D + d];
-      }
-    }
-    const float x = sum > 0.f ? acc / sum : acc;
-    if constexpr (std::is_same_v<T, __half>) out[b * os0 + row * os1 + h * os2 + d] = __float2half_rn(x);
-    else out[b * os0 + row * os1 + h * os2 + d] = __float2bfloat16_rn(x);
-    if (lse && d == 0) lse[b * ls0 + row * ls1 + h * ls2] = mx == -INFINITY ? mx : mx + logf(sum);
-  }
+  const float x = tid < splits ? first[tid * stride + kExactMaxRows * D + row] : -INFINITY;
+  // The largest log-sum-exp, a NaN winning
+  auto bigger = [](float a, float c) { return a > c || a != a ? a : c; };
+  float mx = x;
+  for (int o = 16; o > 0; o /= 2) mx = bigger(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  if (lane == 0) red[wid] = mx;
+  __syncthreads();
+  mx = red[0];
+  for (int i = 1; i < kMergeThreads / 32; i++) mx = bigger(mx, red[i]);
+  const bool none = mx == -INFINITY;  // no piece saw a key of this row
+  const float w = none ? 0.f : expf(x - mx);  // 0 for an empty piece
+  if (tid < splits) weight[tid] = w;
+  float sum = w;
+  for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  __syncthreads();  // every warp has read red[] and written weight[]
+  if (lane == 0) red[wid] = sum;
+  const int g = tid / D, d = tid % D;
+  float a = 0.f;
+  for (int s = g; s < splits; s += kGroups) a += weight[s] * first[s * stride + row * D + d];
+  acc[g][d] = a;
+  __syncthreads();
+  if (g != 0) return;
+  sum = 0.f;
+  for (int i = 0; i < kMergeThreads / 32; i++) sum += red[i];
+  for (int i = 1; i < kGroups; i++) a += acc[i][d];
+  const float y = sum > 0.f ? a / sum : a;
+  if constexpr (std::is_same_v<T, __half>) out[b * os0 + row * os1 + h * os2 + d] = __float2half_rn(y);
+  else out[b * os0 + row * os1 + h * os2 + d] = __float2bfloat16_rn(y);
+  if (lse && d == 0) lse[b * ls0 + row * ls1 + h * ls2] = none ? mx : mx + logf(sum);
 }
+static_assert(kMaxSplits <= kMergeThreads, "merge_splits() weighs a piece a thread");
 
 // NARROW: the tile of config(D, true), see narrow() in config.h.
 template <typename T, int D, bool NARROW>
@@ -268,12 +286,12 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   if (e != cudaSuccess && persistent) *busy = 0u;  // no CTA ran: the counters are still zero
   if (ws >= 0) finish_split_workspace(device, ws, st);
   if (splits > 1 && e == cudaSuccess) {
-    merge_splits<T, D><<<dim3((unsigned)pr->heads, (unsigned)pr->batch), D, 0, st>>>(
-        part, splits, (int)pr->heads, (int)pr->seqlen_q, static_cast<T *>(pr->out), pr->o_stride[0], pr->o_stride[1],
-        pr->o_stride[2], pr->lse, pr->lse_stride[0], pr->lse_stride[1], pr->lse_stride[2]);
+    merge_splits<T, D><<<dim3((unsigned)pr->heads, (unsigned)pr->batch, (unsigned)pr->seqlen_q), kMergeThreads, 0, st>>>(
+        part, splits, (int)pr->heads, static_cast<T *>(pr->out), pr->o_stride[0], pr->o_stride[1], pr->o_stride[2],
+        pr->lse, pr->lse_stride[0], pr->lse_stride[1], pr->lse_stride[2]);
     if ((e = cudaGetLastError()) != cudaSuccess)
-      snprintf(err, err_len, "launch of the sm90 merge of %d key splits, D=%d (grid %lld x %lld): %s", splits, D,
-               (long long)pr->heads, (long long)pr->batch, cudaGetErrorString(e));
+      snprintf(err, err_len, "launch of the sm90 merge of %d key splits, D=%d (grid %lld x %lld x %lld): %s", splits,
+               D, (long long)pr->heads, (long long)pr->batch, (long long)pr->seqlen_q, cudaGetErrorString(e));
   }
   if (kws >= 0) finish_split_workspace(device, kws, st);
   return (int)e;
