@@ -108,7 +108,8 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
                            : 1;
   char how[64] = "one CTA per tile";
   if (pers) snprintf(how, sizeof how, "%s", split ? "persistent grid, last wave split by keys" : "persistent grid");
-  else if (exact && splits > 1) snprintf(how, sizeof how, "one CTA per tile, exact softmax, keys split %d ways", splits);
+  // (one CTA per tile is implied: the description must leave room for the decode note)
+  else if (exact && splits > 1) snprintf(how, sizeof how, "exact softmax, keys split %d ways", splits);
   else if (exact) snprintf(how, sizeof how, "one CTA per tile, exact softmax");
   snprintf(info->description, sizeof info->description,
            "sm90 %s D=%lld%s: %dx%d tile, %d+1 warpgroups, %d stages, %d KB smem, "
