@@ -20,7 +20,7 @@ static fc_context *gpu_context_or_skip(void) {
   return ctx;
 }
 
-/* q (nq elements), k and v (nk <= nq each) on the current device: bf16 values of magnitude
+/* q (nq elements), k and v (nk each) on the current device: bf16 values of magnitude
  * 2^-7 to 2, either sign, drawn from `seed` (xorshift, so not 0). */
 static void upload_qkv(size_t nq, size_t nk, uint64_t seed, void **q, void **k, void **v) {
   const size_t n = nq > nk ? nq : nk; /* a decode has more keys than queries */

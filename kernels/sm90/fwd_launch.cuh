@@ -133,7 +133,7 @@ inline int lead_tiles(const fc_problem *pr, const Params &p, int block_m, int bl
 // with lse = log sum exp(lse_s), and lse into the caller's LSE where asked. A row no piece saw a
 // key of stays 0 with an LSE of -inf; a NaN log-sum-exp (a NaN input) makes the row NaN. One
 // CTA per row, kMergeThreads / D groups of D threads, a column each: the pieces' weights first
-// (a thread a piece), then each group sums every kMergeGroups-th piece and the groups meet in
+// (a thread a piece), then each group sums every kGroups-th piece and the groups meet in
 // shared memory. (One CTA per (batch, head) walking every piece in turn took 60 us of a 98 us
 // launch with one tile in 64 pieces: results/history/session-cf2c0e6/, call 4.)
 constexpr int kMergeThreads = 512;
