@@ -27,7 +27,7 @@ cuobjdump --dump-sass "$lib" | awk '
   END {
     bad = 0
     for (f in arch) {
-      # the attention kernels (merge_splits, which merges the pieces of a split launch, has no product)
+      # the attention kernels (merge_key_splits, which merges the pieces of a split launch, has no product)
       sm90 = f ~ /sm90/ && f ~ /fwd_kernel/
       # fwd_kernel<T, D, BN, C, STAGES, PERSISTENT, COPIES, EXACT, VARLEN>: persistent, D=64 or
       # D=128 x 128

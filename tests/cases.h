@@ -68,7 +68,7 @@ static const fc_spec fc_matrix[] = {
     {"decode-gqa4-last-key", BF, 2, 1, 129, 4, 1, 256, 0, 0, 5, 0, 0, 1, FC_LAYOUT_PADDED, 0, 0},
     {"decode-gqa4-k5000", BF, 4, 1, 5000, 32, 8, 128, 0, -1, -1, 0, 0, 0, 0, 0, 0},
     /* a short batch with many keys, whose exact-softmax launch splits the keys over the SMs on
-     * sm90 (key_splits(); pieces merged by merge_splits()): a GQA decode of 9000 keys, an MHA
+     * sm90 (key_splits(); pieces merged by merge_key_splits()): a GQA decode of 9000 keys, an MHA
      * decode with a softcap, a left window cutting a D=256 decode's keys, 16 causal query rows,
      * and a window so narrow that most pieces see no key */
     {"decode-split-k9000", BF, 1, 1, 9000, 8, 2, 128, 0, -1, -1, 0, 0, 1, 0, 0, 1},
@@ -76,6 +76,12 @@ static const fc_spec fc_matrix[] = {
     {"decode-split-d256-window", BF, 2, 1, 6000, 4, 1, 256, 1, 3000, -1, 0, 0, 1, FC_LAYOUT_BHSD, 0, 0},
     {"q16-k7000-causal-split", BF, 1, 16, 7000, 2, 1, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1},
     {"q5-k3000-window-split", F16, 1, 5, 3000, 1, 1, 128, 0, 40, 0, 0, 0, 1, 0, 0, 1},
+    /* keys split on sm80 (key_splits_for(); sm90 has no D=96 or D=192, so they run there
+     * under auto too): 60 causal query rows (the pieces take 64), a GQA decode whose left window
+     * cuts the keys to 2501, and an MHA D=32 decode */
+    {"q60-k5000-causal-split-d96", F16, 1, 60, 5000, 2, 1, 96, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"decode-split-d192-window", BF, 2, 1, 7000, 6, 2, 192, 0, 2500, -1, 0, 0, 1, 0, 0, 0},
+    {"decode-split-d32-mha", BF, 1, 1, 3000, 4, 4, 32, 0, -1, -1, 0, 0, 1, 0, 0, 0},
     /* sliding windows */
     {"window-16-0", BF, 1, 300, 300, 2, 1, 64, 0, 16, 0, 0, 0, 1, 0, 0, 0},
     {"window-0-16", BF, 1, 300, 300, 2, 1, 64, 0, 0, 16, 0, 0, 1, 0, 0, 0},

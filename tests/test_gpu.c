@@ -417,8 +417,9 @@ static void queued_streams_match(int64_t B, int64_t Sq, int64_t Sk, int64_t H, i
  * tile cut between two CTAs' runs. */
 Test(gpu, split_tail_streams) { queued_streams_match(1, 2048, 2048, 9, 3, 128); }
 
-/* Keys split over the SMs: a GQA decode of one sequence (2 tiles after the fold, 114 key
- * tiles of 176 split 57 ways on an H100), its pieces merged by a second kernel. */
+/* Keys split over the SMs: a GQA decode of one sequence (2 tiles after the fold; on an H100,
+ * sm90's 114 key tiles of 176 split 57 ways, sm80's 417 of 48 split 66 ways), its pieces
+ * merged by a second kernel. */
 Test(gpu, key_split_streams) { queued_streams_match(1, 1, 20000, 8, 2, 128); }
 
 /* A capture in global mode (CUDA's default) held by another thread while this one makes the

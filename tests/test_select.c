@@ -106,6 +106,44 @@ Test(select_sm80, strides_of_size_one_dims_are_free) {
   cr_assert(plan(&p, &H100, &info, why), "%s", why);
 }
 
+/* sm80 splits the keys of a launch of at most 64 query rows over the SMs (key_splits_for() in
+ * kernels/sm80/config.h): as many pieces as one wave holds, each at least two key tiles, no
+ * more than the workspace holds; none with 65 rows, variable lengths or a full wave. */
+Test(select_sm80, keys_split_for_short_batches) {
+  fc_kernel_info info;
+  char why[256];
+  struct {
+    const fc_device_caps *dev;
+    int d, varlen;
+    int64_t batch, heads, rows, keys;
+    int splits; /* 0: none */
+  } cases[] = {
+      {&H100, 128, 0, 1, 8, 4, 131072, 16},    /* 8 tiles, 2731 key tiles of 48 */
+      {&A100, 128, 0, 1, 8, 4, 131072, 13},    /* 108 SMs */
+      {&H100, 256, 0, 1, 1, 64, 100000, 132},  /* 1 tile: one piece an SM */
+      {&H100, 256, 0, 3, 1, 64, 100000, 44},   /* 65792-byte records, 3 x 44 fit the workspace */
+      {&RTX4090, 256, 0, 1, 1, 64, 100000, 128}, /* Ada's 64 x 16 D=256 tile */
+      {&H100, 96, 0, 2, 1, 60, 5000, 52},      /* 105 key tiles of 48: 52 pieces of at least 2 */
+      {&H100, 64, 0, 1, 2, 1, 300, 0},         /* 3 key tiles of 128: too few */
+      {&H100, 128, 0, 1, 8, 65, 8192, 0},      /* more rows than a piece's 64 */
+      {&H100, 128, 0, 16, 8, 4, 8192, 0},      /* 128 tiles: past half the SMs */
+      {&H100, 128, 1, 1, 8, 4, 8192, 0},       /* variable lengths */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fc_problem p = sized(FC_DTYPE_BF16, cases[i].d, cases[i].batch, cases[i].heads, cases[i].keys);
+    p.seqlen_q = p.total_q = cases[i].rows;
+    static const int32_t cu[2] = {0, 0};
+    if (cases[i].varlen) p.cu_seqlens_q = p.cu_seqlens_k = cu;
+    cr_assert(plan(&p, cases[i].dev, &info, why), "case %zu: %s", i, why);
+    char want[48];
+    snprintf(want, sizeof want, "keys split %d ways", cases[i].splits);
+    if (cases[i].splits)
+      cr_assert(strstr(info.description, want), "case %zu: %s", i, info.description);
+    else
+      cr_assert_null(strstr(info.description, "keys split"), "case %zu: %s", i, info.description);
+  }
+}
+
 #ifdef FC_HAVE_SM90
 #include "internal.h"
 

@@ -93,10 +93,15 @@ extern "C" int fc_sm80_plan(const fc_problem *p, const fc_device_caps *caps,
   info->block_n = c.block_n;
   info->num_warps = warps(c);
   info->stages = 1;
+  // As the launch splits keys (key_splits_for()), unless no workspace is free or the stream is
+  // being captured: it then runs whole.
+  const int splits = key_splits_for(p, c, caps->num_sms);
+  char how[32] = "";
+  if (splits > 1) snprintf(how, sizeof how, ", keys split %d ways", splits);
   snprintf(info->description, sizeof info->description,
-           "sm80 %s D=%d%s: %dx%d tile, %d warps, %d B smem, mma.sync m16n8k16%s",
+           "sm80 %s D=%d%s: %dx%d tile, %d warps, %d KB smem, mma.sync%s%s",
            p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", d, p->causal ? " causal" : "", c.block_m,
-           c.block_n, warps(c), smem_bytes(c), caps->cc_major >= 9 ? " (PTX, JIT on this GPU)" : "");
+           c.block_n, warps(c), (smem_bytes(c) + 1023) / 1024, caps->cc_major >= 9 ? " (PTX, JIT)" : "", how);
   return 1;
 }
 

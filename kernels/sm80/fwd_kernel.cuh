@@ -29,6 +29,12 @@ struct Params {
   int64_t window_left, window_right;  // -1 = unbounded
   int head_group;                     // batch-head pairs interleaved (fc_block_order.h)
   const int32_t *cu_q, *cu_k;
+  // Keys split over the SMs (key_split.h; the SPLIT kernels): a grid of (splits, heads,
+  // batch) over one row block, CTA x taking run x of its tile's key tiles and leaving its rows
+  // in `part` (records of seqlen_q rows, key_split_record_bytes(), in order (split, batch,
+  // head)) for merge_key_splits(). splits 1 and part null otherwise.
+  int splits;
+  float *part;
 };
 
 __device__ __forceinline__ int64_t floor_div(int64_t a, int64_t b) {  // b > 0
@@ -81,7 +87,8 @@ __device__ __forceinline__ void load_tile(T *s, const T *g, int64_t row_stride, 
 #define FC_SM80_MIN_BLOCKS 1
 #endif
 
-template <typename T, int D, int BM, int BN, int MT>
+// SPLIT: a piece of a launch whose keys were split over the SMs (Params::splits).
+template <typename T, int D, int BM, int BN, int MT, bool SPLIT>
 __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_kernel(const Params p) {
   // MT m16 tiles per warp: each K/V fragment read from shared memory feeds MT mmas.
   constexpr int kRows = 16 * MT;  // query rows per warp
@@ -98,7 +105,8 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   // Dispatch order (fc_block_order.h): row blocks from the last (heaviest under a causal mask)
   // to the first, for head_group batch-head pairs at a time.
   int mb, h, b;
-  fc_this_block(p.head_group, p.heads, 0u, &mb, &h, &b);
+  if constexpr (SPLIT) mb = 0, h = blockIdx.y, b = blockIdx.z;  // one row block; x is the piece
+  else fc_this_block(p.head_group, p.heads, 0u, &mb, &h, &b);
   const int64_t m0 = (int64_t)mb * BM;
   const int hk = h / p.group;
 
@@ -125,6 +133,19 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   int64_t n_lo = 0, n_hi = sk - 1;
   if (p.window_left >= 0) n_lo = max(n_lo, m0 + diag - p.window_left);
   if (p.window_right >= 0) n_hi = min(n_hi, m_last + diag + p.window_right);
+  if constexpr (SPLIT) {
+    // Run x of `splits` runs of the visited key tiles, as equal as whole tiles allow (from the
+    // last key tile down), taken as the keys it covers. Masks go by each key tile's place, so
+    // a run needs nothing else; a run with no key tile (a window narrower than the split)
+    // leaves O = 0 and an LSE of -inf. The division in 32 bits (a 64-bit one is a call).
+    const int64_t t_lo = n_lo / BN, t_hi = n_hi >= n_lo ? n_hi / BN : t_lo - 1;
+    const int tiles = (int)(t_hi - t_lo + 1);
+    const int piece = (int)blockIdx.x, base = tiles / p.splits, extra = tiles % p.splits;
+    const int64_t top = t_hi - (piece * base + min(piece, extra));
+    const int count = base + (piece < extra ? 1 : 0);
+    n_hi = min(n_hi, top * BN + BN - 1);
+    n_lo = max(n_lo, (top - count + 1) * BN);
+  }
   const int64_t nb_first = n_lo / BN;
   const int64_t nb_last = n_hi >= n_lo ? n_hi / BN : nb_first - 1;
 
@@ -309,42 +330,62 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   }
 
   // Normalise; rows that saw no key keep O = 0 and get LSE = -inf; NaN sums propagate.
-  float inv[MT][2];
+  if constexpr (SPLIT) {
+    // This piece's record: its rows' output in float, then their log-sum-exp.
+    const int64_t record = p.seqlen_q * (D + 1);
+    float *po = p.part + (((int64_t)blockIdx.x * gridDim.z + b) * p.heads + h) * record;
 #pragma unroll
-  for (int m = 0; m < MT; m++)
+    for (int m = 0; m < MT; m++)
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-      const float l = quad_sum(row_sum[m][r]);
-      inv[m][r] = l == 0.f ? 0.f : 1.f / l;
-      const int64_t row = row0 + m * 16 + r * 8;
-      if (p.lse && t == 0 && row < sq) {
-        const float lse = l == 0.f ? -INFINITY : (row_max[m][r] + log2f(l)) * 0.69314718055994531f;
-        p.lse[b * p.lse_stride[0] + (q0 + row) * p.lse_stride[1] + h * p.lse_stride[2]] = lse;
+      for (int r = 0; r < 2; r++) {
+        const float l = quad_sum(row_sum[m][r]);
+        const float iv = l == 0.f ? 0.f : 1.f / l;
+        const int64_t row = row0 + m * 16 + r * 8;
+        if (row >= sq) continue;
+#pragma unroll
+        for (int i = 0; i < kDT; i++)
+          *reinterpret_cast<float2 *>(po + row * D + i * 8 + 2 * t) = make_float2(o[m][i][2 * r] * iv, o[m][i][2 * r + 1] * iv);
+        if (t == 0) po[p.seqlen_q * D + row] = l == 0.f ? -INFINITY : (row_max[m][r] + log2f(l)) * 0.69314718055994531f;
       }
+    cp_async_wait<0>();  // a piece with no key tile never waited for its Q copies
+  } else {
+    float inv[MT][2];
+#pragma unroll
+    for (int m = 0; m < MT; m++)
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const float l = quad_sum(row_sum[m][r]);
+        inv[m][r] = l == 0.f ? 0.f : 1.f / l;
+        const int64_t row = row0 + m * 16 + r * 8;
+        if (p.lse && t == 0 && row < sq) {
+          const float lse = l == 0.f ? -INFINITY : (row_max[m][r] + log2f(l)) * 0.69314718055994531f;
+          p.lse[b * p.lse_stride[0] + (q0 + row) * p.lse_stride[1] + h * p.lse_stride[2]] = lse;
+        }
+      }
+    // Stage this warp's 16 rows in its own part of sQ (only this warp ever read it), then
+    // write 16-byte chunks so that global stores are coalesced. The barrier covers the case
+    // of no visible key tile, where the Q copies were never waited for.
+    cp_async_wait<0>();
+    __syncthreads();
+    T *so = sQw;
+#pragma unroll
+    for (int m = 0; m < MT; m++)
+#pragma unroll
+      for (int i = 0; i < kDT; i++) {
+        T *dst = so + (m * 16 + g) * kPitch + i * 8 + 2 * t;
+        *reinterpret_cast<uint32_t *>(dst) = pack2<T>(o[m][i][0] * inv[m][0], o[m][i][1] * inv[m][0]);
+        *reinterpret_cast<uint32_t *>(dst + 8 * kPitch) = pack2<T>(o[m][i][2] * inv[m][1], o[m][i][3] * inv[m][1]);
+      }
+    __syncwarp();
+    T *og = static_cast<T *>(p.out) + b * p.o_stride[0] + q0 * p.o_stride[1] + h * p.o_stride[2];
+#pragma unroll
+    for (int c = lane; c < kRows * (D / 8); c += 32) {
+      const int r = c / (D / 8), ch = c % (D / 8);
+      const int64_t row = m0 + warp * kRows + r;
+      if (row < sq)
+        *reinterpret_cast<uint4 *>(og + row * p.o_stride[1] + ch * 8) =
+            *reinterpret_cast<const uint4 *>(so + r * kPitch + ch * 8);
     }
-  // Stage this warp's 16 rows in its own part of sQ (only this warp ever read it), then
-  // write 16-byte chunks so that global stores are coalesced. The barrier covers the case
-  // of no visible key tile, where the Q copies were never waited for.
-  cp_async_wait<0>();
-  __syncthreads();
-  T *so = sQw;
-#pragma unroll
-  for (int m = 0; m < MT; m++)
-#pragma unroll
-    for (int i = 0; i < kDT; i++) {
-      T *dst = so + (m * 16 + g) * kPitch + i * 8 + 2 * t;
-      *reinterpret_cast<uint32_t *>(dst) = pack2<T>(o[m][i][0] * inv[m][0], o[m][i][1] * inv[m][0]);
-      *reinterpret_cast<uint32_t *>(dst + 8 * kPitch) = pack2<T>(o[m][i][2] * inv[m][1], o[m][i][3] * inv[m][1]);
-    }
-  __syncwarp();
-  T *og = static_cast<T *>(p.out) + b * p.o_stride[0] + q0 * p.o_stride[1] + h * p.o_stride[2];
-#pragma unroll
-  for (int c = lane; c < kRows * (D / 8); c += 32) {
-    const int r = c / (D / 8), ch = c % (D / 8);
-    const int64_t row = m0 + warp * kRows + r;
-    if (row < sq)
-      *reinterpret_cast<uint4 *>(og + row * p.o_stride[1] + ch * 8) =
-          *reinterpret_cast<const uint4 *>(so + r * kPitch + ch * 8);
   }
 }
 

@@ -7,6 +7,8 @@
 #include "fc_problem.h"
 #include "flashcore.h"
 #include "fwd_kernel.cuh"
+#include "merge_key_splits.cuh"
+#include "workspace.h"
 
 namespace fc::sm80 {
 
@@ -30,28 +32,65 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   p.cu_q = pr->cu_seqlens_q, p.cu_k = pr->cu_seqlens_k;
   p.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, row_blocks, 1, p.group,
                                     pr->window_left, pr->window_right, FC_ORDER_L2_BUDGET);
+  p.splits = 1, p.part = nullptr;
   return p;
 }
 
 template <typename T, int D, int BM, int BN, int MT>
 int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   constexpr Config C{D, BM, BN, MT};
-  constexpr int smem = smem_bytes(C);
-  auto kernel = fwd_kernel<T, D, BM, BN, MT>;
-  // The attribute is per kernel and per device; setting it each call costs a host call
-  // but no allocation or synchronisation, and keeps multi-device processes correct.
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  if (e != cudaSuccess) {
-    snprintf(err, err_len, "cudaFuncSetAttribute(%d bytes of shared memory): %s", smem,
-             cudaGetErrorString(e));
-    return (int)e;
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  dim3 grid((unsigned)((pr->seqlen_q + BM - 1) / BM), (unsigned)pr->heads, (unsigned)pr->batch);
+  Params params = make_params(pr, grid.x);
+  // Keys split over the SMs (key_splits_for() in config.h), in a workspace (workspace.h): not
+  // under stream capture, and where no workspace is free the launch runs whole.
+  int ws = -1, device = 0;
+  if (pr->seqlen_q <= split_config(C).block_m && pr->cu_seqlens_q == nullptr) {
+    int sms = 0;
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    cudaError_t e;
+    if ((e = cudaGetDevice(&device)) != cudaSuccess ||
+        (e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess ||
+        (e = cudaStreamIsCapturing(st, &capture)) != cudaSuccess) {
+      snprintf(err, err_len, "reading the device's SM count or the stream's capture state: %s", cudaGetErrorString(e));
+      return (int)e;
+    }
+    const int want = capture == cudaStreamCaptureStatusNone ? key_splits_for(pr, C, sms) : 1;
+    unsigned int *state = nullptr;
+    void *data = nullptr;
+    if (want > 1 &&
+        (ws = acquire_workspace(device, st, (size_t)(want * pr->heads * pr->batch * key_split_record_bytes(pr->seqlen_q, D)),
+                                &state, &data)) >= 0) {
+      params.splits = want, params.part = static_cast<float *>(data);
+      params.lse = nullptr;  // the merge writes it
+      grid.x = (unsigned)want;
+    }
   }
-  const dim3 grid((unsigned)((pr->seqlen_q + BM - 1) / BM), (unsigned)pr->heads, (unsigned)pr->batch);
-  kernel<<<grid, warps(C) * 32, smem, static_cast<cudaStream_t>(stream)>>>(make_params(pr, grid.x));
-  e = cudaGetLastError();
-  if (e != cudaSuccess)
-    snprintf(err, err_len, "launch of %dx%d tile, D=%d (grid %u x %u x %u): %s", BM, BN, D, grid.x,
-             grid.y, grid.z, cudaGetErrorString(e));
+  // The pieces of a split launch run split_config(C) (config.h).
+  constexpr Config S = split_config(C);
+  auto go = [&](auto kernel, Config c) {
+    // The attribute is per kernel and per device; setting it each call costs a host call
+    // but no allocation or synchronisation, and keeps multi-device processes correct.
+    const int bytes = smem_bytes(c);
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e != cudaSuccess) {
+      snprintf(err, err_len, "cudaFuncSetAttribute(%d bytes of shared memory): %s", bytes, cudaGetErrorString(e));
+      return e;
+    }
+    kernel<<<grid, warps(c) * 32, bytes, st>>>(params);
+    if ((e = cudaGetLastError()) != cudaSuccess)
+      snprintf(err, err_len, "launch of %dx%d tile, D=%d (grid %u x %u x %u): %s", c.block_m, c.block_n, D, grid.x,
+               grid.y, grid.z, cudaGetErrorString(e));
+    return e;
+  };
+  cudaError_t e = params.splits > 1 ? go(fwd_kernel<T, D, S.block_m, S.block_n, S.m_tiles, true>, S)
+                                    : go(fwd_kernel<T, D, BM, BN, MT, false>, C);
+  if (params.splits > 1 && e == cudaSuccess &&
+      (e = launch_merge_key_splits<T, D>(pr, params.part, params.splits, (int)pr->seqlen_q, st)) != cudaSuccess)
+    snprintf(err, err_len, "launch of the sm80 merge of %d key splits, D=%d (grid %lld x %lld x %lld): %s",
+             params.splits, D, (long long)pr->heads, (long long)pr->batch, (long long)pr->seqlen_q,
+             cudaGetErrorString(e));
+  if (ws >= 0) release_workspace(device, ws, st);
   return (int)e;
 }
 

@@ -7,6 +7,8 @@
 // wgmma reads: per 64 columns of the head dim, rows of 128 bytes.
 #pragma once
 
+#include "key_split.h"
+
 #ifdef __CUDACC__
 #define FC_SM90_HD __host__ __device__
 #else
@@ -89,32 +91,10 @@ FC_SM90_HD constexpr bool exact_softmax(long long seqlen_q, bool copies) {
 static_assert(exact_softmax(1, false) && exact_softmax(16, false) && !exact_softmax(17, false) &&
                   !exact_softmax(1, true),
               "exact_softmax");
-// Keys split over the SMs (flash-decoding): a launch of the exact softmax (at most 16 query
-// rows a sequence, one row block) with fixed lengths whose tiles fill at most half the SMs
-// cuts each tile's key tiles into `splits` equal runs, one CTA each, so that the SMs share
-// the K/V reads (a decode reads every key once and computes little: B=1, H=32, Hk=8,
-// Sk=131072 took 1.41 ms on 8 CTAs of an H100, against 0.18 ms for the K/V bytes at 3 TB/s
-// and 0.18-0.19 ms for FA2 and cuDNN; results/history/session-cf2c0e6/, call 2). Each piece
-// leaves its rows' output (normalised, float) and log-sum-exp in a workspace and a second
-// kernel merges them. As many pieces as one wave holds (tiles x splits <= sms), each of at
-// least kMinSplitKeyTiles key tiles, at most kMaxSplits (the merge's loop; one tile of a
-// 132-SM H100 takes 132). Returns 1 for no split.
-constexpr int kMinSplitKeyTiles = 2, kMaxSplits = 256;
-FC_SM90_HD constexpr int key_splits(long long tiles, long long sms, long long key_tiles, bool exact, bool varlen) {
-  if (!exact || varlen || tiles < 1 || 2 * tiles > sms) return 1;
-  long long s = sms / tiles;
-  if (s > key_tiles / kMinSplitKeyTiles) s = key_tiles / kMinSplitKeyTiles;
-  if (s > kMaxSplits) s = kMaxSplits;
-  return s < 2 ? 1 : (int)s;
-}
-static_assert(key_splits(8, 132, 745, true, false) == 16 && key_splits(32, 132, 47, true, false) == 4 &&
-                  key_splits(8, 132, 3, true, false) == 1 && key_splits(67, 132, 745, true, false) == 1 &&
-                  key_splits(1, 132, 745, true, false) == 132 && key_splits(1, 528, 745, true, false) == 256 &&
-                  key_splits(8, 132, 745, false, false) == 1 &&
-                  key_splits(8, 132, 745, true, true) == 1,
-              "key_splits");
-// A piece's workspace: the output of kExactMaxRows rows (D floats each), then their log-sum-exp.
-FC_SM90_HD constexpr long long key_split_bytes(int d) { return kExactMaxRows * (d + 1) * 4LL; }
+// Keys split over the SMs (key_split.h): a launch of the exact softmax (at most 16 query rows
+// a sequence, one row block) with fixed lengths may split; each piece's record holds
+// kExactMaxRows rows, the rows a tile can have.
+FC_SM90_HD constexpr long long key_split_bytes(int d) { return key_split_record_bytes(kExactMaxRows, d); }
 
 // The grid a problem runs on, for the launch and the selector's report alike:
 // persistent_schedule() and, for a launch with out_copies, copies_persist(); one CTA per tile

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "fc_problem.h"
 #include "flashcore.h"
+#include "workspace.h"
 
 namespace fc::sm90 {
 int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
@@ -103,9 +104,8 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   const bool exact = exact_softmax(p->seqlen_q, p->num_out_copies > 0);
   // As the launch splits keys (key_splits()), unless no workspace is free or the stream is
   // being captured: it then runs whole tiles.
-  const int splits = exact ? key_splits(tiles, caps->num_sms, (p->seqlen_k + c.block_n - 1) / c.block_n, true,
-                                        p->cu_seqlens_q != nullptr)
-                           : 1;
+  const int splits = fc::key_splits(tiles, caps->num_sms, (p->seqlen_k + c.block_n - 1) / c.block_n,
+                                    exact && p->cu_seqlens_q == nullptr);
   char how[64] = "one CTA per tile";
   if (pers) snprintf(how, sizeof how, "%s", split ? "persistent grid, last wave split by keys" : "persistent grid");
   // (one CTA per tile is implied: the description must leave room for the decode note)
@@ -219,32 +219,13 @@ std::mutex pool_mutex;
 CounterPool pools[kMaxDevices];
 }  // namespace
 
-// The pools' one-time allocations and the workspaces' event queries run with this thread in
-// relaxed capture mode. The launch's own stream is not capturing (launch_cfg checks it
-// first), but in the default (global) mode a capture held by another thread, or by this one
-// on another stream, refuses a cudaMalloc, cudaHostAlloc or cudaEventQuery and is invalidated
-// by it: the call would break an unrelated graph (and a refused allocation would leave the
-// pool failed, persistent launches off, for the rest of the process).
-namespace {
-struct RelaxedCapture {
-  cudaStreamCaptureMode prev = cudaStreamCaptureModeRelaxed;
-  bool swapped = cudaThreadExchangeStreamCaptureMode(&prev) == cudaSuccess;
-  RelaxedCapture() = default;
-  RelaxedCapture(const RelaxedCapture &) = delete;
-  RelaxedCapture &operator=(const RelaxedCapture &) = delete;
-  ~RelaxedCapture() {
-    if (swapped) (void)cudaThreadExchangeStreamCaptureMode(&prev);
-  }
-};
-}  // namespace
-
 bool acquire_tile_counter(int device, cudaStream_t stream, unsigned int **counter, volatile unsigned int **busy) {
   if (device < 0 || device >= kMaxDevices) return false;
   std::lock_guard<std::mutex> lock(pool_mutex);
   CounterPool &pool = pools[device];
   if (!pool.counters) {
     if (pool.failed) return false;
-    const RelaxedCapture relaxed;
+    const RelaxedCapture relaxed;  // workspace.h says why
     void *d = nullptr, *h = nullptr;
     // Zeroed on the launch's stream before its first use; the synchronisation happens once.
     if (cudaMalloc(&d, kCounters * 2 * sizeof(unsigned int)) != cudaSuccess ||
@@ -277,115 +258,6 @@ int64_t split_plan(const fc_problem *pr, Config c, int64_t tiles, int64_t ctas) 
   if (c.head_dim != 128 || pr->num_out_copies > 0 || pr->cu_seqlens_q || masked(pr->window_left, pr->window_right))
     return tiles;
   return split_from(tiles, ctas, (pr->seqlen_k + c.block_n - 1) / c.block_n);
-}
-
-// The split tail's workspaces, per device: kWorkspaces, each one allocation, cut states
-// (state_bytes: a word per cut and consumer warp) then cut data, enough for as many CTAs as
-// the device has SMs (split_cut_bytes of the D=128 tile, the one with a split: 68 KB a cut,
-// 9 MB on 132 SMs), allocated at the first split launch. A workspace serves the launches of
-// one stream at a time: they run one after another and each leaves every cut state 0, so
-// the next may start at once (with a workspace held per launch, a flashcore-bench burst of 20
-// launches split only the first two). After each launch that holds one, an event is recorded
-// on its stream; once it has completed, no launch is using the workspace and another stream
-// may take it. (Until 2026-11-27 the launch's last consumer warpgroup wrote a host-mapped
-// word with a system-scope release instead: its last instruction, about 1 us of a launch of
-// 0.42 ms on H100, results/history/session-b8e543f/, call 4.)
-namespace {
-constexpr int kWorkspaces = 2;
-constexpr size_t kCutBytes = split_cut_bytes(config(128, true));
-struct WorkspacePool {
-  unsigned char *mem[kWorkspaces] = {};
-  cudaEvent_t done[kWorkspaces] = {};           // recorded after each launch that held it
-  bool recorded[kWorkspaces] = {};              // done has been recorded at least once
-  bool pending[kWorkspaces] = {};               // acquired, its launch's event not yet recorded
-  unsigned long long stream[kWorkspaces] = {};  // the stream (cudaStreamGetId) of the last launch
-  int ctas = 0;                                 // the CTAs each workspace serves
-  bool ready = false, failed = false;
-};
-std::mutex ws_mutex;
-WorkspacePool ws_pools[kMaxDevices];
-// A word per cut (fewer than ctas) and consumer warp of the D=128 tile.
-size_t state_bytes(int ctas) {
-  const size_t words = (size_t)ctas * 4 * config(128, true).consumers;
-  return (words * sizeof(unsigned int) + 255) / 256 * 256;
-}
-// Whether workspace i's last launch has completed (or there was none). The event is never
-// captured, but a global-mode capture elsewhere refuses the query, and is invalidated by it,
-// unless the thread is in relaxed mode (RelaxedCapture above).
-bool idle(WorkspacePool &pool, int i) {
-  if (!pool.recorded[i]) return true;
-  const RelaxedCapture relaxed;
-  const cudaError_t e = cudaEventQuery(pool.done[i]);
-  if (e == cudaErrorNotReady && cudaPeekAtLastError() == cudaErrorNotReady) (void)cudaGetLastError();
-  return e == cudaSuccess;
-}
-}  // namespace
-
-int acquire_split_workspace(int device, cudaStream_t stream, int ctas, unsigned int **state, float4 **data) {
-  if (device < 0 || device >= kMaxDevices) return -1;
-  unsigned long long id = 0;
-  if (cudaStreamGetId(stream, &id) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return -1;
-  }
-  std::lock_guard<std::mutex> lock(ws_mutex);
-  WorkspacePool &pool = ws_pools[device];
-  if (!pool.ready) {
-    if (pool.failed) return -1;
-    const RelaxedCapture relaxed;
-    int sms = 0;
-    bool ok = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess;
-    const size_t bytes = state_bytes(sms) + (size_t)sms * kCutBytes;
-    for (int i = 0; ok && i < kWorkspaces; i++) {
-      void *d = nullptr;
-      // The states zeroed on the launch's stream before their first use; the synchronisation
-      // happens once.
-      ok = cudaMalloc(&d, bytes) == cudaSuccess;
-      if (ok) pool.mem[i] = static_cast<unsigned char *>(d);
-      ok = ok && cudaMemsetAsync(d, 0, state_bytes(sms), stream) == cudaSuccess &&
-           cudaEventCreateWithFlags(&pool.done[i], cudaEventDisableTiming) == cudaSuccess;
-    }
-    ok = ok && cudaStreamSynchronize(stream) == cudaSuccess;
-    if (!ok) {
-      (void)cudaGetLastError();  // this failure is ours, not the launch's: do not leave it behind
-      for (int i = 0; i < kWorkspaces; i++) {
-        if (pool.mem[i]) cudaFree(pool.mem[i]), pool.mem[i] = nullptr;
-        if (pool.done[i]) cudaEventDestroy(pool.done[i]), pool.done[i] = nullptr;
-      }
-      pool.failed = true;
-      return -1;
-    }
-    pool.ctas = sms;
-    pool.ready = true;
-  }
-  if (ctas > pool.ctas) return -1;
-  int pick = -1;
-  // This stream's, in flight or not (its launches run in order), unless another thread is
-  // between acquiring it and recording its launch's event.
-  for (int i = 0; i < kWorkspaces && pick < 0; i++)
-    if (pool.recorded[i] && pool.stream[i] == id && !pool.pending[i]) pick = i;
-  for (int i = 0; i < kWorkspaces && pick < 0; i++)  // one no launch is using
-    if (!pool.pending[i] && idle(pool, i)) pick = i;
-  if (pick < 0) return -1;
-  pool.stream[pick] = id;
-  pool.pending[pick] = true;
-  *state = reinterpret_cast<unsigned int *>(pool.mem[pick]);
-  *data = reinterpret_cast<float4 *>(pool.mem[pick] + state_bytes(pool.ctas));
-  return pick;
-}
-
-void finish_split_workspace(int device, int ws, cudaStream_t stream) {
-  std::lock_guard<std::mutex> lock(ws_mutex);
-  WorkspacePool &pool = ws_pools[device];
-  // Recorded after a launch that failed too (it then marks the stream's earlier work). A
-  // workspace whose event could not be recorded is never handed out again: its launch may
-  // still be running.
-  if (cudaEventRecord(pool.done[ws], stream) == cudaSuccess) {
-    pool.recorded[ws] = true;
-    pool.pending[ws] = false;
-  } else {
-    (void)cudaGetLastError();  // ours, not the launch's (which the caller has read already)
-  }
 }
 
 }  // namespace fc::sm90

@@ -71,7 +71,7 @@ struct Params {
   // word per cut and warp (0 free, 1 claimed, 2 written; the piece that merges puts it back
   // to 0, so the launch leaves them as it found them). Null without a split. The host's pool
   // knows the workspace free again from an event recorded after the launch
-  // (acquire_split_workspace()).
+  // (acquire_workspace(), workspace.h).
   int split_from, split_nb, num_items;
   float4 *ws;
   unsigned int *ws_state;
@@ -79,10 +79,10 @@ struct Params {
   // the dispatch order's last `lead` tiles (lead_tiles() in fwd_launch.cuh), the rest follow
   // from the first (fc_lead_first); 0: none.
   int lead;
-  // Keys split over the SMs (key_splits() in config.h; exact-softmax kernels only): the grid's
+  // Keys split over the SMs (key_split.h; exact-softmax kernels only): the grid's
   // x holds `splits` CTAs per row block, CTA x taking run x % splits of its tile's key tiles,
   // and each leaves its rows in `part` (key_split_bytes() a piece, pieces in order (split,
-  // batch, head)) for merge_splits(). splits 1 and part null otherwise.
+  // batch, head)) for merge_key_splits(). splits 1 and part null otherwise.
   int splits;
   float *part;
 };
@@ -872,7 +872,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     if constexpr (EXACT) {
       if (p.part) {
         // A piece of a split tile: its rows' output, normalised, in float, and their
-        // log-sum-exp, for merge_splits(). Rows of the sequence only (one row block, sq <= 16).
+        // log-sum-exp, for merge_key_splits(). Rows of the sequence only (one row block, sq <= 16).
         const int64_t at = ((int64_t)piece * gridDim.z + w.b) * p.heads + w.h;
         float *po = p.part + at * (key_split_bytes(D) / 4);
         float *pl = po + kExactMaxRows * D;

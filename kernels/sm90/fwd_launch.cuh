@@ -9,6 +9,8 @@
 #include "fc_problem.h"
 #include "flashcore.h"
 #include "fwd_kernel.cuh"
+#include "merge_key_splits.cuh"
+#include "workspace.h"
 
 namespace fc::sm90 {
 
@@ -55,15 +57,11 @@ bool acquire_tile_counter(int device, cudaStream_t stream, unsigned int **counte
 // D=128). family.cu; the plan's description says it too.
 int64_t split_plan(const fc_problem *pr, Config c, int64_t tiles, int64_t ctas);
 
-// A workspace for one launch's split tail on `device` that no launch on another stream holds
-// (family.cu): cut states, zero between launches, then cut data for at least `ctas` CTAs of
-// the D=128 tile. Launches on one stream share one, in stream order. Returns its number, or
-// -1 when every workspace is held by launches on other streams or none could be set up: the
-// launch then keeps its last wave whole. finish_split_workspace() must follow the launch (or
-// its failure) on the same stream: it records the event that hands the workspace back. Not
-// under stream capture.
-int acquire_split_workspace(int device, cudaStream_t stream, int ctas, unsigned int **state, float4 **data);
-void finish_split_workspace(int device, int ws, cudaStream_t stream);
+// The split tail's workspace (workspace.h) holds a word per cut and consumer warp of the D=128
+// tile, then the cuts' data, for as many CTAs as the device has SMs.
+static_assert(4 * config(128, true).consumers * 4 <= kWorkspaceStatePerSm &&
+                  split_cut_bytes(config(128, true)) <= kWorkspaceDataPerSm,
+              "a workspace holds the split tail of one CTA an SM");
 
 // `counter` and `busy`: the persistent launch's tile counters (acquire_tile_counter), or null
 // for one CTA per tile; the schedule also sets from how many row blocks pairs interleave.
@@ -128,58 +126,6 @@ inline int lead_tiles(const fc_problem *pr, const Params &p, int block_m, int bl
                     p.head_group < p.pairs ? p.head_group : p.pairs, p.num_tiles);
 }
 
-// The pieces of a launch whose keys were split over the SMs (Params::splits), merged: for
-// each row of each (batch, head) of the problem, out = sum over pieces of O_s exp(lse_s - lse)
-// with lse = log sum exp(lse_s), and lse into the caller's LSE where asked. A row no piece saw a
-// key of stays 0 with an LSE of -inf; a NaN log-sum-exp (a NaN input) makes the row NaN. One
-// CTA per row, kMergeThreads / D groups of D threads, a column each: the pieces' weights first
-// (a thread a piece), then each group sums every kGroups-th piece and the groups meet in
-// shared memory. (One CTA per (batch, head) walking every piece in turn took 60 us of a 98 us
-// launch with one tile in 64 pieces: results/history/session-cf2c0e6/, call 4.)
-constexpr int kMergeThreads = 512;
-template <typename T, int D>
-__global__ void __launch_bounds__(kMergeThreads) merge_splits(const float *part, int splits, int heads, T *out,
-                                                              int64_t os0, int64_t os1, int64_t os2, float *lse,
-                                                              int64_t ls0, int64_t ls1, int64_t ls2) {
-  constexpr int kGroups = kMergeThreads / D;
-  constexpr long long kPiece = key_split_bytes(D) / 4;
-  __shared__ float weight[kMaxSplits];
-  __shared__ float acc[kGroups][D];
-  __shared__ float red[kMergeThreads / 32];
-  const int h = blockIdx.x, b = blockIdx.y, row = blockIdx.z, tid = threadIdx.x, lane = tid % 32, wid = tid / 32;
-  const int64_t stride = (int64_t)gridDim.y * heads * kPiece;  // from one piece to the next of this (b, h)
-  const float *first = part + ((int64_t)b * heads + h) * kPiece;
-  const float x = tid < splits ? first[tid * stride + kExactMaxRows * D + row] : -INFINITY;
-  // The largest log-sum-exp, a NaN winning
-  auto bigger = [](float a, float c) { return a > c || a != a ? a : c; };
-  float mx = x;
-  for (int o = 16; o > 0; o /= 2) mx = bigger(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-  if (lane == 0) red[wid] = mx;
-  __syncthreads();
-  mx = red[0];
-  for (int i = 1; i < kMergeThreads / 32; i++) mx = bigger(mx, red[i]);
-  const bool none = mx == -INFINITY;  // no piece saw a key of this row
-  const float w = none ? 0.f : expf(x - mx);  // 0 for an empty piece
-  if (tid < splits) weight[tid] = w;
-  float sum = w;
-  for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-  __syncthreads();  // every warp has read red[] and written weight[]
-  if (lane == 0) red[wid] = sum;
-  const int g = tid / D, d = tid % D;
-  float a = 0.f;
-  for (int s = g; s < splits; s += kGroups) a += weight[s] * first[s * stride + row * D + d];
-  acc[g][d] = a;
-  __syncthreads();
-  if (g != 0) return;
-  sum = 0.f;
-  for (int i = 0; i < kMergeThreads / 32; i++) sum += red[i];
-  for (int i = 1; i < kGroups; i++) a += acc[i][d];
-  const float y = sum > 0.f ? a / sum : a;
-  if constexpr (std::is_same_v<T, __half>) out[b * os0 + row * os1 + h * os2 + d] = __float2half_rn(y);
-  else out[b * os0 + row * os1 + h * os2 + d] = __float2bfloat16_rn(y);
-  if (lse && d == 0) lse[b * ls0 + row * ls1 + h * ls2] = none ? mx : mx + logf(sum);
-}
-static_assert(kMaxSplits <= kMergeThreads, "merge_splits() weighs a piece a thread");
 
 // NARROW: the tile of config(D, true), see narrow() in config.h.
 template <typename T, int D, bool NARROW>
@@ -212,20 +158,17 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   }
   if (persistent)
     persistent = capture == cudaStreamCaptureStatusNone && acquire_tile_counter(device, st, &counter, &busy);
-  // Keys split over the SMs (key_splits() in config.h), in a workspace of the split tail's pool
-  // (acquire_split_workspace(), sized in its cuts): not under stream capture, and where no
-  // workspace is free the launch runs whole tiles.
+  // Keys split over the SMs (key_split.h), in a workspace (workspace.h): not under stream
+  // capture, and where no workspace is free the launch runs whole tiles.
   int splits = 1, kws = -1;
   float *part = nullptr;
   if (exact && capture == cudaStreamCaptureStatusNone) {
-    const int want = key_splits(tiles, sms, (pr->seqlen_k + C.block_n - 1) / C.block_n, true, pr->cu_seqlens_q != nullptr);
+    const int want = key_splits(tiles, sms, (pr->seqlen_k + C.block_n - 1) / C.block_n, pr->cu_seqlens_q == nullptr);
     if (want > 1) {
-      constexpr long long kCut = split_cut_bytes(config(128, true));
-      const long long cuts = (tiles * want * key_split_bytes(D) + kCut - 1) / kCut;
       unsigned int *state = nullptr;
-      float4 *data = nullptr;
-      kws = cuts <= sms ? acquire_split_workspace(device, st, (int)cuts, &state, &data) : -1;
-      if (kws >= 0) splits = want, part = reinterpret_cast<float *>(data);
+      void *data = nullptr;
+      kws = acquire_workspace(device, st, (size_t)(tiles * want * key_split_bytes(D)), &state, &data);
+      if (kws >= 0) splits = want, part = static_cast<float *>(data);
     }
   }
   CopyMaps<true> copy_maps = {};
@@ -246,12 +189,14 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   params.splits = splits, params.part = part;
   if (splits > 1) {
     grid.x *= (unsigned)splits;
-    params.lse = nullptr;  // merge_splits() writes it
+    params.lse = nullptr;  // merge_key_splits() writes it
   }
   const int smem = smem_bytes(C, persistent);
   const int64_t split = persistent ? split_plan(pr, C, tiles, grid.x) : tiles;
-  const int ws = split < tiles ? acquire_split_workspace(device, st, (int)grid.x, &params.ws_state, &params.ws) : -1;
+  void *ws_data = nullptr;
+  const int ws = split < tiles ? acquire_workspace(device, st, (size_t)grid.x * split_cut_bytes(C), &params.ws_state, &ws_data) : -1;
   if (ws >= 0) {
+    params.ws = static_cast<float4 *>(ws_data);
     params.split_from = (int)split, params.split_nb = (int)((pr->seqlen_k + C.block_n - 1) / C.block_n);
     params.num_items = (int)split + (int)grid.x;
   }
@@ -284,16 +229,11 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   };
   e = pr->cu_seqlens_k ? pick(std::true_type{}) : pick(std::false_type{});
   if (e != cudaSuccess && persistent) *busy = 0u;  // no CTA ran: the counters are still zero
-  if (ws >= 0) finish_split_workspace(device, ws, st);
-  if (splits > 1 && e == cudaSuccess) {
-    merge_splits<T, D><<<dim3((unsigned)pr->heads, (unsigned)pr->batch, (unsigned)pr->seqlen_q), kMergeThreads, 0, st>>>(
-        part, splits, (int)pr->heads, static_cast<T *>(pr->out), pr->o_stride[0], pr->o_stride[1], pr->o_stride[2],
-        pr->lse, pr->lse_stride[0], pr->lse_stride[1], pr->lse_stride[2]);
-    if ((e = cudaGetLastError()) != cudaSuccess)
-      snprintf(err, err_len, "launch of the sm90 merge of %d key splits, D=%d (grid %lld x %lld x %lld): %s", splits,
-               D, (long long)pr->heads, (long long)pr->batch, (long long)pr->seqlen_q, cudaGetErrorString(e));
-  }
-  if (kws >= 0) finish_split_workspace(device, kws, st);
+  if (ws >= 0) release_workspace(device, ws, st);
+  if (splits > 1 && e == cudaSuccess && (e = launch_merge_key_splits<T, D>(pr, part, splits, (int)kExactMaxRows, st)) != cudaSuccess)
+    snprintf(err, err_len, "launch of the sm90 merge of %d key splits, D=%d (grid %lld x %lld x %lld): %s", splits, D,
+             (long long)pr->heads, (long long)pr->batch, (long long)pr->seqlen_q, cudaGetErrorString(e));
+  if (kws >= 0) release_workspace(device, kws, st);
   return (int)e;
 }
 

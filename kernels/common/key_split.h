@@ -1,0 +1,43 @@
+// Keys split over the SMs (flash-decoding), for every GPU family: the rule that decides how
+// many pieces, and a piece's record in the workspace. merge_key_splits.cuh merges them.
+//
+// A launch with few tiles (a decode of one or a few sequences: B=1, H=32, Hk=8 is 8 tiles
+// after the GQA fold) leaves most SMs idle while each CTA reads every key of its head: on a
+// 132-SM H100, 131072 keys took 1.41 ms on sm90 and 3.78 ms on sm80, against 0.18 ms for the
+// K/V bytes at 3 TB/s (results/history/session-cf2c0e6/, call 2). Split, each tile's key
+// tiles are cut into `splits` runs, one CTA each; every piece leaves its rows' output
+// (normalised, in float) and log-sum-exp in a workspace, and a second kernel merges them.
+#pragma once
+
+#ifdef __CUDACC__
+#define FC_KS_HD __host__ __device__
+#else
+#define FC_KS_HD
+#endif
+
+namespace fc {
+
+// As many pieces as one wave holds (tiles x splits <= sms) where the tiles fill at most half
+// the SMs, each piece at least kMinSplitKeyTiles key tiles, at most kMaxKeySplits (the
+// merge weighs a piece a thread; one tile of a 132-SM H100 takes 132). `eligible`: the
+// family can split this launch (fixed lengths, and its own conditions). 1 for no split.
+constexpr int kMinSplitKeyTiles = 2, kMaxKeySplits = 256;
+FC_KS_HD constexpr int key_splits(long long tiles, long long sms, long long key_tiles, bool eligible) {
+  if (!eligible || tiles < 1 || 2 * tiles > sms) return 1;
+  long long s = sms / tiles;
+  if (s > key_tiles / kMinSplitKeyTiles) s = key_tiles / kMinSplitKeyTiles;
+  if (s > kMaxKeySplits) s = kMaxKeySplits;
+  return s < 2 ? 1 : (int)s;
+}
+static_assert(key_splits(8, 132, 745, true) == 16 && key_splits(32, 132, 47, true) == 4 &&
+                  key_splits(8, 132, 3, true) == 1 && key_splits(67, 132, 745, true) == 1 &&
+                  key_splits(1, 132, 745, true) == 132 && key_splits(1, 528, 745, true) == 256 &&
+                  key_splits(8, 132, 745, false) == 1,
+              "key_splits");
+
+// A piece's record: `rows` rows of D floats of output, then the rows' log-sum-exp (natural
+// log; -inf for a row the piece saw no key of, whose output is 0). Records follow each other
+// in the order (piece, batch, head).
+FC_KS_HD constexpr long long key_split_record_bytes(long long rows, int d) { return rows * (d + 1) * 4LL; }
+
+}  // namespace fc

@@ -1,0 +1,88 @@
+// The merge of a launch whose keys were split over the SMs (key_split.h), shared by the GPU
+// families: each family's launch includes it and so compiles it for its own targets. The
+// kernel is static (one copy a translation unit): two families instantiating the same
+// <T, D> would otherwise share one host stub, and the runtime could launch one family's
+// device code on a GPU that only the other's can run.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include <type_traits>
+
+#include "fc_problem.h"
+#include "key_split.h"
+
+namespace fc {
+
+// For each row of each (batch, head): out = sum over pieces of O_s exp(lse_s - lse) with
+// lse = log sum exp(lse_s), and lse into the caller's LSE where asked. A row no piece saw a
+// key of stays 0 with an LSE of -inf; a NaN log-sum-exp (a NaN input) makes the row NaN. One
+// CTA per row, kMergeThreads / D groups of D threads, a column each: the pieces' weights
+// first (a thread a piece), then each group sums every kGroups-th piece and the groups meet
+// in shared memory. (One CTA per (batch, head) walking every piece in turn took 60 us of a
+// 98 us launch with one tile in 64 pieces: results/history/session-cf2c0e6/, call 4.)
+// `rows`: the rows a record holds (key_split_record_bytes); grid (heads, batch, seqlen_q).
+constexpr int kMergeThreads = 512;
+static_assert(kMaxKeySplits <= kMergeThreads, "merge_key_splits() weighs a piece a thread");
+
+template <typename T, int D>
+static __global__ void __launch_bounds__(kMergeThreads)
+    merge_key_splits(const float *part, int splits, int heads, int rows, T *out, int64_t os0, int64_t os1,
+                     int64_t os2, float *lse, int64_t ls0, int64_t ls1, int64_t ls2) {
+  constexpr int kGroups = kMergeThreads / D;  // D = 96 or 192 leaves the last threads without a column
+  __shared__ float weight[kMaxKeySplits];
+  __shared__ float acc[kGroups][D];
+  __shared__ float red[kMergeThreads / 32];
+  const int h = blockIdx.x, b = blockIdx.y, row = blockIdx.z, tid = threadIdx.x, lane = tid % 32, wid = tid / 32;
+  const int64_t record = (int64_t)rows * (D + 1);
+  const int64_t stride = (int64_t)gridDim.y * heads * record;  // from one piece to the next of this (b, h)
+  const float *first = part + ((int64_t)b * heads + h) * record;
+  const float x = tid < splits ? first[tid * stride + (int64_t)rows * D + row] : -INFINITY;
+  // The largest log-sum-exp, a NaN winning
+  auto bigger = [](float a, float c) { return a > c || a != a ? a : c; };
+  float mx = x;
+  for (int o = 16; o > 0; o /= 2) mx = bigger(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  if (lane == 0) red[wid] = mx;
+  __syncthreads();
+  mx = red[0];
+  for (int i = 1; i < kMergeThreads / 32; i++) mx = bigger(mx, red[i]);
+  const bool none = mx == -INFINITY;  // no piece saw a key of this row
+  const float w = none ? 0.f : expf(x - mx);  // 0 for an empty piece
+  if (tid < splits) weight[tid] = w;
+  float sum = w;
+  for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  __syncthreads();  // every warp has read red[] and written weight[]
+  if (lane == 0) red[wid] = sum;
+  const int g = tid / D, d = tid % D;
+  float a = 0.f;
+  if (g < kGroups) {
+    for (int s = g; s < splits; s += kGroups) a += weight[s] * first[s * stride + (int64_t)row * D + d];
+    acc[g][d] = a;
+  }
+  __syncthreads();
+  if (g != 0) return;
+  sum = 0.f;
+  for (int i = 0; i < kMergeThreads / 32; i++) sum += red[i];
+  for (int i = 1; i < kGroups; i++) a += acc[i][d];
+  const float y = sum > 0.f ? a / sum : a;
+  if constexpr (std::is_same_v<T, __half>) out[b * os0 + row * os1 + h * os2 + d] = __float2half_rn(y);
+  else out[b * os0 + row * os1 + h * os2 + d] = __float2bfloat16_rn(y);
+  if (lse && d == 0) lse[b * ls0 + row * ls1 + h * ls2] = none ? mx : mx + logf(sum);
+}
+
+// Enqueues the merge of `splits` pieces of `rows`-row records into pr->out (and pr->lse) on
+// `stream`; returns the launch's error.
+template <typename T, int D>
+static cudaError_t launch_merge_key_splits(const fc_problem *pr, const float *part, int splits, int rows,
+                                           cudaStream_t stream) {
+  merge_key_splits<T, D><<<dim3((unsigned)pr->heads, (unsigned)pr->batch, (unsigned)pr->seqlen_q), kMergeThreads,
+                           0, stream>>>(part, splits, (int)pr->heads, rows, static_cast<T *>(pr->out),
+                                        pr->o_stride[0], pr->o_stride[1], pr->o_stride[2], pr->lse,
+                                        pr->lse_stride[0], pr->lse_stride[1], pr->lse_stride[2]);
+  return cudaGetLastError();
+}
+
+}  // namespace fc
