@@ -163,9 +163,13 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
   fc_status st = ok ? FC_SUCCESS : FC_ERR_OUT_OF_MEMORY;
   const int warm = gpu ? 3 : 1;
 #ifdef FC_WITH_CUDA
-  cudaEvent_t e0[64], e1[64];
+  /* After a sticky CUDA error (a kernel's fault in the check) no event is created: the
+   * handles stay NULL, the shape fails, and nothing destroys a handle it never had (it did:
+   * a segfault in the driver, results/history/session-d6e3164/, call 1). */
+  cudaEvent_t e0[64] = {0}, e1[64] = {0};
   if (gpu)
-    for (int i = 0; i < reps; i++) cudaEventCreate(&e0[i]), cudaEventCreate(&e1[i]);
+    for (int i = 0; i < reps && st == FC_SUCCESS; i++)
+      if (cudaEventCreate(&e0[i]) != cudaSuccess || cudaEventCreate(&e1[i]) != cudaSuccess) st = FC_ERR_CUDA;
 #endif
   for (int it = -warm; it < reps && st == FC_SUCCESS; it++) {
     int i = (it + warm) % sets;
@@ -200,7 +204,10 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
       cudaEventElapsedTime(&m, e0[i], e1[i]);
       ms[i] = m;
     }
-    for (int i = 0; i < reps; i++) cudaEventDestroy(e0[i]), cudaEventDestroy(e1[i]);
+    for (int i = 0; i < reps; i++) {
+      if (e0[i]) cudaEventDestroy(e0[i]);
+      if (e1[i]) cudaEventDestroy(e1[i]);
+    }
   }
 #endif
   if (st != FC_SUCCESS) {

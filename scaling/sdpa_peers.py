@@ -75,6 +75,11 @@ def peer_times(r):
         v = torch.randn(B, Hk, Sk, D, device="cuda", dtype=dt)
         sets.append((q, k, v))
     out = {}
+    if r["causal"] and Sq != Sk:
+        # PyTorch's is_causal aligns the diagonal top-left (query i sees keys 0..i); flashcore's
+        # causal mask is bottom-right (the last query sees every key): not the same function.
+        why = "causal with Sq != Sk: PyTorch's is_causal mask is top-left, flashcore's bottom-right"
+        return {name: {"ms": None, "error": why} for name in BACKENDS}
     for name, be in BACKENDS.items():
         def call(q, k, v, be=be):
             with sdpa_kernel([be]):

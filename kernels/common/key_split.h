@@ -36,8 +36,14 @@ static_assert(key_splits(8, 132, 745, true) == 16 && key_splits(32, 132, 47, tru
               "key_splits");
 
 // A piece's record: `rows` rows of D floats of output, then the rows' log-sum-exp (natural
-// log; -inf for a row the piece saw no key of, whose output is 0). Records follow each other
-// in the order (piece, batch, head).
-FC_KS_HD constexpr long long key_split_record_bytes(long long rows, int d) { return rows * (d + 1) * 4LL; }
+// log; -inf for a row the piece saw no key of, whose output is 0), padded to whole 16 bytes
+// so that every record starts 16-byte aligned (the pieces store float2; records of 1 or 3 rows
+// of D + 1 floats left them misaligned: results/history/session-d6e3164/, call 1). Records
+// follow each other in the order (piece, batch, head).
+FC_KS_HD constexpr long long key_split_record_floats(long long rows, int d) { return rows * d + (rows + 3) / 4 * 4; }
+FC_KS_HD constexpr long long key_split_record_bytes(long long rows, int d) { return key_split_record_floats(rows, d) * 4; }
+static_assert(key_split_record_floats(16, 128) == 16 * 129 && key_split_record_floats(1, 64) == 68 &&
+                  key_split_record_floats(3, 192) == 580,
+              "key_split_record_floats");
 
 }  // namespace fc

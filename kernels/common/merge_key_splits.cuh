@@ -37,7 +37,7 @@ static __global__ void __launch_bounds__(kMergeThreads)
   __shared__ float acc[kGroups][D];
   __shared__ float red[kMergeThreads / 32];
   const int h = blockIdx.x, b = blockIdx.y, row = blockIdx.z, tid = threadIdx.x, lane = tid % 32, wid = tid / 32;
-  const int64_t record = (int64_t)rows * (D + 1);
+  const int64_t record = key_split_record_floats(rows, D);
   const int64_t stride = (int64_t)gridDim.y * heads * record;  // from one piece to the next of this (b, h)
   const float *first = part + ((int64_t)b * heads + h) * record;
   const float x = tid < splits ? first[tid * stride + (int64_t)rows * D + row] : -INFINITY;

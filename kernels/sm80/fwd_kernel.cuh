@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "fc_block_order.h"
+#include "key_split.h"
 #include "ptx_sm80.cuh"
 
 namespace fc::sm80 {
@@ -332,7 +333,7 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   // Normalise; rows that saw no key keep O = 0 and get LSE = -inf; NaN sums propagate.
   if constexpr (SPLIT) {
     // This piece's record: its rows' output in float, then their log-sum-exp.
-    const int64_t record = p.seqlen_q * (D + 1);
+    const int64_t record = key_split_record_floats(p.seqlen_q, D);
     float *po = p.part + (((int64_t)blockIdx.x * gridDim.z + b) * p.heads + h) * record;
 #pragma unroll
     for (int m = 0; m < MT; m++)
