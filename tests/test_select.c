@@ -144,6 +144,32 @@ Test(select_sm80, keys_split_for_short_batches) {
   }
 }
 
+/* Launches of at most 64 query rows a sequence take the 64-row tile (short_config() in
+ * kernels/sm80/config.h), 4 warps, the key tile of their class; 65 rows take the full tile. */
+Test(select_sm80, short_launches_take_64_rows) {
+  fc_kernel_info info;
+  char why[256];
+  struct {
+    const fc_device_caps *dev;
+    int d;
+    int64_t rows;
+    int bm, bn;
+  } cases[] = {
+      {&H100, 128, 1, 64, 48},   {&H100, 128, 64, 64, 48},  {&H100, 128, 65, 128, 48},
+      {&H100, 64, 16, 64, 128},  {&A100, 256, 16, 64, 32},  {&RTX4090, 256, 16, 64, 16},
+      {&RTX4090, 256, 65, 64, 16}, /* Ada's D=256 tile is 64 x 16 anyway */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fc_problem p = sized(FC_DTYPE_BF16, cases[i].d, 64, 8, 2048); /* 512 tiles: no split */
+    p.seqlen_q = p.total_q = cases[i].rows;
+    cr_assert(plan(&p, cases[i].dev, &info, why), "case %zu: %s", i, why);
+    cr_assert_eq(info.block_m, cases[i].bm, "case %zu: %s", i, info.description);
+    cr_assert_eq(info.block_n, cases[i].bn, "case %zu: %s", i, info.description);
+    cr_assert_eq(info.num_warps, cases[i].bm == 64 ? 4 : info.num_warps, "case %zu: %s", i, info.description);
+    cr_assert_null(strstr(info.description, "keys split"), "case %zu: %s", i, info.description);
+  }
+}
+
 #ifdef FC_HAVE_SM90
 #include "internal.h"
 

@@ -49,17 +49,20 @@ constexpr Config small_smem(int d) {
   return d <= 128 ? big_smem(d) : Config{d, 64, 16, 1};
 }
 
-// Keys split over the SMs (key_split.h): the pieces run a tile of 64 rows, 4 warps of one
-// m-tile, with the keys of the launch's own tile (a decode fills at most 64 rows, and the
-// 128 x 128 D=64 tile with a cut of its key tiles spilled 120 bytes), so a launch of at most
-// 64 query rows a sequence with fixed lengths may split: as many pieces as key_splits()
-// gives and a workspace holds (records of seqlen_q rows). 1 for no split. The plan and the
-// launch both ask here.
-constexpr Config split_config(Config c) { return Config{c.head_dim, 64, c.block_n, 1}; }
+// Launches of at most 64 query rows a sequence (decodes, a GQA decode's G rows, short chunks)
+// run a tile of 64 rows, 4 warps of one m-tile, with the keys of the launch's own tile: half
+// the 128-row tile's products on rows that are mostly padding, and fewer registers (the
+// 128 x 128 D=64 tile with a cut of its key tiles spilled 120 bytes). Where their tiles fill
+// at most half the SMs (fixed lengths) they also split their keys over the SMs
+// (key_split.h): as many pieces as key_splits() gives and a workspace holds (records of
+// seqlen_q rows). key_splits_for() returns 1 for no split; the plan and the launch both ask
+// here.
+constexpr Config short_config(Config c) { return Config{c.head_dim, 64, c.block_n, 1}; }
+constexpr bool short_rows(long long seqlen_q, Config c) { return seqlen_q <= short_config(c).block_m; }
 inline int key_splits_for(const fc_problem *p, Config c, int sms) {
   const long long tiles = p->heads * p->batch;
   int s = key_splits(tiles, sms, (p->seqlen_k + c.block_n - 1) / c.block_n,
-                     p->cu_seqlens_q == nullptr && p->seqlen_q <= split_config(c).block_m);
+                     p->cu_seqlens_q == nullptr && short_rows(p->seqlen_q, c));
   const long long fit = (long long)sms * (long long)kWorkspaceDataPerSm / (tiles * key_split_record_bytes(p->seqlen_q, c.head_dim));
   if (s > fit) s = (int)fit;
   return s < 2 ? 1 : s;
@@ -69,8 +72,8 @@ static_assert(smem_bytes(big_smem(256)) <= 163 * 1024, "A100 shared memory");
 static_assert(smem_bytes(small_smem(256)) <= 99 * 1024, "Ada shared memory");
 static_assert(smem_bytes(small_smem(128)) <= 99 * 1024, "Ada shared memory");
 static_assert(smem_bytes(small_smem(64)) <= 99 * 1024, "Ada shared memory");
-static_assert(smem_bytes(split_config(big_smem(256))) <= 163 * 1024, "A100 shared memory");
-static_assert(smem_bytes(split_config(small_smem(256))) <= 99 * 1024 &&
-                  smem_bytes(split_config(small_smem(64))) <= 99 * 1024, "Ada shared memory");
+static_assert(smem_bytes(short_config(big_smem(256))) <= 163 * 1024, "A100 shared memory");
+static_assert(smem_bytes(short_config(small_smem(256))) <= 99 * 1024 &&
+                  smem_bytes(short_config(small_smem(64))) <= 99 * 1024, "Ada shared memory");
 
 }  // namespace fc::sm80

@@ -89,9 +89,12 @@ extern "C" int fc_sm80_plan(const fc_problem *p, const fc_device_caps *caps,
              d, smem_bytes(c), caps->smem_optin);
     return 0;
   }
-  info->block_m = c.block_m;
-  info->block_n = c.block_n;
-  info->num_warps = warps(c);
+  // At most 64 query rows a sequence: the 64-row tile of short_config() (config.h). The launch
+  // tells the shared-memory class from block_n.
+  const Config run = short_rows(p->seqlen_q, c) ? short_config(c) : c;
+  info->block_m = run.block_m;
+  info->block_n = run.block_n;
+  info->num_warps = warps(run);
   info->stages = 1;
   // As the launch splits keys (key_splits_for()), unless no workspace is free or the stream is
   // being captured: it then runs whole.
@@ -100,8 +103,8 @@ extern "C" int fc_sm80_plan(const fc_problem *p, const fc_device_caps *caps,
   if (splits > 1) snprintf(how, sizeof how, ", keys split %d ways", splits);
   snprintf(info->description, sizeof info->description,
            "sm80 %s D=%d%s: %dx%d tile, %d warps, %d KB smem, mma.sync%s%s",
-           p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", d, p->causal ? " causal" : "", c.block_m,
-           c.block_n, warps(c), (smem_bytes(c) + 1023) / 1024, caps->cc_major >= 9 ? " (PTX, JIT)" : "", how);
+           p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", d, p->causal ? " causal" : "", run.block_m,
+           run.block_n, warps(run), (smem_bytes(run) + 1023) / 1024, caps->cc_major >= 9 ? " (PTX, JIT)" : "", how);
   return 1;
 }
 

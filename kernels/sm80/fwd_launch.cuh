@@ -38,14 +38,16 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
 
 template <typename T, int D, int BM, int BN, int MT>
 int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
-  constexpr Config C{D, BM, BN, MT};
+  // At most 64 query rows a sequence run short_config(C), split or not (config.h).
+  constexpr Config C{D, BM, BN, MT}, S = short_config(C);
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
-  dim3 grid((unsigned)((pr->seqlen_q + BM - 1) / BM), (unsigned)pr->heads, (unsigned)pr->batch);
+  const bool shorter = short_rows(pr->seqlen_q, C);
+  dim3 grid(shorter ? 1u : (unsigned)((pr->seqlen_q + BM - 1) / BM), (unsigned)pr->heads, (unsigned)pr->batch);
   Params params = make_params(pr, grid.x);
   // Keys split over the SMs (key_splits_for() in config.h), in a workspace (workspace.h): not
   // under stream capture, and where no workspace is free the launch runs whole.
   int ws = -1, device = 0;
-  if (pr->seqlen_q <= split_config(C).block_m && pr->cu_seqlens_q == nullptr) {
+  if (shorter && pr->cu_seqlens_q == nullptr) {
     int sms = 0;
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     cudaError_t e;
@@ -66,8 +68,6 @@ int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
       grid.x = (unsigned)want;
     }
   }
-  // The pieces of a split launch run split_config(C) (config.h).
-  constexpr Config S = split_config(C);
   auto go = [&](auto kernel, Config c) {
     // The attribute is per kernel and per device; setting it each call costs a host call
     // but no allocation or synchronisation, and keeps multi-device processes correct.
@@ -84,6 +84,7 @@ int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
     return e;
   };
   cudaError_t e = params.splits > 1 ? go(fwd_kernel<T, D, S.block_m, S.block_n, S.m_tiles, true>, S)
+                  : shorter         ? go(fwd_kernel<T, D, S.block_m, S.block_n, S.m_tiles, false>, S)
                                     : go(fwd_kernel<T, D, BM, BN, MT, false>, C);
   if (params.splits > 1 && e == cudaSuccess &&
       (e = launch_merge_key_splits<T, D>(pr, params.part, params.splits, (int)pr->seqlen_q, st)) != cudaSuccess)
@@ -99,7 +100,8 @@ template <int D>
 int launch_d(const fc_problem *pr, const fc_kernel_info *info, void *stream, char *err,
              size_t err_len) {
   constexpr Config big = big_smem(D), small = small_smem(D);
-  const bool is_big = info->block_m == big.block_m && info->block_n == big.block_n;
+  // The plan reports the 64-row tile for short launches (short_config()): block_n tells.
+  const bool is_big = info->block_n == big.block_n;
 #define FC_CFG(c) D, c.block_m, c.block_n, c.m_tiles
   if (pr->dtype == FC_DTYPE_BF16)
     return is_big ? launch<__nv_bfloat16, FC_CFG(big)>(pr, stream, err, err_len)
