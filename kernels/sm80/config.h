@@ -63,6 +63,7 @@ inline int key_splits_for(const fc_problem *p, Config c, int sms) {
   const long long tiles = p->heads * p->batch;
   int s = key_splits(tiles, sms, (p->seqlen_k + c.block_n - 1) / c.block_n,
                      p->cu_seqlens_q == nullptr && short_rows(p->seqlen_q, c));
+  if (s < 2 || p->seqlen_q < 1) return 1;
   const long long fit = (long long)sms * (long long)kWorkspaceDataPerSm / (tiles * key_split_record_bytes(p->seqlen_q, c.head_dim));
   if (s > fit) s = (int)fit;
   return s < 2 ? 1 : s;
