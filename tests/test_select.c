@@ -108,7 +108,7 @@ Test(select_sm80, strides_of_size_one_dims_are_free) {
 
 /* sm80 splits the keys of a launch of at most 64 query rows over the SMs (key_splits_for() in
  * kernels/sm80/config.h): as many pieces as one wave holds, each at least two key tiles, no
- * more than the workspace holds; none with 65 rows, variable lengths or a full wave. */
+ * more than the workspace holds, with variable lengths too; none with 65 rows or a full wave. */
 Test(select_sm80, keys_split_for_short_batches) {
   fc_kernel_info info;
   char why[256];
@@ -127,7 +127,7 @@ Test(select_sm80, keys_split_for_short_batches) {
       {&H100, 64, 0, 1, 2, 1, 300, 0},         /* 3 key tiles of 128: too few */
       {&H100, 128, 0, 1, 8, 65, 8192, 0},      /* more rows than a piece's 64 */
       {&H100, 128, 0, 16, 8, 4, 8192, 0},      /* 128 tiles: past half the SMs */
-      {&H100, 128, 1, 1, 8, 4, 8192, 0},       /* variable lengths */
+      {&H100, 128, 1, 1, 8, 4, 8192, 16},      /* variable lengths: key tiles of seqlen_k */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     fc_problem p = sized(FC_DTYPE_BF16, cases[i].d, cases[i].batch, cases[i].heads, cases[i].keys);

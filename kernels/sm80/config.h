@@ -53,16 +53,17 @@ constexpr Config small_smem(int d) {
 // run a tile of 64 rows, 4 warps of one m-tile, with the keys of the launch's own tile: half
 // the 128-row tile's products on rows that are mostly padding, and fewer registers (the
 // 128 x 128 D=64 tile with a cut of its key tiles spilled 120 bytes). Where their tiles fill
-// at most half the SMs (fixed lengths) they also split their keys over the SMs
-// (key_split.h): as many pieces as key_splits() gives and a workspace holds (records of
-// seqlen_q rows). key_splits_for() returns 1 for no split; the plan and the launch both ask
+// at most half the SMs they also split their keys over the SMs (key_split.h): as many pieces
+// as key_splits() gives and a workspace holds (records of seqlen_q rows, the longest
+// sequence's with variable lengths, whose key tiles are counted from seqlen_k: max_seqlen_k
+// where given, else every key row). key_splits_for() returns 1 for no split; the plan and the launch both ask
 // here.
 constexpr Config short_config(Config c) { return Config{c.head_dim, 64, c.block_n, 1}; }
 constexpr bool short_rows(long long seqlen_q, Config c) { return seqlen_q <= short_config(c).block_m; }
 inline int key_splits_for(const fc_problem *p, Config c, int sms) {
   const long long tiles = p->heads * p->batch;
   int s = key_splits(tiles, sms, (p->seqlen_k + c.block_n - 1) / c.block_n,
-                     p->cu_seqlens_q == nullptr && short_rows(p->seqlen_q, c));
+                     short_rows(p->seqlen_q, c));
   if (s < 2 || p->seqlen_q < 1) return 1;
   const long long fit = (long long)sms * (long long)kWorkspaceDataPerSm / (tiles * key_split_record_bytes(p->seqlen_q, c.head_dim));
   if (s > fit) s = (int)fit;

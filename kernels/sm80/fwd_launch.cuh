@@ -47,7 +47,7 @@ int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   // Keys split over the SMs (key_splits_for() in config.h), in a workspace (workspace.h): not
   // under stream capture, and where no workspace is free the launch runs whole.
   int ws = -1, device = 0;
-  if (shorter && pr->cu_seqlens_q == nullptr) {
+  if (shorter) {
     int sms = 0;
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     cudaError_t e;
