@@ -106,18 +106,39 @@ Test(select_sm80, strides_of_size_one_dims_are_free) {
   cr_assert(plan(&p, &H100, &info, why), "%s", why);
 }
 
+/* A planner's answer on a problem of `batch` x `heads` tiles of `rows` query rows over `keys`
+ * keys (MHA, bf16): "keys split N ways" in its description, or no split where splits is 0.
+ * Both families' key-split tests read their tables through it. */
+typedef struct split_case {
+  const fc_device_caps *dev;
+  int d, varlen;
+  int64_t batch, heads, rows, keys;
+  int splits; /* 0: none */
+} split_case;
+typedef int (*planner)(const fc_problem *, const fc_device_caps *, fc_kernel_info *, char *);
+static void expect_key_splits(planner plan_fn, const split_case *cases, size_t n) {
+  fc_kernel_info info;
+  char why[256];
+  for (size_t i = 0; i < n; i++) {
+    fc_problem p = sized(FC_DTYPE_BF16, cases[i].d, cases[i].batch, cases[i].heads, cases[i].keys);
+    p.seqlen_q = p.total_q = cases[i].rows;
+    static const int32_t cu[2] = {0, 0};
+    if (cases[i].varlen) p.cu_seqlens_q = p.cu_seqlens_k = cu;
+    cr_assert(plan_fn(&p, cases[i].dev, &info, why), "case %zu: %s", i, why);
+    char want[48];
+    snprintf(want, sizeof want, "keys split %d ways", cases[i].splits);
+    if (cases[i].splits)
+      cr_assert(strstr(info.description, want), "case %zu: %s", i, info.description);
+    else
+      cr_assert_null(strstr(info.description, "keys split"), "case %zu: %s", i, info.description);
+  }
+}
+
 /* sm80 splits the keys of a launch of at most 64 query rows over the SMs (key_splits_for() in
  * kernels/sm80/config.h): as many pieces as one wave holds, each at least two key tiles, no
  * more than the workspace holds, with variable lengths too; none with 65 rows or a full wave. */
 Test(select_sm80, keys_split_for_short_batches) {
-  fc_kernel_info info;
-  char why[256];
-  struct {
-    const fc_device_caps *dev;
-    int d, varlen;
-    int64_t batch, heads, rows, keys;
-    int splits; /* 0: none */
-  } cases[] = {
+  static const split_case cases[] = {
       {&H100, 128, 0, 1, 8, 4, 131072, 16},    /* 8 tiles, 2731 key tiles of 48 */
       {&A100, 128, 0, 1, 8, 4, 131072, 13},    /* 108 SMs */
       {&H100, 256, 0, 1, 1, 64, 100000, 132},  /* 1 tile: one piece an SM */
@@ -129,19 +150,7 @@ Test(select_sm80, keys_split_for_short_batches) {
       {&H100, 128, 0, 16, 8, 4, 8192, 0},      /* 128 tiles: past half the SMs */
       {&H100, 128, 1, 1, 8, 4, 8192, 16},      /* variable lengths: key tiles of seqlen_k */
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    fc_problem p = sized(FC_DTYPE_BF16, cases[i].d, cases[i].batch, cases[i].heads, cases[i].keys);
-    p.seqlen_q = p.total_q = cases[i].rows;
-    static const int32_t cu[2] = {0, 0};
-    if (cases[i].varlen) p.cu_seqlens_q = p.cu_seqlens_k = cu;
-    cr_assert(plan(&p, cases[i].dev, &info, why), "case %zu: %s", i, why);
-    char want[48];
-    snprintf(want, sizeof want, "keys split %d ways", cases[i].splits);
-    if (cases[i].splits)
-      cr_assert(strstr(info.description, want), "case %zu: %s", i, info.description);
-    else
-      cr_assert_null(strstr(info.description, "keys split"), "case %zu: %s", i, info.description);
-  }
+  expect_key_splits(plan, cases, sizeof cases / sizeof cases[0]);
 }
 
 /* Launches of at most 64 query rows a sequence take the 64-row tile (short_config() in
@@ -331,35 +340,17 @@ Test(select_sm90, exact_softmax_for_short_rows) {
  * (key_splits() in kernels/sm90/config.h): as many pieces as one wave holds, each at least
  * two key tiles; none with variable lengths, 17 query rows or a full wave. */
 Test(select_sm90, keys_split_for_short_batches) {
-  fc_kernel_info info;
-  char why[256];
-  struct {
-    int d, varlen;
-    int64_t batch, heads, rows, keys;
-    int splits; /* 0: none */
-  } cases[] = {
-      {128, 0, 1, 8, 4, 131072, 16}, /* 8 tiles, 745 key tiles of 176 */
-      {128, 0, 4, 8, 4, 8192, 4},    /* 32 tiles */
-      {128, 0, 1, 2, 16, 5000, 14},  /* 29 key tiles: 14 pieces of at least 2 */
-      {256, 0, 1, 1, 1, 100000, 132}, /* 1 tile: one piece an SM */
-      {64, 0, 1, 2, 1, 300, 0},      /* 3 key tiles of 128: too few */
-      {128, 0, 16, 8, 4, 8192, 0},   /* 128 tiles: past half the SMs */
-      {128, 0, 1, 8, 17, 8192, 0},   /* 17 rows: not the exact softmax */
-      {128, 1, 1, 8, 4, 8192, 0},    /* variable lengths */
+  static const split_case cases[] = {
+      {&H100, 128, 0, 1, 8, 4, 131072, 16}, /* 8 tiles, 745 key tiles of 176 */
+      {&H100, 128, 0, 4, 8, 4, 8192, 4},    /* 32 tiles */
+      {&H100, 128, 0, 1, 2, 16, 5000, 14},  /* 29 key tiles: 14 pieces of at least 2 */
+      {&H100, 256, 0, 1, 1, 1, 100000, 132}, /* 1 tile: one piece an SM */
+      {&H100, 64, 0, 1, 2, 1, 300, 0},      /* 3 key tiles of 128: too few */
+      {&H100, 128, 0, 16, 8, 4, 8192, 0},   /* 128 tiles: past half the SMs */
+      {&H100, 128, 0, 1, 8, 17, 8192, 0},   /* 17 rows: not the exact softmax */
+      {&H100, 128, 1, 1, 8, 4, 8192, 0},    /* variable lengths */
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    fc_problem p = sized(FC_DTYPE_BF16, cases[i].d, cases[i].batch, cases[i].heads, cases[i].keys);
-    p.seqlen_q = p.total_q = cases[i].rows;
-    static const int32_t cu[2] = {0, 0};
-    if (cases[i].varlen) p.cu_seqlens_q = p.cu_seqlens_k = cu;
-    cr_assert(plan90(&p, &H100, &info, why), "case %zu: %s", i, why);
-    char want[48];
-    snprintf(want, sizeof want, "keys split %d ways", cases[i].splits);
-    if (cases[i].splits)
-      cr_assert(strstr(info.description, want), "case %zu: %s", i, info.description);
-    else
-      cr_assert_null(strstr(info.description, "keys split"), "case %zu: %s", i, info.description);
-  }
+  expect_key_splits(plan90, cases, sizeof cases / sizeof cases[0]);
 }
 
 /* What sm90 refuses falls back to sm80 under auto dispatch; the sentence says why. */
