@@ -14,7 +14,8 @@ typedef struct fc_spec {
   float softcap, scale;
   int lse;
   fc_layout layout;
-  int varlen; /* 1: the ragged length pattern below instead of B/Sq/Sk; 2: the decode one */
+  int varlen; /* 1: the ragged length pattern below instead of B/Sq/Sk; 2: the decode one;
+               * 3: one query row a sequence */
   int ragged; /* part of the ragged-shape suite that compute-sanitizer runs */
   int sample_rows; /* rows the reference checks (0 = all); the output is checked whole */
   float key_ramp;  /* scores growing along the keys (fc_case.key_ramp) */
@@ -111,6 +112,14 @@ static const fc_spec fc_matrix[] = {
     /* at most 16 query rows a sequence: sm90's exact-softmax kernels with variable lengths */
     {"varlen-decode-causal", BF, 0, 0, 0, 8, 2, 128, 1, -1, -1, 0, 0, 1, 0, 2, 1},
     {"varlen-decode-f16-d64", F16, 0, 0, 0, 4, 1, 64, 0, -1, -1, 5.0f, 0, 1, 0, 2, 0},
+    /* one query row a sequence under GQA (the third pattern), which the selector folds into G
+     * rows of each KV head with the offsets counting whole rows: causal (the row sees every
+     * key), BHSD strides with a softcap, D=256, and MQA with 32 query heads (past the
+     * exact-softmax kernels' 16 rows on sm90, and 2000 keys at most: its persistent grid) */
+    {"varlen-fold-gqa4-causal", BF, 0, 0, 0, 8, 2, 128, 1, -1, -1, 0, 0, 1, 0, 3, 1},
+    {"varlen-fold-gqa3-bhsd-f16", F16, 0, 0, 0, 6, 2, 64, 0, -1, -1, 20.0f, 0, 1, FC_LAYOUT_BHSD, 3, 0},
+    {"varlen-fold-d256-padded", BF, 0, 0, 0, 4, 2, 256, 0, -1, 3, 0, 0, 1, FC_LAYOUT_PADDED, 3, 0},
+    {"varlen-fold-mqa32", BF, 0, 0, 0, 32, 1, 128, 0, -1, -1, 0, 0, 1, 0, 3, 1},
     /* strided layouts and no LSE */
     {"bhsd", BF, 2, 130, 130, 4, 2, 128, 1, -1, -1, 0, 0, 1, FC_LAYOUT_BHSD, 0, 0},
     {"bhsd-f16", F16, 2, 130, 130, 4, 2, 64, 0, -1, -1, 0, 0, 0, FC_LAYOUT_BHSD, 0, 0},
@@ -170,6 +179,9 @@ static const int32_t fc_varlen_k[] = {129, 7, 1000, 1, 127, 64};
 /* Decode-like: at most 16 query rows a sequence (one with none), keys 1 to 1000. */
 static const int32_t fc_decode_q[] = {1, 16, 5, 0, 1, 9};
 static const int32_t fc_decode_k[] = {1000, 129, 7, 64, 1, 300};
+/* One query row a sequence (one with none, one with no key), keys 0 to 2000. */
+static const int32_t fc_fold_q[] = {1, 1, 1, 0, 1, 1, 1};
+static const int32_t fc_fold_k[] = {1000, 0, 129, 64, 2000, 1, 300};
 
 static inline fc_case fc_spec_case(const fc_spec *s, uint64_t seed) {
   fc_case c = fc_case_make(s->dtype, s->B, s->Sq, s->Sk, s->H, s->Hk, s->D, seed);
@@ -190,6 +202,10 @@ static inline fc_case fc_spec_case(const fc_spec *s, uint64_t seed) {
     c.num_seqs = (int64_t)(sizeof fc_decode_q / sizeof fc_decode_q[0]);
     c.lens_q = fc_decode_q;
     c.lens_k = fc_decode_k;
+  } else if (s->varlen == 3) {
+    c.num_seqs = (int64_t)(sizeof fc_fold_q / sizeof fc_fold_q[0]);
+    c.lens_q = fc_fold_q;
+    c.lens_k = fc_fold_k;
   }
   return c;
 }

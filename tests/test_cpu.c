@@ -41,12 +41,13 @@ Test(rule, catches_wrong_element) { expect_caught(2, "one element off by 0.02");
 Test(rule, catches_wrong_lse) { expect_caught(3, "one LSE off by 0.01"); }
 
 /* A GQA decode (one query row, several query heads a KV head) runs as rows of one KV head, and
- * the selector says so; more query rows, one query head a KV head, or variable lengths run as
- * they are. The matrix's decode-* cases check the results. */
+ * the selector says so, with fixed lengths and with variable ones (one query row a sequence);
+ * more query rows, one query head a KV head, or variable lengths with a left window or with
+ * out_copies run as they are. The matrix's decode-* and varlen-fold-* cases check the results. */
 Test(cpu, decode_gqa_runs_as_rows) {
   fc_context *ctx;
   cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &ctx), FC_SUCCESS);
-  static _Alignas(16) uint16_t q[2 * 2 * 8 * 64], kv[2 * 300 * 8 * 64], out[2 * 2 * 8 * 64];
+  static _Alignas(16) uint16_t q[2 * 2 * 8 * 64], kv[2 * 300 * 8 * 64], out[2 * 2 * 8 * 64], copy[2 * 2 * 8 * 64];
   const struct {
     int64_t Sq, H, Hk;
     const char *want;
@@ -63,16 +64,23 @@ Test(cpu, decode_gqa_runs_as_rows) {
     if (cases[i].want) cr_assert(strstr(info.description, cases[i].want), "%s", info.description);
     else cr_assert_null(strstr(info.description, "decode"), "%s", info.description);
   }
-  /* Two sequences of one query row each, by cu_seqlens: not folded (the lengths are data). */
+  /* Two sequences of one query row each, by cu_seqlens: folded, unless a left window cuts
+   * each sequence's keys where they start or the output is copied. */
   static const int32_t cu_q[3] = {0, 1, 2}, cu_k[3] = {0, 300, 600};
   fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, 1, 2, 8, 64);
   fc_tensor tk = fc_tensor_bshd(kv, FC_DTYPE_BF16, 1, 600, 2, 64);
   fc_tensor to = fc_tensor_bshd(out, FC_DTYPE_BF16, 1, 2, 8, 64);
-  fc_attn_options o = FC_ATTN_OPTIONS_INIT;
-  o.cu_seqlens_q = cu_q, o.cu_seqlens_k = cu_k, o.num_seqs = 2, o.max_seqlen_q = 1;
-  fc_kernel_info info = FC_KERNEL_INFO_INIT;
-  cr_assert_eq(fc_select_kernel(ctx, &tq, &tk, &tk, &to, NULL, &o, &info), FC_SUCCESS, "%s",
-               fc_last_error(ctx));
-  cr_assert_null(strstr(info.description, "decode"), "%s", info.description);
+  for (int variant = 0; variant < 3; variant++) {
+    fc_attn_options o = FC_ATTN_OPTIONS_INIT;
+    o.cu_seqlens_q = cu_q, o.cu_seqlens_k = cu_k, o.num_seqs = 2, o.max_seqlen_q = 1;
+    void *copies[1] = {copy};
+    if (variant == 1) o.window_left = 100;
+    if (variant == 2) o.out_copies = copies, o.num_out_copies = 1;
+    fc_kernel_info info = FC_KERNEL_INFO_INIT;
+    cr_assert_eq(fc_select_kernel(ctx, &tq, &tk, &tk, &to, NULL, &o, &info), FC_SUCCESS, "%s",
+                 fc_last_error(ctx));
+    if (variant == 0) cr_assert(strstr(info.description, "[decode: 4 query heads a KV head as rows]"), "%s", info.description);
+    else cr_assert_null(strstr(info.description, "decode"), "variant %d: %s", variant, info.description);
+  }
   fc_context_destroy(ctx);
 }

@@ -216,11 +216,11 @@ Test(gpu, f32_unsupported_on_gpu) {
 }
 
 /* Cases of every kind of launch: persistent (and split) outside a capture, one CTA per tile,
- * variable lengths, the exact softmax's decode kernels (a GQA decode folded into rows), D=64
- * GQA f16, D=256 with a window, and a plain D=64 case. */
+ * variable lengths, the exact softmax's decode kernels (a GQA decode folded into rows, with
+ * fixed and with variable lengths), D=64 GQA f16, D=256 with a window, and a plain D=64 case. */
 static const char *const launch_kinds[] = {
     "tiles-576-causal", "split-d128", "long-q300-k4200-causal", "varlen-causal", "decode-gqa3-bhsd-softcap",
-    "gqa-8-f16-d64", "long-q600-k2200-d256-window", "d64-bf16",
+    "varlen-fold-gqa4-causal", "gqa-8-f16-d64", "long-q600-k2200-d256-window", "d64-bf16",
 };
 
 /* Runs the launch_kinds cases with fc_case::graph or ::managed set, each by the rule; a case a

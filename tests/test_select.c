@@ -338,7 +338,7 @@ Test(select_sm90, exact_softmax_for_short_rows) {
 
 /* Exact-softmax launches whose tiles fill at most half the SMs split their keys over the SMs
  * (key_splits() in kernels/sm90/config.h): as many pieces as one wave holds, each at least
- * two key tiles; none with variable lengths, 17 query rows or a full wave. */
+ * two key tiles, with variable lengths too; none with 17 query rows or a full wave. */
 Test(select_sm90, keys_split_for_short_batches) {
   static const split_case cases[] = {
       {&H100, 128, 0, 1, 8, 4, 131072, 16}, /* 8 tiles, 745 key tiles of 176 */
@@ -348,7 +348,7 @@ Test(select_sm90, keys_split_for_short_batches) {
       {&H100, 64, 0, 1, 2, 1, 300, 0},      /* 3 key tiles of 128: too few */
       {&H100, 128, 0, 16, 8, 4, 8192, 0},   /* 128 tiles: past half the SMs */
       {&H100, 128, 0, 1, 8, 17, 8192, 0},   /* 17 rows: not the exact softmax */
-      {&H100, 128, 1, 1, 8, 4, 8192, 0},    /* variable lengths */
+      {&H100, 128, 1, 1, 8, 4, 8192, 16},   /* variable lengths: 8 tiles, 47 key tiles */
   };
   expect_key_splits(plan90, cases, sizeof cases / sizeof cases[0]);
 }

@@ -76,13 +76,14 @@ FC_HOT static void run_task(const fc_problem *p, int64_t task, int64_t blocks_pe
     k0 = p->cu_seqlens_k[b];
     sq = p->cu_seqlens_q[b + 1] - q0;
     sk = p->cu_seqlens_k[b + 1] - k0;
+    if (p->fold > 1) sq = (sq < 1 ? sq : 1) * p->fold; /* a folded decode (fc_problem.fold) */
   }
   const int64_t r0 = qblock * BM;
   if (r0 >= sq) return; /* varlen: this sequence is shorter than the longest */
   const int64_t rows = sq - r0 < BM ? sq - r0 : BM;
-  /* Element offsets of row (sequence-local) r of this (b, h). */
-  const int64_t qb = b * p->q_stride[0] + (q0 + r0) * p->q_stride[1] + h * p->q_stride[2];
-  const int64_t ob = b * p->o_stride[0] + (q0 + r0) * p->o_stride[1] + h * p->o_stride[2];
+  /* Element offsets of row (sequence-local) r of this (b, h); q0 is 0 without offsets. */
+  const int64_t qb = b * p->q_stride[0] + q0 * p->offset_stride[0] + r0 * p->q_stride[1] + h * p->q_stride[2];
+  const int64_t ob = b * p->o_stride[0] + q0 * p->offset_stride[1] + r0 * p->o_stride[1] + h * p->o_stride[2];
   const int64_t kb = b * p->k_stride[0] + k0 * p->k_stride[1] + hk * p->k_stride[2];
   const int64_t vb = b * p->v_stride[0] + k0 * p->v_stride[1] + hk * p->v_stride[2];
 
@@ -152,7 +153,7 @@ FC_HOT static void run_task(const fc_problem *p, int64_t task, int64_t blocks_pe
       fc_store(p->out, dt, ob + r * p->o_stride[1] + d, w->acc[r * D + d] * inv);
     if (p->lse) {
       const int64_t li =
-          b * p->lse_stride[0] + (q0 + r0 + r) * p->lse_stride[1] + h * p->lse_stride[2];
+          b * p->lse_stride[0] + q0 * p->offset_stride[2] + (r0 + r) * p->lse_stride[1] + h * p->lse_stride[2];
       p->lse[li] = l == 0.0f ? -INFINITY : w->m[r] + logf(l);
     }
   }

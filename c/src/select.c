@@ -10,28 +10,38 @@ static const char *dtype_str(int dt) {
   return dt == FC_DTYPE_F32 ? "f32" : dt == FC_DTYPE_F16 ? "f16" : "bf16";
 }
 
-/* Decode under GQA: one query row a sequence (Sq = 1, fixed lengths) and G = H / Hk > 1 query
- * heads a key/value head run as G query rows of Hk heads: row g of KV head j is query head
- * j * G + g, a view through strides (q, out and lse, whose seq stride becomes the head stride).
- * A tile then reads each K/V head once for its G query heads instead of once for each, and
- * fills G of its rows instead of one (the GPU tiles hold 64 to 192 rows). The view is exact:
- * that single row sits at key Sk - 1 (bottom-right) and sees keys Sk - 1 - window_left up to
+/* Decode under GQA: one query row a sequence (Sq = 1) and G = H / Hk > 1 query heads a
+ * key/value head run as G query rows of Hk heads: row g of KV head j is query head j * G + g,
+ * a view through strides (q, out and lse, whose seq stride becomes the head stride). A tile
+ * then reads each K/V head once for its G query heads instead of once for each, and fills G
+ * of its rows instead of one (the GPU tiles hold 64 to 192 rows). The view is exact: that
+ * single row sits at key Sk - 1 (bottom-right) and sees keys Sk - 1 - window_left up to
  * Sk - 1 whatever causal and window_right say, so the keys before are cut off the K and V
  * views and the rows run unmasked, each with the arithmetic it had as its own head's row.
+ * With variable lengths (max_seqlen_q = 1) each sequence's K and V start at their own
+ * offsets, so only a decode without a left window folds; the offsets of q, out and lse keep
+ * the unfolded seq strides (offset_stride) and each counted row stands for G (fold). Not
+ * with out_copies there, whose copy loops walk the output by its strides and rows.
  * Returns G, or 1 where p stays as it is. */
 static int64_t fold_decode(fc_problem *p) {
   const int64_t G = p->heads_k > 0 ? p->heads / p->heads_k : 1;
-  if (p->cu_seqlens_q || p->seqlen_q != 1 || G < 2 || p->seqlen_k < 1) return 1;
-  if (p->window_left >= 0 && p->window_left + 1 < p->seqlen_k) {
-    const int64_t first = p->seqlen_k - 1 - p->window_left;
-    const size_t es = fc_dtype_size((fc_dtype)p->dtype);
-    p->k = (const char *)p->k + (size_t)(first * p->k_stride[1]) * es;
-    p->v = (const char *)p->v + (size_t)(first * p->v_stride[1]) * es;
-    p->seqlen_k = p->total_k = p->window_left + 1;
+  if (p->seqlen_q != 1 || G < 2 || p->seqlen_k < 1) return 1;
+  if (p->cu_seqlens_q) {
+    if (p->window_left >= 0 || p->num_out_copies > 0) return 1;
+    p->fold = G;
+  } else {
+    if (p->window_left >= 0 && p->window_left + 1 < p->seqlen_k) {
+      const int64_t first = p->seqlen_k - 1 - p->window_left;
+      const size_t es = fc_dtype_size((fc_dtype)p->dtype);
+      p->k = (const char *)p->k + (size_t)(first * p->k_stride[1]) * es;
+      p->v = (const char *)p->v + (size_t)(first * p->v_stride[1]) * es;
+      p->seqlen_k = p->total_k = p->window_left + 1;
+    }
+    p->total_q = G;
   }
   p->causal = 0;
   p->window_left = p->window_right = -1;
-  p->seqlen_q = p->total_q = G;
+  p->seqlen_q = G;
   p->heads = p->heads_k;
   int64_t *rows[3] = {p->q_stride, p->o_stride, p->lse_stride};
   for (int i = 0; i < 3; i++) rows[i][1] = rows[i][2], rows[i][2] *= G;

@@ -407,6 +407,8 @@ fc_status fc_validate_forward(fc_context *ctx, const fc_tensor *q, const fc_tens
     if ((st = check_varlen(ctx, o, q, k, p))) return st;
     p->q_stride[0] = p->k_stride[0] = p->v_stride[0] = p->o_stride[0] = p->lse_stride[0] = 0;
   }
+  p->offset_stride[0] = p->q_stride[1], p->offset_stride[1] = p->o_stride[1], p->offset_stride[2] = p->lse_stride[1];
+  p->fold = 1;
   *family = o->family != FC_FAMILY_AUTO ? o->family : ctx->forced;
   return FC_SUCCESS;
 }

@@ -30,6 +30,14 @@ typedef struct fc_problem {
   int64_t window_right;       /* -1 = unbounded; 0 when causal                             */
   int causal;
   const int32_t *cu_seqlens_q, *cu_seqlens_k; /* NULL for fixed-length batches             */
+  /* With cu_seqlens: sequence b's first query row is cu_seqlens_q[b] * offset_stride[i]
+   * elements into q, out and lse (i = 0, 1, 2), and each row the offsets count stands for
+   * `fold` rows, the seq stride apart. A variable-length GQA decode folded into rows
+   * (select.c) has fold = G (its query row's G query heads of one KV head; a sequence with
+   * more than one counted row still runs one) and the unfolded seq strides here; otherwise
+   * fold = 1 and these are the seq strides. */
+  int64_t offset_stride[3];
+  int64_t fold;
   /* Extra destinations of the output (fc_attn_options.out_copies), out's strides.          */
   void *out_copies[7];
   int num_out_copies;
@@ -56,6 +64,8 @@ static inline const char *fc_problem_misaligned(const fc_problem *p) {
   const int64_t rows[4] = {p->total_q, p->total_k, p->total_k, p->total_q};
   for (int i = 0; i < p->num_out_copies; i++)
     if (((uintptr_t)p->out_copies[i] & 15u) != 0) return "an out_copies entry";
+  if (p->cu_seqlens_q && p->total_q > 1 && (p->offset_stride[0] % 8 || p->offset_stride[1] % 8))
+    return p->offset_stride[0] % 8 ? "q" : "out";
   for (int i = 0; i < 4; i++) {
     if (((uintptr_t)ptr[i] & 15u) != 0) return names[i];
     if ((p->batch > 1 && st[i][0] % 8) || (rows[i] > 1 && st[i][1] % 8) ||

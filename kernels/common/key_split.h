@@ -20,8 +20,7 @@ namespace fc {
 // As many pieces as one wave holds (tiles x splits <= sms) where the tiles fill at most half
 // the SMs, each piece at least kMinSplitKeyTiles key tiles, at most kMaxKeySplits (the
 // merge weighs a piece a thread; one tile of a 132-SM H100 takes 132). `eligible`: the
-// family can split this launch (its own conditions; sm90 splits fixed lengths only). 1 for
-// no split.
+// family can split this launch (its own conditions). 1 for no split.
 constexpr int kMinSplitKeyTiles = 2, kMaxKeySplits = 256;
 FC_KS_HD constexpr int key_splits(long long tiles, long long sms, long long key_tiles, bool eligible) {
   if (!eligible || tiles < 1 || 2 * tiles > sms) return 1;

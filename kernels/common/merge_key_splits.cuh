@@ -26,8 +26,9 @@ namespace fc {
 // 98 us launch with one tile in 64 pieces: results/history/session-cf2c0e6/, call 4.)
 // `rows`: the rows a record holds (key_split_record_bytes); grid (heads, batch, seqlen_q).
 // With variable lengths (cu_q, the query offsets; rows = the longest sequence's) sequence b's
-// rows start at cu_q[b], clamped to total_q as the kernels clamp them, and the CTAs of rows
-// past its length leave at once.
+// rows start at cu_q[b] (clamped to total_q as the kernels clamp them) times o_off and l_off
+// elements, a counted row stands for `fold` rows (fc_problem.fold), and the CTAs of rows past
+// the sequence's length leave at once.
 constexpr int kMergeThreads = 512;
 static_assert(kMaxKeySplits <= kMergeThreads, "merge_key_splits() weighs a piece a thread");
 
@@ -35,16 +36,18 @@ template <typename T, int D>
 static __global__ void __launch_bounds__(kMergeThreads)
     merge_key_splits(const float *part, int splits, int heads, int rows, T *out, int64_t os0, int64_t os1,
                      int64_t os2, float *lse, int64_t ls0, int64_t ls1, int64_t ls2, const int32_t *cu_q,
-                     int64_t total_q) {
+                     int64_t total_q, int64_t o_off, int64_t l_off, int fold) {
   constexpr int kGroups = kMergeThreads / D;  // D = 96 or 192 leaves the last threads without a column
   __shared__ float weight[kMaxKeySplits];
   __shared__ float acc[kGroups][D];
   __shared__ float red[kMergeThreads / 32];
   const int h = blockIdx.x, b = blockIdx.y, row = blockIdx.z, tid = threadIdx.x, lane = tid % 32, wid = tid / 32;
-  int64_t q0 = 0;  // the sequence's first row (variable lengths)
+  int64_t q0 = 0;  // the sequence's first counted row (variable lengths)
   if (cu_q) {
     q0 = min((int64_t)max(cu_q[b], 0), total_q);
-    if (row >= min((int64_t)max(cu_q[b + 1], 0), total_q) - q0) return;  // the whole CTA, before any barrier
+    int64_t sq = min((int64_t)max(cu_q[b + 1], 0), total_q) - q0;
+    if (fold > 1) sq = min(sq, (int64_t)1) * fold;
+    if (row >= sq) return;  // the whole CTA, before any barrier
   }
   const int64_t record = key_split_record_floats(rows, D);
   const int64_t stride = (int64_t)gridDim.y * heads * record;  // from one piece to the next of this (b, h)
@@ -77,10 +80,10 @@ static __global__ void __launch_bounds__(kMergeThreads)
   for (int i = 0; i < kMergeThreads / 32; i++) sum += red[i];
   for (int i = 1; i < kGroups; i++) a += acc[i][d];
   const float y = sum > 0.f ? a / sum : a;
-  const int64_t r = q0 + row;
-  if constexpr (std::is_same_v<T, __half>) out[b * os0 + r * os1 + h * os2 + d] = __float2half_rn(y);
-  else out[b * os0 + r * os1 + h * os2 + d] = __float2bfloat16_rn(y);
-  if (lse && d == 0) lse[b * ls0 + r * ls1 + h * ls2] = none ? mx : mx + logf(sum);
+  const int64_t o = b * os0 + q0 * o_off + row * os1 + h * os2 + d;
+  if constexpr (std::is_same_v<T, __half>) out[o] = __float2half_rn(y);
+  else out[o] = __float2bfloat16_rn(y);
+  if (lse && d == 0) lse[b * ls0 + q0 * l_off + row * ls1 + h * ls2] = none ? mx : mx + logf(sum);
 }
 
 // Enqueues the merge of `splits` pieces of `rows`-row records into pr->out (and pr->lse) on
@@ -92,7 +95,8 @@ static cudaError_t launch_merge_key_splits(const fc_problem *pr, const float *pa
                            0, stream>>>(part, splits, (int)pr->heads, rows, static_cast<T *>(pr->out),
                                         pr->o_stride[0], pr->o_stride[1], pr->o_stride[2], pr->lse,
                                         pr->lse_stride[0], pr->lse_stride[1], pr->lse_stride[2],
-                                        pr->cu_seqlens_q, pr->total_q);
+                                        pr->cu_seqlens_q, pr->total_q, pr->offset_stride[1],
+                                        pr->offset_stride[2], (int)pr->fold);
   return cudaGetLastError();
 }
 

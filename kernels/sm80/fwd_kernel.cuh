@@ -36,6 +36,10 @@ struct Params {
   // head)) for merge_key_splits(). splits 1 and part null otherwise.
   int splits;
   float *part;
+  // With offsets: sequence b's first query row is cu_q[b] times these elements into q, out
+  // and lse, and each row the offsets count is `fold` rows (fc_problem.fold).
+  int64_t q_offset_stride, o_offset_stride, lse_offset_stride;
+  int fold;
 };
 
 __device__ __forceinline__ int64_t floor_div(int64_t a, int64_t b) {  // b > 0
@@ -120,10 +124,13 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
     sk = min((int64_t)max(p.cu_k[b + 1], 0), p.total_k) - k0;
     if (sq < 0) sq = 0;
     if (sk < 0) sk = 0;
+    // At most the longest sequence's rows (max_seqlen_q, which the host cannot check): what a
+    // split piece's record holds. A folded decode's sequence has one counted row.
+    sq = p.fold > 1 ? min(sq, (int64_t)1) * p.fold : min(sq, p.seqlen_q);
   }
   if (m0 >= sq) return;
 
-  const T *qg = static_cast<const T *>(p.q) + b * p.q_stride[0] + q0 * p.q_stride[1] + h * p.q_stride[2];
+  const T *qg = static_cast<const T *>(p.q) + b * p.q_stride[0] + q0 * p.q_offset_stride + h * p.q_stride[2];
   // K and V bases without the sequence offset k0 (which moves the rows instead): built from
   // the parameters and the block index alone, they stay in uniform registers.
   const T *kg = static_cast<const T *>(p.k) + b * p.k_stride[0] + hk * p.k_stride[2];
@@ -360,7 +367,7 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
         const int64_t row = row0 + m * 16 + r * 8;
         if (p.lse && t == 0 && row < sq) {
           const float lse = l == 0.f ? -INFINITY : (row_max[m][r] + log2f(l)) * 0.69314718055994531f;
-          p.lse[b * p.lse_stride[0] + (q0 + row) * p.lse_stride[1] + h * p.lse_stride[2]] = lse;
+          p.lse[b * p.lse_stride[0] + q0 * p.lse_offset_stride + row * p.lse_stride[1] + h * p.lse_stride[2]] = lse;
         }
       }
     // Stage this warp's 16 rows in its own part of sQ (only this warp ever read it), then
@@ -378,7 +385,7 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
         *reinterpret_cast<uint32_t *>(dst + 8 * kPitch) = pack2<T>(o[m][i][2] * inv[m][1], o[m][i][3] * inv[m][1]);
       }
     __syncwarp();
-    T *og = static_cast<T *>(p.out) + b * p.o_stride[0] + q0 * p.o_stride[1] + h * p.o_stride[2];
+    T *og = static_cast<T *>(p.out) + b * p.o_stride[0] + q0 * p.o_offset_stride + h * p.o_stride[2];
 #pragma unroll
     for (int c = lane; c < kRows * (D / 8); c += 32) {
       const int r = c / (D / 8), ch = c % (D / 8);

@@ -33,6 +33,8 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   p.head_group = (int)fc_head_group(pr->seqlen_k, pr->head_dim, 2, pr->heads * pr->batch, row_blocks, 1, p.group,
                                     pr->window_left, pr->window_right, FC_ORDER_L2_BUDGET);
   p.splits = 1, p.part = nullptr;
+  p.q_offset_stride = pr->offset_stride[0], p.o_offset_stride = pr->offset_stride[1];
+  p.lse_offset_stride = pr->offset_stride[2], p.fold = (int)pr->fold;
   return p;
 }
 

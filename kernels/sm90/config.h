@@ -92,8 +92,8 @@ static_assert(exact_softmax(1, false) && exact_softmax(16, false) && !exact_soft
                   !exact_softmax(1, true),
               "exact_softmax");
 // Keys split over the SMs (key_split.h): a launch of the exact softmax (at most 16 query rows
-// a sequence, one row block) with fixed lengths may split; each piece's record holds
-// kExactMaxRows rows, the rows a tile can have.
+// a sequence, one row block) may split, with fixed or variable lengths; each piece's record
+// holds kExactMaxRows rows, the rows a tile can have.
 FC_SM90_HD constexpr long long key_split_bytes(int d) { return key_split_record_bytes(kExactMaxRows, d); }
 
 // The grid a problem runs on, for the launch and the selector's report alike:

@@ -104,8 +104,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   const bool exact = exact_softmax(p->seqlen_q, p->num_out_copies > 0);
   // As the launch splits keys (key_splits()), unless no workspace is free or the stream is
   // being captured: it then runs whole tiles.
-  const int splits = fc::key_splits(tiles, caps->num_sms, (p->seqlen_k + c.block_n - 1) / c.block_n,
-                                    exact && p->cu_seqlens_q == nullptr);
+  const int splits = fc::key_splits(tiles, caps->num_sms, (p->seqlen_k + c.block_n - 1) / c.block_n, exact);
   char how[64] = "one CTA per tile";
   if (pers) snprintf(how, sizeof how, "%s", split ? "persistent grid, last wave split by keys" : "persistent grid");
   // (one CTA per tile is implied: the description must leave room for the decode note)
@@ -150,16 +149,19 @@ static PFN_cuTensorMapEncodeTiled_v12000 encoder(char *err, size_t err_len) {
 // One 4-D map over a [batch, seq, head, head_dim] tensor with element strides `st` of [batch,
 // seq, head]: dims innermost first head_dim, rows, heads, batch (one batch of all rows for
 // varlen), boxes of 64 columns by `box_rows` rows, 128-byte swizzle. A dimension of one element
-// never advances, so its stride is only made valid.
+// never advances, so its stride is only made valid. fold_step: q or out of a folded
+// variable-length decode (fc_problem.fold), whose rows are the fold's and whose batch
+// dimension counts the offsets, fold_step elements apart; 0 otherwise.
 static CUresult encode_rows(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap *map, const fc_problem *pr,
                             const void *ptr, const int64_t *st, int64_t rows, int64_t heads, int box_rows,
-                            CUtensorMapL2promotion promotion, cuuint64_t (&dims)[4], cuuint64_t (&strides)[3]) {
+                            int64_t fold_step, CUtensorMapL2promotion promotion, cuuint64_t (&dims)[4],
+                            cuuint64_t (&strides)[3]) {
   const CUtensorMapDataType dt =
       pr->dtype == FC_DTYPE_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
   const bool varlen = pr->cu_seqlens_q != nullptr;
-  dims[0] = (cuuint64_t)pr->head_dim, dims[1] = (cuuint64_t)rows, dims[2] = (cuuint64_t)heads;
-  dims[3] = (cuuint64_t)(varlen ? 1 : pr->batch);
-  const int64_t el[3] = {st[1], st[2], st[0]};
+  dims[0] = (cuuint64_t)pr->head_dim, dims[1] = (cuuint64_t)(fold_step ? pr->fold : rows), dims[2] = (cuuint64_t)heads;
+  dims[3] = (cuuint64_t)(fold_step ? pr->total_q : varlen ? 1 : pr->batch);
+  const int64_t el[3] = {st[1], st[2], fold_step ? fold_step : st[0]};
   for (int j = 0; j < 3; j++) strides[j] = dims[j + 1] > 1 ? (cuuint64_t)el[j] * 2 : 16;
   cuuint32_t box[4] = {64, (cuuint32_t)box_rows, 1, 1};
   cuuint32_t estride[4] = {1, 1, 1, 1};
@@ -179,7 +181,8 @@ int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap
   for (int i = 0; i < 3; i++) {
     cuuint64_t dims[4], strides[3];
     CUresult r = encode_rows(encode, &maps[i], pr, ptr[i], st[i], rows[i], heads[i], i == 0 ? block_m : block_n,
-                             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, dims, strides);
+                             i == 0 && pr->fold > 1 ? pr->offset_stride[0] : 0, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                             dims, strides);
     if (r != CUDA_SUCCESS) {
       snprintf(err, err_len,
                "cuTensorMapEncodeTiled for %s failed (CUresult %d): dims %llu x %llu x %llu x %llu, "
@@ -198,7 +201,8 @@ bool make_out_map(const fc_problem *pr, void *out, CUtensorMap *map) {
   PFN_cuTensorMapEncodeTiled_v12000 encode = encoder(err, sizeof err);
   cuuint64_t dims[4], strides[3];
   return encode && encode_rows(encode, map, pr, out, pr->o_stride, pr->total_q, pr->heads, 64,
-                               CU_TENSOR_MAP_L2_PROMOTION_NONE, dims, strides) == CUDA_SUCCESS;
+                               pr->fold > 1 ? pr->offset_stride[1] : 0, CU_TENSOR_MAP_L2_PROMOTION_NONE, dims,
+                               strides) == CUDA_SUCCESS;
 }
 
 // The pool of tile counters for persistent launches, per device: kCounters pairs in device

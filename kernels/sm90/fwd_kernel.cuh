@@ -85,6 +85,11 @@ struct Params {
   // batch, head)) for merge_key_splits(). splits 1 and part null otherwise.
   int splits;
   float *part;
+  // With offsets: sequence b's first row of out and lse is cu_q[b] times these elements in, and
+  // each row the offsets count is `fold` rows (fc_problem.fold; the maps of q and out count a
+  // folded decode's offsets in their batch dimension: make_tensor_maps()).
+  int64_t o_offset_stride, lse_offset_stride;
+  int fold;
 };
 
 // The tensor maps of the copies (out_copies, out's layout; make_out_map) for the persistent
@@ -266,6 +271,9 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       w.sq = max(min(max(p.cu_q[w.b + 1], 0), p.total_q) - w.q0, 0);
       w.k0 = min(max(p.cu_k[w.b], 0), p.total_k);
       w.sk = max(min(max(p.cu_k[w.b + 1], 0), p.total_k) - w.k0, 0);
+      // At most the longest sequence's rows (max_seqlen_q, which the host cannot check): what
+      // a split piece's record holds. A folded decode's sequence has one counted row.
+      if constexpr (VARLEN) w.sq = p.fold > 1 ? min(w.sq, 1) * p.fold : min(w.sq, p.seqlen_q);
     }
     // Row blocks end at the sequence's end, so a length that is not a multiple of BM leaves
     // the first block short: its rows below 0 compute nothing anyone stores, and under a
@@ -281,6 +289,26 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     w.nb_last = n_hi >= n_lo ? n_hi / BN : nb_first - 1;
     w.nblocks = has_rows(w) ? w.nb_last - nb_first + 1 : 0;  // 0: no row, or no visible key
     return w;
+  };
+  // Where row `row` of tile w's sequence sits in the maps of q and out: (row, batch). A
+  // varlen map is one batch of total rows, the offset moving the row; a folded decode's map
+  // holds the fold's rows and counts the offsets in its batch dimension.
+  auto map_row = [&](const Tile &w, int row) {
+    if constexpr (VARLEN) return p.fold > 1 ? row : w.q0 + row;
+    else return w.q0 + row;
+  };
+  auto map_batch = [&](const Tile &w) {
+    if constexpr (VARLEN) return p.fold > 1 ? w.q0 : 0;
+    else return p.cu_q ? 0 : w.b;
+  };
+  // Element offset of the sequence's first row in out and in lse.
+  auto out_base = [&](const Tile &w) {
+    if constexpr (VARLEN) return (int64_t)w.q0 * p.o_offset_stride + w.h * p.o_stride[2];
+    else return w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
+  };
+  auto lse_at = [&](const Tile &w, int row) {
+    if constexpr (VARLEN) return (int64_t)w.q0 * p.lse_offset_stride + (int64_t)row * p.lse_stride[1] + w.h * p.lse_stride[2];
+    else return w.b * p.lse_stride[0] + (int64_t)(w.q0 + row) * p.lse_stride[1] + w.h * p.lse_stride[2];
   };
   // A piece of tile w (split tail): its key tiles a .. a + n - 1 in visiting order.
   auto cut = [&](Tile w, int pc) {
@@ -389,7 +417,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       mbar_expect_tx(&s.q_full, BM * D * (int)sizeof(T));
 #pragma unroll
       for (int c = 0; c < kCols; c++)
-        tma_load_4d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, w.q0 + w.m0, w.h, p.cu_q ? 0 : w.b);
+        tma_load_4d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, map_row(w, w.m0), w.h, map_batch(w));
     };
     // K and V of key tile `it` of tile w into stage kv % STAGES of the ring, kv counting the
     // CTA's key tiles. K and V of a stage are released separately: K as soon as its scores
@@ -832,7 +860,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       const int row = row0 + r * 8;
       if (p.lse && t == 0 && row >= 0 && row < w.sq) {
         const float lse = l == 0.f ? -INFINITY : (row_max[r] + log2f(l)) * 0.69314718055994531f;
-        p.lse[w.b * p.lse_stride[0] + (int64_t)(w.q0 + row) * p.lse_stride[1] + w.h * p.lse_stride[2]] = lse;
+        p.lse[lse_at(w, row)] = lse;
       }
     }
   };
@@ -899,7 +927,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     named_barrier_sync(8 + cw, 128);
     const unsigned char *stage_base = stage(s.q, o, inv);
     __syncwarp();
-    const int64_t o_base = w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
+    const int64_t o_base = out_base(w);
 #pragma unroll
     for (int c = lane; c < 16 * (D / 8); c += 32) {
       const int r = c / (D / 8), ch = c % (D / 8);
@@ -1060,14 +1088,14 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       if (threadIdx.x % 128 == 0) {
 #pragma unroll
         for (int c = 0; c < kCols; c++)
-          tma_store_4d(&tm_o, s.o + c * BM * 64 + cw * 64 * 64, c * 64, w.q0 + wrow, w.h, p.cu_q ? 0 : w.b);
+          tma_store_4d(&tm_o, s.o + c * BM * 64 + cw * 64 * 64, c * 64, map_row(w, wrow), w.h, map_batch(w));
         if constexpr (COPIES) {
 #pragma unroll
           for (int i = 0; i < kMaxCopies; i++)
             if (i < p.num_copies)
 #pragma unroll
               for (int c = 0; c < kCols; c++)
-                tma_store_4d(&tm_c.m[i], s.o + c * BM * 64 + cw * 64 * 64, c * 64, w.q0 + wrow, w.h, p.cu_q ? 0 : w.b);
+                tma_store_4d(&tm_c.m[i], s.o + c * BM * 64 + cw * 64 * 64, c * 64, map_row(w, wrow), w.h, map_batch(w));
         }
         bulk_commit();
       }
@@ -1076,7 +1104,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       // the next tile's rows. A quad holds 16 bytes of a row per n8 block, 4 bytes a thread; a
       // 4x4 transpose in the quad (two shuffle rounds) gives each thread the 16 bytes of one
       // block, so a warp writes 64 contiguous bytes of each of 8 rows per store.
-      const int64_t o_base = w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
+      const int64_t o_base = out_base(w);
 #pragma unroll
       for (int r = 0; r < 2; r++) {
         const int row = row0 + r * 8;

@@ -103,6 +103,8 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
   p.ws = nullptr, p.ws_state = nullptr;
   p.lead = 0;
   p.splits = 1, p.part = nullptr;
+  p.o_offset_stride = pr->offset_stride[1], p.lse_offset_stride = pr->offset_stride[2];
+  p.fold = (int)pr->fold;
   return p;
 }
 
@@ -163,7 +165,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   int splits = 1, kws = -1;
   float *part = nullptr;
   if (exact && capture == cudaStreamCaptureStatusNone) {
-    const int want = key_splits(tiles, sms, (pr->seqlen_k + C.block_n - 1) / C.block_n, pr->cu_seqlens_q == nullptr);
+    const int want = key_splits(tiles, sms, (pr->seqlen_k + C.block_n - 1) / C.block_n, true);
     if (want > 1) {
       unsigned int *state = nullptr;
       void *data = nullptr;
