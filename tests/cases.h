@@ -115,7 +115,8 @@ static const fc_spec fc_matrix[] = {
     /* one query row a sequence under GQA (the third pattern), which the selector folds into G
      * rows of each KV head with the offsets counting whole rows: causal (the row sees every
      * key), BHSD strides with a softcap, D=256, and MQA with 32 query heads (past the
-     * exact-softmax kernels' 16 rows on sm90, and 2000 keys at most: its persistent grid) */
+     * exact-softmax kernels' 16 rows on sm90; 2000 keys at most, so its persistent grid where
+     * the seed gives max_seqlen_k) */
     {"varlen-fold-gqa4-causal", BF, 0, 0, 0, 8, 2, 128, 1, -1, -1, 0, 0, 1, 0, 3, 1},
     {"varlen-fold-gqa3-bhsd-f16", F16, 0, 0, 0, 6, 2, 64, 0, -1, -1, 20.0f, 0, 1, FC_LAYOUT_BHSD, 3, 0},
     {"varlen-fold-d256-padded", BF, 0, 0, 0, 4, 2, 256, 0, -1, 3, 0, 0, 1, FC_LAYOUT_PADDED, 3, 0},
