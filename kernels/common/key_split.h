@@ -35,6 +35,22 @@ static_assert(key_splits(8, 132, 745, true) == 16 && key_splits(32, 132, 47, tru
                   key_splits(8, 132, 745, false) == 1,
               "key_splits");
 
+// Piece `piece` of `splits` runs through a tile's n visited key tiles, as equal as whole tiles
+// allow (the first n % splits runs one tile longer; none empty unless n < splits): sets
+// *first, the run's first tile in visiting order, and returns its length. Both families cut
+// with it; the longest run, ceil(n / splits) tiles, sets the launch's time.
+FC_KS_HD constexpr int key_split_run(int n, int splits, int piece, int *first) {
+  const int base = n / splits, extra = n % splits;
+  *first = piece * base + (piece < extra ? piece : extra);
+  return base + (piece < extra ? 1 : 0);
+}
+static_assert([] {
+  int f0 = -1, f8 = -1, f9 = -1, f15 = -1, e = -1;
+  return key_split_run(745, 16, 0, &f0) == 47 && f0 == 0 && key_split_run(745, 16, 8, &f8) == 47 && f8 == 376 &&
+         key_split_run(745, 16, 9, &f9) == 46 && f9 == 423 && key_split_run(745, 16, 15, &f15) == 46 && f15 == 699 &&
+         key_split_run(3, 4, 3, &e) == 0 && key_split_run(0, 4, 0, &e) == 0;
+}(), "key_split_run");
+
 // A piece's record: `rows` rows of D floats of output, then the rows' log-sum-exp (natural
 // log; -inf for a row the piece saw no key of, whose output is 0), padded to whole 16 bytes
 // so that every record starts 16-byte aligned (the pieces store float2; records of 1 or 3 rows

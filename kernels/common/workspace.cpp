@@ -10,6 +10,8 @@
 // 0.42 ms on H100, results/history/session-b8e543f/, call 4.)
 #include "workspace.h"
 
+#include <stdio.h>
+
 #include <mutex>
 
 namespace fc {
@@ -108,6 +110,19 @@ void release_workspace(int device, int ws, cudaStream_t stream) {
   } else {
     (void)cudaGetLastError();  // ours, not the launch's (which the caller has read already)
   }
+}
+
+cudaError_t launch_site(cudaStream_t stream, int *device, int *sms, bool *capturing, char *err, size_t err_len) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  cudaError_t e;
+  if ((e = cudaGetDevice(device)) != cudaSuccess ||
+      (e = cudaDeviceGetAttribute(sms, cudaDevAttrMultiProcessorCount, *device)) != cudaSuccess ||
+      (e = cudaStreamIsCapturing(stream, &capture)) != cudaSuccess) {
+    snprintf(err, err_len, "reading the device's SM count or the stream's capture state: %s", cudaGetErrorString(e));
+    return e;
+  }
+  *capturing = capture != cudaStreamCaptureStatusNone;
+  return cudaSuccess;
 }
 
 }  // namespace fc

@@ -20,6 +20,10 @@ constexpr size_t kWorkspaceStatePerSm = 32, kWorkspaceDataPerSm = 68 * 1024;
 int acquire_workspace(int device, cudaStream_t stream, size_t data_bytes, unsigned int **state, void **data);
 void release_workspace(int device, int ws, cudaStream_t stream);
 
+// What a launch that may take a workspace asks first: the current device, its SM count, and
+// whether `stream` is being captured. Returns the first error, with a sentence in err.
+cudaError_t launch_site(cudaStream_t stream, int *device, int *sms, bool *capturing, char *err, size_t err_len);
+
 // Puts this thread in relaxed capture mode for a scope. The pools' one-time allocations and
 // the workspaces' event queries run in it: the launch's own stream is not capturing (the
 // launch checks it first), but in the default (global) mode a capture held by another

@@ -142,15 +142,14 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   if (p.window_left >= 0) n_lo = max(n_lo, m0 + diag - p.window_left);
   if (p.window_right >= 0) n_hi = min(n_hi, m_last + diag + p.window_right);
   if constexpr (SPLIT) {
-    // Run x of `splits` runs of the visited key tiles, as equal as whole tiles allow (from the
-    // last key tile down), taken as the keys it covers. Masks go by each key tile's place, so
+    // Run x of `splits` runs of the visited key tiles (key_split_run(), from the last key
+    // tile down), taken as the keys it covers. Masks go by each key tile's place, so
     // a run needs nothing else; a run with no key tile (a window narrower than the split)
     // leaves O = 0 and an LSE of -inf. The division in 32 bits (a 64-bit one is a call).
     const int64_t t_lo = n_lo / BN, t_hi = n_hi >= n_lo ? n_hi / BN : t_lo - 1;
-    const int tiles = (int)(t_hi - t_lo + 1);
-    const int piece = (int)blockIdx.x, base = tiles / p.splits, extra = tiles % p.splits;
-    const int64_t top = t_hi - (piece * base + min(piece, extra));
-    const int count = base + (piece < extra ? 1 : 0);
+    int first;
+    const int count = key_split_run((int)(t_hi - t_lo + 1), p.splits, (int)blockIdx.x, &first);
+    const int64_t top = t_hi - first;
     n_hi = min(n_hi, top * BN + BN - 1);
     n_lo = max(n_lo, (top - count + 1) * BN);
   }

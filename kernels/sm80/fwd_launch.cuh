@@ -51,15 +51,9 @@ int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   int ws = -1, device = 0;
   if (shorter) {
     int sms = 0;
-    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-    cudaError_t e;
-    if ((e = cudaGetDevice(&device)) != cudaSuccess ||
-        (e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess ||
-        (e = cudaStreamIsCapturing(st, &capture)) != cudaSuccess) {
-      snprintf(err, err_len, "reading the device's SM count or the stream's capture state: %s", cudaGetErrorString(e));
-      return (int)e;
-    }
-    const int want = capture == cudaStreamCaptureStatusNone ? key_splits_for(pr, C, sms) : 1;
+    bool capturing = false;
+    if (cudaError_t e = launch_site(st, &device, &sms, &capturing, err, err_len)) return (int)e;
+    const int want = capturing ? 1 : key_splits_for(pr, C, sms);
     unsigned int *state = nullptr;
     void *data = nullptr;
     if (want > 1 &&

@@ -332,12 +332,12 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     mine = tile_of(make_int4(m, h, b, h / p.group));  // fc_this_block has divided already
     if (!has_rows(mine)) return;  // the whole CTA, before any barrier
     if (EXACT && p.splits > 1) {
-      // Run `piece` of `splits` equal runs of the visited key tiles (from the last key tile
-      // down): masks go by each key tile's place, so a run needs nothing else. A run past
-      // the tile's key tiles is empty: its rows leave O = 0 and a log-sum-exp of -inf.
-      const int per = (mine.nblocks + p.splits - 1) / p.splits, first = piece * per;
+      // Run `piece` of `splits` runs of the visited key tiles (key_split_run(), from the last
+      // key tile down): masks go by each key tile's place, so a run needs nothing else. An
+      // empty run (fewer key tiles than pieces) leaves O = 0 and a log-sum-exp of -inf.
+      int first;
+      mine.nblocks = key_split_run(mine.nblocks, p.splits, piece, &first);
       mine.nb_last -= first;
-      mine.nblocks = max(0, min(per, mine.nblocks - first));
     }
   }
 

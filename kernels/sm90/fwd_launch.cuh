@@ -149,22 +149,14 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   cudaError_t e = cudaSuccess;
   int device = 0, sms = 0;
   const bool exact = exact_softmax(pr->seqlen_q, copies);
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  if (persistent || exact) {
-    if ((e = cudaGetDevice(&device)) != cudaSuccess ||
-        (e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess ||
-        (e = cudaStreamIsCapturing(st, &capture)) != cudaSuccess) {
-      snprintf(err, err_len, "reading the device's SM count or the stream's capture state: %s", cudaGetErrorString(e));
-      return (int)e;
-    }
-  }
-  if (persistent)
-    persistent = capture == cudaStreamCaptureStatusNone && acquire_tile_counter(device, st, &counter, &busy);
+  bool capturing = false;
+  if ((persistent || exact) && (e = launch_site(st, &device, &sms, &capturing, err, err_len)) != cudaSuccess) return (int)e;
+  if (persistent) persistent = !capturing && acquire_tile_counter(device, st, &counter, &busy);
   // Keys split over the SMs (key_split.h), in a workspace (workspace.h): not under stream
   // capture, and where no workspace is free the launch runs whole tiles.
   int splits = 1, kws = -1;
   float *part = nullptr;
-  if (exact && capture == cudaStreamCaptureStatusNone) {
+  if (exact && !capturing) {
     const int want = key_splits(tiles, sms, (pr->seqlen_k + C.block_n - 1) / C.block_n, true);
     if (want > 1) {
       unsigned int *state = nullptr;
