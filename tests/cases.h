@@ -83,6 +83,15 @@ static const fc_spec fc_matrix[] = {
     {"q60-k5000-causal-split-d96", F16, 1, 60, 5000, 2, 1, 96, 1, -1, -1, 0, 0, 1, 0, 0, 1},
     {"decode-split-d192-window", BF, 2, 1, 7000, 6, 2, 192, 0, 2500, -1, 0, 0, 1, 0, 0, 0},
     {"decode-split-d32-mha", BF, 1, 1, 3000, 4, 4, 32, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+    /* GQA launches of 2-16 query rows (G a power of two, G x Sq <= 64 rows), which the
+     * selector runs as G rows of each KV head for a family that takes query positions: causal,
+     * 16 causal rows over 7000 keys (64 rows; keys split over the SMs on sm90), a window
+     * through BHSD strides with a softcap, D=256 padded, and MQA with 16 query heads */
+    {"q4-gqa4-causal", BF, 2, 4, 3000, 8, 2, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"q16-gqa4-k7000-causal", BF, 1, 16, 7000, 8, 2, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"q3-gqa8-window-bhsd-f16", F16, 2, 3, 500, 16, 2, 64, 0, 100, 1, 20.0f, 0, 1, FC_LAYOUT_BHSD, 0, 0},
+    {"q8-gqa2-d256-padded-causal", BF, 1, 8, 1000, 4, 2, 256, 1, -1, -1, 0, 0, 1, FC_LAYOUT_PADDED, 0, 0},
+    {"q2-mqa16", BF, 3, 2, 129, 16, 1, 128, 0, -1, -1, 0, 0, 1, 0, 0, 0},
     /* sliding windows */
     {"window-16-0", BF, 1, 300, 300, 2, 1, 64, 0, 16, 0, 0, 0, 1, 0, 0, 0},
     {"window-0-16", BF, 1, 300, 300, 2, 1, 64, 0, 0, 16, 0, 0, 1, 0, 0, 0},

@@ -42,8 +42,9 @@ Test(rule, catches_wrong_lse) { expect_caught(3, "one LSE off by 0.01"); }
 
 /* A GQA decode (one query row, several query heads a KV head) runs as rows of one KV head, and
  * the selector says so, with fixed lengths and with variable ones (one query row a sequence);
- * more query rows, one query head a KV head, or variable lengths with a left window or with
- * out_copies run as they are. The matrix's decode-* and varlen-fold-* cases check the results. */
+ * so do 2 query rows where G is a power of two (the CPU backend takes query positions); G = 3,
+ * one query head a KV head, or variable lengths with a left window or with out_copies run as
+ * they are. The matrix's decode-*, varlen-fold-* and q*-gqa* cases check the results. */
 Test(cpu, decode_gqa_runs_as_rows) {
   fc_context *ctx;
   cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &ctx), FC_SUCCESS);
@@ -51,7 +52,9 @@ Test(cpu, decode_gqa_runs_as_rows) {
   const struct {
     int64_t Sq, H, Hk;
     const char *want;
-  } cases[] = {{1, 8, 2, "[decode: 4 query heads a KV head as rows]"}, {1, 8, 8, NULL}, {2, 8, 2, NULL}};
+  } cases[] = {{1, 8, 2, "[decode: 4 query heads a KV head as rows]"}, {1, 8, 8, NULL},
+               {2, 8, 2, "[rows: 4 query heads a KV head as rows]"},  {2, 6, 2, NULL} /* G = 3 */,
+               {2, 8, 8, NULL}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, 2, cases[i].Sq, cases[i].H, 64);
     fc_tensor tk = fc_tensor_bshd(kv, FC_DTYPE_BF16, 2, 300, cases[i].Hk, 64);
@@ -62,7 +65,7 @@ Test(cpu, decode_gqa_runs_as_rows) {
     cr_assert_eq(fc_select_kernel(ctx, &tq, &tk, &tk, &to, NULL, &o, &info), FC_SUCCESS, "%s",
                  fc_last_error(ctx));
     if (cases[i].want) cr_assert(strstr(info.description, cases[i].want), "%s", info.description);
-    else cr_assert_null(strstr(info.description, "decode"), "%s", info.description);
+    else cr_assert_null(strstr(info.description, "as rows"), "%s", info.description);
   }
   /* Two sequences of one query row each, by cu_seqlens: folded, unless a left window cuts
    * each sequence's keys where they start or the output is copied. */

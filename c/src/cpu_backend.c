@@ -54,14 +54,22 @@ static int scratch_alloc(scratch *w, int64_t d) {
 #define FC_HOT
 #endif
 
-/* Visible keys of query row i: [lo, hi], given the per-sequence lengths. */
+/* Visible keys of query row i: [lo, hi], given the per-sequence lengths (rows; a folded
+ * launch's masks go by the position, fc_problem.pos_shift). */
 static inline void visible(const fc_problem *p, int64_t i, int64_t sq, int64_t sk, int64_t *lo,
                            int64_t *hi) {
-  int64_t diag = i + sk - sq;
+  int64_t diag = (i >> p->pos_shift) + sk - (sq >> p->pos_shift);
   *hi = p->window_right < 0 ? sk - 1 : diag + p->window_right;
   *lo = p->window_left < 0 ? 0 : diag - p->window_left;
   if (*hi > sk - 1) *hi = sk - 1;
   if (*lo < 0) *lo = 0;
+}
+
+/* Element offset of row r of a (sequence, head) in q (i = 0), out (1) or lse (2), from the
+ * sequence's first row; `stride` is that tensor's seq stride. */
+static inline int64_t row_at(const fc_problem *p, int i, int64_t stride, int64_t r) {
+  if (!p->pos_shift) return r * stride;
+  return (r >> p->pos_shift) * p->pos_stride[i] + (r & (((int64_t)1 << p->pos_shift) - 1)) * stride;
 }
 
 FC_HOT static void run_task(const fc_problem *p, int64_t task, int64_t blocks_per_seq, scratch *w) {
@@ -81,15 +89,15 @@ FC_HOT static void run_task(const fc_problem *p, int64_t task, int64_t blocks_pe
   const int64_t r0 = qblock * BM;
   if (r0 >= sq) return; /* varlen: this sequence is shorter than the longest */
   const int64_t rows = sq - r0 < BM ? sq - r0 : BM;
-  /* Element offsets of row (sequence-local) r of this (b, h); q0 is 0 without offsets. */
-  const int64_t qb = b * p->q_stride[0] + q0 * p->offset_stride[0] + r0 * p->q_stride[1] + h * p->q_stride[2];
-  const int64_t ob = b * p->o_stride[0] + q0 * p->offset_stride[1] + r0 * p->o_stride[1] + h * p->o_stride[2];
+  /* Element offsets of this (b, h)'s first row; q0 is 0 without offsets. */
+  const int64_t qb = b * p->q_stride[0] + q0 * p->offset_stride[0] + h * p->q_stride[2];
+  const int64_t ob = b * p->o_stride[0] + q0 * p->offset_stride[1] + h * p->o_stride[2];
   const int64_t kb = b * p->k_stride[0] + k0 * p->k_stride[1] + hk * p->k_stride[2];
   const int64_t vb = b * p->v_stride[0] + k0 * p->v_stride[1] + hk * p->v_stride[2];
 
   for (int64_t r = 0; r < rows; r++) {
     for (int64_t d = 0; d < D; d++)
-      w->q[r * D + d] = fc_load(p->q, dt, qb + r * p->q_stride[1] + d);
+      w->q[r * D + d] = fc_load(p->q, dt, qb + row_at(p, 0, p->q_stride[1], r0 + r) + d);
     for (int64_t d = 0; d < D; d++) w->acc[r * D + d] = 0.0f;
     w->m[r] = -INFINITY;
     w->l[r] = 0.0f;
@@ -150,10 +158,10 @@ FC_HOT static void run_task(const fc_problem *p, int64_t task, int64_t blocks_pe
     /* l == 0: the row sees no key (zeros, LSE -inf); a NaN l carries NaN through. */
     const float l = w->l[r], inv = l == 0.0f ? 0.0f : 1.0f / l;
     for (int64_t d = 0; d < D; d++)
-      fc_store(p->out, dt, ob + r * p->o_stride[1] + d, w->acc[r * D + d] * inv);
+      fc_store(p->out, dt, ob + row_at(p, 1, p->o_stride[1], r0 + r) + d, w->acc[r * D + d] * inv);
     if (p->lse) {
-      const int64_t li =
-          b * p->lse_stride[0] + q0 * p->offset_stride[2] + (r0 + r) * p->lse_stride[1] + h * p->lse_stride[2];
+      const int64_t li = b * p->lse_stride[0] + q0 * p->offset_stride[2] + row_at(p, 2, p->lse_stride[1], r0 + r) +
+                         h * p->lse_stride[2];
       p->lse[li] = l == 0.0f ? -INFINITY : w->m[r] + logf(l);
     }
   }

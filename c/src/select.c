@@ -48,8 +48,35 @@ static int64_t fold_decode(fc_problem *p) {
   return G;
 }
 
+/* A GQA launch of 2 to 16 query rows a sequence (fixed lengths; speculative decoding,
+ * short chunks) whose G = H / Hk is a power of two and whose G x Sq rows fit 64: query
+ * position s of query head j * G + g runs as row s * G + g of KV head j, so a tile reads each
+ * K/V head once for its G query heads. The rows are not one stride apart (a position's G
+ * heads are, and positions are the seq stride apart): fc_problem.pos_shift and pos_stride say
+ * how, and masks go by the position. Only a family whose planner takes pos_shift runs it
+ * (fc_select tries each family on this view first, then on the problem as it is). Not with
+ * out_copies (their copy loops walk the output by its strides). Returns G, or 1 where no
+ * view was made. */
+static int64_t fold_rows(fc_problem *p) {
+  const int64_t G = p->heads_k > 0 ? p->heads / p->heads_k : 1;
+  if (p->cu_seqlens_q || p->seqlen_q < 2 || p->seqlen_q > 16 || G < 2 || (G & (G - 1)) || G * p->seqlen_q > 64 ||
+      p->seqlen_k < 1 || p->num_out_copies > 0)
+    return 1;
+  int shift = 0;
+  while (((int64_t)1 << shift) < G) shift++;
+  p->pos_shift = shift;
+  int64_t *rows[3] = {p->q_stride, p->o_stride, p->lse_stride};
+  for (int i = 0; i < 3; i++) p->pos_stride[i] = rows[i][1], rows[i][1] = rows[i][2], rows[i][2] *= G;
+  p->seqlen_q = p->total_q = G * p->seqlen_q;
+  p->heads = p->heads_k;
+  return G;
+}
+
 fc_status fc_select(fc_context *ctx, fc_problem *p, fc_family requested, fc_kernel_info *info) {
   const int64_t folded = fold_decode(p);
+  fc_problem view = *p; /* the rows view, where fold_rows makes one */
+  const int64_t rows_folded = folded > 1 ? 1 : fold_rows(&view);
+  int use_view = 0;
   fc_kernel_info chosen = FC_KERNEL_INFO_INIT;
   if (ctx->device == FC_DEVICE_CPU) {
     if (requested != FC_FAMILY_AUTO && requested != FC_FAMILY_CPU)
@@ -57,7 +84,8 @@ fc_status fc_select(fc_context *ctx, fc_problem *p, fc_family requested, fc_kern
                      "family %s was forced, but the context is the CPU backend, which runs only "
                      "family cpu",
                      fc_family_name(requested));
-    fc_cpu_plan(ctx, p, &chosen);
+    use_view = rows_folded > 1; /* the CPU backend takes pos_shift */
+    fc_cpu_plan(ctx, use_view ? &view : p, &chosen);
   } else {
     if (requested == FC_FAMILY_CPU)
       return fc_fail(ctx, FC_ERR_UNSUPPORTED,
@@ -73,7 +101,10 @@ fc_status fc_select(fc_context *ctx, fc_problem *p, fc_family requested, fc_kern
       if (requested != FC_FAMILY_AUTO && fam[i].family != requested) continue;
       tried++;
       char reason[256] = "";
-      if (fam[i].plan(p, &caps, &chosen, reason, sizeof reason)) {
+      if (rows_folded > 1 && fam[i].plan(&view, &caps, &chosen, reason, sizeof reason)) {
+        chosen.family = fam[i].family;
+        found = use_view = 1;
+      } else if (fam[i].plan(p, &caps, &chosen, reason, sizeof reason)) {
         chosen.family = fam[i].family;
         found = 1;
       } else if (used < sizeof why) {
@@ -97,11 +128,12 @@ fc_status fc_select(fc_context *ctx, fc_problem *p, fc_family requested, fc_kern
       snprintf(chosen.description + len, sizeof chosen.description - len, " [fallback; %s]", why);
     }
   }
-  if (folded > 1) {
+  if (use_view) *p = view;
+  if (folded > 1 || use_view) {
     /* The note ends the description (the header promises it), so a long one is cut before it. */
     char note[64];
-    const size_t n = (size_t)snprintf(note, sizeof note, " [decode: %lld query heads a KV head as rows]",
-                                      (long long)folded);
+    const size_t n = (size_t)snprintf(note, sizeof note, " [%s: %lld query heads a KV head as rows]",
+                                      use_view ? "rows" : "decode", (long long)(use_view ? rows_folded : folded));
     size_t len = strlen(chosen.description);
     if (len + n >= sizeof chosen.description) {
       len = sizeof chosen.description - 1 - n - 3;

@@ -38,6 +38,14 @@ typedef struct fc_problem {
    * fold = 1 and these are the seq strides. */
   int64_t offset_stride[3];
   int64_t fold;
+  /* A GQA launch of a few query rows a sequence folded into rows (select.c, fixed lengths):
+   * row r of a (sequence, KV head) is query position r >> pos_shift of query head
+   * (r & (2^pos_shift - 1)) of that KV head's G = 2^pos_shift, and lies (r >> pos_shift) *
+   * pos_stride[i] + (r & (2^pos_shift - 1)) * the seq stride elements into q, out and lse
+   * (i = 0, 1, 2). Masks go by the position; seqlen_q counts rows (G x the positions).
+   * pos_shift 0: every row is its own position (the strides then unused). */
+  int pos_shift;
+  int64_t pos_stride[3];
   /* Extra destinations of the output (fc_attn_options.out_copies), out's strides.          */
   void *out_copies[7];
   int num_out_copies;

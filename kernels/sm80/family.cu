@@ -64,6 +64,10 @@ extern "C" int fc_sm80_plan(const fc_problem *p, const fc_device_caps *caps,
     snprintf(why, why_len, "out_copies is offered by the sm90 family and the CPU backend only");
     return 0;
   }
+  if (p->pos_shift) {
+    snprintf(why, why_len, "query heads folded into rows by position (pos_shift) are not in the sm80 family");
+    return 0;
+  }
   if (const char *bad = fc_problem_misaligned(p)) {
     snprintf(why, why_len,
              "%s is not 16-byte aligned (data pointer and the batch, seq and head strides must "

@@ -59,6 +59,10 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
              "FLASHCORE_HEAD_DIMS pruned them)", (long long)p->head_dim);
     return 0;
   }
+  if (p->pos_shift) {
+    snprintf(why, why_len, "query heads folded into rows by position (pos_shift) are not in the sm90 family");
+    return 0;
+  }
   if (const char *bad = fc_problem_misaligned(p)) {
     snprintf(why, why_len,
              "%s is not 16-byte aligned (data pointer and the batch, seq and head strides must "
