@@ -28,7 +28,8 @@ namespace fc {
 // With variable lengths (cu_q, the query offsets; rows = the longest sequence's) sequence b's
 // rows start at cu_q[b] (clamped to total_q as the kernels clamp them) times o_off and l_off
 // elements, a counted row stands for `fold` rows (fc_problem.fold), and the CTAs of rows past
-// the sequence's length leave at once.
+// the sequence's length leave at once. Rows folded by position (fc_problem.pos_shift) lie
+// (row >> pos_shift) x o_pos (l_pos in lse) + (row & (2^pos_shift - 1)) x the seq stride in.
 constexpr int kMergeThreads = 512;
 static_assert(kMaxKeySplits <= kMergeThreads, "merge_key_splits() weighs a piece a thread");
 
@@ -36,7 +37,8 @@ template <typename T, int D>
 static __global__ void __launch_bounds__(kMergeThreads)
     merge_key_splits(const float *part, int splits, int heads, int rows, T *out, int64_t os0, int64_t os1,
                      int64_t os2, float *lse, int64_t ls0, int64_t ls1, int64_t ls2, const int32_t *cu_q,
-                     int64_t total_q, int64_t o_off, int64_t l_off, int fold) {
+                     int64_t total_q, int64_t o_off, int64_t l_off, int fold, int pos_shift, int64_t o_pos,
+                     int64_t l_pos) {
   constexpr int kGroups = kMergeThreads / D;  // D = 96 or 192 leaves the last threads without a column
   __shared__ float weight[kMaxKeySplits];
   __shared__ float acc[kGroups][D];
@@ -80,10 +82,12 @@ static __global__ void __launch_bounds__(kMergeThreads)
   for (int i = 0; i < kMergeThreads / 32; i++) sum += red[i];
   for (int i = 1; i < kGroups; i++) a += acc[i][d];
   const float y = sum > 0.f ? a / sum : a;
-  const int64_t o = b * os0 + q0 * o_off + row * os1 + h * os2 + d;
+  const int64_t at = row >> pos_shift, in = row & ((1 << pos_shift) - 1);  // at = row, in = 0 unfolded
+  const int64_t o = b * os0 + q0 * o_off + (pos_shift ? at * o_pos + in * os1 : row * os1) + h * os2 + d;
   if constexpr (std::is_same_v<T, __half>) out[o] = __float2half_rn(y);
   else out[o] = __float2bfloat16_rn(y);
-  if (lse && d == 0) lse[b * ls0 + q0 * l_off + row * ls1 + h * ls2] = none ? mx : mx + logf(sum);
+  if (lse && d == 0)
+    lse[b * ls0 + q0 * l_off + (pos_shift ? at * l_pos + in * ls1 : row * ls1) + h * ls2] = none ? mx : mx + logf(sum);
 }
 
 // Enqueues the merge of `splits` pieces of `rows`-row records into pr->out (and pr->lse) on
@@ -96,7 +100,8 @@ static cudaError_t launch_merge_key_splits(const fc_problem *pr, const float *pa
                                         pr->o_stride[0], pr->o_stride[1], pr->o_stride[2], pr->lse,
                                         pr->lse_stride[0], pr->lse_stride[1], pr->lse_stride[2],
                                         pr->cu_seqlens_q, pr->total_q, pr->offset_stride[1],
-                                        pr->offset_stride[2], (int)pr->fold);
+                                        pr->offset_stride[2], (int)pr->fold, pr->pos_shift, pr->pos_stride[1],
+                                        pr->pos_stride[2]);
   return cudaGetLastError();
 }
 

@@ -106,6 +106,16 @@ __device__ __forceinline__ void tma_load_4d(void *dst, const void *tensor_map, u
       "r"(c3)
       : "memory");
 }
+// The same for a 5-D map.
+__device__ __forceinline__ void tma_load_5d(void *dst, const void *tensor_map, uint64_t *bar,
+                                            int c0, int c1, int c2, int c3, int c4) {
+  asm volatile(
+      "cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%3, %4, %5, %6, %7}], [%2];\n" ::"r"(smem_addr(dst)),
+      "l"(reinterpret_cast<uint64_t>(tensor_map)), "r"(smem_addr(bar)), "r"(c0), "r"(c1), "r"(c2),
+      "r"(c3), "r"(c4)
+      : "memory");
+}
 // ---- TMA: a 4-D tile from shared memory out to global memory (bulk async-group) ----------
 // Elements outside the tensor are not written. Writes to shared memory before it need
 // fence_proxy_async() in each writing thread and a barrier; the issuing thread commits the

@@ -77,7 +77,8 @@ FC_SM90_HD constexpr bool persistent_schedule(int d, long long seqlen_k, bool ma
   return seqlen_k <= (masked ? kPersistentMaxKeysMasked : persistent_max_keys(d));
 }
 // Launches of at most 16 query rows a sequence (decodes: a GQA decode folded into rows by
-// fc_select has G rows; with variable lengths, max_seqlen_q) run the exact softmax (no
+// fc_select has G rows; with variable lengths, max_seqlen_q; a GQA launch of 2-16 rows
+// folded by position counts its positions, fc_problem.pos_shift) run the exact softmax (no
 // slack; kMaxSlack below), in a kernel of their own on one CTA per tile, so the other kernels
 // keep their code. Each tile of such a launch is its sequence's only row block, mostly empty
 // rows, so its time is reading K and V (measured: as fast as the lazy kernels); and there
@@ -91,10 +92,10 @@ FC_SM90_HD constexpr bool exact_softmax(long long seqlen_q, bool copies) {
 static_assert(exact_softmax(1, false) && exact_softmax(16, false) && !exact_softmax(17, false) &&
                   !exact_softmax(1, true),
               "exact_softmax");
-// Keys split over the SMs (key_split.h): a launch of the exact softmax (at most 16 query rows
-// a sequence, one row block) may split, with fixed or variable lengths; each piece's record
-// holds kExactMaxRows rows, the rows a tile can have.
-FC_SM90_HD constexpr long long key_split_bytes(int d) { return key_split_record_bytes(kExactMaxRows, d); }
+// Keys split over the SMs (key_split.h): a launch of the exact softmax (at most 16 query
+// positions a sequence, one row block) may split, with fixed or variable lengths; each
+// piece's record holds the launch's rows (at most 64 where query heads are folded into rows
+// by position: fc_problem.pos_shift).
 
 // The grid a problem runs on, for the launch and the selector's report alike:
 // persistent_schedule() and, for a launch with out_copies, copies_persist(); one CTA per tile

@@ -59,8 +59,11 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
              "FLASHCORE_HEAD_DIMS pruned them)", (long long)p->head_dim);
     return 0;
   }
-  if (p->pos_shift) {
-    snprintf(why, why_len, "query heads folded into rows by position (pos_shift) are not in the sm90 family");
+  // Query heads folded into rows by position: the exact softmax's kernels, one row block.
+  if (p->pos_shift && (p->seqlen_q >> p->pos_shift > kExactMaxRows || p->seqlen_q > 64 || p->num_out_copies > 0 ||
+                       p->cu_seqlens_q)) {
+    snprintf(why, why_len, "query heads folded into rows by position take at most %lld positions and 64 rows",
+             (long long)kExactMaxRows);
     return 0;
   }
   if (const char *bad = fc_problem_misaligned(p)) {
@@ -92,7 +95,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   // The persistent launch falls back to one CTA per tile (less shared memory) when no tile
   // counter is free, so the larger of the two must fit.
   const bool pers = persistent_grid(c, p->seqlen_k, masked(p->window_left, p->window_right), p->num_out_copies > 0,
-                                    p->cu_seqlens_q != nullptr, p->seqlen_q);
+                                    p->cu_seqlens_q != nullptr, p->seqlen_q >> p->pos_shift);
   const int smem = smem_bytes(c, pers);
   if (smem > caps->smem_optin) {
     snprintf(why, why_len, "the D=%lld tile needs %d bytes of shared memory, the device allows %d",
@@ -105,7 +108,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   info->stages = c.stages;
   info->persistent = pers;
   const bool split = pers && split_plan(p, c, tiles, tiles < caps->num_sms ? tiles : caps->num_sms) < tiles;
-  const bool exact = exact_softmax(p->seqlen_q, p->num_out_copies > 0);
+  const bool exact = exact_softmax(p->seqlen_q >> p->pos_shift, p->num_out_copies > 0);
   // As the launch splits keys (key_splits()), unless no workspace is free or the stream is
   // being captured: it then runs whole tiles.
   const int splits = fc::key_splits(tiles, caps->num_sms, (p->seqlen_k + c.block_n - 1) / c.block_n, exact);
@@ -173,16 +176,48 @@ static CUresult encode_rows(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMa
                 CU_TENSOR_MAP_SWIZZLE_128B, promotion, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
 }
 
+// q with query heads folded into rows by position (fc_problem.pos_shift): a 5-D map, dims
+// innermost first head_dim, the G query heads of a KV head (the folded seq stride apart), the
+// positions (pos_stride[0] apart), KV heads, batch; boxes of 64 columns by G heads by
+// block_m / G positions, which land in shared memory as block_m rows r = position x G +
+// head, as the 4-D map's boxes do.
+static CUresult encode_q_by_position(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap *map, const fc_problem *pr,
+                                     int block_m, cuuint64_t (&dims)[5], cuuint64_t (&strides)[4]) {
+  const CUtensorMapDataType dt =
+      pr->dtype == FC_DTYPE_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  const int64_t G = (int64_t)1 << pr->pos_shift;
+  dims[0] = (cuuint64_t)pr->head_dim, dims[1] = (cuuint64_t)G, dims[2] = (cuuint64_t)(pr->seqlen_q / G);
+  dims[3] = (cuuint64_t)pr->heads, dims[4] = (cuuint64_t)pr->batch;
+  const int64_t el[4] = {pr->q_stride[1], pr->pos_stride[0], pr->q_stride[2], pr->q_stride[0]};
+  for (int j = 0; j < 4; j++) strides[j] = dims[j + 1] > 1 ? (cuuint64_t)el[j] * 2 : 16;
+  cuuint32_t box[5] = {64, (cuuint32_t)G, (cuuint32_t)(block_m / G), 1, 1};
+  cuuint32_t estride[5] = {1, 1, 1, 1, 1};
+  return encode(map, dt, 5, const_cast<void *>(pr->q), dims, strides, box, estride, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
 int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap maps[3],
                      char *err, size_t err_len) {
   PFN_cuTensorMapEncodeTiled_v12000 encode = encoder(err, err_len);
   if (!encode) return (int)CUDA_ERROR_NOT_FOUND;
+  if (pr->pos_shift) {
+    cuuint64_t dims[5], strides[4];
+    if (CUresult r = encode_q_by_position(encode, &maps[0], pr, block_m, dims, strides)) {
+      snprintf(err, err_len,
+               "cuTensorMapEncodeTiled for q by position failed (CUresult %d): dims %llu x %llu x %llu x %llu x %llu, "
+               "byte strides %llu, %llu, %llu, %llu", (int)r, (unsigned long long)dims[0], (unsigned long long)dims[1],
+               (unsigned long long)dims[2], (unsigned long long)dims[3], (unsigned long long)dims[4],
+               (unsigned long long)strides[0], (unsigned long long)strides[1], (unsigned long long)strides[2],
+               (unsigned long long)strides[3]);
+      return (int)r;
+    }
+  }
   const void *ptr[3] = {pr->q, pr->k, pr->v};
   const int64_t *st[3] = {pr->q_stride, pr->k_stride, pr->v_stride};
   const int64_t rows[3] = {pr->total_q, pr->total_k, pr->total_k};
   const int64_t heads[3] = {pr->heads, pr->heads_k, pr->heads_k};
   const char *names[3] = {"q", "k", "v"};
-  for (int i = 0; i < 3; i++) {
+  for (int i = pr->pos_shift ? 1 : 0; i < 3; i++) {
     cuuint64_t dims[4], strides[3];
     CUresult r = encode_rows(encode, &maps[i], pr, ptr[i], st[i], rows[i], heads[i], i == 0 ? block_m : block_n,
                              i == 0 && pr->fold > 1 ? pr->offset_stride[0] : 0, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,

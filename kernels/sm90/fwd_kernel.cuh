@@ -81,8 +81,8 @@ struct Params {
   int lead;
   // Keys split over the SMs (key_split.h; exact-softmax kernels only): the grid's
   // x holds `splits` CTAs per row block, CTA x taking run x % splits of its tile's key tiles,
-  // and each leaves its rows in `part` (key_split_bytes() a piece, pieces in order (split,
-  // batch, head)) for merge_key_splits(). splits 1 and part null otherwise.
+  // and each leaves its rows in `part` (records of record_rows rows, key_split.h, in order
+  // (split, batch, head)) for merge_key_splits(). splits 1 and part null otherwise.
   int splits;
   float *part;
   // With offsets: sequence b's first row of out and lse is cu_q[b] times these elements in, and
@@ -90,6 +90,13 @@ struct Params {
   // folded decode's offsets in their batch dimension: make_tensor_maps()).
   int64_t o_offset_stride, lse_offset_stride;
   int fold;
+  // Query heads folded into rows by position (fc_problem.pos_shift; the exact softmax's
+  // kernels only, which then load Q through a 5-D map): row r is position r >> pos_shift,
+  // pos_stride elements apart, of query head r & (2^pos_shift - 1), the seq stride apart.
+  int pos_shift;
+  int64_t o_pos_stride, lse_pos_stride;
+  // Rows a split piece's record holds (key_split_record_floats()): the launch's rows.
+  int record_rows;
 };
 
 // The tensor maps of the copies (out_copies, out's layout; make_out_map) for the persistent
@@ -248,6 +255,12 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   extern __shared__ unsigned char smem_raw[];
   Smem &s = *reinterpret_cast<Smem *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
 
+  // The query position of row r (r itself but where the exact softmax's launch folds query
+  // heads into rows, Params::pos_shift; a row below 0 gets a position below 0).
+  auto pos = [&](int r) {
+    if constexpr (EXACT) return r >> p.pos_shift;
+    else return r;
+  };
   // One work tile: which rows of which (sequence, head), and the key tiles it visits.
   struct Tile {
     int m0, h, b, hk, q0, k0, sq, sk, diag, m_last, nb_last, nblocks;
@@ -280,11 +293,12 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     // causal mask that block is the lightest, where the last one, which those rows used to
     // pad, is the heaviest (D=64, 192 rows: a third of the heaviest tile at S=2048).
     w.m0 = w.sq - (p.blocks - m) * BM;
-    // Keys visible to any row of this block: [n_lo, n_hi] (bottom-right aligned diagonal).
-    w.diag = w.sk - w.sq, w.m_last = min(w.m0 + BM, w.sq) - 1;
+    // Keys visible to any row of this block: [n_lo, n_hi] (bottom-right aligned diagonal), by
+    // the rows' positions (pos()).
+    w.diag = w.sk - pos(w.sq), w.m_last = min(w.m0 + BM, w.sq) - 1;
     int n_lo = 0, n_hi = w.sk - 1;
-    if (p.window_left >= 0) n_lo = max(n_lo, max(w.m0, 0) + w.diag - p.window_left);
-    if (p.window_right >= 0) n_hi = min(n_hi, w.m_last + w.diag + p.window_right);
+    if (p.window_left >= 0) n_lo = max(n_lo, pos(max(w.m0, 0)) + w.diag - p.window_left);
+    if (p.window_right >= 0) n_hi = min(n_hi, pos(w.m_last) + w.diag + p.window_right);
     const int nb_first = n_lo / BN;
     w.nb_last = n_hi >= n_lo ? n_hi / BN : nb_first - 1;
     w.nblocks = has_rows(w) ? w.nb_last - nb_first + 1 : 0;  // 0: no row, or no visible key
@@ -306,8 +320,21 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     if constexpr (VARLEN) return (int64_t)w.q0 * p.o_offset_stride + w.h * p.o_stride[2];
     else return w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
   };
+  // Element offset of row `row` from its sequence's first in out and in lse: rows folded by
+  // position (the exact softmax's, Params::pos_shift) lie in two strides.
+  auto out_row = [&](int row) {
+    if (EXACT && p.pos_shift)
+      return (int64_t)(row >> p.pos_shift) * p.o_pos_stride + (int64_t)(row & ((1 << p.pos_shift) - 1)) * p.o_stride[1];
+    return (int64_t)row * p.o_stride[1];
+  };
+  auto lse_row = [&](int row) {
+    if (EXACT && p.pos_shift)
+      return (int64_t)(row >> p.pos_shift) * p.lse_pos_stride + (int64_t)(row & ((1 << p.pos_shift) - 1)) * p.lse_stride[1];
+    return (int64_t)row * p.lse_stride[1];
+  };
   auto lse_at = [&](const Tile &w, int row) {
-    if constexpr (VARLEN) return (int64_t)w.q0 * p.lse_offset_stride + (int64_t)row * p.lse_stride[1] + w.h * p.lse_stride[2];
+    if constexpr (VARLEN) return (int64_t)w.q0 * p.lse_offset_stride + lse_row(row) + w.h * p.lse_stride[2];
+    else if constexpr (EXACT) return w.b * p.lse_stride[0] + lse_row(row) + w.h * p.lse_stride[2];  // q0 = 0
     else return w.b * p.lse_stride[0] + (int64_t)(w.q0 + row) * p.lse_stride[1] + w.h * p.lse_stride[2];
   };
   // A piece of tile w (split tail): its key tiles a .. a + n - 1 in visiting order.
@@ -417,7 +444,10 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       mbar_expect_tx(&s.q_full, BM * D * (int)sizeof(T));
 #pragma unroll
       for (int c = 0; c < kCols; c++)
-        tma_load_4d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, map_row(w, w.m0), w.h, map_batch(w));
+        if (EXACT && p.pos_shift)  // map dims: column, head in the group, position, KV head, batch
+          tma_load_5d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, 0, w.m0 >> p.pos_shift, w.h, w.b);
+        else
+          tma_load_4d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, map_row(w, w.m0), w.h, map_batch(w));
     };
     // K and V of key tile `it` of tile w into stage kv % STAGES of the ring, kv counting the
     // CTA's key tiles. K and V of a stage are released separately: K as soon as its scores
@@ -620,8 +650,8 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       }
       // Mask only tiles that cross a boundary, in 32-bit offsets relative to the tile.
       const bool full = n0 + BN <= sk &&
-                        (p.window_right < 0 || n0 + BN - 1 <= m0 + diag + p.window_right) &&
-                        (p.window_left < 0 || n0 >= m_last + diag - p.window_left);
+                        (p.window_right < 0 || n0 + BN - 1 <= pos(m0) + diag + p.window_right) &&
+                        (p.window_left < 0 || n0 >= pos(m_last) + diag - p.window_left);
       if (!full) {
         const int kmax = clamp_int(sk - n0, 0, BN);  // columns < kmax exist
         // The right bound (end of the keys, causal diagonal, right window) and the left bound
@@ -629,7 +659,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         // temporaries while S, P and O are all live, and spilled at wide tiles.
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-          const int d0 = row0 + r * 8 + diag - n0;  // the diagonal's column
+          const int d0 = pos(row0 + r * 8) + diag - n0;  // the diagonal's column
           const int hi = (p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1)) - 2 * t;
 #pragma unroll
           for (int i = 0; i < kNT; i++)
@@ -640,7 +670,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         if (p.window_left >= 0) {
 #pragma unroll
           for (int r = 0; r < 2; r++) {
-            const int lo = clamp_int(row0 + r * 8 + diag - n0 - p.window_left, 0, BN) - 2 * t;
+            const int lo = clamp_int(pos(row0 + r * 8) + diag - n0 - p.window_left, 0, BN) - 2 * t;
 #pragma unroll
             for (int i = 0; i < kNT; i++)
 #pragma unroll
@@ -902,8 +932,8 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
         // A piece of a split tile: its rows' output, normalised, in float, and their
         // log-sum-exp, for merge_key_splits(). Rows of the sequence only (one row block, sq <= 16).
         const int64_t at = ((int64_t)piece * gridDim.z + w.b) * p.heads + w.h;
-        float *po = p.part + at * (key_split_bytes(D) / 4);
-        float *pl = po + kExactMaxRows * D;
+        float *po = p.part + at * key_split_record_floats(p.record_rows, D);
+        float *pl = po + p.record_rows * D;
 #pragma unroll
         for (int r = 0; r < 2; r++) {
           const int row = row0 + r * 8;
@@ -933,7 +963,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       const int r = c / (D / 8), ch = c % (D / 8);
       const int row = w.m0 + cw * 64 + warp * 16 + r;
       if (row >= 0 && row < w.sq)
-        store_out<T, COPIES>(p, o_base + (int64_t)row * p.o_stride[1] + ch * 8,
+        store_out<T, COPIES>(p, o_base + out_row(row) + ch * 8,
                      *reinterpret_cast<const uint4 *>(stage_base + (ch / 8) * BM * 128 + r * 128 +
                                                       (((ch % 8) ^ (r % 8)) * 16)));
     }

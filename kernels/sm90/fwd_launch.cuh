@@ -105,6 +105,8 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
   p.splits = 1, p.part = nullptr;
   p.o_offset_stride = pr->offset_stride[1], p.lse_offset_stride = pr->offset_stride[2];
   p.fold = (int)pr->fold;
+  p.pos_shift = pr->pos_shift, p.o_pos_stride = pr->pos_stride[1], p.lse_pos_stride = pr->pos_stride[2];
+  p.record_rows = (int)pr->seqlen_q;
   return p;
 }
 
@@ -139,7 +141,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   constexpr bool kCanPersist = persistent_config(D, NARROW);
   const bool copies = pr->num_out_copies > 0;
   bool persistent = kCanPersist && persistent_grid(C, pr->seqlen_k, masked(pr->window_left, pr->window_right), copies,
-                                                   pr->cu_seqlens_q != nullptr, pr->seqlen_q);
+                                                   pr->cu_seqlens_q != nullptr, pr->seqlen_q >> pr->pos_shift);
   const int64_t row_blocks = (pr->seqlen_q + BM - 1) / BM, tiles = row_blocks * pr->heads * pr->batch;
   if (tiles == 0) return 0;
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
@@ -148,7 +150,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   dim3 grid((unsigned)row_blocks, (unsigned)pr->heads, (unsigned)pr->batch);
   cudaError_t e = cudaSuccess;
   int device = 0, sms = 0;
-  const bool exact = exact_softmax(pr->seqlen_q, copies);
+  const bool exact = exact_softmax(pr->seqlen_q >> pr->pos_shift, copies);
   bool capturing = false;
   if ((persistent || exact) && (e = launch_site(st, &device, &sms, &capturing, err, err_len)) != cudaSuccess) return (int)e;
   if (persistent) persistent = !capturing && acquire_tile_counter(device, st, &counter, &busy);
@@ -161,7 +163,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
     if (want > 1) {
       unsigned int *state = nullptr;
       void *data = nullptr;
-      kws = acquire_workspace(device, st, (size_t)(tiles * want * key_split_bytes(D)), &state, &data);
+      kws = acquire_workspace(device, st, (size_t)(tiles * want * key_split_record_bytes(pr->seqlen_q, D)), &state, &data);
       if (kws >= 0) splits = want, part = static_cast<float *>(data);
     }
   }
@@ -213,7 +215,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   // sequence's end (fwd_kernel's second producer warp); the fixed-length ones compile none of it.
   auto pick = [&](auto varlen) {
     constexpr bool V = decltype(varlen)::value;
-    if (exact_softmax(pr->seqlen_q, copies))  // one CTA per tile (persistent_grid())
+    if (exact)  // one CTA per tile (persistent_grid())
       return go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false, true, V>, no_maps);
     if (copies)
       return kP && persistent ? go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, kP, true, false, V>, copy_maps)
@@ -224,7 +226,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   e = pr->cu_seqlens_k ? pick(std::true_type{}) : pick(std::false_type{});
   if (e != cudaSuccess && persistent) *busy = 0u;  // no CTA ran: the counters are still zero
   if (ws >= 0) release_workspace(device, ws, st);
-  if (splits > 1 && e == cudaSuccess && (e = launch_merge_key_splits<T, D>(pr, part, splits, (int)kExactMaxRows, st)) != cudaSuccess)
+  if (splits > 1 && e == cudaSuccess && (e = launch_merge_key_splits<T, D>(pr, part, splits, (int)pr->seqlen_q, st)) != cudaSuccess)
     snprintf(err, err_len, "launch of the sm90 merge of %d key splits, D=%d (grid %lld x %lld x %lld): %s", splits, D,
              (long long)pr->heads, (long long)pr->batch, (long long)pr->seqlen_q, cudaGetErrorString(e));
   if (kws >= 0) release_workspace(device, kws, st);
