@@ -232,13 +232,17 @@ typedef struct fc_attn_options {
  * backend, which returns when the output is written); a stream of another GPU than the
  * context's is refused (FC_ERR_INVALID_VALUE). On any error nothing is written.
  * A decode under GQA (Sq = 1, H > Hk; with cu_seqlens, max_seqlen_q = 1 and no left window
- * or out_copies) runs as the H / Hk query heads of each key/value head taken as that many query
- * rows of it: a view through strides whose rows get the arithmetic of their own heads, so a
- * tile reads each K/V head once; the selector's description ends in "[decode: G query heads
- * a KV head as rows]". A launch of at most 16 query rows a sequence on sm90, or of at most 64
- * on sm80, that would leave most SMs idle splits its keys over the SMs and merges the pieces in a second kernel (the description
- * says "keys split N ways"); captured into a graph, or with the library's two workspaces
- * held by other streams, it runs unsplit, with the same result up to rounding. */
+ * or out_copies) runs as the H / Hk query heads of each key/value head taken as that many
+ * query rows of it: a view through strides whose rows get the arithmetic of their own heads,
+ * so a tile reads each K/V head once; the selector's description ends in "[decode: G query
+ * heads a KV head as rows]". A GQA launch of 2-16 query rows a sequence (fixed lengths, G a
+ * power of two, G x Sq <= 64, no out_copies) runs the same way, by query position, on a
+ * family that takes it (sm90 and the CPU backend): "[rows: G query heads a KV head as rows]".
+ * A launch of at most 16 query rows a sequence on sm90, or of at most 64 on sm80, that would
+ * leave most SMs idle splits its keys over the SMs and merges the pieces in a second kernel
+ * (the description says "keys split N ways"); captured into a graph, or with the library's
+ * two workspaces held by other streams, it runs unsplit, with the same result up to
+ * rounding. */
 FC_API fc_status fc_attention_forward(fc_context *ctx, const fc_tensor *q, const fc_tensor *k,
                                       const fc_tensor *v, const fc_tensor *out,
                                       const fc_tensor *lse, const fc_attn_options *opts,
