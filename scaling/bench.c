@@ -47,13 +47,21 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* --window-left N: every shape's left window (-1: none). */
+static int64_t window_left = -1;
+
+/* The keys a query row reads: all, or within a left window (Sq + N, which is exact for a
+ * decode and bounds a few query rows). */
+static double keys_read(const shape *s) {
+  return window_left >= 0 && window_left + s->Sq < s->Sk ? (double)(window_left + s->Sq) : (double)s->Sk;
+}
 static double flops(const shape *s) {
-  double f = 4.0 * s->B * s->H * (double)s->Sq * s->Sk * s->D;
-  if (s->causal && s->Sq == s->Sk) f *= 0.5;
+  double f = 4.0 * s->B * s->H * (double)s->Sq * keys_read(s) * s->D;
+  if (s->causal && s->Sq == s->Sk && window_left < 0) f *= 0.5;
   return f;
 }
 static double bytes_moved(const shape *s, size_t es) {
-  return (double)es * (double)s->B * s->D * (2.0 * s->Sq * s->H + 2.0 * s->Sk * s->Hk);
+  return (double)es * (double)s->B * s->D * (2.0 * s->Sq * s->H + 2.0 * keys_read(s) * s->Hk);
 }
 
 static double now_ms(void) {
@@ -111,6 +119,7 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
   const int gpu = fc_context_device(ctx) != FC_DEVICE_CPU;
   fc_attn_options o = FC_ATTN_OPTIONS_INIT;
   o.causal = s->causal;
+  o.window_left = window_left;
   o.family = fam;
   int32_t *cu = NULL;
   if (varlen_mode) {
@@ -269,7 +278,8 @@ static int standard_grid(shape *g) {
 static void usage(void) {
   fprintf(stderr, "usage: flashcore-bench [--device cpu|N] [--family auto|sm80|sm89|sm90|cpu] "
                   "[--grid default|standard] [--shape B,H,Hk,Sq,Sk,D,causal]... [--dtype bf16|f16|f32] "
-                  "[--reps N] [--threads N] [--inputs uniform|normal] [--varlen] [--json FILE] [--no-check]\n");
+                  "[--reps N] [--threads N] [--inputs uniform|normal] [--varlen] [--window-left N] [--json FILE] "
+                  "[--no-check]\n");
 }
 
 int main(int argc, char **argv) {
@@ -305,6 +315,12 @@ int main(int argc, char **argv) {
     }
     else if (!strcmp(a, "--reps")) reps = atoi(val);
     else if (!strcmp(a, "--threads")) threads = atoi(val);
+    else if (!strcmp(a, "--window-left")) {
+      char *end = NULL;
+      const long long w = strtoll(val, &end, 10);
+      if (!*val || *end || w < 0) { fprintf(stderr, "--window-left %s: use a key count of 0 or more\n", val); return 2; }
+      window_left = w;
+    }
     else if (!strcmp(a, "--json")) json = val;
     else if (!strcmp(a, "--grid")) grid = val;
     else if (!strcmp(a, "--inputs")) {
@@ -341,9 +357,11 @@ int main(int argc, char **argv) {
     cudaSetDevice(device);
   }
 #endif
-  printf("# flashcore %s on %s, %s, family %s, median of %d, %s inputs%s\n", fc_version_string(), devname,
+  char window[48] = "";
+  if (window_left >= 0) snprintf(window, sizeof window, ", left window %lld", (long long)window_left);
+  printf("# flashcore %s on %s, %s, family %s, median of %d, %s inputs%s%s\n", fc_version_string(), devname,
          dt == FC_DTYPE_BF16 ? "bf16" : dt == FC_DTYPE_F16 ? "f16" : "f32", fc_family_name(fam), reps,
-         normal_inputs ? "normal" : "uniform", varlen_mode ? ", variable-length batches" : "");
+         normal_inputs ? "normal" : "uniform", varlen_mode ? ", variable-length batches" : "", window);
   printf("%6s %4s %4s %7s %7s %4s %6s %10s %9s %9s  %s\n", "B", "H", "Hk", "Sq", "Sk", "D",
          "causal", "time(ms)", "TFLOP/s", "GB/s", "check");
   row *rows = calloc((size_t)nshapes, sizeof(row));
@@ -358,6 +376,7 @@ int main(int argc, char **argv) {
     const shape *s = &shapes[i];
     fc_case c = fc_case_make(dt, s->B, s->Sq, s->Sk, s->H, s->Hk, s->D, fc_test_seed());
     c.causal = s->causal;
+    c.window_left = window_left;
     c.with_lse = 1;
     c.sample_rows = 256;
     int32_t *lens = varlen_mode ? malloc(2 * (size_t)s->B * sizeof(int32_t)) : NULL;
@@ -400,9 +419,9 @@ int main(int argc, char **argv) {
     time_t t = time(NULL);
     char date[16];
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&t));
-    fprintf(f, "{\"device\": \"%s\", \"commit\": \"%s\", \"date\": \"%s\", \"flashcore\": \"%s\", \"inputs\": \"%s\", \"varlen\": %s,\n \"rows\": [\n",
+    fprintf(f, "{\"device\": \"%s\", \"commit\": \"%s\", \"date\": \"%s\", \"flashcore\": \"%s\", \"inputs\": \"%s\", \"varlen\": %s, \"window_left\": %lld,\n \"rows\": [\n",
             devname, commit ? commit : "unknown", date, fc_version_string(), normal_inputs ? "normal" : "uniform",
-            varlen_mode ? "true" : "false");
+            varlen_mode ? "true" : "false", (long long)window_left);
     for (int i = 0; i < nshapes; i++) {
       const row *r = &rows[i];
       fprintf(f, "  {\"family\": \"%s\", \"dtype\": \"%s\", \"B\": %lld, \"H\": %lld, \"Hk\": %lld, \"Sq\": %lld, "

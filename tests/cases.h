@@ -130,6 +130,12 @@ static const fc_spec fc_matrix[] = {
     {"varlen-fold-gqa3-bhsd-f16", F16, 0, 0, 0, 6, 2, 64, 0, -1, -1, 20.0f, 0, 1, FC_LAYOUT_BHSD, 3, 0},
     {"varlen-fold-d256-padded", BF, 0, 0, 0, 4, 2, 256, 0, -1, 3, 0, 0, 1, FC_LAYOUT_PADDED, 3, 0},
     {"varlen-fold-mqa32", BF, 0, 0, 0, 32, 1, 128, 0, -1, -1, 0, 0, 1, 0, 3, 1},
+    /* the same with a left window, which folds by position (every row position 0) for a
+     * family that takes positions: GQA-4 causal, MQA-4 seeing the last key alone with a
+     * softcap, and GQA-3 (not a power of two: never folded) */
+    {"varlen-fold-window-gqa4", BF, 0, 0, 0, 8, 2, 128, 1, 100, -1, 0, 0, 1, 0, 3, 1},
+    {"varlen-fold-window-f16-d64", F16, 0, 0, 0, 4, 1, 64, 0, 0, -1, 10.0f, 0, 1, 0, 3, 0},
+    {"varlen-window-gqa3", F16, 0, 0, 0, 6, 2, 128, 0, 700, 2, 0, 0, 1, FC_LAYOUT_BHSD, 3, 0},
     /* strided layouts and no LSE */
     {"bhsd", BF, 2, 130, 130, 4, 2, 128, 1, -1, -1, 0, 0, 1, FC_LAYOUT_BHSD, 0, 0},
     {"bhsd-f16", F16, 2, 130, 130, 4, 2, 64, 0, -1, -1, 0, 0, 0, FC_LAYOUT_BHSD, 0, 0},

@@ -19,9 +19,10 @@ static const char *dtype_str(int dt) {
  * Sk - 1 whatever causal and window_right say, so the keys before are cut off the K and V
  * views and the rows run unmasked, each with the arithmetic it had as its own head's row.
  * With variable lengths (max_seqlen_q = 1) each sequence's K and V start at their own
- * offsets, so only a decode without a left window folds; the offsets of q, out and lse keep
- * the unfolded seq strides (offset_stride) and each counted row stands for G (fold). Not
- * with out_copies there, whose copy loops walk the output by its strides and rows.
+ * offsets, so only a decode without a left window folds here (fold_rows() takes one with a
+ * window); the offsets of q, out and lse keep the unfolded seq strides (offset_stride) and
+ * each counted row stands for G (fold). Not with out_copies there, whose copy loops walk
+ * the output by its strides and rows.
  * Returns G, or 1 where p stays as it is. */
 static int64_t fold_decode(fc_problem *p) {
   const int64_t G = p->heads_k > 0 ? p->heads / p->heads_k : 1;
@@ -55,19 +56,28 @@ static int64_t fold_decode(fc_problem *p) {
  * heads are, and positions are the seq stride apart): fc_problem.pos_shift and pos_stride say
  * how, and masks go by the position. Only a family whose planner takes pos_shift runs it
  * (fc_select tries each family on this view first, then on the problem as it is). Not with
- * out_copies (their copy loops walk the output by its strides). Returns G, or 1 where no
- * view was made. */
+ * out_copies (their copy loops walk the output by its strides). The same view takes a
+ * variable-length GQA decode with a left window (max_seqlen_q = 1, which fold_decode()
+ * leaves): its G rows are position 0 of their sequence, the window stays and goes by the
+ * position, and the offsets count rows as fold_decode() has them count. Returns G, or 1
+ * where no view was made. */
 static int64_t fold_rows(fc_problem *p) {
   const int64_t G = p->heads_k > 0 ? p->heads / p->heads_k : 1;
-  if (p->cu_seqlens_q || p->seqlen_q < 2 || p->seqlen_q > 16 || G < 2 || (G & (G - 1)) || G * p->seqlen_q > 64 ||
-      p->seqlen_k < 1 || p->num_out_copies > 0)
+  const int varlen_decode = p->cu_seqlens_q && p->seqlen_q == 1 && p->window_left >= 0;
+  if ((p->cu_seqlens_q && !varlen_decode) || p->seqlen_q > 16 || (!varlen_decode && p->seqlen_q < 2) || G < 2 ||
+      (G & (G - 1)) || G * p->seqlen_q > 64 || p->seqlen_k < 1 || p->num_out_copies > 0)
     return 1;
   int shift = 0;
   while (((int64_t)1 << shift) < G) shift++;
   p->pos_shift = shift;
   int64_t *rows[3] = {p->q_stride, p->o_stride, p->lse_stride};
   for (int i = 0; i < 3; i++) p->pos_stride[i] = rows[i][1], rows[i][1] = rows[i][2], rows[i][2] *= G;
-  p->seqlen_q = p->total_q = G * p->seqlen_q;
+  if (varlen_decode) {
+    for (int i = 0; i < 3; i++) p->pos_stride[i] = 0; /* one position: the rows' own */
+    p->fold = G, p->seqlen_q = G;
+  } else {
+    p->seqlen_q = p->total_q = G * p->seqlen_q;
+  }
   p->heads = p->heads_k;
   return G;
 }

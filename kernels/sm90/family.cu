@@ -61,7 +61,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   }
   // Query heads folded into rows by position: the exact softmax's kernels, one row block.
   if (p->pos_shift && (p->seqlen_q >> p->pos_shift > kExactMaxRows || p->seqlen_q > 64 || p->num_out_copies > 0 ||
-                       p->cu_seqlens_q)) {
+                       (p->cu_seqlens_q && p->fold < 2))) {
     snprintf(why, why_len, "query heads folded into rows by position take at most %lld positions and 64 rows",
              (long long)kExactMaxRows);
     return 0;
@@ -200,7 +200,8 @@ int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap
                      char *err, size_t err_len) {
   PFN_cuTensorMapEncodeTiled_v12000 encode = encoder(err, err_len);
   if (!encode) return (int)CUDA_ERROR_NOT_FOUND;
-  if (pr->pos_shift) {
+  const bool by_position = pr->pos_shift && !pr->cu_seqlens_q;  // a varlen decode's rows are one position
+  if (by_position) {
     cuuint64_t dims[5], strides[4];
     if (CUresult r = encode_q_by_position(encode, &maps[0], pr, block_m, dims, strides)) {
       snprintf(err, err_len,
@@ -217,7 +218,7 @@ int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap
   const int64_t rows[3] = {pr->total_q, pr->total_k, pr->total_k};
   const int64_t heads[3] = {pr->heads, pr->heads_k, pr->heads_k};
   const char *names[3] = {"q", "k", "v"};
-  for (int i = pr->pos_shift ? 1 : 0; i < 3; i++) {
+  for (int i = by_position ? 1 : 0; i < 3; i++) {
     cuuint64_t dims[4], strides[3];
     CUresult r = encode_rows(encode, &maps[i], pr, ptr[i], st[i], rows[i], heads[i], i == 0 ? block_m : block_n,
                              i == 0 && pr->fold > 1 ? pr->offset_stride[0] : 0, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,

@@ -444,7 +444,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       mbar_expect_tx(&s.q_full, BM * D * (int)sizeof(T));
 #pragma unroll
       for (int c = 0; c < kCols; c++)
-        if (EXACT && p.pos_shift)  // map dims: column, head in the group, position, KV head, batch
+        if (EXACT && !VARLEN && p.pos_shift)  // map dims: column, head in the group, position, KV head, batch
           tma_load_5d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, 0, w.m0 >> p.pos_shift, w.h, w.b);
         else
           tma_load_4d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, map_row(w, w.m0), w.h, map_batch(w));
