@@ -485,3 +485,17 @@ Test(select_sm90, rows_folded_by_position) {
   p.seqlen_q = p.total_q = 128, p.pos_shift = 3; /* 16 positions of 8 rows: 128 rows */
   cr_assert_not(plan90(&p, &H100, &info, why));
 }
+
+/* Rows folded by position whose position stride (the seq stride they came from) is not
+ * 16-byte aligned: both GPU families decline, as they decline the unfolded problem. */
+Test(select_sm90, rows_by_position_misaligned) {
+  fc_kernel_info info;
+  char why[256];
+  fc_problem p = sized(FC_DTYPE_BF16, 128, 1, 2, 32768);
+  p.seqlen_q = p.total_q = 16, p.pos_shift = 2;
+  p.pos_stride[0] = p.pos_stride[1] = 8 * 128;
+  cr_assert(plan90(&p, &H100, &info, why), "%s", why);
+  p.pos_stride[0] = 8 * 128 + 4;
+  cr_assert_not(plan90(&p, &H100, &info, why));
+  cr_assert(strstr(why, "q is not 16-byte aligned"), "%s", why);
+}

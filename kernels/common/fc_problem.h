@@ -38,12 +38,14 @@ typedef struct fc_problem {
    * fold = 1 and these are the seq strides. */
   int64_t offset_stride[3];
   int64_t fold;
-  /* A GQA launch of a few query rows a sequence folded into rows (select.c, fixed lengths):
-   * row r of a (sequence, KV head) is query position r >> pos_shift of query head
-   * (r & (2^pos_shift - 1)) of that KV head's G = 2^pos_shift, and lies (r >> pos_shift) *
-   * pos_stride[i] + (r & (2^pos_shift - 1)) * the seq stride elements into q, out and lse
-   * (i = 0, 1, 2). Masks go by the position; seqlen_q counts rows (G x the positions).
-   * pos_shift 0: every row is its own position (the strides then unused). */
+  /* A GQA launch of a few query rows a sequence folded into rows (fold_rows() in select.c:
+   * fixed lengths, or a variable-length decode with a left window, whose rows are all
+   * position 0 and pos_stride 0): row r of a (sequence, KV head) is query position
+   * r >> pos_shift of query head (r & (2^pos_shift - 1)) of that KV head's G = 2^pos_shift,
+   * and lies (r >> pos_shift) * pos_stride[i] + (r & (2^pos_shift - 1)) * the seq stride
+   * elements into q, out and lse (i = 0, 1, 2). Masks go by the position; seqlen_q counts
+   * rows (G x the positions). pos_shift 0: every row is its own position (the strides then
+   * unused). */
   int pos_shift;
   int64_t pos_stride[3];
   /* Extra destinations of the output (fc_attn_options.out_copies), out's strides.          */
@@ -74,6 +76,7 @@ static inline const char *fc_problem_misaligned(const fc_problem *p) {
     if (((uintptr_t)p->out_copies[i] & 15u) != 0) return "an out_copies entry";
   if (p->cu_seqlens_q && p->total_q > 1 && (p->offset_stride[0] % 8 || p->offset_stride[1] % 8))
     return p->offset_stride[0] % 8 ? "q" : "out";
+  if (p->pos_shift && (p->pos_stride[0] % 8 || p->pos_stride[1] % 8)) return p->pos_stride[0] % 8 ? "q" : "out";
   for (int i = 0; i < 4; i++) {
     if (((uintptr_t)ptr[i] & 15u) != 0) return names[i];
     if ((p->batch > 1 && st[i][0] % 8) || (rows[i] > 1 && st[i][1] % 8) ||

@@ -930,7 +930,8 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     if constexpr (EXACT) {
       if (p.part) {
         // A piece of a split tile: its rows' output, normalised, in float, and their
-        // log-sum-exp, for merge_key_splits(). Rows of the sequence only (one row block, sq <= 16).
+        // log-sum-exp, for merge_key_splits(). Rows of the sequence only (one row block of at
+        // most 64: record_rows).
         const int64_t at = ((int64_t)piece * gridDim.z + w.b) * p.heads + w.h;
         float *po = p.part + at * key_split_record_floats(p.record_rows, D);
         float *pl = po + p.record_rows * D;
