@@ -484,10 +484,21 @@ Test(select_sm90, rows_folded_by_position) {
   cr_assert(strstr(why, "at most 16 positions"), "%s", why);
   p.seqlen_q = p.total_q = 128, p.pos_shift = 3; /* 16 positions of 8 rows: 128 rows */
   cr_assert_not(plan90(&p, &H100, &info, why));
+  /* A variable-length decode with a left window: G = 4 rows, all position 0, offsets counting
+   * rows (fold); a view with offsets that is not such a decode is declined. */
+  static const int32_t cu[2] = {0, 1};
+  fc_problem d = sized(FC_DTYPE_BF16, 128, 1, 2, 32768);
+  d.cu_seqlens_q = d.cu_seqlens_k = cu, d.total_q = 1, d.seqlen_q = 4, d.fold = 4, d.pos_shift = 2;
+  d.window_left = 100;
+  cr_assert(plan90(&d, &H100, &info, why), "%s", why);
+  cr_assert(strstr(info.description, "exact softmax"), "%s", info.description);
+  d.fold = 1;
+  cr_assert_not(plan90(&d, &H100, &info, why));
+  cr_assert(strstr(why, "by position"), "%s", why);
 }
 
 /* Rows folded by position whose position stride (the seq stride they came from) is not
- * 16-byte aligned: both GPU families decline, as they decline the unfolded problem. */
+ * 16-byte aligned: sm90 declines, as it declines the unfolded problem. */
 Test(select_sm90, rows_by_position_misaligned) {
   fc_kernel_info info;
   char why[256];
