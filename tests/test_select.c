@@ -468,7 +468,7 @@ Test(select_sm90, varlen_plan_reads_max_seqlen_k) {
 
 /* Query heads folded into rows by position (fc_problem.pos_shift, fold_rows() in select.c):
  * sm90 runs them on its exact softmax, one row block, at most 16 positions and 64 rows; sm80
- * declines them, and the selector then gives it the problem unfolded. */
+ * on its 64-row tile, at most 64 rows. */
 Test(select_sm90, rows_folded_by_position) {
   fc_kernel_info info;
   char why[256];
@@ -477,11 +477,13 @@ Test(select_sm90, rows_folded_by_position) {
   p.seqlen_q = p.total_q = 64, p.pos_shift = 2;
   cr_assert(plan90(&p, &H100, &info, why), "%s", why);
   cr_assert(strstr(info.description, "exact softmax, keys split 66 ways"), "%s", info.description);
-  cr_assert_not(plan(&p, &H100, &info, why));
-  cr_assert(strstr(why, "by position"), "%s", why);
+  cr_assert(plan(&p, &H100, &info, why), "%s", why);
+  cr_assert_eq(info.block_m, 64);
   p.seqlen_q = p.total_q = 68; /* 17 positions of 4 rows */
   cr_assert_not(plan90(&p, &H100, &info, why));
   cr_assert(strstr(why, "at most 16 positions"), "%s", why);
+  cr_assert_not(plan(&p, &H100, &info, why));
+  cr_assert(strstr(why, "at most 64 rows"), "%s", why);
   p.seqlen_q = p.total_q = 128, p.pos_shift = 3; /* 16 positions of 8 rows: 128 rows */
   cr_assert_not(plan90(&p, &H100, &info, why));
   /* A variable-length decode with a left window: G = 4 rows, all position 0, offsets counting

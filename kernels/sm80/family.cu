@@ -64,8 +64,9 @@ extern "C" int fc_sm80_plan(const fc_problem *p, const fc_device_caps *caps,
     snprintf(why, why_len, "out_copies is offered by the sm90 family and the CPU backend only");
     return 0;
   }
-  if (p->pos_shift) {
-    snprintf(why, why_len, "query heads folded into rows by position (pos_shift) are not in the sm80 family");
+  // Query heads folded into rows by position: the 64-row tile's kernels.
+  if (p->pos_shift && p->seqlen_q > 64) {
+    snprintf(why, why_len, "query heads folded into rows by position take at most 64 rows");
     return 0;
   }
   if (const char *bad = fc_problem_misaligned(p)) {

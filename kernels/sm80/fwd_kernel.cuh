@@ -40,6 +40,11 @@ struct Params {
   // and lse, and each row the offsets count is `fold` rows (fc_problem.fold).
   int64_t q_offset_stride, o_offset_stride, lse_offset_stride;
   int fold;
+  // Query heads folded into rows by position (fc_problem.pos_shift; the 64-row tile's kernels
+  // only): row r is position r >> pos_shift, these elements apart in q, out and lse, of query
+  // head r & (2^pos_shift - 1), the seq stride apart.
+  int pos_shift;
+  int64_t q_pos_stride, o_pos_stride, lse_pos_stride;
 };
 
 __device__ __forceinline__ int64_t floor_div(int64_t a, int64_t b) {  // b > 0
@@ -97,6 +102,9 @@ template <typename T, int D, int BM, int BN, int MT, bool SPLIT>
 __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_kernel(const Params p) {
   // MT m16 tiles per warp: each K/V fragment read from shared memory feeds MT mmas.
   constexpr int kRows = 16 * MT;  // query rows per warp
+  // The 64-row tile's kernels (short_config(); Ada's D >= 192 tile is the same) take rows
+  // folded by position.
+  constexpr bool kByPos = BM == 64;
   constexpr int kWarps = BM / kRows, kThreads = kWarps * 32, kPitch = D + kPad;
   constexpr int kNT = BN / 8;   // score n-tiles of 8 keys per warp
   constexpr int kDT = D / 8;    // output n-tiles of 8 dims
@@ -129,6 +137,16 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
     sq = p.fold > 1 ? min(sq, (int64_t)1) * p.fold : min(sq, p.seqlen_q);
   }
   if (m0 >= sq) return;
+  // The query position of row r, and row r's offset from its (sequence, head)'s first row in a
+  // tensor of seq stride `stride` and position stride `pos_stride` (Params::pos_shift).
+  auto pos = [&](int64_t r) -> int64_t {
+    if constexpr (kByPos) return r >> p.pos_shift;
+    else return r;
+  };
+  auto row_at = [&](int64_t r, int64_t stride, int64_t pos_stride) -> int64_t {
+    if constexpr (kByPos) return (r >> p.pos_shift) * pos_stride + (r & ((1 << p.pos_shift) - 1)) * stride;
+    else return r * stride;
+  };
 
   const T *qg = static_cast<const T *>(p.q) + b * p.q_stride[0] + q0 * p.q_offset_stride + h * p.q_stride[2];
   // K and V bases without the sequence offset k0 (which moves the rows instead): built from
@@ -137,10 +155,10 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   const T *vg = static_cast<const T *>(p.v) + b * p.v_stride[0] + hk * p.v_stride[2];
 
   // Keys visible to any row of this block: [n_lo, n_hi] (bottom-right aligned diagonal).
-  const int64_t diag = sk - sq, m_last = min(m0 + BM, sq) - 1;
+  const int64_t diag = sk - pos(sq), m_last = min(m0 + BM, sq) - 1;
   int64_t n_lo = 0, n_hi = sk - 1;
-  if (p.window_left >= 0) n_lo = max(n_lo, m0 + diag - p.window_left);
-  if (p.window_right >= 0) n_hi = min(n_hi, m_last + diag + p.window_right);
+  if (p.window_left >= 0) n_lo = max(n_lo, pos(m0) + diag - p.window_left);
+  if (p.window_right >= 0) n_hi = min(n_hi, pos(m_last) + diag + p.window_right);
   if constexpr (SPLIT) {
     // Run x of `splits` runs of the visited key tiles (key_split_run(), from the last key
     // tile down), taken as the keys it covers. Masks go by each key tile's place, so
@@ -166,7 +184,18 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
     load_tile<T, BN, D, kThreads>(sK + stage * BN * kPitch, kg, p.k_stride[1], k0 + n0, k0 + sk);
     load_tile<T, BN, D, kThreads>(sV + stage * BN * kPitch, vg, p.v_stride[1], k0 + n0, k0 + sk);
   };
-  load_tile<T, BM, D, kThreads>(sQ, qg, p.q_stride[1], m0, sq);
+  if (kByPos && p.pos_shift) {  // rows by position: an address a chunk (Q loads once)
+    constexpr int kChunksPerRow = D / 8;
+#pragma unroll
+    for (int c = threadIdx.x; c < BM * kChunksPerRow; c += kThreads) {
+      const int r = c / kChunksPerRow, ch = c % kChunksPerRow;
+      const bool ok = m0 + r < sq;
+      cp_async_16(sQ + r * kPitch + ch * 8, ok ? qg + row_at(m0 + r, p.q_stride[1], p.q_pos_stride) + ch * 8 : qg,
+                  ok ? 16 : 0);
+    }
+  } else {
+    load_tile<T, BM, D, kThreads>(sQ, qg, p.q_stride[1], m0, sq);
+  }
   if (nblocks > 0) load_kv(0);
   cp_async_commit();
   if (nblocks > 1) load_kv(1);
@@ -190,8 +219,8 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   // Iteration it visits tile nb_last - it, so the unmasked iterations are one range.
   int it_full_first, it_full_last;
   {
-    const int64_t full_hi = p.window_right < 0 ? sk : min(sk, m0 + diag + p.window_right + 1);
-    const int64_t full_lo = p.window_left < 0 ? 0 : m_last + diag - p.window_left;
+    const int64_t full_hi = p.window_right < 0 ? sk : min(sk, pos(m0) + diag + p.window_right + 1);
+    const int64_t full_lo = p.window_left < 0 ? 0 : pos(m_last) + diag - p.window_left;
     const int64_t hi_blk = floor_div(full_hi - BN, BN), lo_blk = -floor_div(-full_lo, BN);
     it_full_first = (int)max((int64_t)0, min((int64_t)nblocks, nb_last - hi_blk));
     it_full_last = (int)max((int64_t)-1, min((int64_t)nblocks - 1, nb_last - lo_blk));
@@ -248,7 +277,8 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
       for (int m = 0; m < MT; m++)
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-          const int64_t d0 = row_diag - n0 + (m * 16 + r * 8);  // the diagonal's column
+          // the diagonal's column
+          const int64_t d0 = kByPos ? pos(row0 + m * 16 + r * 8) + diag - n0 : row_diag - n0 + (m * 16 + r * 8);
           const int hi = (p.window_right < 0 ? kmax - 1 : clamp_int(d0 + p.window_right, -1, kmax - 1)) - 2 * t;
 #pragma unroll
           for (int i = 0; i < kNT; i++)
@@ -262,7 +292,8 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
         for (int m = 0; m < MT; m++)
 #pragma unroll
           for (int r = 0; r < 2; r++) {
-            const int lo = clamp_int(row_diag - n0 + (m * 16 + r * 8) - p.window_left, 0, BN) - 2 * t;
+            const int64_t d0 = kByPos ? pos(row0 + m * 16 + r * 8) + diag - n0 : row_diag - n0 + (m * 16 + r * 8);
+            const int lo = clamp_int(d0 - p.window_left, 0, BN) - 2 * t;
 #pragma unroll
             for (int i = 0; i < kNT; i++)
 #pragma unroll
@@ -366,7 +397,8 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
         const int64_t row = row0 + m * 16 + r * 8;
         if (p.lse && t == 0 && row < sq) {
           const float lse = l == 0.f ? -INFINITY : (row_max[m][r] + log2f(l)) * 0.69314718055994531f;
-          p.lse[b * p.lse_stride[0] + q0 * p.lse_offset_stride + row * p.lse_stride[1] + h * p.lse_stride[2]] = lse;
+          p.lse[b * p.lse_stride[0] + q0 * p.lse_offset_stride + row_at(row, p.lse_stride[1], p.lse_pos_stride) +
+                h * p.lse_stride[2]] = lse;
         }
       }
     // Stage this warp's 16 rows in its own part of sQ (only this warp ever read it), then
@@ -390,7 +422,7 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
       const int r = c / (D / 8), ch = c % (D / 8);
       const int64_t row = m0 + warp * kRows + r;
       if (row < sq)
-        *reinterpret_cast<uint4 *>(og + row * p.o_stride[1] + ch * 8) =
+        *reinterpret_cast<uint4 *>(og + row_at(row, p.o_stride[1], p.o_pos_stride) + ch * 8) =
             *reinterpret_cast<const uint4 *>(so + r * kPitch + ch * 8);
     }
   }
