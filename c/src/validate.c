@@ -409,6 +409,8 @@ fc_status fc_validate_forward(fc_context *ctx, const fc_tensor *q, const fc_tens
   }
   p->offset_stride[0] = p->q_stride[1], p->offset_stride[1] = p->o_stride[1], p->offset_stride[2] = p->lse_stride[1];
   p->fold = 1;
+  /* Unfolded, a row is its own position: the position strides are the seq strides. */
+  p->pos_stride[0] = p->q_stride[1], p->pos_stride[1] = p->o_stride[1], p->pos_stride[2] = p->lse_stride[1];
   *family = o->family != FC_FAMILY_AUTO ? o->family : ctx->forced;
   return FC_SUCCESS;
 }

@@ -44,8 +44,8 @@ typedef struct fc_problem {
    * r >> pos_shift of query head (r & (2^pos_shift - 1)) of that KV head's G = 2^pos_shift,
    * and lies (r >> pos_shift) * pos_stride[i] + (r & (2^pos_shift - 1)) * the seq stride
    * elements into q, out and lse (i = 0, 1, 2). Masks go by the position; seqlen_q counts
-   * rows (G x the positions). pos_shift 0: every row is its own position (the strides then
-   * unused). */
+   * rows (G x the positions). pos_shift 0: every row is its own position (pos_stride then
+   * holds the seq strides). */
   int pos_shift;
   int64_t pos_stride[3];
   /* Extra destinations of the output (fc_attn_options.out_copies), out's strides.          */

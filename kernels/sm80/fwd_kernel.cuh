@@ -144,8 +144,10 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
     else return r;
   };
   auto row_at = [&](int64_t r, int64_t stride, int64_t pos_stride) -> int64_t {
-    if constexpr (kByPos) return (r >> p.pos_shift) * pos_stride + (r & ((1 << p.pos_shift) - 1)) * stride;
-    else return r * stride;
+    if constexpr (kByPos) {
+      if (p.pos_shift) return (r >> p.pos_shift) * pos_stride + (r & ((1 << p.pos_shift) - 1)) * stride;
+    }
+    return r * stride;
   };
 
   const T *qg = static_cast<const T *>(p.q) + b * p.q_stride[0] + q0 * p.q_offset_stride + h * p.q_stride[2];
