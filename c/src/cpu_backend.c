@@ -68,8 +68,7 @@ static inline void visible(const fc_problem *p, int64_t i, int64_t sq, int64_t s
 /* Element offset of row r of a (sequence, head) in q (i = 0), out (1) or lse (2), from the
  * sequence's first row; `stride` is that tensor's seq stride. */
 static inline int64_t row_at(const fc_problem *p, int i, int64_t stride, int64_t r) {
-  if (!p->pos_shift) return r * stride;
-  return (r >> p->pos_shift) * p->pos_stride[i] + (r & (((int64_t)1 << p->pos_shift) - 1)) * stride;
+  return fc_row_offset(r, p->pos_shift, p->pos_stride[i], stride);
 }
 
 FC_HOT static void run_task(const fc_problem *p, int64_t task, int64_t blocks_per_seq, scratch *w) {

@@ -55,6 +55,21 @@ typedef struct fc_problem {
   uint32_t *out_signals[7];
 } fc_problem;
 
+#if defined(__CUDACC__)
+#define FC_HOST_DEVICE __host__ __device__
+#else
+#define FC_HOST_DEVICE
+#endif
+
+/* The one definition of where row r of a (sequence, head) lies, in elements from the
+ * sequence's first row, in a tensor of seq stride `stride`: rows folded by position
+ * (pos_shift > 0) are position r >> pos_shift, `pos_stride` apart, of query head
+ * r & (2^pos_shift - 1), `stride` apart; otherwise rows are `stride` apart. The CPU backend,
+ * the families' kernels and the merge of split pieces all address rows through it. */
+static inline FC_HOST_DEVICE int64_t fc_row_offset(int64_t r, int pos_shift, int64_t pos_stride, int64_t stride) {
+  return pos_shift ? (r >> pos_shift) * pos_stride + (r & (((int64_t)1 << pos_shift) - 1)) * stride : r * stride;
+}
+
 /* What a family's planner knows of the device. */
 typedef struct fc_device_caps {
   int cc_major, cc_minor; /* compute capability                                  */

@@ -28,8 +28,8 @@ namespace fc {
 // With variable lengths (cu_q, the query offsets; rows = the longest sequence's) sequence b's
 // rows start at cu_q[b] (clamped to total_q as the kernels clamp them) times o_off and l_off
 // elements, a counted row stands for `fold` rows (fc_problem.fold), and the CTAs of rows past
-// the sequence's length leave at once. Rows folded by position (fc_problem.pos_shift) lie
-// (row >> pos_shift) x o_pos (l_pos in lse) + (row & (2^pos_shift - 1)) x the seq stride in.
+// the sequence's length leave at once. Rows folded by position (fc_problem.pos_shift) lie where
+// fc_row_offset() puts them, with o_pos (l_pos in lse) as the position stride.
 constexpr int kMergeThreads = 512;
 static_assert(kMaxKeySplits <= kMergeThreads, "merge_key_splits() weighs a piece a thread");
 
@@ -82,12 +82,11 @@ static __global__ void __launch_bounds__(kMergeThreads)
   for (int i = 0; i < kMergeThreads / 32; i++) sum += red[i];
   for (int i = 1; i < kGroups; i++) a += acc[i][d];
   const float y = sum > 0.f ? a / sum : a;
-  const int64_t at = row >> pos_shift, in = row & ((1 << pos_shift) - 1);  // at = row, in = 0 unfolded
-  const int64_t o = b * os0 + q0 * o_off + (pos_shift ? at * o_pos + in * os1 : row * os1) + h * os2 + d;
+  const int64_t o = b * os0 + q0 * o_off + fc_row_offset(row, pos_shift, o_pos, os1) + h * os2 + d;
   if constexpr (std::is_same_v<T, __half>) out[o] = __float2half_rn(y);
   else out[o] = __float2bfloat16_rn(y);
   if (lse && d == 0)
-    lse[b * ls0 + q0 * l_off + (pos_shift ? at * l_pos + in * ls1 : row * ls1) + h * ls2] = none ? mx : mx + logf(sum);
+    lse[b * ls0 + q0 * l_off + fc_row_offset(row, pos_shift, l_pos, ls1) + h * ls2] = none ? mx : mx + logf(sum);
 }
 
 // Enqueues the merge of `splits` pieces of `rows`-row records into pr->out (and pr->lse) on

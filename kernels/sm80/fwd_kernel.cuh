@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "fc_block_order.h"
+#include "fc_problem.h"
 #include "key_split.h"
 #include "ptx_sm80.cuh"
 
@@ -144,10 +145,7 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
     else return r;
   };
   auto row_at = [&](int64_t r, int64_t stride, int64_t pos_stride) -> int64_t {
-    if constexpr (kByPos) {
-      if (p.pos_shift) return (r >> p.pos_shift) * pos_stride + (r & ((1 << p.pos_shift) - 1)) * stride;
-    }
-    return r * stride;
+    return fc_row_offset(r, kByPos ? p.pos_shift : 0, pos_stride, stride);
   };
 
   const T *qg = static_cast<const T *>(p.q) + b * p.q_stride[0] + q0 * p.q_offset_stride + h * p.q_stride[2];

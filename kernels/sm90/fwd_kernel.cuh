@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "fc_block_order.h"
+#include "fc_problem.h"
 #include "ptx_sm90.cuh"
 #include "wgmma.cuh"
 
@@ -322,16 +323,8 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   };
   // Element offset of row `row` from its sequence's first in out and in lse: rows folded by
   // position (the exact softmax's, Params::pos_shift) lie in two strides.
-  auto out_row = [&](int row) {
-    if (EXACT && p.pos_shift)
-      return (int64_t)(row >> p.pos_shift) * p.o_pos_stride + (int64_t)(row & ((1 << p.pos_shift) - 1)) * p.o_stride[1];
-    return (int64_t)row * p.o_stride[1];
-  };
-  auto lse_row = [&](int row) {
-    if (EXACT && p.pos_shift)
-      return (int64_t)(row >> p.pos_shift) * p.lse_pos_stride + (int64_t)(row & ((1 << p.pos_shift) - 1)) * p.lse_stride[1];
-    return (int64_t)row * p.lse_stride[1];
-  };
+  auto out_row = [&](int row) { return fc_row_offset(row, EXACT ? p.pos_shift : 0, p.o_pos_stride, p.o_stride[1]); };
+  auto lse_row = [&](int row) { return fc_row_offset(row, EXACT ? p.pos_shift : 0, p.lse_pos_stride, p.lse_stride[1]); };
   auto lse_at = [&](const Tile &w, int row) {
     if constexpr (VARLEN) return (int64_t)w.q0 * p.lse_offset_stride + lse_row(row) + w.h * p.lse_stride[2];
     else if constexpr (EXACT) return w.b * p.lse_stride[0] + lse_row(row) + w.h * p.lse_stride[2];  // q0 = 0
