@@ -15,7 +15,7 @@ typedef struct fc_spec {
   int lse;
   fc_layout layout;
   int varlen; /* 1: the ragged length pattern below instead of B/Sq/Sk; 2: the decode one;
-               * 3: one query row a sequence */
+               * 3: one query row a sequence; 4: at most 8 (speculative decoding) */
   int ragged; /* part of the ragged-shape suite that compute-sanitizer runs */
   int sample_rows; /* rows the reference checks (0 = all); the output is checked whole */
   float key_ramp;  /* scores growing along the keys (fc_case.key_ramp) */
@@ -136,6 +136,15 @@ static const fc_spec fc_matrix[] = {
     {"varlen-fold-window-gqa4", BF, 0, 0, 0, 8, 2, 128, 1, 100, -1, 0, 0, 1, 0, 3, 1},
     {"varlen-fold-window-f16-d64", F16, 0, 0, 0, 4, 1, 64, 0, 0, -1, 10.0f, 0, 1, 0, 3, 0},
     {"varlen-window-gqa3", F16, 0, 0, 0, 6, 2, 128, 0, 700, 2, 0, 0, 1, FC_LAYOUT_BHSD, 3, 0},
+    /* at most 8 query rows a sequence under GQA (the fourth pattern), which the selector folds
+     * by position for a family that takes positions, the offsets counting positions: GQA-8
+     * causal (64 rows; 5000 keys, split over the SMs on sm90), a window through BHSD strides
+     * with a softcap, D=256 padded, and MQA-4 (the second pattern's 16 rows fold at G = 4 too:
+     * varlen-decode-causal, varlen-decode-f16-d64) */
+    {"varlen-spec-gqa8-causal", BF, 0, 0, 0, 16, 2, 128, 1, -1, -1, 0, 0, 1, 0, 4, 1},
+    {"varlen-spec-window-bhsd-f16", F16, 0, 0, 0, 4, 2, 64, 0, 50, 2, 10.0f, 0, 1, FC_LAYOUT_BHSD, 4, 0},
+    {"varlen-spec-d256-padded", BF, 0, 0, 0, 8, 4, 256, 1, -1, -1, 0, 0, 1, FC_LAYOUT_PADDED, 4, 0},
+    {"varlen-spec-mqa4-f16", F16, 0, 0, 0, 4, 1, 128, 0, -1, -1, 0, 0, 1, 0, 4, 1},
     /* strided layouts and no LSE */
     {"bhsd", BF, 2, 130, 130, 4, 2, 128, 1, -1, -1, 0, 0, 1, FC_LAYOUT_BHSD, 0, 0},
     {"bhsd-f16", F16, 2, 130, 130, 4, 2, 64, 0, -1, -1, 0, 0, 0, FC_LAYOUT_BHSD, 0, 0},
@@ -198,6 +207,9 @@ static const int32_t fc_decode_k[] = {1000, 129, 7, 64, 1, 300};
 /* One query row a sequence (one with none, one with no key), keys 0 to 2000. */
 static const int32_t fc_fold_q[] = {1, 1, 1, 0, 1, 1, 1};
 static const int32_t fc_fold_k[] = {1000, 0, 129, 64, 2000, 1, 300};
+/* At most 8 query rows a sequence (one with none, one with fewer keys than rows). */
+static const int32_t fc_spec_q[] = {1, 8, 5, 0, 2, 8, 3};
+static const int32_t fc_spec_k[] = {1000, 129, 3, 64, 1, 5000, 8};
 
 static inline fc_case fc_spec_case(const fc_spec *s, uint64_t seed) {
   fc_case c = fc_case_make(s->dtype, s->B, s->Sq, s->Sk, s->H, s->Hk, s->D, seed);
@@ -222,6 +234,10 @@ static inline fc_case fc_spec_case(const fc_spec *s, uint64_t seed) {
     c.num_seqs = (int64_t)(sizeof fc_fold_q / sizeof fc_fold_q[0]);
     c.lens_q = fc_fold_q;
     c.lens_k = fc_fold_k;
+  } else if (s->varlen == 4) {
+    c.num_seqs = (int64_t)(sizeof fc_spec_q / sizeof fc_spec_q[0]);
+    c.lens_q = fc_spec_q;
+    c.lens_k = fc_spec_k;
   }
   return c;
 }

@@ -57,7 +57,8 @@ static fc_case random_case(uint64_t *x, int cpu, uint64_t data_seed, int32_t *le
     for (int64_t i = 0; i < c.num_seqs; i++) {
       lens_q[i] = (int32_t)(draw(x, 0, 7) == 0 ? 0 : draw_len(x, 300));
       lens_k[i] = (int32_t)(draw(x, 0, 9) == 0 ? 0 : draw_len(x, 600));
-      if (c.Sq == 1 && lens_q[i] > 1) lens_q[i] = 1; /* a decode batch (GQA: folded into rows) */
+      /* a decode or speculative batch of at most Sq <= 16 rows a sequence (GQA: folded into rows) */
+      if (c.Sq <= 16 && lens_q[i] > c.Sq) lens_q[i] = (int32_t)c.Sq;
     }
     /* tensors hold at least one row (the API refuses empty ones) */
     int64_t tq = 0, tk = 0;

@@ -497,6 +497,16 @@ Test(select_sm90, rows_folded_by_position) {
   d.fold = 1;
   cr_assert_not(plan90(&d, &H100, &info, why));
   cr_assert(strstr(why, "by position"), "%s", why);
+  /* Variable lengths of up to 8 query rows a sequence under G = 8 (speculative decoding):
+   * 64 rows, the offsets counting positions (fold = G). Both families take it. */
+  static const int32_t cu8[2] = {0, 8};
+  fc_problem v = sized(FC_DTYPE_BF16, 128, 1, 2, 32768);
+  v.cu_seqlens_q = v.cu_seqlens_k = cu8, v.total_q = 8, v.seqlen_q = 64, v.fold = 8, v.pos_shift = 3;
+  v.causal = 1, v.window_right = 0;
+  cr_assert(plan90(&v, &H100, &info, why), "%s", why);
+  cr_assert(strstr(info.description, "exact softmax"), "%s", info.description);
+  cr_assert(plan(&v, &H100, &info, why), "%s", why);
+  cr_assert_eq(info.block_m, 64);
 }
 
 /* Rows folded by position whose position stride (the seq stride they came from) is not

@@ -49,35 +49,33 @@ static int64_t fold_decode(fc_problem *p) {
   return G;
 }
 
-/* A GQA launch of 2 to 16 query rows a sequence (fixed lengths; speculative decoding,
- * short chunks) whose G = H / Hk is a power of two and whose G x Sq rows fit 64: query
- * position s of query head j * G + g runs as row s * G + g of KV head j, so a tile reads each
- * K/V head once for its G query heads. The rows are not one stride apart (a position's G
- * heads are, and positions are the seq stride apart): fc_problem.pos_shift and pos_stride say
- * how, and masks go by the position. Only a family whose planner takes pos_shift runs it
- * (fc_select tries each family on this view first, then on the problem as it is). Not with
- * out_copies (their copy loops walk the output by its strides). The same view takes a
- * variable-length GQA decode with a left window (max_seqlen_q = 1, which fold_decode()
- * leaves): its G rows are position 0 of their sequence, the window stays and goes by the
- * position, and the offsets count rows as fold_decode() has them count. Returns G, or 1
- * where no view was made. */
+/* A GQA launch of 2 to 16 query rows a sequence (speculative decoding, short chunks; fixed or
+ * variable lengths, max_seqlen_q for the latter) whose G = H / Hk is a power of two and whose
+ * G x Sq rows fit 64: query position s of query head j * G + g runs as row s * G + g of KV
+ * head j, so a tile reads each K/V head once for its G query heads. The rows are not one
+ * stride apart (a position's G heads are, and positions are the seq stride apart):
+ * fc_problem.pos_shift and pos_stride say how, and masks go by the position. With variable
+ * lengths the offsets count positions (offset_stride, the seq strides) and each stands for G
+ * rows (fold). Only a family whose planner takes pos_shift runs it (fc_select tries each
+ * family on this view first, then on the problem as it is). Not with out_copies (their copy
+ * loops walk the output by its strides). The same view takes a variable-length GQA decode
+ * with a left window (max_seqlen_q = 1, which fold_decode() leaves): its G rows are position
+ * 0 of their sequence (pos_stride 0), the window stays and goes by the position. Returns G,
+ * or 1 where no view was made. */
 static int64_t fold_rows(fc_problem *p) {
   const int64_t G = p->heads_k > 0 ? p->heads / p->heads_k : 1;
   const int varlen_decode = p->cu_seqlens_q && p->seqlen_q == 1 && p->window_left >= 0;
-  if ((p->cu_seqlens_q && !varlen_decode) || p->seqlen_q > 16 || (!varlen_decode && p->seqlen_q < 2) || G < 2 ||
-      (G & (G - 1)) || G * p->seqlen_q > 64 || p->seqlen_k < 1 || p->num_out_copies > 0)
+  if (p->seqlen_q > 16 || (!varlen_decode && p->seqlen_q < 2) || G < 2 || (G & (G - 1)) ||
+      G * p->seqlen_q > 64 || p->seqlen_k < 1 || p->num_out_copies > 0)
     return 1;
   int shift = 0;
   while (((int64_t)1 << shift) < G) shift++;
   p->pos_shift = shift;
   int64_t *rows[3] = {p->q_stride, p->o_stride, p->lse_stride};
-  for (int i = 0; i < 3; i++) p->pos_stride[i] = rows[i][1], rows[i][1] = rows[i][2], rows[i][2] *= G;
-  if (varlen_decode) {
-    for (int i = 0; i < 3; i++) p->pos_stride[i] = 0; /* one position: the rows' own */
-    p->fold = G, p->seqlen_q = G;
-  } else {
-    p->seqlen_q = p->total_q = G * p->seqlen_q;
-  }
+  for (int i = 0; i < 3; i++) p->pos_stride[i] = varlen_decode ? 0 : rows[i][1], rows[i][1] = rows[i][2], rows[i][2] *= G;
+  if (p->cu_seqlens_q) p->fold = G; /* total_q still counts positions */
+  else p->total_q = G * p->seqlen_q;
+  p->seqlen_q = G * p->seqlen_q;
   p->heads = p->heads_k;
   return G;
 }

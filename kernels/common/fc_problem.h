@@ -32,20 +32,21 @@ typedef struct fc_problem {
   const int32_t *cu_seqlens_q, *cu_seqlens_k; /* NULL for fixed-length batches             */
   /* With cu_seqlens: sequence b's first query row is cu_seqlens_q[b] * offset_stride[i]
    * elements into q, out and lse (i = 0, 1, 2), and each row the offsets count stands for
-   * `fold` rows, the seq stride apart. A variable-length GQA decode folded into rows
-   * (select.c) has fold = G (its query row's G query heads of one KV head; a sequence with
-   * more than one counted row still runs one) and the unfolded seq strides here; otherwise
-   * fold = 1 and these are the seq strides. */
+   * `fold` rows: a sequence runs min(its counted rows, seqlen_q / fold) * fold rows
+   * (fc_seq_rows(); seqlen_q is a multiple of fold). Folded into rows under GQA (select.c),
+   * fold = G with the unfolded seq strides here: a decode (fold_decode(), its G rows the seq
+   * stride apart; a sequence with more than one counted row still runs one) and the views
+   * by position below (the counted rows are positions). Otherwise fold = 1 and these are
+   * the seq strides. */
   int64_t offset_stride[3];
   int64_t fold;
-  /* A GQA launch of a few query rows a sequence folded into rows (fold_rows() in select.c:
-   * fixed lengths, or a variable-length decode with a left window, whose rows are all
-   * position 0 and pos_stride 0): row r of a (sequence, KV head) is query position
-   * r >> pos_shift of query head (r & (2^pos_shift - 1)) of that KV head's G = 2^pos_shift,
-   * and lies (r >> pos_shift) * pos_stride[i] + (r & (2^pos_shift - 1)) * the seq stride
-   * elements into q, out and lse (i = 0, 1, 2). Masks go by the position; seqlen_q counts
-   * rows (G x the positions). pos_shift 0: every row is its own position (pos_stride then
-   * holds the seq strides). */
+  /* A GQA launch of a few query rows a sequence folded into rows (fold_rows() in select.c;
+   * a variable-length decode with a left window has its rows all position 0 and pos_stride
+   * 0): row r of a (sequence, KV head) is query position r >> pos_shift of query head
+   * (r & (2^pos_shift - 1)) of that KV head's G = 2^pos_shift, and lies where
+   * fc_row_offset() puts it, pos_stride[i] the positions' stride in q, out and lse (i = 0,
+   * 1, 2). Masks go by the position; seqlen_q counts rows (G x the positions). pos_shift 0:
+   * every row is its own position (pos_stride then holds the seq strides). */
   int pos_shift;
   int64_t pos_stride[3];
   /* Extra destinations of the output (fc_attn_options.out_copies), out's strides.          */
@@ -66,6 +67,13 @@ typedef struct fc_problem {
  * (pos_shift > 0) are position r >> pos_shift, `pos_stride` apart, of query head
  * r & (2^pos_shift - 1), `stride` apart; otherwise rows are `stride` apart. The CPU backend,
  * the families' kernels and the merge of split pieces all address rows through it. */
+/* How many rows a sequence of `counted` rows by its offsets runs (fc_problem.fold): at most
+ * `units` = seqlen_q / fold counted rows (the longest sequence, which the host cannot check
+ * against the offsets in device memory: what a split piece's record holds), fold rows each. */
+static inline FC_HOST_DEVICE int64_t fc_seq_rows(int64_t counted, int64_t units, int64_t fold) {
+  return (counted < units ? counted : units) * fold;
+}
+
 static inline FC_HOST_DEVICE int64_t fc_row_offset(int64_t r, int pos_shift, int64_t pos_stride, int64_t stride) {
   return pos_shift ? (r >> pos_shift) * pos_stride + (r & (((int64_t)1 << pos_shift) - 1)) * stride : r * stride;
 }

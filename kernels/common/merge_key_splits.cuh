@@ -27,8 +27,8 @@ namespace fc {
 // `rows`: the rows a record holds (key_split_record_bytes); grid (heads, batch, seqlen_q).
 // With variable lengths (cu_q, the query offsets; rows = the longest sequence's) sequence b's
 // rows start at cu_q[b] (clamped to total_q as the kernels clamp them) times o_off and l_off
-// elements, a counted row stands for `fold` rows (fc_problem.fold), and the CTAs of rows past
-// the sequence's length leave at once. Rows folded by position (fc_problem.pos_shift) lie where
+// elements, a counted row stands for `fold` rows of which a sequence has at most `units`
+// (fc_seq_rows()), and the CTAs of rows past the sequence's length leave at once. Rows folded by position (fc_problem.pos_shift) lie where
 // fc_row_offset() puts them, with o_pos (l_pos in lse) as the position stride.
 constexpr int kMergeThreads = 512;
 static_assert(kMaxKeySplits <= kMergeThreads, "merge_key_splits() weighs a piece a thread");
@@ -37,7 +37,7 @@ template <typename T, int D>
 static __global__ void __launch_bounds__(kMergeThreads)
     merge_key_splits(const float *part, int splits, int heads, int rows, T *out, int64_t os0, int64_t os1,
                      int64_t os2, float *lse, int64_t ls0, int64_t ls1, int64_t ls2, const int32_t *cu_q,
-                     int64_t total_q, int64_t o_off, int64_t l_off, int fold, int pos_shift, int64_t o_pos,
+                     int64_t total_q, int64_t o_off, int64_t l_off, int fold, int units, int pos_shift, int64_t o_pos,
                      int64_t l_pos) {
   constexpr int kGroups = kMergeThreads / D;  // D = 96 or 192 leaves the last threads without a column
   __shared__ float weight[kMaxKeySplits];
@@ -48,7 +48,7 @@ static __global__ void __launch_bounds__(kMergeThreads)
   if (cu_q) {
     q0 = min((int64_t)max(cu_q[b], 0), total_q);
     int64_t sq = min((int64_t)max(cu_q[b + 1], 0), total_q) - q0;
-    if (fold > 1) sq = min(sq, (int64_t)1) * fold;
+    sq = fc_seq_rows(sq, units, fold);
     if (row >= sq) return;  // the whole CTA, before any barrier
   }
   const int64_t record = key_split_record_floats(rows, D);
@@ -99,7 +99,7 @@ static cudaError_t launch_merge_key_splits(const fc_problem *pr, const float *pa
                                         pr->o_stride[0], pr->o_stride[1], pr->o_stride[2], pr->lse,
                                         pr->lse_stride[0], pr->lse_stride[1], pr->lse_stride[2],
                                         pr->cu_seqlens_q, pr->total_q, pr->offset_stride[1],
-                                        pr->offset_stride[2], (int)pr->fold, pr->pos_shift, pr->pos_stride[1],
+                                        pr->offset_stride[2], (int)pr->fold, (int)(pr->seqlen_q / pr->fold), pr->pos_shift, pr->pos_stride[1],
                                         pr->pos_stride[2]);
   return cudaGetLastError();
 }

@@ -38,9 +38,10 @@ struct Params {
   int splits;
   float *part;
   // With offsets: sequence b's first query row is cu_q[b] times these elements into q, out
-  // and lse, and each row the offsets count is `fold` rows (fc_problem.fold).
+  // and lse, and each row the offsets count is `fold` rows (fc_problem.fold), of which a
+  // sequence runs at most `units` (seqlen_q / fold: fc_seq_rows()).
   int64_t q_offset_stride, o_offset_stride, lse_offset_stride;
-  int fold;
+  int fold, units;
   // Query heads folded into rows by position (fc_problem.pos_shift; the 64-row tile's kernels
   // only): row r is position r >> pos_shift, these elements apart in q, out and lse, of query
   // head r & (2^pos_shift - 1), the seq stride apart.
@@ -135,7 +136,7 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
     if (sk < 0) sk = 0;
     // At most the longest sequence's rows (max_seqlen_q, which the host cannot check): what a
     // split piece's record holds. A folded decode's sequence has one counted row.
-    sq = p.fold > 1 ? min(sq, (int64_t)1) * p.fold : min(sq, p.seqlen_q);
+    sq = fc_seq_rows(sq, p.units, p.fold);
   }
   if (m0 >= sq) return;
   // The query position of row r, and row r's offset from its (sequence, head)'s first row in a

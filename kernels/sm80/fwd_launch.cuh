@@ -34,7 +34,7 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
                                     pr->window_left, pr->window_right, FC_ORDER_L2_BUDGET);
   p.splits = 1, p.part = nullptr;
   p.q_offset_stride = pr->offset_stride[0], p.o_offset_stride = pr->offset_stride[1];
-  p.lse_offset_stride = pr->offset_stride[2], p.fold = (int)pr->fold;
+  p.lse_offset_stride = pr->offset_stride[2], p.fold = (int)pr->fold, p.units = (int)(pr->seqlen_q / pr->fold);
   p.pos_shift = pr->pos_shift, p.q_pos_stride = pr->pos_stride[0], p.o_pos_stride = pr->pos_stride[1];
   p.lse_pos_stride = pr->pos_stride[2];
   return p;

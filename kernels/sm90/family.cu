@@ -178,16 +178,18 @@ static CUresult encode_rows(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMa
 
 // q with query heads folded into rows by position (fc_problem.pos_shift): a 5-D map, dims
 // innermost first head_dim, the G query heads of a KV head (the folded seq stride apart), the
-// positions (pos_stride[0] apart), KV heads, batch; boxes of 64 columns by G heads by
-// block_m / G positions, which land in shared memory as block_m rows r = position x G +
-// head, as the 4-D map's boxes do.
+// positions (pos_stride[0] apart; with variable lengths all total_q of them, one batch),
+// KV heads, batch; boxes of 64 columns by G heads by block_m / G positions, which land in
+// shared memory as block_m rows r = position x G + head, as the 4-D map's boxes do.
 static CUresult encode_q_by_position(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap *map, const fc_problem *pr,
                                      int block_m, cuuint64_t (&dims)[5], cuuint64_t (&strides)[4]) {
   const CUtensorMapDataType dt =
       pr->dtype == FC_DTYPE_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
   const int64_t G = (int64_t)1 << pr->pos_shift;
-  dims[0] = (cuuint64_t)pr->head_dim, dims[1] = (cuuint64_t)G, dims[2] = (cuuint64_t)(pr->seqlen_q / G);
-  dims[3] = (cuuint64_t)pr->heads, dims[4] = (cuuint64_t)pr->batch;
+  const bool varlen = pr->cu_seqlens_q != nullptr;
+  dims[0] = (cuuint64_t)pr->head_dim, dims[1] = (cuuint64_t)G;
+  dims[2] = (cuuint64_t)(varlen ? pr->total_q : pr->seqlen_q / G);
+  dims[3] = (cuuint64_t)pr->heads, dims[4] = (cuuint64_t)(varlen ? 1 : pr->batch);
   const int64_t el[4] = {pr->q_stride[1], pr->pos_stride[0], pr->q_stride[2], pr->q_stride[0]};
   for (int j = 0; j < 4; j++) strides[j] = dims[j + 1] > 1 ? (cuuint64_t)el[j] * 2 : 16;
   cuuint32_t box[5] = {64, (cuuint32_t)G, (cuuint32_t)(block_m / G), 1, 1};
@@ -200,7 +202,8 @@ int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap
                      char *err, size_t err_len) {
   PFN_cuTensorMapEncodeTiled_v12000 encode = encoder(err, err_len);
   if (!encode) return (int)CUDA_ERROR_NOT_FOUND;
-  const bool by_position = pr->pos_shift && !pr->cu_seqlens_q;  // a varlen decode's rows are one position
+  // (a windowed variable-length decode's rows are all position 0, pos_stride 0: the 4-D map)
+  const bool by_position = pr->pos_shift && pr->pos_stride[0] != 0;
   if (by_position) {
     cuuint64_t dims[5], strides[4];
     if (CUresult r = encode_q_by_position(encode, &maps[0], pr, block_m, dims, strides)) {

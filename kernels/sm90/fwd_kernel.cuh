@@ -87,14 +87,18 @@ struct Params {
   int splits;
   float *part;
   // With offsets: sequence b's first row of out and lse is cu_q[b] times these elements in, and
-  // each row the offsets count is `fold` rows (fc_problem.fold; the maps of q and out count a
-  // folded decode's offsets in their batch dimension: make_tensor_maps()).
+  // each row the offsets count is `fold` rows (fc_problem.fold), of which a sequence runs at
+  // most `units` (seqlen_q / fold: fc_seq_rows()). The maps of q and out count a folded
+  // decode's offsets in their batch dimension (make_tensor_maps()).
   int64_t o_offset_stride, lse_offset_stride;
-  int fold;
+  int fold, units;
   // Query heads folded into rows by position (fc_problem.pos_shift; the exact softmax's
-  // kernels only, which then load Q through a 5-D map): row r is position r >> pos_shift,
-  // pos_stride elements apart, of query head r & (2^pos_shift - 1), the seq stride apart.
-  int pos_shift;
+  // kernels only): row r is position r >> pos_shift, pos_stride elements apart, of query head
+  // r & (2^pos_shift - 1), the seq stride apart. q_by_pos: Q comes through a 5-D map (dims
+  // column, head in the group, position, KV head, batch; with offsets one batch of all
+  // positions) where the positions have a stride (all but a windowed variable-length decode,
+  // whose rows are all position 0 and load through the 4-D map).
+  int pos_shift, q_by_pos;
   int64_t o_pos_stride, lse_pos_stride;
   // Rows a split piece's record holds (key_split_record_floats()): the launch's rows.
   int record_rows;
@@ -287,7 +291,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       w.sk = max(min(max(p.cu_k[w.b + 1], 0), p.total_k) - w.k0, 0);
       // At most the longest sequence's rows (max_seqlen_q, which the host cannot check): what
       // a split piece's record holds. A folded decode's sequence has one counted row.
-      if constexpr (VARLEN) w.sq = p.fold > 1 ? min(w.sq, 1) * p.fold : min(w.sq, p.seqlen_q);
+      if constexpr (VARLEN) w.sq = (int)fc_seq_rows(w.sq, p.units, p.fold);
     }
     // Row blocks end at the sequence's end, so a length that is not a multiple of BM leaves
     // the first block short: its rows below 0 compute nothing anyone stores, and under a
@@ -437,8 +441,9 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
       mbar_expect_tx(&s.q_full, BM * D * (int)sizeof(T));
 #pragma unroll
       for (int c = 0; c < kCols; c++)
-        if (EXACT && !VARLEN && p.pos_shift)  // map dims: column, head in the group, position, KV head, batch
-          tma_load_5d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, 0, w.m0 >> p.pos_shift, w.h, w.b);
+        if (EXACT && p.q_by_pos)  // map dims: column, head in the group, position, KV head, batch
+          tma_load_5d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, 0, w.q0 + (w.m0 >> p.pos_shift), w.h,
+                      p.cu_q ? 0 : w.b);
         else
           tma_load_4d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, map_row(w, w.m0), w.h, map_batch(w));
     };

@@ -104,8 +104,9 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
   p.lead = 0;
   p.splits = 1, p.part = nullptr;
   p.o_offset_stride = pr->offset_stride[1], p.lse_offset_stride = pr->offset_stride[2];
-  p.fold = (int)pr->fold;
-  p.pos_shift = pr->pos_shift, p.o_pos_stride = pr->pos_stride[1], p.lse_pos_stride = pr->pos_stride[2];
+  p.fold = (int)pr->fold, p.units = (int)(pr->seqlen_q / pr->fold);
+  p.pos_shift = pr->pos_shift, p.q_by_pos = pr->pos_shift && pr->pos_stride[0] != 0;
+  p.o_pos_stride = pr->pos_stride[1], p.lse_pos_stride = pr->pos_stride[2];
   p.record_rows = (int)pr->seqlen_q;
   return p;
 }
