@@ -67,15 +67,15 @@ typedef struct fc_problem {
  * (pos_shift > 0) are position r >> pos_shift, `pos_stride` apart, of query head
  * r & (2^pos_shift - 1), `stride` apart; otherwise rows are `stride` apart. The CPU backend,
  * the families' kernels and the merge of split pieces all address rows through it. */
+static inline FC_HOST_DEVICE int64_t fc_row_offset(int64_t r, int pos_shift, int64_t pos_stride, int64_t stride) {
+  return pos_shift ? (r >> pos_shift) * pos_stride + (r & (((int64_t)1 << pos_shift) - 1)) * stride : r * stride;
+}
+
 /* How many rows a sequence of `counted` rows by its offsets runs (fc_problem.fold): at most
  * `units` = seqlen_q / fold counted rows (the longest sequence, which the host cannot check
  * against the offsets in device memory: what a split piece's record holds), fold rows each. */
 static inline FC_HOST_DEVICE int64_t fc_seq_rows(int64_t counted, int64_t units, int64_t fold) {
   return (counted < units ? counted : units) * fold;
-}
-
-static inline FC_HOST_DEVICE int64_t fc_row_offset(int64_t r, int pos_shift, int64_t pos_stride, int64_t stride) {
-  return pos_shift ? (r >> pos_shift) * pos_stride + (r & (((int64_t)1 << pos_shift) - 1)) * stride : r * stride;
 }
 
 /* What a family's planner knows of the device. */

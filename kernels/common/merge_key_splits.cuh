@@ -28,8 +28,9 @@ namespace fc {
 // With variable lengths (cu_q, the query offsets; rows = the longest sequence's) sequence b's
 // rows start at cu_q[b] (clamped to total_q as the kernels clamp them) times o_off and l_off
 // elements, a counted row stands for `fold` rows of which a sequence has at most `units`
-// (fc_seq_rows()), and the CTAs of rows past the sequence's length leave at once. Rows folded by position (fc_problem.pos_shift) lie where
-// fc_row_offset() puts them, with o_pos (l_pos in lse) as the position stride.
+// (fc_seq_rows()), and the CTAs of rows past the sequence's length leave at once. Rows folded
+// by position (fc_problem.pos_shift) lie where fc_row_offset() puts them, with o_pos (l_pos
+// in lse) as the position stride.
 constexpr int kMergeThreads = 512;
 static_assert(kMaxKeySplits <= kMergeThreads, "merge_key_splits() weighs a piece a thread");
 
