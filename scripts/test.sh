@@ -57,7 +57,8 @@ if command -v /usr/local/cuda/bin/nvcc >/dev/null; then
   if [ "$bad" -eq 0 ]; then passed=$((passed + 1)); echo ok; else failed=$((failed + 1)); fi
 fi
 # flashcore-bench refuses what it cannot run with a sentence and a status, before any work:
-# a shape whose element counts overflow 64 bits, and a JSON file it cannot write (no GPU needed).
+# a shape whose element counts overflow 64 bits, a left window that is no key count, and a JSON
+# file it cannot write (no GPU needed).
 echo "== flashcore-bench refuses bad input"
 bad=0
 bench_refuses() {  # status, text the output must hold, arguments...
@@ -70,6 +71,8 @@ bench_refuses() {  # status, text the output must hold, arguments...
 }
 bench_refuses 2 "bad --shape 4611686018427387904" --no-check --shape 4611686018427387904,1,1,2,2,64,0
 bench_refuses 2 "bad --shape 65536" --no-check --shape 65536,65536,65536,65536,65536,4096,0
+bench_refuses 2 "--window-left -3: use a key count of 0 or more" --no-check --window-left -3
+bench_refuses 2 "--window-left 12x: use a key count of 0 or more" --no-check --window-left 12x
 bench_refuses 1 "/dev/full: No space left on device" --reps 1 --shape 1,2,2,64,64,64,1 --json /dev/full
 if [ "$bad" -eq 0 ]; then passed=$((passed + 1)); echo ok; else failed=$((failed + 1)); fi
 # Every claim in README rests on a results file: the files and folders the documents cite must exist.

@@ -83,7 +83,7 @@ FC_HOT static void run_task(const fc_problem *p, int64_t task, int64_t blocks_pe
     k0 = p->cu_seqlens_k[b];
     sq = p->cu_seqlens_q[b + 1] - q0;
     sk = p->cu_seqlens_k[b + 1] - k0;
-    if (p->fold > 1) sq = fc_seq_rows(sq, p->seqlen_q / p->fold, p->fold); /* folded (fc_problem.fold) */
+    sq = fc_seq_rows(sq, p->seqlen_q / p->fold, p->fold); /* as the GPU kernels count it */
   }
   const int64_t r0 = qblock * BM;
   if (r0 >= sq) return; /* varlen: this sequence is shorter than the longest */

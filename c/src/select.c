@@ -10,6 +10,14 @@ static const char *dtype_str(int dt) {
   return dt == FC_DTYPE_F32 ? "f32" : dt == FC_DTYPE_F16 ? "f16" : "bf16";
 }
 
+/* The G query heads of each KV head as rows of it (both folds below): q, out and lse get the
+ * head stride as their seq stride and G x it as their head stride, and the heads are Hk. */
+static void heads_into_rows(fc_problem *p, int64_t G) {
+  int64_t *rows[3] = {p->q_stride, p->o_stride, p->lse_stride};
+  for (int i = 0; i < 3; i++) rows[i][1] = rows[i][2], rows[i][2] *= G;
+  p->heads = p->heads_k;
+}
+
 /* Decode under GQA: one query row a sequence (Sq = 1) and G = H / Hk > 1 query heads a
  * key/value head run as G query rows of Hk heads: row g of KV head j is query head j * G + g,
  * a view through strides (q, out and lse, whose seq stride becomes the head stride). A tile
@@ -43,9 +51,7 @@ static int64_t fold_decode(fc_problem *p) {
   p->causal = 0;
   p->window_left = p->window_right = -1;
   p->seqlen_q = G;
-  p->heads = p->heads_k;
-  int64_t *rows[3] = {p->q_stride, p->o_stride, p->lse_stride};
-  for (int i = 0; i < 3; i++) rows[i][1] = rows[i][2], rows[i][2] *= G;
+  heads_into_rows(p, G);
   return G;
 }
 
@@ -71,12 +77,12 @@ static int64_t fold_rows(fc_problem *p) {
   int shift = 0;
   while (((int64_t)1 << shift) < G) shift++;
   p->pos_shift = shift;
-  int64_t *rows[3] = {p->q_stride, p->o_stride, p->lse_stride};
-  for (int i = 0; i < 3; i++) p->pos_stride[i] = varlen_decode ? 0 : rows[i][1], rows[i][1] = rows[i][2], rows[i][2] *= G;
+  const int64_t seq[3] = {p->q_stride[1], p->o_stride[1], p->lse_stride[1]};
+  for (int i = 0; i < 3; i++) p->pos_stride[i] = varlen_decode ? 0 : seq[i]; /* the positions' stride */
+  heads_into_rows(p, G);
   if (p->cu_seqlens_q) p->fold = G; /* total_q still counts positions */
   else p->total_q = G * p->seqlen_q;
   p->seqlen_q = G * p->seqlen_q;
-  p->heads = p->heads_k;
   return G;
 }
 
