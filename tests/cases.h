@@ -83,7 +83,7 @@ static const fc_spec fc_matrix[] = {
     {"q60-k5000-causal-split-d96", F16, 1, 60, 5000, 2, 1, 96, 1, -1, -1, 0, 0, 1, 0, 0, 1},
     {"decode-split-d192-window", BF, 2, 1, 7000, 6, 2, 192, 0, 2500, -1, 0, 0, 1, 0, 0, 0},
     {"decode-split-d32-mha", BF, 1, 1, 3000, 4, 4, 32, 0, -1, -1, 0, 0, 1, 0, 0, 0},
-    /* GQA launches of 2-16 query rows (G a power of two, G x Sq <= 64 rows), which the
+    /* GQA launches of 2-16 query rows (G x Sq <= 64 rows), which the
      * selector runs as G rows of each KV head for a family that takes query positions: causal,
      * 16 causal rows over 7000 keys (64 rows; keys split over the SMs on sm90), a window
      * through BHSD strides with a softcap, D=256 padded, and MQA with 16 query heads */
@@ -92,6 +92,13 @@ static const fc_spec fc_matrix[] = {
     {"q3-gqa8-window-bhsd-f16", F16, 2, 3, 500, 16, 2, 64, 0, 100, 1, 20.0f, 0, 1, FC_LAYOUT_BHSD, 0, 0},
     {"q8-gqa2-d256-padded-causal", BF, 1, 8, 1000, 4, 2, 256, 1, -1, -1, 0, 0, 1, FC_LAYOUT_PADDED, 0, 0},
     {"q2-mqa16", BF, 3, 2, 129, 16, 1, 128, 0, -1, -1, 0, 0, 1, 0, 0, 0},
+    /* ... and with G not a power of two (a position is r / G; sm90's Q boxes hold G x (BM / G)
+     * rows): GQA-3 causal, GQA-7 with 63 rows, a window, a softcap and BHSD strides, GQA-3
+     * over 7000 keys (48 rows, split on sm90), GQA-6 at D=256 */
+    {"q5-gqa3-causal", BF, 2, 5, 3000, 6, 2, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"q9-gqa7-window-bhsd-f16", F16, 1, 9, 700, 14, 2, 64, 0, 100, 1, 20.0f, 0, 1, FC_LAYOUT_BHSD, 0, 0},
+    {"q16-gqa3-k7000-causal", BF, 1, 16, 7000, 6, 2, 128, 1, -1, -1, 0, 0, 1, 0, 0, 1},
+    {"q10-gqa6-d256-padded", BF, 1, 10, 1000, 12, 2, 256, 1, -1, -1, 0, 0, 1, FC_LAYOUT_PADDED, 0, 0},
     /* sliding windows */
     {"window-16-0", BF, 1, 300, 300, 2, 1, 64, 0, 16, 0, 0, 0, 1, 0, 0, 0},
     {"window-0-16", BF, 1, 300, 300, 2, 1, 64, 0, 0, 16, 0, 0, 1, 0, 0, 0},
@@ -132,7 +139,7 @@ static const fc_spec fc_matrix[] = {
     {"varlen-fold-mqa32", BF, 0, 0, 0, 32, 1, 128, 0, -1, -1, 0, 0, 1, 0, 3, 1},
     /* the same with a left window, which folds by position (every row position 0) for a
      * family that takes positions: GQA-4 causal, MQA-4 seeing the last key alone with a
-     * softcap, and GQA-3 (not a power of two: never folded) */
+     * softcap, and GQA-3 through BHSD strides (G not a power of two) */
     {"varlen-fold-window-gqa4", BF, 0, 0, 0, 8, 2, 128, 1, 100, -1, 0, 0, 1, 0, 3, 1},
     {"varlen-fold-window-f16-d64", F16, 0, 0, 0, 4, 1, 64, 0, 0, -1, 10.0f, 0, 1, 0, 3, 0},
     {"varlen-window-gqa3", F16, 0, 0, 0, 6, 2, 128, 0, 700, 2, 0, 0, 1, FC_LAYOUT_BHSD, 3, 0},
@@ -145,6 +152,8 @@ static const fc_spec fc_matrix[] = {
     {"varlen-spec-window-bhsd-f16", F16, 0, 0, 0, 4, 2, 64, 0, 50, 2, 10.0f, 0, 1, FC_LAYOUT_BHSD, 4, 0},
     {"varlen-spec-d256-padded", BF, 0, 0, 0, 8, 4, 256, 1, -1, -1, 0, 0, 1, FC_LAYOUT_PADDED, 4, 0},
     {"varlen-spec-mqa4-f16", F16, 0, 0, 0, 4, 1, 128, 0, -1, -1, 0, 0, 1, 0, 4, 1},
+    {"varlen-spec-gqa7-causal", BF, 0, 0, 0, 14, 2, 128, 1, -1, -1, 0, 0, 1, 0, 4, 1},
+    {"varlen-spec-gqa6-d256-f16", F16, 0, 0, 0, 12, 2, 256, 0, -1, -1, 0, 0, 1, 0, 4, 0},
     /* strided layouts and no LSE */
     {"bhsd", BF, 2, 130, 130, 4, 2, 128, 1, -1, -1, 0, 0, 1, FC_LAYOUT_BHSD, 0, 0},
     {"bhsd-f16", F16, 2, 130, 130, 4, 2, 64, 0, -1, -1, 0, 0, 0, FC_LAYOUT_BHSD, 0, 0},

@@ -42,9 +42,9 @@ Test(rule, catches_wrong_lse) { expect_caught(3, "one LSE off by 0.01"); }
 
 /* A GQA decode (one query row, several query heads a KV head) runs as rows of one KV head, and
  * the selector says so, with fixed lengths and with variable ones (one query row a sequence);
- * so do 2 query rows and a variable-length decode with a left window where G is a power of
- * two (by query position, which the CPU backend takes); G = 3, one query head a KV head, or
- * variable lengths with out_copies run as they are. The matrix's decode-*, varlen-fold-* and
+ * so do 2 query rows (G = 4 and G = 3) and a variable-length decode with a left window (by
+ * query position, which the CPU backend takes); one query head a KV head, or variable
+ * lengths with out_copies, run as they are. The matrix's decode-*, varlen-fold-* and
  * q*-gqa* cases check the results. */
 Test(cpu, decode_gqa_runs_as_rows) {
   fc_context *ctx;
@@ -54,7 +54,7 @@ Test(cpu, decode_gqa_runs_as_rows) {
     int64_t Sq, H, Hk;
     const char *want;
   } cases[] = {{1, 8, 2, "[decode: 4 query heads a KV head as rows]"}, {1, 8, 8, NULL},
-               {2, 8, 2, "[rows: 4 query heads a KV head as rows]"},  {2, 6, 2, NULL} /* G = 3 */,
+               {2, 8, 2, "[rows: 4 query heads a KV head as rows]"},  {2, 6, 2, "[rows: 3 query heads a KV head as rows]"},
                {2, 8, 8, NULL}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, 2, cases[i].Sq, cases[i].H, 64);

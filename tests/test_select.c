@@ -466,7 +466,7 @@ Test(select_sm90, varlen_plan_reads_max_seqlen_k) {
 }
 #endif
 
-/* Query heads folded into rows by position (fc_problem.pos_shift, fold_rows() in select.c):
+/* Query heads folded into rows by position (fc_problem.pos_group, fold_rows() in select.c):
  * sm90 runs them on its exact softmax, one row block, at most 16 positions and 64 rows; sm80
  * on its 64-row tile, at most 64 rows. */
 Test(select_sm90, rows_folded_by_position) {
@@ -474,7 +474,7 @@ Test(select_sm90, rows_folded_by_position) {
   char why[256];
   /* B=1, 16 positions of H=8, Hk=2 at 32768 keys: 2 KV heads of 64 rows */
   fc_problem p = sized(FC_DTYPE_BF16, 128, 1, 2, 32768);
-  p.seqlen_q = p.total_q = 64, p.pos_shift = 2;
+  p.seqlen_q = p.total_q = 64, p.pos_group = 4;
   cr_assert(plan90(&p, &H100, &info, why), "%s", why);
   cr_assert(strstr(info.description, "exact softmax, keys split 66 ways"), "%s", info.description);
   cr_assert(plan(&p, &H100, &info, why), "%s", why);
@@ -484,13 +484,13 @@ Test(select_sm90, rows_folded_by_position) {
   cr_assert(strstr(why, "at most 16 positions"), "%s", why);
   cr_assert_not(plan(&p, &H100, &info, why));
   cr_assert(strstr(why, "at most 64 rows"), "%s", why);
-  p.seqlen_q = p.total_q = 128, p.pos_shift = 3; /* 16 positions of 8 rows: 128 rows */
+  p.seqlen_q = p.total_q = 128, p.pos_group = 8; /* 16 positions of 8 rows: 128 rows */
   cr_assert_not(plan90(&p, &H100, &info, why));
   /* A variable-length decode with a left window: G = 4 rows, all position 0, offsets counting
    * rows (fold); a view with offsets that is not such a decode is declined. */
   static const int32_t cu[2] = {0, 1};
   fc_problem d = sized(FC_DTYPE_BF16, 128, 1, 2, 32768);
-  d.cu_seqlens_q = d.cu_seqlens_k = cu, d.total_q = 1, d.seqlen_q = 4, d.fold = 4, d.pos_shift = 2;
+  d.cu_seqlens_q = d.cu_seqlens_k = cu, d.total_q = 1, d.seqlen_q = 4, d.fold = 4, d.pos_group = 4;
   d.window_left = 100;
   cr_assert(plan90(&d, &H100, &info, why), "%s", why);
   cr_assert(strstr(info.description, "exact softmax"), "%s", info.description);
@@ -501,7 +501,7 @@ Test(select_sm90, rows_folded_by_position) {
    * 64 rows, the offsets counting positions (fold = G). Both families take it. */
   static const int32_t cu8[2] = {0, 8};
   fc_problem v = sized(FC_DTYPE_BF16, 128, 1, 2, 32768);
-  v.cu_seqlens_q = v.cu_seqlens_k = cu8, v.total_q = 8, v.seqlen_q = 64, v.fold = 8, v.pos_shift = 3;
+  v.cu_seqlens_q = v.cu_seqlens_k = cu8, v.total_q = 8, v.seqlen_q = 64, v.fold = 8, v.pos_group = 8;
   v.causal = 1, v.window_right = 0;
   cr_assert(plan90(&v, &H100, &info, why), "%s", why);
   cr_assert(strstr(info.description, "exact softmax"), "%s", info.description);
@@ -515,7 +515,7 @@ Test(select_sm90, rows_by_position_misaligned) {
   fc_kernel_info info;
   char why[256];
   fc_problem p = sized(FC_DTYPE_BF16, 128, 1, 2, 32768);
-  p.seqlen_q = p.total_q = 16, p.pos_shift = 2;
+  p.seqlen_q = p.total_q = 16, p.pos_group = 4;
   p.pos_stride[0] = p.pos_stride[1] = 8 * 128;
   cr_assert(plan90(&p, &H100, &info, why), "%s", why);
   p.pos_stride[0] = 8 * 128 + 4;

@@ -236,10 +236,9 @@ typedef struct fc_attn_options {
  * query rows of it: a view through strides whose rows get the arithmetic of their own heads,
  * so a tile reads each K/V head once; the selector's description ends in "[decode: G query
  * heads a KV head as rows]". A GQA launch of 2-16 query rows a sequence (fixed lengths, or
- * cu_seqlens with max_seqlen_q 2-16; G a power of two, G x Sq <= 64, no out_copies), and a
- * variable-length GQA decode with a left window (G a power of two), run the same way, by
- * query position (every family and the CPU backend): "[rows: G query heads a KV head as
- * rows]".
+ * cu_seqlens with max_seqlen_q 2-16; G x Sq <= 64, no out_copies), and a variable-length
+ * GQA decode with a left window, run the same way, by query position (every family and the
+ * CPU backend): "[rows: G query heads a KV head as rows]".
  * A launch of at most 16 query rows a sequence on sm90, or of at most 64 on sm80, that would
  * leave most SMs idle splits its keys over the SMs and merges the pieces in a second kernel
  * (the description says "keys split N ways"); captured into a graph, or with the library's

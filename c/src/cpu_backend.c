@@ -55,10 +55,11 @@ static int scratch_alloc(scratch *w, int64_t d) {
 #endif
 
 /* Visible keys of query row i: [lo, hi], given the per-sequence lengths (rows; a folded
- * launch's masks go by the position, fc_problem.pos_shift). */
+ * launch's masks go by the position, fc_problem.pos_group). */
 static inline void visible(const fc_problem *p, int64_t i, int64_t sq, int64_t sk, int64_t *lo,
                            int64_t *hi) {
-  int64_t diag = (i >> p->pos_shift) + sk - (sq >> p->pos_shift);
+  const int64_t G = p->pos_group > 1 ? p->pos_group : 1;
+  int64_t diag = i / G + sk - sq / G;
   *hi = p->window_right < 0 ? sk - 1 : diag + p->window_right;
   *lo = p->window_left < 0 ? 0 : diag - p->window_left;
   if (*hi > sk - 1) *hi = sk - 1;
@@ -68,7 +69,7 @@ static inline void visible(const fc_problem *p, int64_t i, int64_t sq, int64_t s
 /* Element offset of row r of a (sequence, head) in q (i = 0), out (1) or lse (2), from the
  * sequence's first row; `stride` is that tensor's seq stride. */
 static inline int64_t row_at(const fc_problem *p, int i, int64_t stride, int64_t r) {
-  return fc_row_offset(r, p->pos_shift, p->pos_stride[i], stride);
+  return fc_row_offset(r, p->pos_group, fc_pos_mul(p->pos_group), p->pos_stride[i], stride);
 }
 
 FC_HOT static void run_task(const fc_problem *p, int64_t task, int64_t blocks_per_seq, scratch *w) {

@@ -56,13 +56,13 @@ static int64_t fold_decode(fc_problem *p) {
 }
 
 /* A GQA launch of 2 to 16 query rows a sequence (speculative decoding, short chunks; fixed or
- * variable lengths, max_seqlen_q for the latter) whose G = H / Hk is a power of two and whose
- * G x Sq rows fit 64: query position s of query head j * G + g runs as row s * G + g of KV
+ * variable lengths, max_seqlen_q for the latter) whose G = H / Hk x Sq rows fit 64: query
+ * position s of query head j * G + g runs as row s * G + g of KV
  * head j, so a tile reads each K/V head once for its G query heads. The rows are not one
  * stride apart (a position's G heads are, and positions are the seq stride apart):
- * fc_problem.pos_shift and pos_stride say how, and masks go by the position. With variable
+ * fc_problem.pos_group and pos_stride say how, and masks go by the position. With variable
  * lengths the offsets count positions (offset_stride, the seq strides) and each stands for G
- * rows (fold). Only a family whose planner takes pos_shift runs it (fc_select tries each
+ * rows (fold). Only a family whose planner takes pos_group runs it (fc_select tries each
  * family on this view first, then on the problem as it is). Not with out_copies (their copy
  * loops walk the output by its strides). The same view takes a variable-length GQA decode
  * with a left window (max_seqlen_q = 1, which fold_decode() leaves): its G rows are position
@@ -71,12 +71,10 @@ static int64_t fold_decode(fc_problem *p) {
 static int64_t fold_rows(fc_problem *p) {
   const int64_t G = p->heads_k > 0 ? p->heads / p->heads_k : 1;
   const int varlen_decode = p->cu_seqlens_q && p->seqlen_q == 1 && p->window_left >= 0;
-  if (p->seqlen_q > 16 || (!varlen_decode && p->seqlen_q < 2) || G < 2 || (G & (G - 1)) ||
-      G * p->seqlen_q > 64 || p->seqlen_k < 1 || p->num_out_copies > 0)
+  if (p->seqlen_q > 16 || (!varlen_decode && p->seqlen_q < 2) || G < 2 || G * p->seqlen_q > 64 ||
+      p->seqlen_k < 1 || p->num_out_copies > 0)
     return 1;
-  int shift = 0;
-  while (((int64_t)1 << shift) < G) shift++;
-  p->pos_shift = shift;
+  p->pos_group = G;
   const int64_t seq[3] = {p->q_stride[1], p->o_stride[1], p->lse_stride[1]};
   for (int i = 0; i < 3; i++) p->pos_stride[i] = varlen_decode ? 0 : seq[i]; /* the positions' stride */
   heads_into_rows(p, G);
@@ -98,7 +96,7 @@ fc_status fc_select(fc_context *ctx, fc_problem *p, fc_family requested, fc_kern
                      "family %s was forced, but the context is the CPU backend, which runs only "
                      "family cpu",
                      fc_family_name(requested));
-    use_view = rows_folded > 1; /* the CPU backend takes pos_shift */
+    use_view = rows_folded > 1; /* the CPU backend takes pos_group */
     fc_cpu_plan(ctx, use_view ? &view : p, &chosen);
   } else {
     if (requested == FC_FAMILY_CPU)

@@ -42,12 +42,12 @@ typedef struct fc_problem {
   int64_t fold;
   /* A GQA launch of a few query rows a sequence folded into rows (fold_rows() in select.c;
    * a variable-length decode with a left window has its rows all position 0 and pos_stride
-   * 0): row r of a (sequence, KV head) is query position r >> pos_shift of query head
-   * (r & (2^pos_shift - 1)) of that KV head's G = 2^pos_shift, and lies where
-   * fc_row_offset() puts it, pos_stride[i] the positions' stride in q, out and lse (i = 0,
-   * 1, 2). Masks go by the position; seqlen_q counts rows (G x the positions). pos_shift 0:
-   * every row is its own position (pos_stride then holds the seq strides). */
-  int pos_shift;
+   * 0): row r of a (sequence, KV head) is query position r / G of query head r % G of that
+   * KV head's G = pos_group, and lies where fc_row_offset() puts it, pos_stride[i] the
+   * positions' stride in q, out and lse (i = 0, 1, 2). Masks go by the position; seqlen_q
+   * counts rows (G x the positions). pos_group 0 or 1: every row is its own position
+   * (pos_stride then holds the seq strides). */
+  int64_t pos_group;
   int64_t pos_stride[3];
   /* Extra destinations of the output (fc_attn_options.out_copies), out's strides.          */
   void *out_copies[7];
@@ -62,13 +62,26 @@ typedef struct fc_problem {
 #define FC_HOST_DEVICE
 #endif
 
-/* The one definition of where row r of a (sequence, head) lies, in elements from the
+/* A row's position r / G by a multiply and a shift (G = fc_problem.pos_group): with
+ * mul = fc_pos_mul(G), (r * mul) >> 16 is r / G for 0 <= r <= 1024 and G <= 64 (the folded
+ * launches' rows), and for -1024 <= r < 0 (padding rows of a tile that starts before the
+ * sequence) r / G rounded down, or one below that: masks that stay on the safe side. G = 1
+ * gives r itself for |r| < 2^15. */
+static inline FC_HOST_DEVICE int64_t fc_pos_mul(int64_t group) {
+  return group > 1 ? (65536 + group - 1) / group : 65536;
+}
+
+/* The one definition of where row r >= 0 of a (sequence, head) lies, in elements from the
  * sequence's first row, in a tensor of seq stride `stride`: rows folded by position
- * (pos_shift > 0) are position r >> pos_shift, `pos_stride` apart, of query head
- * r & (2^pos_shift - 1), `stride` apart; otherwise rows are `stride` apart. The CPU backend,
- * the families' kernels and the merge of split pieces all address rows through it. */
-static inline FC_HOST_DEVICE int64_t fc_row_offset(int64_t r, int pos_shift, int64_t pos_stride, int64_t stride) {
-  return pos_shift ? (r >> pos_shift) * pos_stride + (r & (((int64_t)1 << pos_shift) - 1)) * stride : r * stride;
+ * (group = fc_problem.pos_group > 1, mul = fc_pos_mul(group)) are position r / G,
+ * `pos_stride` apart, of query head r % G, `stride` apart; otherwise rows are `stride`
+ * apart. The CPU backend, the families' kernels and the merge of split pieces all address
+ * rows through it. */
+static inline FC_HOST_DEVICE int64_t fc_row_offset(int64_t r, int64_t group, int64_t mul, int64_t pos_stride,
+                                                   int64_t stride) {
+  if (group <= 1) return r * stride;
+  const int64_t at = (r * mul) >> 16;
+  return at * pos_stride + (r - at * group) * stride;
 }
 
 /* How many rows a sequence of `counted` rows by its offsets runs (fc_problem.fold): at most
@@ -76,6 +89,12 @@ static inline FC_HOST_DEVICE int64_t fc_row_offset(int64_t r, int pos_shift, int
  * against the offsets in device memory: what a split piece's record holds), fold rows each. */
 static inline FC_HOST_DEVICE int64_t fc_seq_rows(int64_t counted, int64_t units, int64_t fold) {
   return (counted < units ? counted : units) * fold;
+}
+
+/* Query positions a sequence: seqlen_q counts rows, G of them a position where query heads
+ * are folded into rows by position (pos_group). */
+static inline int64_t fc_problem_positions(const fc_problem *p) {
+  return p->pos_group > 1 ? p->seqlen_q / p->pos_group : p->seqlen_q;
 }
 
 /* What a family's planner knows of the device. */
@@ -99,7 +118,7 @@ static inline const char *fc_problem_misaligned(const fc_problem *p) {
     if (((uintptr_t)p->out_copies[i] & 15u) != 0) return "an out_copies entry";
   if (p->cu_seqlens_q && p->total_q > 1 && (p->offset_stride[0] % 8 || p->offset_stride[1] % 8))
     return p->offset_stride[0] % 8 ? "q" : "out";
-  if (p->pos_shift && (p->pos_stride[0] % 8 || p->pos_stride[1] % 8)) return p->pos_stride[0] % 8 ? "q" : "out";
+  if (p->pos_group > 1 && (p->pos_stride[0] % 8 || p->pos_stride[1] % 8)) return p->pos_stride[0] % 8 ? "q" : "out";
   for (int i = 0; i < 4; i++) {
     if (((uintptr_t)ptr[i] & 15u) != 0) return names[i];
     if ((p->batch > 1 && st[i][0] % 8) || (rows[i] > 1 && st[i][1] % 8) ||

@@ -65,7 +65,7 @@ extern "C" int fc_sm80_plan(const fc_problem *p, const fc_device_caps *caps,
     return 0;
   }
   // Query heads folded into rows by position: the 64-row tile's kernels.
-  if (p->pos_shift && p->seqlen_q > 64) {
+  if (p->pos_group > 1 && p->seqlen_q > 64) {
     snprintf(why, why_len, "query heads folded into rows by position take at most 64 rows");
     return 0;
   }

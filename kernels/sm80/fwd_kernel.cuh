@@ -42,10 +42,10 @@ struct Params {
   // sequence runs at most `units` (seqlen_q / fold: fc_seq_rows()).
   int64_t q_offset_stride, o_offset_stride, lse_offset_stride;
   int fold, units;
-  // Query heads folded into rows by position (fc_problem.pos_shift; the 64-row tile's kernels
-  // only): row r is position r >> pos_shift, these elements apart in q, out and lse, of query
-  // head r & (2^pos_shift - 1), the seq stride apart.
-  int pos_shift;
+  // Query heads folded into rows by position (fc_problem.pos_group, G; the 64-row tile's
+  // kernels only): row r is position r / G, these elements apart in q, out and lse, of query
+  // head r % G, the seq stride apart. pos_mul: fc_pos_mul(G). 1 and 65536 unfolded.
+  int pos_group, pos_mul;
   int64_t q_pos_stride, o_pos_stride, lse_pos_stride;
 };
 
@@ -140,13 +140,13 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   }
   if (m0 >= sq) return;
   // The query position of row r, and row r's offset from its (sequence, head)'s first row in a
-  // tensor of seq stride `stride` and position stride `pos_stride` (Params::pos_shift).
+  // tensor of seq stride `stride` and position stride `pos_stride` (Params::pos_group).
   auto pos = [&](int64_t r) -> int64_t {
-    if constexpr (kByPos) return r >> p.pos_shift;
+    if constexpr (kByPos) return (r * p.pos_mul) >> 16;
     else return r;
   };
   auto row_at = [&](int64_t r, int64_t stride, int64_t pos_stride) -> int64_t {
-    return fc_row_offset(r, kByPos ? p.pos_shift : 0, pos_stride, stride);
+    return fc_row_offset(r, kByPos ? p.pos_group : 1, p.pos_mul, pos_stride, stride);
   };
 
   const T *qg = static_cast<const T *>(p.q) + b * p.q_stride[0] + q0 * p.q_offset_stride + h * p.q_stride[2];
@@ -185,7 +185,7 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
     load_tile<T, BN, D, kThreads>(sK + stage * BN * kPitch, kg, p.k_stride[1], k0 + n0, k0 + sk);
     load_tile<T, BN, D, kThreads>(sV + stage * BN * kPitch, vg, p.v_stride[1], k0 + n0, k0 + sk);
   };
-  if (kByPos && p.pos_shift) {  // rows by position: an address a chunk (Q loads once)
+  if (kByPos && p.pos_group > 1) {  // rows by position: an address a chunk (Q loads once)
     constexpr int kChunksPerRow = D / 8;
 #pragma unroll
     for (int c = threadIdx.x; c < BM * kChunksPerRow; c += kThreads) {

@@ -35,7 +35,8 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks) {
   p.splits = 1, p.part = nullptr;
   p.q_offset_stride = pr->offset_stride[0], p.o_offset_stride = pr->offset_stride[1];
   p.lse_offset_stride = pr->offset_stride[2], p.fold = (int)pr->fold, p.units = (int)(pr->seqlen_q / pr->fold);
-  p.pos_shift = pr->pos_shift, p.q_pos_stride = pr->pos_stride[0], p.o_pos_stride = pr->pos_stride[1];
+  p.pos_group = (int)(pr->pos_group > 1 ? pr->pos_group : 1), p.pos_mul = (int)fc_pos_mul(p.pos_group);
+  p.q_pos_stride = pr->pos_stride[0], p.o_pos_stride = pr->pos_stride[1];
   p.lse_pos_stride = pr->pos_stride[2];
   return p;
 }

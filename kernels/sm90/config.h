@@ -78,7 +78,7 @@ FC_SM90_HD constexpr bool persistent_schedule(int d, long long seqlen_k, bool ma
 }
 // Launches of at most 16 query rows a sequence (decodes: a GQA decode folded into rows by
 // fc_select has G rows; with variable lengths, max_seqlen_q; a GQA launch of 2-16 rows
-// folded by position counts its positions, fc_problem.pos_shift) run the exact softmax (no
+// folded by position counts its positions, fc_problem.pos_group) run the exact softmax (no
 // slack; kMaxSlack below), in a kernel of their own on one CTA per tile, so the other kernels
 // keep their code. Each tile of such a launch is its sequence's only row block, mostly empty
 // rows, so its time is reading K and V (measured: as fast as the lazy kernels); and there
@@ -95,7 +95,7 @@ static_assert(exact_softmax(1, false) && exact_softmax(16, false) && !exact_soft
 // Keys split over the SMs (key_split.h): a launch of the exact softmax (at most 16 query
 // positions a sequence, one row block) may split, with fixed or variable lengths; each
 // piece's record holds the launch's rows (at most 64 where query heads are folded into rows
-// by position: fc_problem.pos_shift).
+// by position: fc_problem.pos_group).
 
 // The grid a problem runs on, for the launch and the selector's report alike:
 // persistent_schedule() and, for a launch with out_copies, copies_persist(); one CTA per tile

@@ -60,7 +60,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
     return 0;
   }
   // Query heads folded into rows by position: the exact softmax's kernels, one row block.
-  if (p->pos_shift && (p->seqlen_q >> p->pos_shift > kExactMaxRows || p->seqlen_q > 64 || p->num_out_copies > 0 ||
+  if (p->pos_group > 1 && (fc_problem_positions(p) > kExactMaxRows || p->seqlen_q > 64 || p->num_out_copies > 0 ||
                        (p->cu_seqlens_q && p->fold < 2))) {
     snprintf(why, why_len, "query heads folded into rows by position take at most %lld positions and 64 rows",
              (long long)kExactMaxRows);
@@ -95,7 +95,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   // The persistent launch falls back to one CTA per tile (less shared memory) when no tile
   // counter is free, so the larger of the two must fit.
   const bool pers = persistent_grid(c, p->seqlen_k, masked(p->window_left, p->window_right), p->num_out_copies > 0,
-                                    p->cu_seqlens_q != nullptr, p->seqlen_q >> p->pos_shift);
+                                    p->cu_seqlens_q != nullptr, fc_problem_positions(p));
   const int smem = smem_bytes(c, pers);
   if (smem > caps->smem_optin) {
     snprintf(why, why_len, "the D=%lld tile needs %d bytes of shared memory, the device allows %d",
@@ -108,7 +108,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   info->stages = c.stages;
   info->persistent = pers;
   const bool split = pers && split_plan(p, c, tiles, tiles < caps->num_sms ? tiles : caps->num_sms) < tiles;
-  const bool exact = exact_softmax(p->seqlen_q >> p->pos_shift, p->num_out_copies > 0);
+  const bool exact = exact_softmax(fc_problem_positions(p), p->num_out_copies > 0);
   // As the launch splits keys (key_splits()), unless no workspace is free or the stream is
   // being captured: it then runs whole tiles.
   const int splits = fc::key_splits(tiles, caps->num_sms, (p->seqlen_k + c.block_n - 1) / c.block_n, exact);
@@ -176,16 +176,17 @@ static CUresult encode_rows(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMa
                 CU_TENSOR_MAP_SWIZZLE_128B, promotion, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
 }
 
-// q with query heads folded into rows by position (fc_problem.pos_shift): a 5-D map, dims
+// q with query heads folded into rows by position (fc_problem.pos_group): a 5-D map, dims
 // innermost first head_dim, the G query heads of a KV head (the folded seq stride apart), the
 // positions (pos_stride[0] apart; with variable lengths all total_q of them, one batch),
-// KV heads, batch; boxes of 64 columns by G heads by block_m / G positions, which land in
-// shared memory as block_m rows r = position x G + head, as the 4-D map's boxes do.
+// KV heads, batch; boxes of 64 columns by G heads by block_m / G positions (rounded down),
+// which land in shared memory as G x (block_m / G) rows r = position x G + head, as the 4-D
+// map's boxes do (q_box_rows() in fwd_launch.cuh).
 static CUresult encode_q_by_position(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap *map, const fc_problem *pr,
                                      int block_m, cuuint64_t (&dims)[5], cuuint64_t (&strides)[4]) {
   const CUtensorMapDataType dt =
       pr->dtype == FC_DTYPE_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  const int64_t G = (int64_t)1 << pr->pos_shift;
+  const int64_t G = pr->pos_group;
   const bool varlen = pr->cu_seqlens_q != nullptr;
   dims[0] = (cuuint64_t)pr->head_dim, dims[1] = (cuuint64_t)G;
   dims[2] = (cuuint64_t)(varlen ? pr->total_q : pr->seqlen_q / G);
@@ -203,7 +204,7 @@ int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap
   PFN_cuTensorMapEncodeTiled_v12000 encode = encoder(err, err_len);
   if (!encode) return (int)CUDA_ERROR_NOT_FOUND;
   // (a windowed variable-length decode's rows are all position 0, pos_stride 0: the 4-D map)
-  const bool by_position = pr->pos_shift && pr->pos_stride[0] != 0;
+  const bool by_position = pr->pos_group > 1 && pr->pos_stride[0] != 0;
   if (by_position) {
     cuuint64_t dims[5], strides[4];
     if (CUresult r = encode_q_by_position(encode, &maps[0], pr, block_m, dims, strides)) {

@@ -92,13 +92,16 @@ struct Params {
   // decode's offsets in their batch dimension (make_tensor_maps()).
   int64_t o_offset_stride, lse_offset_stride;
   int fold, units;
-  // Query heads folded into rows by position (fc_problem.pos_shift; the exact softmax's
-  // kernels only): row r is position r >> pos_shift, pos_stride elements apart, of query head
-  // r & (2^pos_shift - 1), the seq stride apart. q_by_pos: Q comes through a 5-D map (dims
+  // Query heads folded into rows by position (fc_problem.pos_group, G; the exact softmax's
+  // kernels only): row r is position r / G ((r * pos_mul) >> 16, fc_pos_mul()), pos_stride
+  // elements apart, of query head r % G, the seq stride apart; 1 and 65536 unfolded.
+  // q_by_pos: Q comes through a 5-D map (dims
   // column, head in the group, position, KV head, batch; with offsets one batch of all
   // positions) where the positions have a stride (all but a windowed variable-length decode,
   // whose rows are all position 0 and load through the 4-D map).
-  int pos_shift, q_by_pos;
+  // Its boxes hold q_box_rows rows, G x (BM / G), and a tile's rows then start at a
+  // position's first: m0 = sq - q_box_rows (BM otherwise).
+  int pos_group, pos_mul, q_by_pos, q_box_rows;
   int64_t o_pos_stride, lse_pos_stride;
   // Rows a split piece's record holds (key_split_record_floats()): the launch's rows.
   int record_rows;
@@ -261,9 +264,9 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   Smem &s = *reinterpret_cast<Smem *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
 
   // The query position of row r (r itself but where the exact softmax's launch folds query
-  // heads into rows, Params::pos_shift; a row below 0 gets a position below 0).
+  // heads into rows, Params::pos_group; a row below 0 gets a position below 0: fc_pos_mul()).
   auto pos = [&](int r) {
-    if constexpr (EXACT) return r >> p.pos_shift;
+    if constexpr (EXACT) return (r * p.pos_mul) >> 16;
     else return r;
   };
   // One work tile: which rows of which (sequence, head), and the key tiles it visits.
@@ -297,7 +300,7 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     // the first block short: its rows below 0 compute nothing anyone stores, and under a
     // causal mask that block is the lightest, where the last one, which those rows used to
     // pad, is the heaviest (D=64, 192 rows: a third of the heaviest tile at S=2048).
-    w.m0 = w.sq - (p.blocks - m) * BM;
+    w.m0 = w.sq - (p.blocks - m) * (EXACT ? p.q_box_rows : BM);
     // Keys visible to any row of this block: [n_lo, n_hi] (bottom-right aligned diagonal), by
     // the rows' positions (pos()).
     w.diag = w.sk - pos(w.sq), w.m_last = min(w.m0 + BM, w.sq) - 1;
@@ -326,9 +329,13 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     else return w.b * p.o_stride[0] + (int64_t)w.q0 * p.o_stride[1] + w.h * p.o_stride[2];
   };
   // Element offset of row `row` from its sequence's first in out and in lse: rows folded by
-  // position (the exact softmax's, Params::pos_shift) lie in two strides.
-  auto out_row = [&](int row) { return fc_row_offset(row, EXACT ? p.pos_shift : 0, p.o_pos_stride, p.o_stride[1]); };
-  auto lse_row = [&](int row) { return fc_row_offset(row, EXACT ? p.pos_shift : 0, p.lse_pos_stride, p.lse_stride[1]); };
+  // position (the exact softmax's, Params::pos_group) lie in two strides.
+  auto out_row = [&](int row) {
+    return fc_row_offset(row, EXACT ? p.pos_group : 1, p.pos_mul, p.o_pos_stride, p.o_stride[1]);
+  };
+  auto lse_row = [&](int row) {
+    return fc_row_offset(row, EXACT ? p.pos_group : 1, p.pos_mul, p.lse_pos_stride, p.lse_stride[1]);
+  };
   auto lse_at = [&](const Tile &w, int row) {
     if constexpr (VARLEN) return (int64_t)w.q0 * p.lse_offset_stride + lse_row(row) + w.h * p.lse_stride[2];
     else if constexpr (EXACT) return w.b * p.lse_stride[0] + lse_row(row) + w.h * p.lse_stride[2];  // q0 = 0
@@ -438,11 +445,11 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     // Tensor coordinates (dims innermost first): column, row, head, batch. Varlen tensors are
     // one batch of total rows, and the sequence's offset moves the row.
     auto load_q = [&](const Tile &w) {
-      mbar_expect_tx(&s.q_full, BM * D * (int)sizeof(T));
+      mbar_expect_tx(&s.q_full, (EXACT ? p.q_box_rows : BM) * D * (int)sizeof(T));
 #pragma unroll
       for (int c = 0; c < kCols; c++)
         if (EXACT && p.q_by_pos)  // map dims: column, head in the group, position, KV head, batch
-          tma_load_5d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, 0, w.q0 + (w.m0 >> p.pos_shift), w.h,
+          tma_load_5d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, 0, w.q0 + pos(w.sq) - p.q_box_rows / p.pos_group, w.h,
                       p.cu_q ? 0 : w.b);
         else
           tma_load_4d(s.q + c * BM * 64, &tm_q, &s.q_full, c * 64, map_row(w, w.m0), w.h, map_batch(w));

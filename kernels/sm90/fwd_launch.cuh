@@ -105,9 +105,11 @@ inline Params make_params(const fc_problem *pr, int64_t row_blocks, unsigned int
   p.splits = 1, p.part = nullptr;
   p.o_offset_stride = pr->offset_stride[1], p.lse_offset_stride = pr->offset_stride[2];
   p.fold = (int)pr->fold, p.units = (int)(pr->seqlen_q / pr->fold);
-  p.pos_shift = pr->pos_shift, p.q_by_pos = pr->pos_shift && pr->pos_stride[0] != 0;
+  p.pos_group = (int)(pr->pos_group > 1 ? pr->pos_group : 1), p.pos_mul = (int)fc_pos_mul(p.pos_group);
+  p.q_by_pos = p.pos_group > 1 && pr->pos_stride[0] != 0;
   p.o_pos_stride = pr->pos_stride[1], p.lse_pos_stride = pr->pos_stride[2];
   p.record_rows = (int)pr->seqlen_q;
+  p.q_box_rows = 0;  // the launch sets it (it knows the tile)
   return p;
 }
 
@@ -142,7 +144,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   constexpr bool kCanPersist = persistent_config(D, NARROW);
   const bool copies = pr->num_out_copies > 0;
   bool persistent = kCanPersist && persistent_grid(C, pr->seqlen_k, masked(pr->window_left, pr->window_right), copies,
-                                                   pr->cu_seqlens_q != nullptr, pr->seqlen_q >> pr->pos_shift);
+                                                   pr->cu_seqlens_q != nullptr, fc_problem_positions(pr));
   const int64_t row_blocks = (pr->seqlen_q + BM - 1) / BM, tiles = row_blocks * pr->heads * pr->batch;
   if (tiles == 0) return 0;
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
@@ -151,7 +153,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   dim3 grid((unsigned)row_blocks, (unsigned)pr->heads, (unsigned)pr->batch);
   cudaError_t e = cudaSuccess;
   int device = 0, sms = 0;
-  const bool exact = exact_softmax(pr->seqlen_q >> pr->pos_shift, copies);
+  const bool exact = exact_softmax(fc_problem_positions(pr), copies);
   bool capturing = false;
   if ((persistent || exact) && (e = launch_site(st, &device, &sms, &capturing, err, err_len)) != cudaSuccess) return (int)e;
   if (persistent) persistent = !capturing && acquire_tile_counter(device, st, &counter, &busy);
@@ -181,6 +183,8 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   // One CTA per SM (the tile needs all of one), never more than tiles.
   if (persistent) grid = dim3((unsigned)(tiles < sms ? tiles : sms));
   Params params = make_params(pr, row_blocks, counter, busy);
+  // Q by position comes in boxes of whole positions: G x (BM / G) rows (BM where G divides it).
+  params.q_box_rows = params.q_by_pos ? BM / params.pos_group * params.pos_group : BM;
   params.o_tma = persistent && out_maps;
   if (copies) params.lead = lead_tiles(pr, params, BM, C.block_n);
   params.splits = splits, params.part = part;
