@@ -146,7 +146,7 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
     else return r;
   };
   auto row_at = [&](int64_t r, int64_t stride, int64_t pos_stride) -> int64_t {
-    return fc_row_offset(r, kByPos ? p.pos_group : 1, p.pos_mul, pos_stride, stride);
+    return fc_row_offset(r, kByPos ? p.pos_group : 1, kByPos ? p.pos_mul : 65536, pos_stride, stride);
   };
 
   const T *qg = static_cast<const T *>(p.q) + b * p.q_stride[0] + q0 * p.q_offset_stride + h * p.q_stride[2];

@@ -99,12 +99,14 @@ struct Params {
   // column, head in the group, position, KV head, batch; with offsets one batch of all
   // positions) where the positions have a stride (all but a windowed variable-length decode,
   // whose rows are all position 0 and load through the 4-D map).
-  // Its boxes hold q_box_rows rows, G x (BM / G), and a tile's rows then start at a
-  // position's first: m0 = sq - q_box_rows (BM otherwise).
-  int pos_group, pos_mul, q_by_pos, q_box_rows;
+  int pos_group, q_by_pos;
   int64_t o_pos_stride, lse_pos_stride;
   // Rows a split piece's record holds (key_split_record_floats()): the launch's rows.
   int record_rows;
+  // (Last, so that the other kernels' parameters keep their offsets.) fc_pos_mul(pos_group);
+  // and the rows of a Q box by position, G x (BM / G): a tile's rows then start at a
+  // position's first, m0 = sq - q_box_rows (BM otherwise).
+  int pos_mul, q_box_rows;
 };
 
 // The tensor maps of the copies (out_copies, out's layout; make_out_map) for the persistent
@@ -300,7 +302,9 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     // the first block short: its rows below 0 compute nothing anyone stores, and under a
     // causal mask that block is the lightest, where the last one, which those rows used to
     // pad, is the heaviest (D=64, 192 rows: a third of the heaviest tile at S=2048).
-    w.m0 = w.sq - (p.blocks - m) * (EXACT ? p.q_box_rows : BM);
+    // (The exact softmax's Q by position comes in boxes of whole positions, q_box_rows.)
+    if constexpr (EXACT) w.m0 = w.sq - (p.blocks - m) * p.q_box_rows;
+    else w.m0 = w.sq - (p.blocks - m) * BM;
     // Keys visible to any row of this block: [n_lo, n_hi] (bottom-right aligned diagonal), by
     // the rows' positions (pos()).
     w.diag = w.sk - pos(w.sq), w.m_last = min(w.m0 + BM, w.sq) - 1;
@@ -331,10 +335,10 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
   // Element offset of row `row` from its sequence's first in out and in lse: rows folded by
   // position (the exact softmax's, Params::pos_group) lie in two strides.
   auto out_row = [&](int row) {
-    return fc_row_offset(row, EXACT ? p.pos_group : 1, p.pos_mul, p.o_pos_stride, p.o_stride[1]);
+    return fc_row_offset(row, EXACT ? p.pos_group : 1, EXACT ? p.pos_mul : 65536, p.o_pos_stride, p.o_stride[1]);
   };
   auto lse_row = [&](int row) {
-    return fc_row_offset(row, EXACT ? p.pos_group : 1, p.pos_mul, p.lse_pos_stride, p.lse_stride[1]);
+    return fc_row_offset(row, EXACT ? p.pos_group : 1, EXACT ? p.pos_mul : 65536, p.lse_pos_stride, p.lse_stride[1]);
   };
   auto lse_at = [&](const Tile &w, int row) {
     if constexpr (VARLEN) return (int64_t)w.q0 * p.lse_offset_stride + lse_row(row) + w.h * p.lse_stride[2];
@@ -445,7 +449,8 @@ __global__ void __launch_bounds__(128 * (C + 1), 1)
     // Tensor coordinates (dims innermost first): column, row, head, batch. Varlen tensors are
     // one batch of total rows, and the sequence's offset moves the row.
     auto load_q = [&](const Tile &w) {
-      mbar_expect_tx(&s.q_full, (EXACT ? p.q_box_rows : BM) * D * (int)sizeof(T));
+      if constexpr (EXACT) mbar_expect_tx(&s.q_full, p.q_box_rows * D * (int)sizeof(T));
+      else mbar_expect_tx(&s.q_full, BM * D * (int)sizeof(T));
 #pragma unroll
       for (int c = 0; c < kCols; c++)
         if (EXACT && p.q_by_pos)  // map dims: column, head in the group, position, KV head, batch
