@@ -486,6 +486,15 @@ Test(select_sm90, rows_folded_by_position) {
   cr_assert(strstr(why, "at most 64 rows"), "%s", why);
   p.seqlen_q = p.total_q = 128, p.pos_group = 8; /* 16 positions of 8 rows: 128 rows */
   cr_assert_not(plan90(&p, &H100, &info, why));
+  /* G = 7 (not a power of two): 9 positions, 63 rows; G = 3: 16 positions (48 rows), not 17 */
+  p.seqlen_q = p.total_q = 63, p.pos_group = 7;
+  cr_assert(plan90(&p, &H100, &info, why), "%s", why);
+  cr_assert(plan(&p, &H100, &info, why), "%s", why);
+  p.seqlen_q = p.total_q = 48, p.pos_group = 3;
+  cr_assert(plan90(&p, &H100, &info, why), "%s", why);
+  p.seqlen_q = p.total_q = 51;
+  cr_assert_not(plan90(&p, &H100, &info, why));
+  cr_assert(strstr(why, "at most 16 positions"), "%s", why);
   /* A variable-length decode with a left window: G = 4 rows, all position 0, offsets counting
    * rows (fold); a view with offsets that is not such a decode is declined. */
   static const int32_t cu[2] = {0, 1};

@@ -29,8 +29,8 @@ namespace fc {
 // rows start at cu_q[b] (clamped to total_q as the kernels clamp them) times o_off and l_off
 // elements, a counted row stands for `fold` rows of which a sequence has at most `units`
 // (fc_seq_rows()), and the CTAs of rows past the sequence's length leave at once. Rows folded
-// by position (fc_problem.pos_group) lie where fc_row_offset() puts them, with o_pos (l_pos
-// in lse) as the position stride.
+// by position (fc_problem.pos_group, `group`; `mul` = fc_pos_mul(group)) lie where
+// fc_row_offset() puts them, with o_pos (l_pos in lse) as the position stride.
 constexpr int kMergeThreads = 512;
 static_assert(kMaxKeySplits <= kMergeThreads, "merge_key_splits() weighs a piece a thread");
 
@@ -38,7 +38,7 @@ template <typename T, int D>
 static __global__ void __launch_bounds__(kMergeThreads)
     merge_key_splits(const float *part, int splits, int heads, int rows, T *out, int64_t os0, int64_t os1,
                      int64_t os2, float *lse, int64_t ls0, int64_t ls1, int64_t ls2, const int32_t *cu_q,
-                     int64_t total_q, int64_t o_off, int64_t l_off, int fold, int units, int group, int64_t o_pos,
+                     int64_t total_q, int64_t o_off, int64_t l_off, int fold, int units, int group, int mul, int64_t o_pos,
                      int64_t l_pos) {
   constexpr int kGroups = kMergeThreads / D;  // D = 96 or 192 leaves the last threads without a column
   __shared__ float weight[kMaxKeySplits];
@@ -83,11 +83,11 @@ static __global__ void __launch_bounds__(kMergeThreads)
   for (int i = 0; i < kMergeThreads / 32; i++) sum += red[i];
   for (int i = 1; i < kGroups; i++) a += acc[i][d];
   const float y = sum > 0.f ? a / sum : a;
-  const int64_t o = b * os0 + q0 * o_off + fc_row_offset(row, group, fc_pos_mul(group), o_pos, os1) + h * os2 + d;
+  const int64_t o = b * os0 + q0 * o_off + fc_row_offset(row, group, mul, o_pos, os1) + h * os2 + d;
   if constexpr (std::is_same_v<T, __half>) out[o] = __float2half_rn(y);
   else out[o] = __float2bfloat16_rn(y);
   if (lse && d == 0)
-    lse[b * ls0 + q0 * l_off + fc_row_offset(row, group, fc_pos_mul(group), l_pos, ls1) + h * ls2] = none ? mx : mx + logf(sum);
+    lse[b * ls0 + q0 * l_off + fc_row_offset(row, group, mul, l_pos, ls1) + h * ls2] = none ? mx : mx + logf(sum);
 }
 
 // Enqueues the merge of `splits` pieces of `rows`-row records into pr->out (and pr->lse) on
@@ -100,7 +100,8 @@ static cudaError_t launch_merge_key_splits(const fc_problem *pr, const float *pa
                                         pr->o_stride[0], pr->o_stride[1], pr->o_stride[2], pr->lse,
                                         pr->lse_stride[0], pr->lse_stride[1], pr->lse_stride[2],
                                         pr->cu_seqlens_q, pr->total_q, pr->offset_stride[1],
-                                        pr->offset_stride[2], (int)pr->fold, (int)(pr->seqlen_q / pr->fold), (int)pr->pos_group, pr->pos_stride[1],
+                                        pr->offset_stride[2], (int)pr->fold, (int)(pr->seqlen_q / pr->fold),
+                                        (int)pr->pos_group, (int)fc_pos_mul(pr->pos_group), pr->pos_stride[1],
                                         pr->pos_stride[2]);
   return cudaGetLastError();
 }
