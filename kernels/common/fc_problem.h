@@ -80,7 +80,7 @@ static inline FC_HOST_DEVICE int64_t fc_pos_mul(int64_t group) {
 static inline FC_HOST_DEVICE int64_t fc_row_offset(int64_t r, int64_t group, int64_t mul, int64_t pos_stride,
                                                    int64_t stride) {
   if (group <= 1) return r * stride;
-  const int64_t at = (r * mul) >> 16;
+  const int64_t at = ((int32_t)r * (int32_t)mul) >> 16; /* |r| <= 1024: 32 bits hold it */
   return at * pos_stride + (r - at * group) * stride;
 }
 

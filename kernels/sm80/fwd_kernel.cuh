@@ -142,7 +142,7 @@ __global__ void __launch_bounds__(BM / (16 * MT) * 32, FC_SM80_MIN_BLOCKS) fwd_k
   // The query position of row r, and row r's offset from its (sequence, head)'s first row in a
   // tensor of seq stride `stride` and position stride `pos_stride` (Params::pos_group).
   auto pos = [&](int64_t r) -> int64_t {
-    if constexpr (kByPos) return (r * p.pos_mul) >> 16;
+    if constexpr (kByPos) return p.pos_group > 1 ? ((int)r * p.pos_mul) >> 16 : r;
     else return r;
   };
   auto row_at = [&](int64_t r, int64_t stride, int64_t pos_stride) -> int64_t {
