@@ -56,10 +56,10 @@ static int64_t fold_decode(fc_problem *p) {
 }
 
 /* A GQA launch of 2 to 16 query rows a sequence (speculative decoding, short chunks; fixed or
- * variable lengths, max_seqlen_q for the latter) whose G = H / Hk x Sq rows fit 64: query
- * position s of query head j * G + g runs as row s * G + g of KV
- * head j, so a tile reads each K/V head once for its G query heads. The rows are not one
- * stride apart (a position's G heads are, and positions are the seq stride apart):
+ * variable lengths, max_seqlen_q for the latter) whose G x Sq rows fit 64 (G = H / Hk, any
+ * G): query position s of query head j * G + g runs as row s * G + g of KV head j, so a
+ * tile reads each K/V head once for its G query heads. The rows are not one stride apart (a
+ * position's G heads are, and positions are the seq stride apart):
  * fc_problem.pos_group and pos_stride say how, and masks go by the position. With variable
  * lengths the offsets count positions (offset_stride, the seq strides) and each stands for G
  * rows (fold). Only a family whose planner takes pos_group runs it (fc_select tries each
