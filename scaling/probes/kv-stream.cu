@@ -1,0 +1,210 @@
+// How fast can the GPU stream a GQA decode's K and V, and how fast through sm90's TMA ring?
+//
+// A probe, not part of the library. On one H200 the folded decode (B x H=32, Hk=8, 8192 keys,
+// D=128) reads its K and V at 4.0-4.14 TB/s where cuDNN reads them at 4.47; halving the
+// products changed nothing (scaling/results/history/session-27933b9/, call 2), so the stream
+// itself is in question. This reads the same tensors, K and V of B x 8192 x 8 x 128 bf16 in
+// BSHD (a key's 256 bytes of one KV head, 2 KB apart), in three ways, and prints each one's
+// median TB/s over `reps` runs (CUDA events):
+//   ld-flat        every 16 bytes of K and V by plain loads, grid-stride (reads alone);
+//   ld-rows        one CTA a (sequence, KV head) as the decode's tiles: its 8192 keys' 256
+//                  bytes of K and V by plain 16-byte loads, 4 a thread in flight;
+//   tma S R        one CTA a (sequence, KV head): one thread issues K and V boxes of R keys x
+//                  64 columns (two a tensor) into a ring of S stages, as the sm90 kernel does,
+//                  and 4 warps wait for each stage and release it, no arithmetic; as many
+//                  CTAs an SM as the shared memory holds (printed).
+// Build (from the repository root):
+//   nvcc -O2 -std=c++17 -arch=sm_90a -Ic/include scaling/probes/kv-stream.cu -o build/kv-stream
+// Run: build/kv-stream [batch] [reps]
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_runtime.h>
+
+#include "probe.h"
+#include "../../kernels/common/ptx_sm90.cuh"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+namespace {
+
+constexpr int kKeys = 8192, kHeads = 8, kDim = 128, kRowBytes = kDim * 2;
+
+// A value the loads feed, stored only where it can never match, so no load is dropped.
+__device__ __forceinline__ void keep(uint32_t acc, uint32_t *sink) {
+  if (acc == 0x9e3779b9u) sink[threadIdx.x] = acc;
+}
+
+__global__ void ld_flat(const uint4 *k, const uint4 *v, size_t n, uint32_t *sink) {
+  uint32_t acc = 0;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    const uint4 a = __ldcs(k + i), b = __ldcs(v + i);
+    acc ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w;
+  }
+  keep(acc, sink);
+}
+
+// blockIdx.x = b * kHeads + hk; 256 threads: 16 keys of 16 lanes each a step, 4 steps unrolled.
+__global__ void __launch_bounds__(256) ld_rows(const uint4 *k, const uint4 *v, uint32_t *sink) {
+  const int b = blockIdx.x / kHeads, hk = blockIdx.x % kHeads;
+  const int lane16 = threadIdx.x % 16, key0 = threadIdx.x / 16;
+  const size_t row_stride = (size_t)kHeads * kRowBytes / 16;  // in uint4
+  const size_t base = (size_t)b * kKeys * row_stride + (size_t)hk * kRowBytes / 16 + lane16;
+  uint32_t acc = 0;
+  for (int s = key0; s < kKeys; s += 64) {
+    uint4 a[4], c[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) a[j] = __ldcs(k + base + (size_t)(s + 16 * j) * row_stride);
+#pragma unroll
+    for (int j = 0; j < 4; j++) c[j] = __ldcs(v + base + (size_t)(s + 16 * j) * row_stride);
+#pragma unroll
+    for (int j = 0; j < 4; j++) acc ^= a[j].x ^ a[j].w ^ c[j].y ^ c[j].z;
+  }
+  keep(acc, sink);
+}
+
+// 160 threads: warp 0 lane 0 produces, warps 1-4 consume. Dynamic shared memory: the ring of
+// S stages of K and V (R x 256 bytes each), 1024-byte aligned, then the barriers.
+__global__ void __launch_bounds__(160) tma_ring(const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv,
+                                                int stages, int rows, uint32_t *sink) {
+  extern __shared__ unsigned char raw[];
+  unsigned char *ring = raw + ((1024 - (fc::smem_addr(raw) & 1023)) & 1023);
+  const int tile_bytes = rows * kRowBytes;  // one tensor's tile
+  uint64_t *full = reinterpret_cast<uint64_t *>(ring + (size_t)stages * 2 * tile_bytes);
+  uint64_t *empty = full + stages;
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < stages; i++) fc::mbar_init(&full[i], 1), fc::mbar_init(&empty[i], 4);
+    fc::mbar_init_fence();
+  }
+  __syncthreads();
+  const int b = blockIdx.x / kHeads, hk = blockIdx.x % kHeads;
+  const int tiles = (kKeys + rows - 1) / rows;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (warp == 0) {
+    if (lane != 0) return;
+    fc::tma_prefetch_map(&tk);
+    fc::tma_prefetch_map(&tv);
+    for (int it = 0; it < tiles; it++) {
+      const int st = it % stages;
+      if (it >= stages) fc::mbar_wait(&empty[st], ((it / stages) & 1) ^ 1);
+      fc::mbar_expect_tx(&full[st], 2 * tile_bytes);
+      unsigned char *kt = ring + (size_t)st * 2 * tile_bytes, *vt = kt + tile_bytes;
+      for (int c = 0; c < 2; c++) fc::tma_load_4d(kt + c * rows * 128, &tk, &full[st], c * 64, it * rows, hk, b);
+      for (int c = 0; c < 2; c++) fc::tma_load_4d(vt + c * rows * 128, &tv, &full[st], c * 64, it * rows, hk, b);
+    }
+    return;
+  }
+  uint32_t acc = 0;
+  for (int it = 0; it < tiles; it++) {
+    const int st = it % stages;
+    fc::mbar_wait(&full[st], (it / stages) & 1);
+    acc ^= reinterpret_cast<const uint32_t *>(ring + (size_t)st * 2 * tile_bytes)[threadIdx.x];
+    __syncwarp();
+    if (lane == 0) fc::mbar_arrive(&empty[st]);
+  }
+  keep(acc, sink);
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 encoder() {
+  void *fn = nullptr;
+  cudaDriverEntryPointQueryResult q;
+  CK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q));
+  if (q != cudaDriverEntryPointSuccess || !fn) {
+    fprintf(stderr, "no cuTensorMapEncodeTiled\n");
+    exit(1);
+  }
+  return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+}
+
+// The library's map of K or V: dims head_dim, keys, heads, batch; boxes of 64 x rows, 128-byte swizzle.
+CUtensorMap kv_map(void *ptr, int batch, int rows) {
+  CUtensorMap m;
+  cuuint64_t dims[4] = {kDim, kKeys, kHeads, (cuuint64_t)batch};
+  cuuint64_t strides[3] = {(cuuint64_t)kHeads * kRowBytes, kRowBytes, (cuuint64_t)kKeys * kHeads * kRowBytes};
+  cuuint32_t box[4] = {64, (cuuint32_t)rows, 1, 1}, es[4] = {1, 1, 1, 1};
+  CUresult r = encoder()(&m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, ptr, dims, strides, box, es,
+                         CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    fprintf(stderr, "cuTensorMapEncodeTiled: CUresult %d (rows %d)\n", (int)r, rows);
+    exit(1);
+  }
+  return m;
+}
+
+template <typename F> double median_tbps(F launch, double bytes, int reps) {
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  for (int i = 0; i < 2; i++) launch();
+  CK(cudaGetLastError());
+  std::vector<double> t;
+  for (int i = 0; i < reps; i++) {
+    CK(cudaEventRecord(a));
+    launch();
+    CK(cudaEventRecord(b));
+    CK(cudaEventSynchronize(b));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms);
+  }
+  CK(cudaGetLastError());
+  std::sort(t.begin(), t.end());
+  CK(cudaEventDestroy(a));
+  CK(cudaEventDestroy(b));
+  return bytes / (t[t.size() / 2] * 1e-3) / 1e12;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  const int batch = argc > 1 ? atoi(argv[1]) : 64, reps = argc > 2 ? atoi(argv[2]) : 20;
+  if (batch < 1 || batch > 256 || reps < 1) {
+    fprintf(stderr, "usage: kv-stream [batch 1..256] [reps >= 1]\n");
+    return 2;
+  }
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  const size_t tensor = (size_t)batch * kKeys * kHeads * kRowBytes;
+  const double bytes = 2.0 * (double)tensor;
+  void *k = nullptr, *v = nullptr;
+  uint32_t *sink = nullptr;
+  CK(cudaMalloc(&k, tensor));
+  CK(cudaMalloc(&v, tensor));
+  CK(cudaMalloc(&sink, 1024 * sizeof(uint32_t)));
+  CK(cudaMemset(k, 1, tensor));
+  CK(cudaMemset(v, 2, tensor));
+  printf("# %s, %d SMs; K and V of B=%d x %d keys x %d KV heads x D=%d bf16 (%.2f GB read), median of %d\n",
+         prop.name, prop.multiProcessorCount, batch, kKeys, kHeads, kDim, bytes / 1e9, reps);
+  printf("%-16s %8s %8s\n", "mode", "TB/s", "CTAs/SM");
+  const int ctas = batch * kHeads;
+  const size_t n16 = tensor / 16;
+  printf("%-16s %8.3f %8s\n", "ld-flat",
+         median_tbps([&] { ld_flat<<<prop.multiProcessorCount * 8, 256>>>((const uint4 *)k, (const uint4 *)v, n16, sink); },
+                     bytes, reps),
+         "8");
+  int occ = 0;
+  CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, ld_rows, 256, 0));
+  printf("%-16s %8.3f %8d\n", "ld-rows",
+         median_tbps([&] { ld_rows<<<ctas, 256>>>((const uint4 *)k, (const uint4 *)v, sink); }, bytes, reps), occ);
+  const int rings[][2] = {{2, 176}, {2, 128}, {3, 128}, {4, 128}, {2, 64}, {4, 64}, {6, 64}, {8, 64}, {4, 32}, {8, 32}};
+  for (const auto &cfg : rings) {
+    const int stages = cfg[0], rows = cfg[1];
+    const int smem = stages * 2 * rows * kRowBytes + 2 * stages * 8 + 1024;
+    if (smem > (int)prop.sharedMemPerBlockOptin) continue;
+    CK(cudaFuncSetAttribute(tma_ring, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, tma_ring, 160, smem));
+    const CUtensorMap tk = kv_map(k, batch, rows), tv = kv_map(v, batch, rows);
+    char name[32];
+    snprintf(name, sizeof name, "tma %d x %d", stages, rows);
+    printf("%-16s %8.3f %8d\n", name,
+           median_tbps([&] { tma_ring<<<ctas, 160, smem>>>(tk, tv, stages, rows, sink); }, bytes, reps), occ);
+  }
+  CK(cudaFree(k));
+  CK(cudaFree(v));
+  CK(cudaFree(sink));
+  return 0;
+}
