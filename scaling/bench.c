@@ -7,6 +7,9 @@
  *   flashcore-bench --inputs normal      time on inputs of variance 1 (default: uniform in [-1, 1))
  *   flashcore-bench --varlen             each shape as one variable-length batch of B equal
  *                                        sequences (cu_seqlens), the same rows as B x S
+ *   flashcore-bench --layout bhsd        q, k, v and out as [B, H, S, D] memory (each head's rows
+ *                                        contiguous, as PyTorch's SDPA peers take them) seen
+ *                                        through strides; default bshd
  *
  * Each shape is first checked against the float64 reference (sampled rows for big shapes)
  * by the rule of VALIDATION.md, then timed: GPU with CUDA events around each call, warm-up
@@ -79,6 +82,19 @@ static int normal_inputs;
  * cu_seqlens every S rows), the same memory as the fixed-length layout, so that the two
  * time the same work. */
 static int varlen_mode;
+
+/* --layout: the memory of q, k, v and out, BSHD (dense [B, S, H, D], the default) or BHSD
+ * (dense [B, H, S, D] through strides, the layout scaling/sdpa_peers.py gives PyTorch). A
+ * memory-bound shape reads its K and V differently in each: a KV head's keys 256 bytes
+ * (D=128) every H x D elements, or all in one run. */
+static fc_layout layout_mode = FC_LAYOUT_BSHD;
+
+/* A view of `data` as [batch, seq, heads, head_dim] in the chosen layout. */
+static fc_tensor view(void *data, fc_dtype dt, int64_t batch, int64_t seq, int64_t heads, int64_t d) {
+  fc_tensor t = fc_tensor_bshd(data, dt, batch, seq, heads, d);
+  if (layout_mode == FC_LAYOUT_BHSD) t.stride[1] = d, t.stride[2] = seq * d;
+  return t;
+}
 
 /* Offsets of B sequences of sq query and sk key rows, in ctx's memory: cu_q (B + 1 entries)
  * then cu_k. NULL on failure. */
@@ -184,10 +200,10 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
     int i = (it + warm) % sets;
     /* varlen: batch 1 of B * S rows, the same memory */
     const int64_t nb = varlen_mode ? 1 : s->B, rq = varlen_mode ? s->B * s->Sq : s->Sq, rk = varlen_mode ? s->B * s->Sk : s->Sk;
-    fc_tensor tq = fc_tensor_bshd(q[i], dt, nb, rq, s->H, s->D);
-    fc_tensor tk = fc_tensor_bshd(k[i], dt, nb, rk, s->Hk, s->D);
-    fc_tensor tv = fc_tensor_bshd(v[i], dt, nb, rk, s->Hk, s->D);
-    fc_tensor to = fc_tensor_bshd(out[i], dt, nb, rq, s->H, s->D);
+    fc_tensor tq = view(q[i], dt, nb, rq, s->H, s->D);
+    fc_tensor tk = view(k[i], dt, nb, rk, s->Hk, s->D);
+    fc_tensor tv = view(v[i], dt, nb, rk, s->Hk, s->D);
+    fc_tensor to = view(out[i], dt, nb, rq, s->H, s->D);
     if (it == -warm) {
       fc_kernel_info info = FC_KERNEL_INFO_INIT;
       if (fc_select_kernel(ctx, &tq, &tk, &tv, &to, NULL, &o, &info) == FC_SUCCESS) {
@@ -278,8 +294,8 @@ static int standard_grid(shape *g) {
 static void usage(void) {
   fprintf(stderr, "usage: flashcore-bench [--device cpu|N] [--family auto|sm80|sm89|sm90|cpu] "
                   "[--grid default|standard] [--shape B,H,Hk,Sq,Sk,D,causal]... [--dtype bf16|f16|f32] "
-                  "[--reps N] [--threads N] [--inputs uniform|normal] [--varlen] [--window-left N] [--json FILE] "
-                  "[--no-check]\n");
+                  "[--reps N] [--threads N] [--inputs uniform|normal] [--varlen] [--layout bshd|bhsd] "
+                  "[--window-left N] [--json FILE] [--no-check]\n");
 }
 
 int main(int argc, char **argv) {
@@ -321,6 +337,10 @@ int main(int argc, char **argv) {
       if (!*val || *end || w < 0) { fprintf(stderr, "--window-left %s: use a key count of 0 or more\n", val); return 2; }
       window_left = w;
     }
+    else if (!strcmp(a, "--layout")) {
+      if (strcmp(val, "bshd") && strcmp(val, "bhsd")) { fprintf(stderr, "--layout %s: use bshd or bhsd\n", val); return 2; }
+      layout_mode = strcmp(val, "bhsd") ? FC_LAYOUT_BSHD : FC_LAYOUT_BHSD;
+    }
     else if (!strcmp(a, "--json")) json = val;
     else if (!strcmp(a, "--grid")) grid = val;
     else if (!strcmp(a, "--inputs")) {
@@ -359,9 +379,10 @@ int main(int argc, char **argv) {
 #endif
   char window[48] = "";
   if (window_left >= 0) snprintf(window, sizeof window, ", left window %lld", (long long)window_left);
-  printf("# flashcore %s on %s, %s, family %s, median of %d, %s inputs%s%s\n", fc_version_string(), devname,
+  printf("# flashcore %s on %s, %s, family %s, median of %d, %s inputs%s%s%s\n", fc_version_string(), devname,
          dt == FC_DTYPE_BF16 ? "bf16" : dt == FC_DTYPE_F16 ? "f16" : "f32", fc_family_name(fam), reps,
-         normal_inputs ? "normal" : "uniform", varlen_mode ? ", variable-length batches" : "", window);
+         normal_inputs ? "normal" : "uniform", varlen_mode ? ", variable-length batches" : "", window,
+         layout_mode == FC_LAYOUT_BHSD ? ", BHSD memory" : "");
   printf("%6s %4s %4s %7s %7s %4s %6s %10s %9s %9s  %s\n", "B", "H", "Hk", "Sq", "Sk", "D",
          "causal", "time(ms)", "TFLOP/s", "GB/s", "check");
   row *rows = calloc((size_t)nshapes, sizeof(row));
@@ -379,6 +400,7 @@ int main(int argc, char **argv) {
     c.window_left = window_left;
     c.with_lse = 1;
     c.sample_rows = 256;
+    c.layout = layout_mode;
     int32_t *lens = varlen_mode ? malloc(2 * (size_t)s->B * sizeof(int32_t)) : NULL;
     if (varlen_mode && !lens) {
       fprintf(stderr, "--varlen: out of host memory for shape %d\n", i);
@@ -419,9 +441,9 @@ int main(int argc, char **argv) {
     time_t t = time(NULL);
     char date[16];
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&t));
-    fprintf(f, "{\"device\": \"%s\", \"commit\": \"%s\", \"date\": \"%s\", \"flashcore\": \"%s\", \"inputs\": \"%s\", \"varlen\": %s, \"window_left\": %lld,\n \"rows\": [\n",
+    fprintf(f, "{\"device\": \"%s\", \"commit\": \"%s\", \"date\": \"%s\", \"flashcore\": \"%s\", \"inputs\": \"%s\", \"varlen\": %s, \"window_left\": %lld, \"layout\": \"%s\",\n \"rows\": [\n",
             devname, commit ? commit : "unknown", date, fc_version_string(), normal_inputs ? "normal" : "uniform",
-            varlen_mode ? "true" : "false", (long long)window_left);
+            varlen_mode ? "true" : "false", (long long)window_left, layout_mode == FC_LAYOUT_BHSD ? "bhsd" : "bshd");
     for (int i = 0; i < nshapes; i++) {
       const row *r = &rows[i];
       fprintf(f, "  {\"family\": \"%s\", \"dtype\": \"%s\", \"B\": %lld, \"H\": %lld, \"Hk\": %lld, \"Sq\": %lld, "
