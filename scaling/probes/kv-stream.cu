@@ -9,10 +9,16 @@
 //   ld-flat        every 16 bytes of K and V by plain loads, grid-stride (reads alone);
 //   ld-rows        one CTA a (sequence, KV head) as the decode's tiles: its 8192 keys' 256
 //                  bytes of K and V by plain 16-byte loads, 4 a thread in flight;
+//   ld-heads       the same over BHSD memory (a KV head's keys one contiguous run, as
+//                  scaling/sdpa_peers.py gives PyTorch);
 //   tma S R        one CTA a (sequence, KV head): one thread issues K and V boxes of R keys x
 //                  64 columns (two a tensor) into a ring of S stages, as the sm90 kernel does,
 //                  and 4 warps wait for each stage and release it, no arithmetic; as many
-//                  CTAs an SM as the shared memory holds (printed).
+//                  CTAs an SM as the shared memory holds (printed);
+//   tma-bhsd S R   the same over BHSD memory;
+//   tma-ef S R     the same (BSHD) with an L2 evict-first hint on every copy;
+//   tma/P S R      P CTAs a (sequence, KV head), each streaming 8192 / P of its keys.
+// (scaling/results/history/session-27933b9/, call 5, ran the first four kinds of ring on an H200.)
 // Build (from the repository root):
 //   nvcc -O2 -std=c++17 -arch=sm_90a -Ic/include scaling/probes/kv-stream.cu -o build/kv-stream
 // Run: build/kv-stream [batch] [reps]
@@ -66,10 +72,39 @@ __global__ void __launch_bounds__(256) ld_rows(const uint4 *k, const uint4 *v, u
   keep(acc, sink);
 }
 
+// ld_rows over BHSD memory: a head's 8192 keys are 2 MB in one run.
+__global__ void __launch_bounds__(256) ld_heads(const uint4 *k, const uint4 *v, uint32_t *sink) {
+  const size_t base = (size_t)blockIdx.x * kKeys * kRowBytes / 16;  // blockIdx.x = b * kHeads + hk
+  const size_t n = (size_t)kKeys * kRowBytes / 16;
+  uint32_t acc = 0;
+  for (size_t i = threadIdx.x; i < n; i += 4 * 256) {
+    uint4 a[4], c[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) a[j] = __ldcs(k + base + i + 256 * j);
+#pragma unroll
+    for (int j = 0; j < 4; j++) c[j] = __ldcs(v + base + i + 256 * j);
+#pragma unroll
+    for (int j = 0; j < 4; j++) acc ^= a[j].x ^ a[j].w ^ c[j].y ^ c[j].z;
+  }
+  keep(acc, sink);
+}
+
+// tma_load_4d with an L2 cache policy (createpolicy's 64-bit value).
+__device__ __forceinline__ void tma_load_4d_hint(void *dst, const void *map, uint64_t *bar, int c0, int c1, int c2,
+                                                 int c3, uint64_t policy) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.L2::cache_hint"
+      " [%0], [%1, {%3, %4, %5, %6}], [%2], %7;\n" ::"r"(fc::smem_addr(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(fc::smem_addr(bar)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "l"(policy)
+      : "memory");
+}
+
 // 160 threads: warp 0 lane 0 produces, warps 1-4 consume. Dynamic shared memory: the ring of
-// S stages of K and V (R x 256 bytes each), 1024-byte aligned, then the barriers.
+// S stages of K and V (R x 256 bytes each), 1024-byte aligned, then the barriers. `parts` CTAs
+// share a (sequence, KV head), blockIdx.x = (b * kHeads + hk) * parts + part, each streaming
+// kKeys / parts keys; evict_first: every copy carries an L2 evict-first policy.
 __global__ void __launch_bounds__(160) tma_ring(const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv,
-                                                int stages, int rows, uint32_t *sink) {
+                                                int stages, int rows, int parts, int evict_first, uint32_t *sink) {
   extern __shared__ unsigned char raw[];
   unsigned char *ring = raw + ((1024 - (fc::smem_addr(raw) & 1023)) & 1023);
   const int tile_bytes = rows * kRowBytes;  // one tensor's tile
@@ -80,20 +115,32 @@ __global__ void __launch_bounds__(160) tma_ring(const __grid_constant__ CUtensor
     fc::mbar_init_fence();
   }
   __syncthreads();
-  const int b = blockIdx.x / kHeads, hk = blockIdx.x % kHeads;
-  const int tiles = (kKeys + rows - 1) / rows;
+  const int pair = blockIdx.x / parts, part = blockIdx.x % parts;
+  const int b = pair / kHeads, hk = pair % kHeads;
+  const int keys = kKeys / parts, first = part * keys;
+  const int tiles = (keys + rows - 1) / rows;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   if (warp == 0) {
     if (lane != 0) return;
     fc::tma_prefetch_map(&tk);
     fc::tma_prefetch_map(&tv);
+    uint64_t policy = 0;
+    if (evict_first) asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
     for (int it = 0; it < tiles; it++) {
       const int st = it % stages;
       if (it >= stages) fc::mbar_wait(&empty[st], ((it / stages) & 1) ^ 1);
       fc::mbar_expect_tx(&full[st], 2 * tile_bytes);
       unsigned char *kt = ring + (size_t)st * 2 * tile_bytes, *vt = kt + tile_bytes;
-      for (int c = 0; c < 2; c++) fc::tma_load_4d(kt + c * rows * 128, &tk, &full[st], c * 64, it * rows, hk, b);
-      for (int c = 0; c < 2; c++) fc::tma_load_4d(vt + c * rows * 128, &tv, &full[st], c * 64, it * rows, hk, b);
+      const int row = first + it * rows;
+      for (int c = 0; c < 2; c++) {
+        if (evict_first) {
+          tma_load_4d_hint(kt + c * rows * 128, &tk, &full[st], c * 64, row, hk, b, policy);
+          tma_load_4d_hint(vt + c * rows * 128, &tv, &full[st], c * 64, row, hk, b, policy);
+        } else {
+          fc::tma_load_4d(kt + c * rows * 128, &tk, &full[st], c * 64, row, hk, b);
+          fc::tma_load_4d(vt + c * rows * 128, &tv, &full[st], c * 64, row, hk, b);
+        }
+      }
     }
     return;
   }
@@ -119,11 +166,13 @@ PFN_cuTensorMapEncodeTiled_v12000 encoder() {
   return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
 }
 
-// The library's map of K or V: dims head_dim, keys, heads, batch; boxes of 64 x rows, 128-byte swizzle.
-CUtensorMap kv_map(void *ptr, int batch, int rows) {
+// The library's map of K or V: dims head_dim, keys, heads, batch; boxes of 64 x rows, 128-byte
+// swizzle. bhsd: the tensor is [batch, heads, keys, head_dim] memory.
+CUtensorMap kv_map(void *ptr, int batch, int rows, bool bhsd) {
   CUtensorMap m;
   cuuint64_t dims[4] = {kDim, kKeys, kHeads, (cuuint64_t)batch};
   cuuint64_t strides[3] = {(cuuint64_t)kHeads * kRowBytes, kRowBytes, (cuuint64_t)kKeys * kHeads * kRowBytes};
+  if (bhsd) strides[0] = kRowBytes, strides[1] = (cuuint64_t)kKeys * kRowBytes;
   cuuint32_t box[4] = {64, (cuuint32_t)rows, 1, 1}, es[4] = {1, 1, 1, 1};
   CUresult r = encoder()(&m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, ptr, dims, strides, box, es,
                          CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
@@ -190,18 +239,27 @@ int main(int argc, char **argv) {
   CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, ld_rows, 256, 0));
   printf("%-16s %8.3f %8d\n", "ld-rows",
          median_tbps([&] { ld_rows<<<ctas, 256>>>((const uint4 *)k, (const uint4 *)v, sink); }, bytes, reps), occ);
-  const int rings[][2] = {{2, 176}, {2, 128}, {3, 128}, {4, 128}, {2, 64}, {4, 64}, {6, 64}, {8, 64}, {4, 32}, {8, 32}};
+  CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, ld_heads, 256, 0));
+  printf("%-16s %8.3f %8d\n", "ld-heads",
+         median_tbps([&] { ld_heads<<<ctas, 256>>>((const uint4 *)k, (const uint4 *)v, sink); }, bytes, reps), occ);
+  // stages, keys a tile, CTAs a (sequence, KV head), BHSD memory, evict-first
+  const int rings[][5] = {{2, 176, 1, 0, 0}, {2, 128, 1, 0, 0}, {3, 128, 1, 0, 0}, {4, 128, 1, 0, 0}, {2, 64, 1, 0, 0},
+                          {4, 64, 1, 0, 0},  {6, 64, 1, 0, 0},  {8, 64, 1, 0, 0},  {4, 32, 1, 0, 0},  {8, 32, 1, 0, 0},
+                          {2, 176, 1, 1, 0}, {4, 64, 1, 1, 0},  {2, 176, 1, 0, 1}, {4, 64, 1, 0, 1},  {2, 64, 2, 0, 0},
+                          {2, 64, 4, 0, 0},  {3, 32, 4, 0, 0},  {2, 64, 4, 1, 0}};
   for (const auto &cfg : rings) {
-    const int stages = cfg[0], rows = cfg[1];
+    const int stages = cfg[0], rows = cfg[1], parts = cfg[2], bhsd = cfg[3], ef = cfg[4];
     const int smem = stages * 2 * rows * kRowBytes + 2 * stages * 8 + 1024;
     if (smem > (int)prop.sharedMemPerBlockOptin) continue;
     CK(cudaFuncSetAttribute(tma_ring, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, tma_ring, 160, smem));
-    const CUtensorMap tk = kv_map(k, batch, rows), tv = kv_map(v, batch, rows);
-    char name[32];
-    snprintf(name, sizeof name, "tma %d x %d", stages, rows);
+    const CUtensorMap tk = kv_map(k, batch, rows, bhsd), tv = kv_map(v, batch, rows, bhsd);
+    char name[32], split[8] = "";
+    if (parts > 1) snprintf(split, sizeof split, "/%d", parts);
+    snprintf(name, sizeof name, "tma%s%s%s %d x %d", bhsd ? "-bhsd" : "", ef ? "-ef" : "", split, stages, rows);
     printf("%-16s %8.3f %8d\n", name,
-           median_tbps([&] { tma_ring<<<ctas, 160, smem>>>(tk, tv, stages, rows, sink); }, bytes, reps), occ);
+           median_tbps([&] { tma_ring<<<ctas * parts, 160, smem>>>(tk, tv, stages, rows, parts, ef, sink); }, bytes, reps),
+           occ);
   }
   CK(cudaFree(k));
   CK(cudaFree(v));
