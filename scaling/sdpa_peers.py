@@ -3,7 +3,13 @@
 EFFICIENT_ATTENTION backends on the shapes of a flashcore-bench JSON, on the same GPU in the
 same run, measure the bf16 matmul and copy ceilings, and write the merged results file.
 
-    python3 scaling/sdpa_peers.py bench.json scaling/results/fwd-grid-sm80-h100.json
+    python3 scaling/sdpa_peers.py bench.json scaling/results/fwd-grid-sm80-h100.json [--peer-layout bshd]
+
+The peers' q, k and v are BHSD memory (torch.randn(B, H, S, D), each head's rows one run) unless
+--peer-layout bshd gives them [B, S, H, D] memory seen as [B, H, S, D] through a transpose, the
+layout flashcore-bench uses by default (its --layout bhsd gives flashcore the peers' one). For a
+memory-bound decode the layout decides how K and V are read (scaling/probes/kv-stream.cu). The
+output records it as "peer_layout".
 
 Timing: CUDA events around each call, 3 warm-ups, median of 20, input sets rotated so that
 they do not sit in L2 (the same rule flashcore-bench follows). Where a call takes under
@@ -63,17 +69,20 @@ def ceilings():
     return {"matmul_bf16_tflops": round(mm, 1), "copy_tbps": round(bw, 3)}
 
 
-def peer_times(r):
+def peer_times(r, layout="bhsd"):
     B, H, Hk, Sq, Sk, D = r["B"], r["H"], r["Hk"], r["Sq"], r["Sk"], r["D"]
     dt = torch.bfloat16 if r["dtype"] == "bf16" else torch.float16
     per_set = 2 * (B * H * Sq * D + 2 * B * Hk * Sk * D)
     nsets = max(1, min(8, math.ceil(120e6 / per_set)))
+
+    def tensor(heads, rows):  # [B, heads, rows, D] in the chosen memory layout
+        if layout == "bshd":
+            return torch.randn(B, rows, heads, D, device="cuda", dtype=dt).transpose(1, 2)
+        return torch.randn(B, heads, rows, D, device="cuda", dtype=dt)
+
     sets = []
     for _ in range(nsets):
-        q = torch.randn(B, H, Sq, D, device="cuda", dtype=dt)
-        k = torch.randn(B, Hk, Sk, D, device="cuda", dtype=dt)
-        v = torch.randn(B, Hk, Sk, D, device="cuda", dtype=dt)
-        sets.append((q, k, v))
+        sets.append((tensor(H, Sq), tensor(Hk, Sk), tensor(Hk, Sk)))
     out = {}
     if r["causal"] and Sq != Sk:
         # PyTorch's is_causal aligns the diagonal top-left (query i sees keys 0..i); flashcore's
@@ -97,8 +106,17 @@ def peer_times(r):
 
 
 def main():
-    src, dst = sys.argv[1], sys.argv[2]
+    args = sys.argv[1:]
+    layout = "bhsd"
+    if "--peer-layout" in args:
+        i = args.index("--peer-layout")
+        layout = args[i + 1] if i + 1 < len(args) else ""
+        del args[i:i + 2]
+    if len(args) != 2 or layout not in ("bhsd", "bshd"):
+        sys.exit("usage: sdpa_peers.py BENCH.json OUT.json [--peer-layout bhsd|bshd]")
+    src, dst = args
     res = json.load(open(src))
+    res["peer_layout"] = layout
     res["ceilings"] = ceilings()
     res["peer_software"] = {"torch": torch.__version__, "cudnn": torch.backends.cudnn.version()}
     print(f"# {res['device']}: matmul {res['ceilings']['matmul_bf16_tflops']} TFLOP/s, "
@@ -106,7 +124,7 @@ def main():
     print(f"{'B':>3} {'H':>3} {'Hk':>3} {'Sq':>6} {'Sk':>6} {'D':>4} {'c':>1} {'fc ms':>8} {'TF/s':>6} "
           f"{'%mm':>4} {'flash':>7} {'cudnn':>7} {'effic':>7} {'x/fa2':>6} {'x/cudnn':>7}")
     for r in res["rows"]:
-        r["peers"] = peer_times(r)
+        r["peers"] = peer_times(r, layout)
         r["ceiling_fraction"] = round(r["tflops"] / res["ceilings"]["matmul_bf16_tflops"], 3)
         for name in BACKENDS:
             p = r["peers"][name]
