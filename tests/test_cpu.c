@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cases.h"
@@ -46,6 +47,28 @@ Test(rule, catches_wrong_lse) { expect_caught(3, "one LSE off by 0.01"); }
  * query position, which the CPU backend takes); one query head a KV head, or variable
  * lengths with out_copies, run as they are. The matrix's decode-*, varlen-fold-* and
  * q*-gqa* cases check the results. */
+/* The benchmark's timing fill in parts (4 or more threads, each jumping the generator to its
+ * part's start) gives the values and final state of one pass: here one pass is made of calls
+ * below the parallel size, each carrying the state on. Uniform bf16 and normal f16. */
+Test(harness, parallel_timing_fill_is_one_pass) {
+  const size_t n = ((size_t)1 << 22) + 12345, step = 1000;
+  for (int normal = 0; normal <= 1; normal++) {
+    const fc_dtype dt = normal ? FC_DTYPE_F16 : FC_DTYPE_BF16;
+    uint16_t *a = malloc(n * 2), *b = malloc(n * 2);
+    cr_assert(a && b);
+    uint64_t sa = 1234567u | 1u, sb = sa;
+    (normal ? fc_fill_timing_normal : fc_fill_timing)(a, dt, n, &sa);
+    for (size_t i = 0; i < n; i += step)
+      (normal ? fc_fill_timing_normal : fc_fill_timing)(b + i, dt, n - i < step ? n - i : step, &sb);
+    size_t first_diff = n;
+    for (size_t i = 0; i < n && first_diff == n; i++)
+      if (a[i] != b[i]) first_diff = i;
+    cr_expect_eq(first_diff, n, "normal %d: first difference at element %zu of %zu", normal, first_diff, n);
+    cr_expect_eq(sa, sb, "normal %d: final states differ", normal);
+    free(a), free(b);
+  }
+}
+
 Test(cpu, decode_gqa_runs_as_rows) {
   fc_context *ctx;
   cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &ctx), FC_SUCCESS);

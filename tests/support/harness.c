@@ -4,10 +4,12 @@
 #include "../../c/src/convert.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef FC_WITH_CUDA
 #include <cuda_runtime_api.h>
@@ -102,14 +104,86 @@ static fc_tensor tensor_of(const view *v, void *data, fc_dtype dt) {
 }
 
 /* xorshift64 draws: uniform in [-1, 1) from the top 24 bits, or normal from all 64. */
-static void fill_timing(void *buf, fc_dtype dt, size_t n, uint64_t *state, int normal) {
-  uint64_t x = *state ? *state : 1;
-  for (size_t i = 0; i < n; i++) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    fc_store(buf, (int)dt, (int64_t)i,
-             normal ? (float)irwin_hall4(x) : (float)((x >> 40) * (1.0 / 8388608.0)) - 1.0f);
+static uint64_t xorshift_step(uint64_t x) {
+  x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+  return x;
+}
+/* Elements [begin, end) of the fill from x, the state before element begin's draw; returns
+ * the state after element end - 1's. */
+static uint64_t fill_range(void *buf, fc_dtype dt, size_t begin, size_t end, uint64_t x, int normal) {
+  for (size_t i = begin; i < end; i++) {
+    x = xorshift_step(x);
+    fc_store(buf, (int)dt, (int64_t)i, normal ? (float)irwin_hall4(x) : (float)((x >> 40) * (1.0 / 8388608.0)) - 1.0f);
   }
-  *state = x;
+  return x;
+}
+
+/* The step is linear over GF(2), x -> M x for a 64 x 64 bit matrix (col[j]: the image of bit
+ * j), so the state n draws on is M^n x: a thread can start its part of a fill where one pass
+ * would have reached, and the values are the same bit for bit. */
+typedef struct gf2_matrix {
+  uint64_t col[64];
+} gf2_matrix;
+static uint64_t gf2_apply(const gf2_matrix *a, uint64_t x) {
+  uint64_t r = 0;
+  for (int j = 0; x; j++, x >>= 1)
+    if (x & 1) r ^= a->col[j];
+  return r;
+}
+static uint64_t xorshift_jump(uint64_t x, uint64_t n) {
+  gf2_matrix p; /* M^(2^k) at step k */
+  for (int j = 0; j < 64; j++) p.col[j] = xorshift_step(1ull << j);
+  while (n) {
+    if (n & 1) x = gf2_apply(&p, x);
+    n >>= 1;
+    if (n) {
+      gf2_matrix q;
+      for (int j = 0; j < 64; j++) q.col[j] = gf2_apply(&p, p.col[j]);
+      p = q;
+    }
+  }
+  return x;
+}
+
+typedef struct fill_job {
+  void *buf;
+  fc_dtype dt;
+  size_t begin, end;
+  uint64_t x;
+  int normal;
+} fill_job;
+static void *fill_job_run(void *arg) {
+  fill_job *j = arg;
+  fill_range(j->buf, j->dt, j->begin, j->end, j->x, j->normal);
+  return NULL;
+}
+
+/* Fills of 4M values or more run in 4 to 32 parts, one thread each (at least 4, so that the
+ * jumps are exercised on any machine; tests/test_cpu.c compares them with one pass): the
+ * benchmark's decode inputs (2.2e9 values at B=132) took 7 s in one pass, and a device call's
+ * A/B spent most of its time there. */
+#define FC_FILL_PARALLEL_FROM ((size_t)1 << 22)
+static void fill_timing(void *buf, fc_dtype dt, size_t n, uint64_t *state, int normal) {
+  const uint64_t x = *state ? *state : 1;
+  if (n < FC_FILL_PARALLEL_FROM) {
+    *state = fill_range(buf, dt, 0, n, x, normal);
+    return;
+  }
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  const int parts = cores > 32 ? 32 : cores < 4 ? 4 : (int)cores;
+  fill_job jobs[32];
+  pthread_t tid[32];
+  int started[32] = {0};
+  const size_t chunk = (n + (size_t)parts - 1) / (size_t)parts;
+  for (int t = 0; t < parts; t++) {
+    const size_t begin = (size_t)t * chunk < n ? (size_t)t * chunk : n, end = begin + chunk < n ? begin + chunk : n;
+    jobs[t] = (fill_job){buf, dt, begin, end, xorshift_jump(x, begin), normal};
+    started[t] = pthread_create(&tid[t], NULL, fill_job_run, &jobs[t]) == 0;
+    if (!started[t]) fill_job_run(&jobs[t]); /* no thread: this part here */
+  }
+  for (int t = 0; t < parts; t++)
+    if (started[t]) pthread_join(tid[t], NULL);
+  *state = xorshift_jump(x, n);
 }
 void fc_fill_timing(void *buf, fc_dtype dt, size_t n, uint64_t *state) { fill_timing(buf, dt, n, state, 0); }
 void fc_fill_timing_normal(void *buf, fc_dtype dt, size_t n, uint64_t *state) { fill_timing(buf, dt, n, state, 1); }
