@@ -41,12 +41,6 @@ Test(rule, catches_unwritten_element) { expect_caught(1, "an unwritten element")
 Test(rule, catches_wrong_element) { expect_caught(2, "one element off by 0.02"); }
 Test(rule, catches_wrong_lse) { expect_caught(3, "one LSE off by 0.01"); }
 
-/* A GQA decode (one query row, several query heads a KV head) runs as rows of one KV head, and
- * the selector says so, with fixed lengths and with variable ones (one query row a sequence);
- * so do 2 query rows (G = 4 and G = 3) and a variable-length decode with a left window (by
- * query position, which the CPU backend takes); one query head a KV head, or variable
- * lengths with out_copies, run as they are. The matrix's decode-*, varlen-fold-* and
- * q*-gqa* cases check the results. */
 /* The benchmark's timing fill in parts (4 or more threads, each jumping the generator to its
  * part's start) gives the values and final state of one pass: here one pass is made of calls
  * below the parallel size, each carrying the state on. Uniform bf16 and normal f16. */
@@ -69,6 +63,12 @@ Test(harness, parallel_timing_fill_is_one_pass) {
   }
 }
 
+/* A GQA decode (one query row, several query heads a KV head) runs as rows of one KV head, and
+ * the selector says so, with fixed lengths and with variable ones (one query row a sequence);
+ * so do 2 query rows (G = 4 and G = 3) and a variable-length decode with a left window (by
+ * query position, which the CPU backend takes); one query head a KV head, or variable
+ * lengths with out_copies, run as they are. The matrix's decode-*, varlen-fold-* and
+ * q*-gqa* cases check the results. */
 Test(cpu, decode_gqa_runs_as_rows) {
   fc_context *ctx;
   cr_assert_eq(fc_context_create(FC_DEVICE_CPU, &ctx), FC_SUCCESS);
