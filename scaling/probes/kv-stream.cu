@@ -17,7 +17,11 @@
 //                  CTAs an SM as the shared memory holds (printed);
 //   tma-bhsd S R   the same over BHSD memory;
 //   tma-ef S R     the same (BSHD) with an L2 evict-first hint on every copy;
-//   tma/P S R      P CTAs a (sequence, KV head), each streaming 8192 / P of its keys.
+//   tma/P S R      P CTAs a (sequence, KV head), each streaming 8192 / P of its keys;
+//   tma-pN, -p128  the maps' L2 promotion none or 128 bytes (the library's K/V maps: 256);
+//   tma-w S R      one box of R keys x 128 columns a tensor (no swizzle) instead of two;
+//   bulk-bhsd S R  BHSD memory by one plain bulk copy (cp.async.bulk, no tensor map) of R x 256
+//                  contiguous bytes a tensor and tile.
 // (scaling/results/history/session-27933b9/, call 5, ran the first four kinds of ring on an H200.)
 // Build (from the repository root):
 //   nvcc -O2 -std=c++17 -arch=sm_90a -Ic/include scaling/probes/kv-stream.cu -o build/kv-stream
@@ -99,12 +103,23 @@ __device__ __forceinline__ void tma_load_4d_hint(void *dst, const void *map, uin
       : "memory");
 }
 
+// A plain bulk copy of `bytes` contiguous bytes into shared memory, completing on `bar`.
+__device__ __forceinline__ void bulk_load(void *dst, const void *src, uint32_t bytes, uint64_t *bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                   fc::smem_addr(dst)),
+               "l"(src), "r"(bytes), "r"(fc::smem_addr(bar))
+               : "memory");
+}
+
 // 160 threads: warp 0 lane 0 produces, warps 1-4 consume. Dynamic shared memory: the ring of
 // S stages of K and V (R x 256 bytes each), 1024-byte aligned, then the barriers. `parts` CTAs
 // share a (sequence, KV head), blockIdx.x = (b * kHeads + hk) * parts + part, each streaming
-// kKeys / parts keys; evict_first: every copy carries an L2 evict-first policy.
+// kKeys / parts keys; evict_first: every copy carries an L2 evict-first policy; boxes: copies a
+// tensor and tile (2: 64 columns each, 1: all 128); k_flat, v_flat: when set, BHSD memory read by
+// plain bulk copies instead of the maps.
 __global__ void __launch_bounds__(160) tma_ring(const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv,
-                                                int stages, int rows, int parts, int evict_first, uint32_t *sink) {
+                                                int stages, int rows, int parts, int evict_first, int boxes,
+                                                const unsigned char *k_flat, const unsigned char *v_flat, uint32_t *sink) {
   extern __shared__ unsigned char raw[];
   unsigned char *ring = raw + ((1024 - (fc::smem_addr(raw) & 1023)) & 1023);
   const int tile_bytes = rows * kRowBytes;  // one tensor's tile
@@ -132,6 +147,17 @@ __global__ void __launch_bounds__(160) tma_ring(const __grid_constant__ CUtensor
       fc::mbar_expect_tx(&full[st], 2 * tile_bytes);
       unsigned char *kt = ring + (size_t)st * 2 * tile_bytes, *vt = kt + tile_bytes;
       const int row = first + it * rows;
+      if (k_flat) {
+        const size_t off = ((size_t)pair * kKeys + row) * kRowBytes;
+        bulk_load(kt, k_flat + off, tile_bytes, &full[st]);
+        bulk_load(vt, v_flat + off, tile_bytes, &full[st]);
+        continue;
+      }
+      if (boxes == 1) {
+        fc::tma_load_4d(kt, &tk, &full[st], 0, row, hk, b);
+        fc::tma_load_4d(vt, &tv, &full[st], 0, row, hk, b);
+        continue;
+      }
       for (int c = 0; c < 2; c++) {
         if (evict_first) {
           tma_load_4d_hint(kt + c * rows * 128, &tk, &full[st], c * 64, row, hk, b, policy);
@@ -167,19 +193,21 @@ PFN_cuTensorMapEncodeTiled_v12000 encoder() {
 }
 
 // The library's map of K or V: dims head_dim, keys, heads, batch; boxes of 64 x rows, 128-byte
-// swizzle. bhsd: the tensor is [batch, heads, keys, head_dim] memory.
-CUtensorMap kv_map(void *ptr, int batch, int rows, bool bhsd) {
+// swizzle. bhsd: the tensor is [batch, heads, keys, head_dim] memory; promo: the L2 promotion;
+// wide: boxes of all 128 columns, no swizzle.
+// A map the driver refuses is reported and left zero (its mode is then skipped).
+CUtensorMap kv_map(void *ptr, int batch, int rows, bool bhsd, CUtensorMapL2promotion promo, bool wide, bool *ok) {
   CUtensorMap m;
   cuuint64_t dims[4] = {kDim, kKeys, kHeads, (cuuint64_t)batch};
   cuuint64_t strides[3] = {(cuuint64_t)kHeads * kRowBytes, kRowBytes, (cuuint64_t)kKeys * kHeads * kRowBytes};
   if (bhsd) strides[0] = kRowBytes, strides[1] = (cuuint64_t)kKeys * kRowBytes;
-  cuuint32_t box[4] = {64, (cuuint32_t)rows, 1, 1}, es[4] = {1, 1, 1, 1};
+  cuuint32_t box[4] = {wide ? 128u : 64u, (cuuint32_t)rows, 1, 1}, es[4] = {1, 1, 1, 1};
   CUresult r = encoder()(&m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, ptr, dims, strides, box, es,
-                         CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+                         CU_TENSOR_MAP_INTERLEAVE_NONE, wide ? CU_TENSOR_MAP_SWIZZLE_NONE : CU_TENSOR_MAP_SWIZZLE_128B,
+                         promo, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) {
-    fprintf(stderr, "cuTensorMapEncodeTiled: CUresult %d (rows %d)\n", (int)r, rows);
-    exit(1);
+    fprintf(stderr, "cuTensorMapEncodeTiled: CUresult %d (rows %d%s)\n", (int)r, rows, wide ? ", wide" : "");
+    *ok = false;
   }
   return m;
 }
@@ -228,37 +256,50 @@ int main(int argc, char **argv) {
   CK(cudaMemset(v, 2, tensor));
   printf("# %s, %d SMs; K and V of B=%d x %d keys x %d KV heads x D=%d bf16 (%.2f GB read), median of %d\n",
          prop.name, prop.multiProcessorCount, batch, kKeys, kHeads, kDim, bytes / 1e9, reps);
-  printf("%-16s %8s %8s\n", "mode", "TB/s", "CTAs/SM");
+  printf("%-20s %8s %8s\n", "mode", "TB/s", "CTAs/SM");
   const int ctas = batch * kHeads;
   const size_t n16 = tensor / 16;
-  printf("%-16s %8.3f %8s\n", "ld-flat",
+  printf("%-20s %8.3f %8s\n", "ld-flat",
          median_tbps([&] { ld_flat<<<prop.multiProcessorCount * 8, 256>>>((const uint4 *)k, (const uint4 *)v, n16, sink); },
                      bytes, reps),
          "8");
   int occ = 0;
   CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, ld_rows, 256, 0));
-  printf("%-16s %8.3f %8d\n", "ld-rows",
+  printf("%-20s %8.3f %8d\n", "ld-rows",
          median_tbps([&] { ld_rows<<<ctas, 256>>>((const uint4 *)k, (const uint4 *)v, sink); }, bytes, reps), occ);
   CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, ld_heads, 256, 0));
-  printf("%-16s %8.3f %8d\n", "ld-heads",
+  printf("%-20s %8.3f %8d\n", "ld-heads",
          median_tbps([&] { ld_heads<<<ctas, 256>>>((const uint4 *)k, (const uint4 *)v, sink); }, bytes, reps), occ);
-  // stages, keys a tile, CTAs a (sequence, KV head), BHSD memory, evict-first
-  const int rings[][5] = {{2, 176, 1, 0, 0}, {2, 128, 1, 0, 0}, {3, 128, 1, 0, 0}, {4, 128, 1, 0, 0}, {2, 64, 1, 0, 0},
-                          {4, 64, 1, 0, 0},  {6, 64, 1, 0, 0},  {8, 64, 1, 0, 0},  {4, 32, 1, 0, 0},  {8, 32, 1, 0, 0},
-                          {2, 176, 1, 1, 0}, {4, 64, 1, 1, 0},  {2, 176, 1, 0, 1}, {4, 64, 1, 0, 1},  {2, 64, 2, 0, 0},
-                          {2, 64, 4, 0, 0},  {3, 32, 4, 0, 0},  {2, 64, 4, 1, 0}};
+  // stages, keys a tile, CTAs a (sequence, KV head), BHSD memory, evict-first, L2 promotion
+  // (0: 256 bytes, 1: none, 2: 128 bytes), kind (0: two swizzled boxes, 1: one wide box, 2: bulk)
+  const int rings[][7] = {{2, 176, 1, 0, 0, 0, 0}, {2, 128, 1, 0, 0, 0, 0}, {3, 128, 1, 0, 0, 0, 0}, {4, 128, 1, 0, 0, 0, 0},
+                          {2, 64, 1, 0, 0, 0, 0},  {4, 64, 1, 0, 0, 0, 0},  {6, 64, 1, 0, 0, 0, 0},  {8, 64, 1, 0, 0, 0, 0},
+                          {4, 32, 1, 0, 0, 0, 0},  {8, 32, 1, 0, 0, 0, 0},  {2, 176, 1, 1, 0, 0, 0}, {4, 64, 1, 1, 0, 0, 0},
+                          {2, 176, 1, 0, 1, 0, 0}, {4, 64, 1, 0, 1, 0, 0},  {2, 64, 2, 0, 0, 0, 0},  {2, 64, 4, 0, 0, 0, 0},
+                          {3, 32, 4, 0, 0, 0, 0},  {2, 64, 4, 1, 0, 0, 0},  {2, 176, 1, 0, 0, 1, 0}, {2, 176, 1, 0, 0, 2, 0},
+                          {4, 64, 1, 0, 0, 1, 0},  {2, 176, 1, 1, 0, 1, 0}, {2, 176, 1, 0, 0, 0, 1}, {4, 64, 1, 0, 0, 0, 1},
+                          {2, 176, 1, 1, 0, 0, 2}, {4, 64, 1, 1, 0, 0, 2},  {8, 32, 1, 1, 0, 0, 2},  {2, 64, 4, 1, 0, 0, 2}};
+  const CUtensorMapL2promotion promos[3] = {CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                                            CU_TENSOR_MAP_L2_PROMOTION_L2_128B};
+  const char *promo_names[3] = {"", "-pN", "-p128"};
   for (const auto &cfg : rings) {
-    const int stages = cfg[0], rows = cfg[1], parts = cfg[2], bhsd = cfg[3], ef = cfg[4];
+    const int stages = cfg[0], rows = cfg[1], parts = cfg[2], bhsd = cfg[3], ef = cfg[4], promo = cfg[5], kind = cfg[6];
     const int smem = stages * 2 * rows * kRowBytes + 2 * stages * 8 + 1024;
     if (smem > (int)prop.sharedMemPerBlockOptin) continue;
     CK(cudaFuncSetAttribute(tma_ring, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, tma_ring, 160, smem));
-    const CUtensorMap tk = kv_map(k, batch, rows, bhsd), tv = kv_map(v, batch, rows, bhsd);
-    char name[32], split[8] = "";
+    bool ok = true;
+    const CUtensorMap tk = kv_map(k, batch, rows, bhsd, promos[promo], kind == 1, &ok),
+                      tv = kv_map(v, batch, rows, bhsd, promos[promo], kind == 1, &ok);
+    if (!ok) continue;
+    const unsigned char *kf = kind == 2 ? (const unsigned char *)k : nullptr, *vf = kind == 2 ? (const unsigned char *)v : nullptr;
+    char name[40], split[8] = "";
     if (parts > 1) snprintf(split, sizeof split, "/%d", parts);
-    snprintf(name, sizeof name, "tma%s%s%s %d x %d", bhsd ? "-bhsd" : "", ef ? "-ef" : "", split, stages, rows);
-    printf("%-16s %8.3f %8d\n", name,
-           median_tbps([&] { tma_ring<<<ctas * parts, 160, smem>>>(tk, tv, stages, rows, parts, ef, sink); }, bytes, reps),
+    snprintf(name, sizeof name, "%s%s%s%s%s %d x %d", kind == 2 ? "bulk" : kind == 1 ? "tma-w" : "tma",
+             bhsd ? "-bhsd" : "", ef ? "-ef" : "", promo_names[promo], split, stages, rows);
+    printf("%-20s %8.3f %8d\n", name,
+           median_tbps([&] { tma_ring<<<ctas * parts, 160, smem>>>(tk, tv, stages, rows, parts, ef, kind == 1 ? 1 : 2, kf, vf, sink); },
+                       bytes, reps),
            occ);
   }
   CK(cudaFree(k));
