@@ -25,7 +25,9 @@
 // (scaling/results/history/session-27933b9/, call 5, ran the first four kinds of ring on an H200.)
 // Build (from the repository root):
 //   nvcc -O2 -std=c++17 -arch=sm_90a -Ic/include scaling/probes/kv-stream.cu -o build/kv-stream
-// Run: build/kv-stream [batch] [reps]
+// Run: build/kv-stream [batch] [reps] [head dim: 128 (default) or 64]
+// At D=64 the modes are ld-flat and the rings (each key's row of a KV head is 128 bytes, 1 KB
+// from the next; one 64-column box a tile), without ld-rows, ld-heads and tma-w.
 #include <cuda.h>
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
@@ -41,7 +43,7 @@
 
 namespace {
 
-constexpr int kKeys = 8192, kHeads = 8, kDim = 128, kRowBytes = kDim * 2;
+constexpr int kKeys = 8192, kHeads = 8, kDim = 128, kRowBytes = kDim * 2;  // ld-rows, ld-heads: D=128
 
 // A value the loads feed, stored only where it can never match, so no load is dropped.
 __device__ __forceinline__ void keep(uint32_t acc, uint32_t *sink) {
@@ -115,14 +117,15 @@ __device__ __forceinline__ void bulk_load(void *dst, const void *src, uint32_t b
 // S stages of K and V (R x 256 bytes each), 1024-byte aligned, then the barriers. `parts` CTAs
 // share a (sequence, KV head), blockIdx.x = (b * kHeads + hk) * parts + part, each streaming
 // kKeys / parts keys; evict_first: every copy carries an L2 evict-first policy; boxes: copies a
-// tensor and tile (2: 64 columns each, 1: all 128); k_flat, v_flat: when set, BHSD memory read by
-// plain bulk copies instead of the maps.
+// tensor and tile of 64 columns each (dim / 64), or wide: one box of all 128; k_flat, v_flat: when
+// set, BHSD memory read by plain bulk copies instead of the maps; row_bytes: 2 x the head dim.
 __global__ void __launch_bounds__(160) tma_ring(const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv,
-                                                int stages, int rows, int parts, int evict_first, int boxes,
-                                                const unsigned char *k_flat, const unsigned char *v_flat, uint32_t *sink) {
+                                                int stages, int rows, int parts, int evict_first, int boxes, int wide,
+                                                const unsigned char *k_flat, const unsigned char *v_flat, int row_bytes,
+                                                uint32_t *sink) {
   extern __shared__ unsigned char raw[];
   unsigned char *ring = raw + ((1024 - (fc::smem_addr(raw) & 1023)) & 1023);
-  const int tile_bytes = rows * kRowBytes;  // one tensor's tile
+  const int tile_bytes = rows * row_bytes;  // one tensor's tile
   uint64_t *full = reinterpret_cast<uint64_t *>(ring + (size_t)stages * 2 * tile_bytes);
   uint64_t *empty = full + stages;
   if (threadIdx.x == 0) {
@@ -148,17 +151,17 @@ __global__ void __launch_bounds__(160) tma_ring(const __grid_constant__ CUtensor
       unsigned char *kt = ring + (size_t)st * 2 * tile_bytes, *vt = kt + tile_bytes;
       const int row = first + it * rows;
       if (k_flat) {
-        const size_t off = ((size_t)pair * kKeys + row) * kRowBytes;
+        const size_t off = ((size_t)pair * kKeys + row) * row_bytes;
         bulk_load(kt, k_flat + off, tile_bytes, &full[st]);
         bulk_load(vt, v_flat + off, tile_bytes, &full[st]);
         continue;
       }
-      if (boxes == 1) {
+      if (wide) {
         fc::tma_load_4d(kt, &tk, &full[st], 0, row, hk, b);
         fc::tma_load_4d(vt, &tv, &full[st], 0, row, hk, b);
         continue;
       }
-      for (int c = 0; c < 2; c++) {
+      for (int c = 0; c < boxes; c++) {
         if (evict_first) {
           tma_load_4d_hint(kt + c * rows * 128, &tk, &full[st], c * 64, row, hk, b, policy);
           tma_load_4d_hint(vt + c * rows * 128, &tv, &full[st], c * 64, row, hk, b, policy);
@@ -196,11 +199,13 @@ PFN_cuTensorMapEncodeTiled_v12000 encoder() {
 // swizzle. bhsd: the tensor is [batch, heads, keys, head_dim] memory; promo: the L2 promotion;
 // wide: boxes of all 128 columns, no swizzle.
 // A map the driver refuses is reported and left zero (its mode is then skipped).
-CUtensorMap kv_map(void *ptr, int batch, int rows, bool bhsd, CUtensorMapL2promotion promo, bool wide, bool *ok) {
+CUtensorMap kv_map(void *ptr, int batch, int dim, int rows, bool bhsd, CUtensorMapL2promotion promo, bool wide,
+                   bool *ok) {
   CUtensorMap m;
-  cuuint64_t dims[4] = {kDim, kKeys, kHeads, (cuuint64_t)batch};
-  cuuint64_t strides[3] = {(cuuint64_t)kHeads * kRowBytes, kRowBytes, (cuuint64_t)kKeys * kHeads * kRowBytes};
-  if (bhsd) strides[0] = kRowBytes, strides[1] = (cuuint64_t)kKeys * kRowBytes;
+  const cuuint64_t row_bytes = 2 * (cuuint64_t)dim;
+  cuuint64_t dims[4] = {(cuuint64_t)dim, kKeys, kHeads, (cuuint64_t)batch};
+  cuuint64_t strides[3] = {kHeads * row_bytes, row_bytes, kKeys * kHeads * row_bytes};
+  if (bhsd) strides[0] = row_bytes, strides[1] = kKeys * row_bytes;
   cuuint32_t box[4] = {wide ? 128u : 64u, (cuuint32_t)rows, 1, 1}, es[4] = {1, 1, 1, 1};
   CUresult r = encoder()(&m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, ptr, dims, strides, box, es,
                          CU_TENSOR_MAP_INTERLEAVE_NONE, wide ? CU_TENSOR_MAP_SWIZZLE_NONE : CU_TENSOR_MAP_SWIZZLE_128B,
@@ -239,13 +244,14 @@ template <typename F> double median_tbps(F launch, double bytes, int reps) {
 
 int main(int argc, char **argv) {
   const int batch = argc > 1 ? atoi(argv[1]) : 64, reps = argc > 2 ? atoi(argv[2]) : 20;
-  if (batch < 1 || batch > 256 || reps < 1) {
-    fprintf(stderr, "usage: kv-stream [batch 1..256] [reps >= 1]\n");
+  const int dim = argc > 3 ? atoi(argv[3]) : kDim, row_bytes = 2 * dim;
+  if (batch < 1 || batch > 256 || reps < 1 || (dim != 64 && dim != 128)) {
+    fprintf(stderr, "usage: kv-stream [batch 1..256] [reps >= 1] [head dim 64 or 128]\n");
     return 2;
   }
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
-  const size_t tensor = (size_t)batch * kKeys * kHeads * kRowBytes;
+  const size_t tensor = (size_t)batch * kKeys * kHeads * row_bytes;
   const double bytes = 2.0 * (double)tensor;
   void *k = nullptr, *v = nullptr;
   uint32_t *sink = nullptr;
@@ -255,7 +261,7 @@ int main(int argc, char **argv) {
   CK(cudaMemset(k, 1, tensor));
   CK(cudaMemset(v, 2, tensor));
   printf("# %s, %d SMs; K and V of B=%d x %d keys x %d KV heads x D=%d bf16 (%.2f GB read), median of %d\n",
-         prop.name, prop.multiProcessorCount, batch, kKeys, kHeads, kDim, bytes / 1e9, reps);
+         prop.name, prop.multiProcessorCount, batch, kKeys, kHeads, dim, bytes / 1e9, reps);
   printf("%-20s %8s %8s\n", "mode", "TB/s", "CTAs/SM");
   const int ctas = batch * kHeads;
   const size_t n16 = tensor / 16;
@@ -264,12 +270,14 @@ int main(int argc, char **argv) {
                      bytes, reps),
          "8");
   int occ = 0;
-  CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, ld_rows, 256, 0));
-  printf("%-20s %8.3f %8d\n", "ld-rows",
-         median_tbps([&] { ld_rows<<<ctas, 256>>>((const uint4 *)k, (const uint4 *)v, sink); }, bytes, reps), occ);
-  CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, ld_heads, 256, 0));
-  printf("%-20s %8.3f %8d\n", "ld-heads",
-         median_tbps([&] { ld_heads<<<ctas, 256>>>((const uint4 *)k, (const uint4 *)v, sink); }, bytes, reps), occ);
+  if (dim == kDim) {
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, ld_rows, 256, 0));
+    printf("%-20s %8.3f %8d\n", "ld-rows",
+           median_tbps([&] { ld_rows<<<ctas, 256>>>((const uint4 *)k, (const uint4 *)v, sink); }, bytes, reps), occ);
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, ld_heads, 256, 0));
+    printf("%-20s %8.3f %8d\n", "ld-heads",
+           median_tbps([&] { ld_heads<<<ctas, 256>>>((const uint4 *)k, (const uint4 *)v, sink); }, bytes, reps), occ);
+  }
   // stages, keys a tile, CTAs a (sequence, KV head), BHSD memory, evict-first, L2 promotion
   // (0: 256 bytes, 1: none, 2: 128 bytes), kind (0: two swizzled boxes, 1: one wide box, 2: bulk)
   const int rings[][7] = {{2, 176, 1, 0, 0, 0, 0}, {2, 128, 1, 0, 0, 0, 0}, {3, 128, 1, 0, 0, 0, 0}, {4, 128, 1, 0, 0, 0, 0},
@@ -278,19 +286,21 @@ int main(int argc, char **argv) {
                           {2, 176, 1, 0, 1, 0, 0}, {4, 64, 1, 0, 1, 0, 0},  {2, 64, 2, 0, 0, 0, 0},  {2, 64, 4, 0, 0, 0, 0},
                           {3, 32, 4, 0, 0, 0, 0},  {2, 64, 4, 1, 0, 0, 0},  {2, 176, 1, 0, 0, 1, 0}, {2, 176, 1, 0, 0, 2, 0},
                           {4, 64, 1, 0, 0, 1, 0},  {2, 176, 1, 1, 0, 1, 0}, {2, 176, 1, 0, 0, 0, 1}, {4, 64, 1, 0, 0, 0, 1},
-                          {2, 176, 1, 1, 0, 0, 2}, {4, 64, 1, 1, 0, 0, 2},  {8, 32, 1, 1, 0, 0, 2},  {2, 64, 4, 1, 0, 0, 2}};
+                          {2, 176, 1, 1, 0, 0, 2}, {4, 64, 1, 1, 0, 0, 2},  {8, 32, 1, 1, 0, 0, 2},  {2, 64, 4, 1, 0, 0, 2},
+                          {2, 128, 1, 0, 0, 2, 0}, {4, 128, 1, 0, 0, 2, 0}, {6, 128, 1, 0, 0, 2, 0}, {2, 128, 1, 0, 0, 1, 0},
+                          {2, 128, 1, 1, 0, 2, 0}, {4, 256, 1, 0, 0, 2, 0}, {2, 128, 2, 0, 0, 2, 0}, {4, 64, 1, 0, 0, 2, 0}};
   const CUtensorMapL2promotion promos[3] = {CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_L2_PROMOTION_NONE,
                                             CU_TENSOR_MAP_L2_PROMOTION_L2_128B};
   const char *promo_names[3] = {"", "-pN", "-p128"};
   for (const auto &cfg : rings) {
     const int stages = cfg[0], rows = cfg[1], parts = cfg[2], bhsd = cfg[3], ef = cfg[4], promo = cfg[5], kind = cfg[6];
-    const int smem = stages * 2 * rows * kRowBytes + 2 * stages * 8 + 1024;
-    if (smem > (int)prop.sharedMemPerBlockOptin) continue;
+    const int smem = stages * 2 * rows * row_bytes + 2 * stages * 8 + 1024;
+    if (smem > (int)prop.sharedMemPerBlockOptin || (kind == 1 && dim != 128)) continue;
     CK(cudaFuncSetAttribute(tma_ring, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, tma_ring, 160, smem));
     bool ok = true;
-    const CUtensorMap tk = kv_map(k, batch, rows, bhsd, promos[promo], kind == 1, &ok),
-                      tv = kv_map(v, batch, rows, bhsd, promos[promo], kind == 1, &ok);
+    const CUtensorMap tk = kv_map(k, batch, dim, rows, bhsd, promos[promo], kind == 1, &ok),
+                      tv = kv_map(v, batch, dim, rows, bhsd, promos[promo], kind == 1, &ok);
     if (!ok) continue;
     const unsigned char *kf = kind == 2 ? (const unsigned char *)k : nullptr, *vf = kind == 2 ? (const unsigned char *)v : nullptr;
     char name[40], split[8] = "";
@@ -298,7 +308,9 @@ int main(int argc, char **argv) {
     snprintf(name, sizeof name, "%s%s%s%s%s %d x %d", kind == 2 ? "bulk" : kind == 1 ? "tma-w" : "tma",
              bhsd ? "-bhsd" : "", ef ? "-ef" : "", promo_names[promo], split, stages, rows);
     printf("%-20s %8.3f %8d\n", name,
-           median_tbps([&] { tma_ring<<<ctas * parts, 160, smem>>>(tk, tv, stages, rows, parts, ef, kind == 1 ? 1 : 2, kf, vf, sink); },
+           median_tbps([&] {
+             tma_ring<<<ctas * parts, 160, smem>>>(tk, tv, stages, rows, parts, ef, dim / 64, kind == 1, kf, vf, row_bytes, sink);
+           },
                        bytes, reps),
            occ);
   }
