@@ -1,11 +1,13 @@
 // How fast can the GPU stream a GQA decode's K and V, and how fast through sm90's TMA ring?
 //
 // A probe, not part of the library. On one H200 the folded decode (B x H=32, Hk=8, 8192 keys,
-// D=128) reads its K and V at 4.0-4.14 TB/s where cuDNN reads them at 4.47; halving the
+// D=128) read its K and V at 4.0-4.14 TB/s where cuDNN read them at 4.47; halving the
 // products changed nothing (scaling/results/history/session-27933b9/, call 2), so the stream
-// itself is in question. This reads the same tensors, K and V of B x 8192 x 8 x 128 bf16 in
-// BSHD (a key's 256 bytes of one KV head, 2 KB apart), in three ways, and prints each one's
-// median TB/s over `reps` runs (CUDA events):
+// itself was in question. This reads the same tensors, K and V of B x 8192 x 8 x D bf16 in
+// BSHD (a key's row of one KV head, 8 rows apart), in several ways, and prints each one's
+// median TB/s over `reps` runs (CUDA events). What it found (session-8474796/, calls 1 and
+// 6): the library's maps promoted L2 fills by 256 bytes, and with 128 bytes or none the TMA
+// ring reads as fast as plain loads in order; the exact softmax's maps have 128 since.
 //   ld-flat        every 16 bytes of K and V by plain loads, grid-stride (reads alone);
 //   ld-rows        one CTA a (sequence, KV head) as the decode's tiles: its 8192 keys' 256
 //                  bytes of K and V by plain 16-byte loads, 4 a thread in flight;
@@ -18,9 +20,9 @@
 //   tma-bhsd S R   the same over BHSD memory;
 //   tma-ef S R     the same (BSHD) with an L2 evict-first hint on every copy;
 //   tma/P S R      P CTAs a (sequence, KV head), each streaming 8192 / P of its keys;
-//   tma-pN, -p128  the maps' L2 promotion none or 128 bytes (the library's K/V maps: 256);
+//   tma-pN, -p128  the maps' L2 promotion none or 128 bytes (the library's K/V maps had 256);
 //   tma-w S R      one box of R keys x 128 columns a tensor (no swizzle) instead of two;
-//   bulk-bhsd S R  BHSD memory by one plain bulk copy (cp.async.bulk, no tensor map) of R x 256
+//   bulk-bhsd S R  BHSD memory by one plain bulk copy (cp.async.bulk, no tensor map) of R rows
 //                  contiguous bytes a tensor and tile.
 // (scaling/results/history/session-27933b9/, call 5, ran the first four kinds of ring on an H200.)
 // Build (from the repository root):
