@@ -84,9 +84,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
              (long long)p->batch, (long long)p->heads);
     return 0;
   }
-  const bool exact = exact_softmax(fc_problem_positions(p), p->num_out_copies > 0);
-  const Config grid_c = config((int)p->head_dim, narrow(p->seqlen_k, p->window_left, p->window_right));
-  const Config c = exact ? exact_config(grid_c) : grid_c;
+  const Config c = config((int)p->head_dim, narrow(p->seqlen_k, p->window_left, p->window_right));
   // The persistent kernel counts its tiles (row blocks x heads x batch) in 32 bits.
   const int64_t tiles = (p->seqlen_q + block_m(c) - 1) / block_m(c) * p->heads * p->batch;
   if (tiles >= (1 << 30)) {
@@ -110,6 +108,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   info->stages = c.stages;
   info->persistent = pers;
   const bool split = pers && split_plan(p, c, tiles, tiles < caps->num_sms ? tiles : caps->num_sms) < tiles;
+  const bool exact = exact_softmax(fc_problem_positions(p), p->num_out_copies > 0);
   // As the launch splits keys (key_splits()), unless no workspace is free or the stream is
   // being captured: it then runs whole tiles.
   const int splits = fc::key_splits(tiles, caps->num_sms, (p->seqlen_k + c.block_n - 1) / c.block_n, exact);
