@@ -92,6 +92,13 @@ FC_SM90_HD constexpr bool exact_softmax(long long seqlen_q, bool copies) {
 static_assert(exact_softmax(1, false) && exact_softmax(16, false) && !exact_softmax(17, false) &&
                   !exact_softmax(1, true),
               "exact_softmax");
+// Whether a launch reads each K/V tile with one CTA, so that its time is the K/V stream's:
+// the exact softmax's launches (a GQA decode runs its query heads as rows of one tile), and
+// launches of one row block a sequence where every query head has a KV head of its own. Their
+// K and V maps promote L2 fills by 128 bytes (make_tensor_maps() in family.cu says why).
+FC_SM90_HD constexpr bool kv_read_once(bool exact, long long seqlen_q, int block_m, long long heads, long long heads_k) {
+  return exact || (seqlen_q <= block_m && heads == heads_k);
+}
 // Keys split over the SMs (key_split.h): a launch of the exact softmax (at most 16 query
 // positions a sequence, one row block) may split, with fixed or variable lengths; each
 // piece's record holds the launch's rows (at most 64 where query heads are folded into rows

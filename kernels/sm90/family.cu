@@ -222,15 +222,19 @@ int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap
   const int64_t rows[3] = {pr->total_q, pr->total_k, pr->total_k};
   const int64_t heads[3] = {pr->heads, pr->heads_k, pr->heads_k};
   const char *names[3] = {"q", "k", "v"};
-  // The exact softmax's launches (decodes: one row block reads each K/V tile once) fill L2
-  // by 128 bytes, a box row's, from K and V: a TMA ring streaming a decode's K and V read
-  // 4.1-4.4 TB/s on an H200 with 256-byte promotion and 4.5-4.7 with 128 bytes, plain loads of
-  // every byte 4.5-4.6 (scaling/probes/kv-stream.cu), and the decodes ran 5-11% faster. The
-  // other launches, which read each K/V tile from L2 for many row blocks, keep 256 bytes (with
-  // 128 they read 0.98-1.00x): results/history/session-8474796/, calls 1-2.
-  const CUtensorMapL2promotion kv_promotion = exact_softmax(fc_problem_positions(pr), pr->num_out_copies > 0)
-                                                  ? CU_TENSOR_MAP_L2_PROMOTION_L2_128B
-                                                  : CU_TENSOR_MAP_L2_PROMOTION_L2_256B;
+  // Launches that read each K/V tile with one CTA (kv_read_once() in config.h: decodes, and
+  // one row block a sequence with a KV head for every query head) fill L2 by 128 bytes, a
+  // box row's, from K and V: a TMA ring streaming a decode's K and V read 4.1-4.4 TB/s on an
+  // H200 with 256-byte promotion and 4.5-4.7 with 128 bytes, plain loads of every byte
+  // 4.5-4.6 (scaling/probes/kv-stream.cu); decodes ran 6-11% faster, MHA launches of 32-128
+  // rows over 8192 keys 3-6%. The other launches, which read each K/V tile from L2 for many
+  // row blocks or query heads, keep 256 bytes (with 128 they read 0.98-1.00x):
+  // results/history/session-8474796/, calls 1-4 and 9.
+  const CUtensorMapL2promotion kv_promotion =
+      kv_read_once(exact_softmax(fc_problem_positions(pr), pr->num_out_copies > 0), pr->seqlen_q, block_m, pr->heads,
+                   pr->heads_k)
+          ? CU_TENSOR_MAP_L2_PROMOTION_L2_128B
+          : CU_TENSOR_MAP_L2_PROMOTION_L2_256B;
   const CUtensorMapL2promotion promotion[3] = {CU_TENSOR_MAP_L2_PROMOTION_L2_256B, kv_promotion, kv_promotion};
   for (int i = by_position ? 1 : 0; i < 3; i++) {
     cuuint64_t dims[4], strides[3];
