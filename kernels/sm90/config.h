@@ -99,6 +99,9 @@ static_assert(exact_softmax(1, false) && exact_softmax(16, false) && !exact_soft
 FC_SM90_HD constexpr bool kv_read_once(bool exact, long long seqlen_q, int block_m, long long heads, long long heads_k) {
   return exact || (seqlen_q <= block_m && heads == heads_k);
 }
+static_assert(kv_read_once(true, 1, 128, 32, 8) && kv_read_once(false, 128, 128, 32, 32) &&
+                  !kv_read_once(false, 129, 128, 32, 32) && !kv_read_once(false, 64, 128, 32, 8),
+              "kv_read_once");
 // Keys split over the SMs (key_split.h): a launch of the exact softmax (at most 16 query
 // positions a sequence, one row block) may split, with fixed or variable lengths; each
 // piece's record holds the launch's rows (at most 64 where query heads are folded into rows
