@@ -174,6 +174,17 @@ FC_SM90_HD constexpr Config config(int d, bool narrow) {
          : d == 128 ? (narrow ? Config{128, 2, 128, 2} : Config{128, 2, 176, 2})
                     : Config{256, 2, 64, 2};
 }
+// The exact softmax's launches (exact_softmax(): decodes) read each K/V tile once and
+// compute little with it, so their time is the K/V stream's. At D=64 those that run whole
+// tiles (no key split) take kExactStagesD64 stages of 32 KB instead of config()'s 2: on an
+// H200 batched D=64 decodes ran 1.9-2.9% faster with 4 (3% slower with 6), where
+// single-sequence ones, whose keys split into pieces of 4-5 key tiles, ran up to 6% (1 us)
+// slower, so a split launch keeps 2 (results/history/session-8474796/, calls 5-8). The other
+// head dims keep config()'s stages.
+constexpr int kExactStagesD64 = 4;
+FC_SM90_HD constexpr Config exact_whole_config(Config c) {
+  return c.head_dim == 64 ? Config{c.head_dim, c.consumers, c.block_n, kExactStagesD64} : c;
+}
 
 // A persistent launch with out_copies under a causal mask (or any mask bounded on the right
 // only) takes its dispatch order's last tiles first (fwd_launch.cuh says why): the last group
@@ -218,7 +229,8 @@ FC_SM90_HD constexpr bool persistent_config(int d, bool narrow) {
 }
 
 static_assert(smem_bytes(config(64, true), true) <= 227 * 1024 && smem_bytes(config(128, true), true) <= 227 * 1024 &&
-                  smem_bytes(config(128, false), true) <= 227 * 1024 && smem_bytes(config(256, true), true) <= 227 * 1024,
+                  smem_bytes(config(128, false), true) <= 227 * 1024 && smem_bytes(config(256, true), true) <= 227 * 1024 &&
+                  smem_bytes(exact_whole_config(config(64, true)), false) <= 227 * 1024,
               "Hopper shared memory");
 // setmaxnreg moves registers within the CTA's pool (the launch's per-thread count, at most
 // 65536 / threads in multiples of 8, times the threads): the consumers can only grow by what

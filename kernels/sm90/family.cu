@@ -96,7 +96,13 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   // counter is free, so the larger of the two must fit.
   const bool pers = persistent_grid(c, p->seqlen_k, masked(p->window_left, p->window_right), p->num_out_copies > 0,
                                     p->cu_seqlens_q != nullptr, fc_problem_positions(p));
-  const int smem = smem_bytes(c, pers);
+  const bool exact = exact_softmax(fc_problem_positions(p), p->num_out_copies > 0);
+  // As the launch splits keys (key_splits()), unless no workspace is free or the stream is
+  // being captured: it then runs whole tiles, so an exact launch's whole-tile stages
+  // (exact_whole_config()) must fit too.
+  const int splits = fc::key_splits(tiles, caps->num_sms, (p->seqlen_k + c.block_n - 1) / c.block_n, exact);
+  const Config run = exact && splits == 1 ? exact_whole_config(c) : c;
+  const int smem = smem_bytes(exact ? exact_whole_config(c) : c, pers);
   if (smem > caps->smem_optin) {
     snprintf(why, why_len, "the D=%lld tile needs %d bytes of shared memory, the device allows %d",
              (long long)p->head_dim, smem, caps->smem_optin);
@@ -105,13 +111,9 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   info->block_m = block_m(c);
   info->block_n = c.block_n;
   info->num_warps = threads(c) / 32;
-  info->stages = c.stages;
+  info->stages = run.stages;
   info->persistent = pers;
   const bool split = pers && split_plan(p, c, tiles, tiles < caps->num_sms ? tiles : caps->num_sms) < tiles;
-  const bool exact = exact_softmax(fc_problem_positions(p), p->num_out_copies > 0);
-  // As the launch splits keys (key_splits()), unless no workspace is free or the stream is
-  // being captured: it then runs whole tiles.
-  const int splits = fc::key_splits(tiles, caps->num_sms, (p->seqlen_k + c.block_n - 1) / c.block_n, exact);
   char how[64] = "one CTA per tile";
   if (pers) snprintf(how, sizeof how, "%s", split ? "persistent grid, last wave split by keys" : "persistent grid");
   // (one CTA per tile is implied: the description must leave room for the decode note)
@@ -120,7 +122,8 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   snprintf(info->description, sizeof info->description,
            "sm90 %s D=%lld%s: %dx%d tile, %d+1 warpgroups, %d stages, %d KB smem, "
            "wgmma, %s", p->dtype == FC_DTYPE_BF16 ? "bf16" : "f16", (long long)p->head_dim,
-           p->causal ? " causal" : "", block_m(c), c.block_n, c.consumers, c.stages, (smem + 1023) / 1024, how);
+           p->causal ? " causal" : "", block_m(c), c.block_n, c.consumers, run.stages,
+           (smem_bytes(run, pers) + 1023) / 1024, how);
   return 1;
 }
 

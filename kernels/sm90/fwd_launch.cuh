@@ -137,8 +137,9 @@ inline int lead_tiles(const fc_problem *pr, const Params &p, int block_m, int bl
 // NARROW: the tile of config(D, true), see narrow() in config.h.
 template <typename T, int D, bool NARROW>
 int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
-  constexpr Config C = config(D, NARROW);
+  constexpr Config C = config(D, NARROW), CW = exact_whole_config(C);  // CW: exact, whole tiles
   constexpr int BM = block_m(C);
+  static_assert(block_m(CW) == BM && CW.block_n == C.block_n, "exact_whole_config() changes only the stages");
   CUtensorMap maps[4] = {};
   if (int e = make_tensor_maps(pr, BM, C.block_n, maps, err, err_len)) return e;
   constexpr bool kCanPersist = persistent_config(D, NARROW);
@@ -192,7 +193,8 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
     grid.x *= (unsigned)splits;
     params.lse = nullptr;  // merge_key_splits() writes it
   }
-  const int smem = smem_bytes(C, persistent);
+  const bool whole_stages = exact && splits == 1 && !same_config(C, CW);
+  const int smem = smem_bytes(whole_stages ? CW : C, persistent);
   const int64_t split = persistent ? split_plan(pr, C, tiles, grid.x) : tiles;
   void *ws_data = nullptr;
   const int ws = split < tiles ? acquire_workspace(device, st, (size_t)grid.x * split_cut_bytes(C), &params.ws_state, &ws_data) : -1;
@@ -220,8 +222,11 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   // sequence's end (fwd_kernel's second producer warp); the fixed-length ones compile none of it.
   auto pick = [&](auto varlen) {
     constexpr bool V = decltype(varlen)::value;
-    if (exact)  // one CTA per tile (persistent_grid())
+    if (exact) {  // one CTA per tile (persistent_grid())
+      if constexpr (!same_config(exact_whole_config(config(D, NARROW)), config(D, NARROW)))  // D=64
+        if (whole_stages) return go(fwd_kernel<T, D, CW.block_n, CW.consumers, CW.stages, false, false, true, V>, no_maps);
       return go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false, true, V>, no_maps);
+    }
     if (copies)
       return kP && persistent ? go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, kP, true, false, V>, copy_maps)
                               : go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, true, false, V>, copy_maps);
