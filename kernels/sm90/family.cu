@@ -230,9 +230,9 @@ int make_tensor_maps(const fc_problem *pr, int block_m, int block_n, CUtensorMap
   // box row's, from K and V: a TMA ring streaming a decode's K and V read 4.1-4.4 TB/s on an
   // H200 with 256-byte promotion and 4.5-4.7 with 128 bytes, plain loads of every byte
   // 4.5-4.6 (scaling/probes/kv-stream.cu); decodes ran 6-11% faster, MHA launches of 32-128
-  // rows over 8192 keys 3-6%. The other launches, which read each K/V tile from L2 for many
+  // rows over 8192 keys 3-8%. The other launches, which read each K/V tile from L2 for many
   // row blocks or query heads, keep 256 bytes (with 128 they read 0.98-1.00x):
-  // results/history/session-8474796/, calls 1-4 and 9.
+  // results/history/session-8474796/, calls 1-4, 9 and 10.
   const CUtensorMapL2promotion kv_promotion =
       kv_read_once(exact_softmax(fc_problem_positions(pr), pr->num_out_copies > 0), pr->seqlen_q, block_m, pr->heads,
                    pr->heads_k)
