@@ -68,8 +68,9 @@ static const fc_spec fc_matrix[] = {
     {"decode-gqa3-bhsd-softcap", F16, 2, 1, 300, 6, 2, 64, 0, -1, 7, 20.0f, 0, 1, FC_LAYOUT_BHSD, 0, 0},
     {"decode-gqa4-last-key", BF, 2, 1, 129, 4, 1, 256, 0, 0, 5, 0, 0, 1, FC_LAYOUT_PADDED, 0, 0},
     {"decode-gqa4-k5000", BF, 4, 1, 5000, 32, 8, 128, 0, -1, -1, 0, 0, 0, 0, 0, 0},
-    /* G = 80 (MQA): more folded rows than sm90's 64-row exact tile, so two row blocks a KV
-     * head, the first starting 48 rows before the sequence, both split over the SMs */
+    /* G = 80 (MQA): a decode folded into 80 rows, more than sm90's exact softmax takes (16)
+     * and sm80's 64-row short tile: one row block a KV head on each family's 128-row tile
+     * (sm90: not split, K/V maps promoting by 128 bytes, kv_read_once()) */
     {"decode-mqa80-k3000", BF, 2, 1, 3000, 80, 1, 128, 0, -1, -1, 0, 0, 1, 0, 0, 1},
     /* a short batch with many keys, whose exact-softmax launch splits the keys over the SMs on
      * sm90 (key_splits(); pieces merged by merge_key_splits()): a GQA decode of 9000 keys, an MHA

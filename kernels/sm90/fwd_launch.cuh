@@ -223,6 +223,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   auto pick = [&](auto varlen) {
     constexpr bool V = decltype(varlen)::value;
     if (exact) {  // one CTA per tile (persistent_grid())
+      // (C and CW spelt out: nvcc takes no captured constexpr local in this if constexpr)
       if constexpr (!same_config(exact_whole_config(config(D, NARROW)), config(D, NARROW)))  // D=64
         if (whole_stages) return go(fwd_kernel<T, D, CW.block_n, CW.consumers, CW.stages, false, false, true, V>, no_maps);
       return go(fwd_kernel<T, D, C.block_n, C.consumers, C.stages, false, false, true, V>, no_maps);
