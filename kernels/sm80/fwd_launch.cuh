@@ -86,7 +86,7 @@ int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
                   : shorter         ? go(fwd_kernel<T, D, S.block_m, S.block_n, S.m_tiles, false>, S)
                                     : go(fwd_kernel<T, D, BM, BN, MT, false>, C);
   if (params.splits > 1 && e == cudaSuccess &&
-      (e = launch_merge_key_splits<T, D>(pr, params.part, params.splits, (int)pr->seqlen_q, st)) != cudaSuccess)
+      (e = launch_merge_key_splits<T, D>(pr, params.part, params.splits, (int)pr->seqlen_q, st, false)) != cudaSuccess)
     snprintf(err, err_len, "launch of the sm80 merge of %d key splits, D=%d (grid %lld x %lld x %lld): %s",
              params.splits, D, (long long)pr->heads, (long long)pr->batch, (long long)pr->seqlen_q,
              cudaGetErrorString(e));

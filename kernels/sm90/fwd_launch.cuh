@@ -237,7 +237,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   e = pr->cu_seqlens_k ? pick(std::true_type{}) : pick(std::false_type{});
   if (e != cudaSuccess && persistent) *busy = 0u;  // no CTA ran: the counters are still zero
   if (ws >= 0) release_workspace(device, ws, st);
-  if (splits > 1 && e == cudaSuccess && (e = launch_merge_key_splits<T, D>(pr, part, splits, (int)pr->seqlen_q, st)) != cudaSuccess)
+  if (splits > 1 && e == cudaSuccess && (e = launch_merge_key_splits<T, D>(pr, part, splits, (int)pr->seqlen_q, st, true)) != cudaSuccess)
     snprintf(err, err_len, "launch of the sm90 merge of %d key splits, D=%d (grid %lld x %lld x %lld): %s", splits, D,
              (long long)pr->heads, (long long)pr->batch, (long long)pr->seqlen_q, cudaGetErrorString(e));
   if (kws >= 0) release_workspace(device, kws, st);
