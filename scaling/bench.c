@@ -14,7 +14,9 @@
  * Each shape is first checked against the float64 reference (sampled rows for big shapes)
  * by the rule of VALIDATION.md, then timed: GPU with CUDA events around each call, warm-up
  * first, median of the repetitions, input sets rotated so that they do not sit in L2; CPU
- * with the monotonic clock. The JSON rows carry the fields VALIDATION.md lists. */
+ * with the monotonic clock. The JSON rows carry the fields VALIDATION.md lists, and
+ * host_us: the median host time of one call, which on a GPU only enqueues (where it nears a
+ * shape's GPU time, the calls are bound by the host and their times spread). */
 #include "flashcore.h"
 #include "harness.h"
 
