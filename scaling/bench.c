@@ -10,6 +10,11 @@
  *   flashcore-bench --layout bhsd        q, k, v and out as [B, H, S, D] memory (each head's rows
  *                                        contiguous, as PyTorch's SDPA peers take them) seen
  *                                        through strides; default bshd
+ *   flashcore-bench --graph ws|pool      (GPU) each call captured once into a CUDA graph and the
+ *                                        graphs launched: ws gives the call a workspace of its
+ *                                        own (fc_attn_options.workspace), so a launch that
+ *                                        splits its keys splits captured too; pool gives none,
+ *                                        so a captured launch keeps its keys whole
  *
  * Each shape is first checked against the float64 reference (sampled rows for big shapes)
  * by the rule of VALIDATION.md, then timed: GPU with CUDA events around each call, warm-up
@@ -91,12 +96,24 @@ static int varlen_mode;
  * memory-bound shape reads its K and V differently in each: a KV head's keys 256 bytes
  * (D=128) every H x D elements, or all in one run. */
 static fc_layout layout_mode = FC_LAYOUT_BSHD;
+/* --graph: 0 = calls, 1 = captured graphs without a workspace (pool), 2 = with one (ws) */
+static int graph_mode;
 
 /* A view of `data` as [batch, seq, heads, head_dim] in the chosen layout. */
 static fc_tensor view(void *data, fc_dtype dt, int64_t batch, int64_t seq, int64_t heads, int64_t d) {
   fc_tensor t = fc_tensor_bshd(data, dt, batch, seq, heads, d);
   if (layout_mode == FC_LAYOUT_BHSD) t.stride[1] = d, t.stride[2] = seq * d;
   return t;
+}
+
+/* The views of one input set: with --varlen batch 1 of B * S rows, the same memory. */
+static void set_views(const shape *s, fc_dtype dt, void *q, void *k, void *v, void *out, fc_tensor *tq, fc_tensor *tk,
+                      fc_tensor *tv, fc_tensor *to) {
+  const int64_t nb = varlen_mode ? 1 : s->B, rq = varlen_mode ? s->B * s->Sq : s->Sq, rk = varlen_mode ? s->B * s->Sk : s->Sk;
+  *tq = view(q, dt, nb, rq, s->H, s->D);
+  *tk = view(k, dt, nb, rk, s->Hk, s->D);
+  *tv = view(v, dt, nb, rk, s->Hk, s->D);
+  *to = view(out, dt, nb, rq, s->H, s->D);
 }
 
 /* Offsets of B sequences of sq query and sk key rows, in ctx's memory: cu_q (B + 1 entries)
@@ -198,31 +215,58 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
   if (gpu)
     for (int i = 0; i < reps && st == FC_SUCCESS; i++)
       if (cudaEventCreate(&e0[i]) != cudaSuccess || cudaEventCreate(&e1[i]) != cudaSuccess) st = FC_ERR_CUDA;
+  /* --graph: each input set's call captured once on a stream of its own, then the timed loop
+   * launches the graphs there (events on that stream). */
+  cudaStream_t gs = NULL;
+  cudaGraphExec_t exec[16] = {0};
+  void *ws = NULL;
+  if (gpu && graph_mode && st == FC_SUCCESS && cudaStreamCreateWithFlags(&gs, cudaStreamNonBlocking) != cudaSuccess)
+    st = FC_ERR_CUDA;
+  for (int i = 0; gpu && graph_mode && i < sets && st == FC_SUCCESS; i++) {
+    fc_tensor tq, tk, tv, to;
+    set_views(s, dt, q[i], k[i], v[i], out[i], &tq, &tk, &tv, &to);
+    if (graph_mode == 2 && i == 0) {
+      fc_kernel_info info = FC_KERNEL_INFO_INIT;
+      st = fc_select_kernel(ctx, &tq, &tk, &tv, &to, NULL, &o, &info);
+      if (st == FC_SUCCESS && info.workspace_bytes) {
+        if (cudaMalloc(&ws, info.workspace_bytes) != cudaSuccess) st = FC_ERR_OUT_OF_MEMORY;
+        else o.workspace = ws, o.workspace_bytes = info.workspace_bytes;
+      }
+    }
+    cudaGraph_t g = NULL;
+    if (st == FC_SUCCESS && cudaStreamBeginCapture(gs, cudaStreamCaptureModeThreadLocal) != cudaSuccess) st = FC_ERR_CUDA;
+    if (st != FC_SUCCESS) break;
+    st = fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &o, (struct CUstream_st *)gs);
+    if (cudaStreamEndCapture(gs, &g) != cudaSuccess && st == FC_SUCCESS) st = FC_ERR_CUDA;
+    if (st == FC_SUCCESS && cudaGraphInstantiate(&exec[i], g, 0) != cudaSuccess) st = FC_ERR_CUDA;
+    if (g) cudaGraphDestroy(g);
+  }
 #endif
   for (int it = -warm; it < reps && st == FC_SUCCESS; it++) {
     int i = (it + warm) % sets;
-    /* varlen: batch 1 of B * S rows, the same memory */
-    const int64_t nb = varlen_mode ? 1 : s->B, rq = varlen_mode ? s->B * s->Sq : s->Sq, rk = varlen_mode ? s->B * s->Sk : s->Sk;
-    fc_tensor tq = view(q[i], dt, nb, rq, s->H, s->D);
-    fc_tensor tk = view(k[i], dt, nb, rk, s->Hk, s->D);
-    fc_tensor tv = view(v[i], dt, nb, rk, s->Hk, s->D);
-    fc_tensor to = view(out[i], dt, nb, rq, s->H, s->D);
+    fc_tensor tq, tk, tv, to;
+    set_views(s, dt, q[i], k[i], v[i], out[i], &tq, &tk, &tv, &to);
     if (it == -warm) {
       fc_kernel_info info = FC_KERNEL_INFO_INIT;
       if (fc_select_kernel(ctx, &tq, &tk, &tv, &to, NULL, &o, &info) == FC_SUCCESS) {
-        snprintf(r->desc, sizeof r->desc, "%s", info.description);
+        /* a launch captured without a workspace keeps its keys whole */
+        snprintf(r->desc, sizeof r->desc, "%s%s", info.description,
+                 !graph_mode ? "" : graph_mode == 2 || !info.workspace_bytes ? " [captured]" : " [captured: keys whole]");
         r->family = info.family;
       }
     }
     double t0 = now_ms();
 #ifdef FC_WITH_CUDA
-    if (gpu && it >= 0) cudaEventRecord(e0[it], 0);
-#endif
+    if (gpu && it >= 0) cudaEventRecord(e0[it], gs);
+    const double h0 = now_ms();
+    if (graph_mode && gpu) st = cudaGraphLaunch(exec[i], gs) == cudaSuccess ? FC_SUCCESS : FC_ERR_CUDA;
+    else st = fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &o, NULL);
+    if (it >= 0) host_ms[it] = now_ms() - h0;
+    if (gpu && it >= 0) cudaEventRecord(e1[it], gs);
+#else
     const double h0 = now_ms();
     st = fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &o, NULL);
     if (it >= 0) host_ms[it] = now_ms() - h0;
-#ifdef FC_WITH_CUDA
-    if (gpu && it >= 0) cudaEventRecord(e1[it], 0);
 #endif
     if (!gpu && it >= 0) ms[it] = now_ms() - t0;
   }
@@ -238,6 +282,10 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
       if (e0[i]) cudaEventDestroy(e0[i]);
       if (e1[i]) cudaEventDestroy(e1[i]);
     }
+    for (int i = 0; i < sets; i++)
+      if (exec[i]) cudaGraphExecDestroy(exec[i]);
+    if (gs) cudaStreamDestroy(gs);
+    if (ws) cudaFree(ws);
   }
 #endif
   if (st != FC_SUCCESS) {
@@ -304,7 +352,7 @@ static void usage(void) {
   fprintf(stderr, "usage: flashcore-bench [--device cpu|N] [--family auto|sm80|sm89|sm90|cpu] "
                   "[--grid default|standard] [--shape B,H,Hk,Sq,Sk,D,causal]... [--dtype bf16|f16|f32] "
                   "[--reps N] [--threads N] [--inputs uniform|normal] [--varlen] [--layout bshd|bhsd] "
-                  "[--window-left N] [--json FILE] [--no-check]\n");
+                  "[--window-left N] [--graph ws|pool] [--json FILE] [--no-check]\n");
 }
 
 int main(int argc, char **argv) {
@@ -350,6 +398,10 @@ int main(int argc, char **argv) {
       if (strcmp(val, "bshd") && strcmp(val, "bhsd")) { fprintf(stderr, "--layout %s: use bshd or bhsd\n", val); return 2; }
       layout_mode = strcmp(val, "bhsd") ? FC_LAYOUT_BSHD : FC_LAYOUT_BHSD;
     }
+    else if (!strcmp(a, "--graph")) {
+      if (strcmp(val, "ws") && strcmp(val, "pool")) { fprintf(stderr, "--graph %s: use ws or pool\n", val); return 2; }
+      graph_mode = strcmp(val, "ws") ? 1 : 2;
+    }
     else if (!strcmp(a, "--json")) json = val;
     else if (!strcmp(a, "--grid")) grid = val;
     else if (!strcmp(a, "--inputs")) {
@@ -371,6 +423,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   const int gpu = device != FC_DEVICE_CPU;
+  if (graph_mode && !gpu) { fprintf(stderr, "--graph: CUDA graphs need a GPU device\n"); return 2; }
   if (reps < 0) reps = gpu ? 20 : 3;
   if (reps < 1 || reps > 64) { fprintf(stderr, "--reps must be 1..64\n"); return 2; }
   if (!nshapes) {
@@ -450,9 +503,10 @@ int main(int argc, char **argv) {
     time_t t = time(NULL);
     char date[16];
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&t));
-    fprintf(f, "{\"device\": \"%s\", \"commit\": \"%s\", \"date\": \"%s\", \"flashcore\": \"%s\", \"inputs\": \"%s\", \"varlen\": %s, \"window_left\": %lld, \"layout\": \"%s\",\n \"rows\": [\n",
+    fprintf(f, "{\"device\": \"%s\", \"commit\": \"%s\", \"date\": \"%s\", \"flashcore\": \"%s\", \"inputs\": \"%s\", \"varlen\": %s, \"window_left\": %lld, \"layout\": \"%s\", \"graph\": \"%s\",\n \"rows\": [\n",
             devname, commit ? commit : "unknown", date, fc_version_string(), normal_inputs ? "normal" : "uniform",
-            varlen_mode ? "true" : "false", (long long)window_left, layout_mode == FC_LAYOUT_BHSD ? "bhsd" : "bshd");
+            varlen_mode ? "true" : "false", (long long)window_left, layout_mode == FC_LAYOUT_BHSD ? "bhsd" : "bshd",
+            graph_mode == 2 ? "ws" : graph_mode ? "pool" : "none");
     for (int i = 0; i < nshapes; i++) {
       const row *r = &rows[i];
       fprintf(f, "  {\"family\": \"%s\", \"dtype\": \"%s\", \"B\": %lld, \"H\": %lld, \"Hk\": %lld, \"Sq\": %lld, "

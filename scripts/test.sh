@@ -74,6 +74,8 @@ bench_refuses 2 "bad --shape 65536" --no-check --shape 65536,65536,65536,65536,6
 bench_refuses 2 "--window-left -3: use a key count of 0 or more" --no-check --window-left -3
 bench_refuses 2 "--window-left 12x: use a key count of 0 or more" --no-check --window-left 12x
 bench_refuses 2 "--layout bxsd: use bshd or bhsd" --no-check --layout bxsd
+bench_refuses 2 "--graph all: use ws or pool" --no-check --graph all
+bench_refuses 2 "--graph: CUDA graphs need a GPU device" --no-check --graph ws
 bench_refuses 1 "/dev/full: No space left on device" --reps 1 --shape 1,2,2,64,64,64,1 --json /dev/full
 if [ "$bad" -eq 0 ]; then passed=$((passed + 1)); echo ok; else failed=$((failed + 1)); fi
 # Every claim in README rests on a results file: the files and folders the documents cite must exist.

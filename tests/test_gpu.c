@@ -422,6 +422,75 @@ Test(gpu, split_tail_streams) { queued_streams_match(1, 2048, 2048, 9, 3, 128); 
  * merged by a second kernel. */
 Test(gpu, key_split_streams) { queued_streams_match(1, 1, 20000, 8, 2, 128); }
 
+/* opts->workspace: a split launch takes its pieces from the caller's memory, called eagerly
+ * and captured into a CUDA graph (where without it the launch keeps its keys whole). The
+ * eager call and two replays of the graph (the output poisoned before each) must equal the
+ * pool's split output bit for bit, and the graph must hold the split kernel and its merge; a
+ * workspace 16 bytes short is refused with a sentence and nothing is written. A GQA decode
+ * of one sequence (B=1, H=32, Hk=8, 8192 keys, D=128): 8 tiles after the fold, split by
+ * sm90 and by sm80. */
+static void assert_same_bits(const void *a, const void *b, size_t n, const char *what) {
+  uint16_t *x = malloc(2 * n), *y = malloc(2 * n);
+  cr_assert(x && y);
+  cr_assert_eq(cudaMemcpy(x, a, 2 * n, cudaMemcpyDeviceToHost), cudaSuccess);
+  cr_assert_eq(cudaMemcpy(y, b, 2 * n, cudaMemcpyDeviceToHost), cudaSuccess);
+  size_t diff = 0;
+  for (size_t i = 0; i < n; i++) diff += x[i] != y[i];
+  cr_assert_eq(diff, 0, "%s: %zu of %zu elements differ from the pool's split output", what, diff, n);
+  free(x), free(y);
+}
+
+Test(gpu, key_split_caller_workspace) {
+  fc_context *ctx = gpu_context_or_skip();
+  enum { B = 1, Sq = 1, Sk = 8192, H = 32, Hk = 8, D = 128 };
+  const size_t nq = (size_t)B * Sq * H * D, nk = (size_t)B * Sk * Hk * D;
+  void *q = NULL, *k = NULL, *v = NULL, *ref = NULL, *o = NULL, *ws = NULL;
+  upload_qkv(nq, nk, fc_test_seed(), &q, &k, &v);
+  fc_tensor tq = fc_tensor_bshd(q, FC_DTYPE_BF16, B, Sq, H, D);
+  fc_tensor tk = fc_tensor_bshd(k, FC_DTYPE_BF16, B, Sk, Hk, D), tv = fc_tensor_bshd(v, FC_DTYPE_BF16, B, Sk, Hk, D);
+  cr_assert_eq(cudaMalloc(&ref, 2 * nq) | cudaMalloc(&o, 2 * nq), cudaSuccess);
+  fc_tensor tr = fc_tensor_bshd(ref, FC_DTYPE_BF16, B, Sq, H, D), to = fc_tensor_bshd(o, FC_DTYPE_BF16, B, Sq, H, D);
+  fc_kernel_info info = FC_KERNEL_INFO_INIT;
+  cr_assert_eq(fc_select_kernel(ctx, &tq, &tk, &tv, &tr, NULL, NULL, &info), FC_SUCCESS, "%s", fc_last_error(ctx));
+  cr_assert(info.workspace_bytes > 0 && strstr(info.description, "keys split"), "%zu bytes: %s", info.workspace_bytes,
+            info.description);
+  cr_assert_eq(cudaMalloc(&ws, info.workspace_bytes), cudaSuccess);
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &tr, NULL, NULL, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+  fc_attn_options opts = FC_ATTN_OPTIONS_INIT;
+  opts.workspace = ws, opts.workspace_bytes = info.workspace_bytes - 16;
+  cr_assert_eq(cudaMemset(o, 0xFF, 2 * nq), cudaSuccess); /* NaN everywhere */
+  cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &opts, NULL), FC_ERR_INVALID_VALUE);
+  cr_assert(strstr(fc_last_error(ctx), "fc_kernel_info.workspace_bytes"), "%s", fc_last_error(ctx));
+  cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+  assert_unwritten(o, nq);
+  opts.workspace_bytes = info.workspace_bytes;
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+  cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+  assert_same_bits(o, ref, nq, "eager, in the caller's workspace");
+  cudaStream_t s;
+  cudaGraph_t g = NULL;
+  cudaGraphExec_t x = NULL;
+  cr_assert_eq(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  cr_assert_eq(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  const fc_status st = fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &opts, (struct CUstream_st *)s);
+  cr_assert_eq(cudaStreamEndCapture(s, &g), cudaSuccess);
+  cr_assert_eq(st, FC_SUCCESS, "%s", fc_last_error(ctx));
+  size_t nodes = 0;
+  cr_assert_eq(cudaGraphGetNodes(g, NULL, &nodes), cudaSuccess);
+  cr_assert_eq(nodes, 2, "the captured call has %zu nodes, not the split kernel and its merge", nodes);
+  cr_assert_eq(cudaGraphInstantiate(&x, g, 0), cudaSuccess);
+  for (int rep = 0; rep < 2; rep++) {
+    cr_assert_eq(cudaMemsetAsync(o, 0xFF, 2 * nq, s), cudaSuccess);
+    cr_assert_eq(cudaGraphLaunch(x, s), cudaSuccess);
+    cr_assert_eq(cudaStreamSynchronize(s), cudaSuccess);
+    assert_same_bits(o, ref, nq, rep ? "the graph's second replay" : "the graph's first replay");
+  }
+  cudaGraphExecDestroy(x), cudaGraphDestroy(g), cudaStreamDestroy(s);
+  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(ref), cudaFree(o), cudaFree(ws);
+  fc_context_destroy(ctx);
+}
+
 /* A capture in global mode (CUDA's default) held by another thread while this one makes the
  * process's first forward call on a stream of its own, on a problem that sm90 runs on the
  * persistent grid with its last wave split (B=1, S=2048, H=9, D=128: 144 tiles), so the call

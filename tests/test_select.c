@@ -477,8 +477,17 @@ Test(select_sm90, rows_folded_by_position) {
   p.seqlen_q = p.total_q = 64, p.pos_group = 4;
   cr_assert(plan90(&p, &H100, &info, why), "%s", why);
   cr_assert(strstr(info.description, "exact softmax, keys split 66 ways"), "%s", info.description);
+  /* 2 tiles x 66 pieces, each 64 rows of 128 floats and their 64 log-sum-exps */
+  cr_assert_eq(info.workspace_bytes, (size_t)2 * 66 * (64 * 128 + 64) * 4, "%zu", info.workspace_bytes);
   cr_assert(plan(&p, &H100, &info, why), "%s", why);
   cr_assert_eq(info.block_m, 64);
+  {
+    fc_problem whole = sized(FC_DTYPE_BF16, 128, 2, 16, 8192); /* no split: no workspace */
+    cr_assert(plan90(&whole, &H100, &info, why), "%s", why);
+    cr_assert_eq(info.workspace_bytes, 0, "%s", info.description);
+    cr_assert(plan(&whole, &H100, &info, why), "%s", why);
+    cr_assert_eq(info.workspace_bytes, 0, "%s", info.description);
+  }
   p.seqlen_q = p.total_q = 68; /* 17 positions of 4 rows */
   cr_assert_not(plan90(&p, &H100, &info, why));
   cr_assert(strstr(why, "at most 16 positions"), "%s", why);

@@ -322,6 +322,43 @@ Test(validation, options_without_max_seqlen_k) {
   cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
 }
 
+/* opts->workspace: the caller's memory for split pieces. The CPU backend splits nothing, so
+ * a valid one changes nothing here; the GPU suite runs split launches in one
+ * (gpu::key_split_caller_workspace). */
+static uint64_t ws_mem[64];
+Test(validation, workspace_accepted) {
+  opts.workspace = ws_mem, opts.workspace_bytes = sizeof ws_mem;
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+  fc_kernel_info info = FC_KERNEL_INFO_INIT;
+  cr_assert_eq(fc_select_kernel(ctx, &tq, &tk, &tv, &to, &tl, &opts, &info), FC_SUCCESS);
+  cr_assert_eq(info.workspace_bytes, 0, "the CPU backend splits no keys");
+}
+Test(validation, workspace_null_with_bytes) { opts.workspace_bytes = 64; expect(FC_ERR_NULL_POINTER, "opts->workspace is NULL with workspace_bytes = 64"); }
+Test(validation, workspace_no_bytes) { opts.workspace = ws_mem; expect(FC_ERR_INVALID_VALUE, "opts->workspace_bytes = 0"); }
+Test(validation, workspace_misaligned) {
+  opts.workspace = (char *)ws_mem + 8, opts.workspace_bytes = 64;
+  expect(FC_ERR_INVALID_VALUE, "is not 16-byte aligned");
+}
+Test(validation, workspace_overlaps_out) {
+  opts.workspace = out + 64, opts.workspace_bytes = 256;
+  expect(FC_ERR_WRONG_MEMORY, "opts->workspace (bytes");
+}
+Test(validation, workspace_overlaps_a_counter) {
+  static uint16_t copy[B * S * H * D];
+  void *copies[1] = {copy};
+  uint32_t *signals[1] = {(uint32_t *)&ws_mem[3]};
+  opts.out_copies = copies, opts.num_out_copies = 1, opts.out_signals = signals;
+  opts.workspace = ws_mem, opts.workspace_bytes = sizeof ws_mem;
+  expect(FC_ERR_WRONG_MEMORY, "overlaps out_signals[0]");
+}
+Test(validation, options_without_workspace) {
+  /* A caller built against the header before workspace passes its size: the fields past it
+   * are never read. */
+  opts.size = offsetof(fc_attn_options, workspace);
+  opts.workspace = (char *)ws_mem + 1, opts.workspace_bytes = 3;
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
+}
+
 Test(validation, f32_accepted_on_cpu) {
   static float qf[S * H * D], kf[S * HK * D], vf[S * HK * D], of[S * H * D];
   for (int i = 0; i < S * H * D; i++) qf[i] = (float)((i % 17) - 8) / 8.0f;

@@ -213,12 +213,23 @@ typedef struct fc_attn_options {
    * without cu_seqlens. Callers built against a header without this field pass the shorter
    * size and get 0. */
   int64_t max_seqlen_k;
+  /* NULL, or memory for the pieces of a launch that splits its keys over the SMs (see
+   * fc_attention_forward): device memory of the context's GPU (or managed memory), 16-byte
+   * aligned, workspace_bytes long, overlapping no tensor and no copy. A launch that splits
+   * takes fc_kernel_info.workspace_bytes of it (fc_select_kernel says how many; fewer given
+   * is an error) instead of the library's pool, and so splits captured into a CUDA graph too,
+   * where without it a launch keeps its keys whole. The caller must not let two calls use it
+   * at once: calls ordered on one stream, and every replay of one graph on one stream, may
+   * share it. A launch that does not split ignores it. Callers built against a header
+   * without these two fields pass the shorter size and get the pool. */
+  void *workspace;
+  size_t workspace_bytes;
 } fc_attn_options;
 
 #define FC_MAX_OUT_COPIES 7
 
 #define FC_ATTN_OPTIONS_INIT \
-  { sizeof(fc_attn_options), 0.0f, 0, -1, -1, 0.0f, NULL, NULL, 0, 0, FC_FAMILY_AUTO, NULL, 0, NULL, 0 }
+  { sizeof(fc_attn_options), 0.0f, 0, -1, -1, 0.0f, NULL, NULL, 0, 0, FC_FAMILY_AUTO, NULL, 0, NULL, 0, NULL, 0 }
 
 /* out = softmax(mask(scale * q k^T)) v, per batch and head.
  *
@@ -243,7 +254,7 @@ typedef struct fc_attn_options {
  * leave most SMs idle splits its keys over the SMs and merges the pieces in a second kernel
  * (the description says "keys split N ways"); captured into a graph, or with the library's
  * two workspaces held by other streams, it runs unsplit, with the same result up to
- * rounding. */
+ * rounding, unless opts->workspace holds its pieces (then it splits there too). */
 FC_API fc_status fc_attention_forward(fc_context *ctx, const fc_tensor *q, const fc_tensor *k,
                                       const fc_tensor *v, const fc_tensor *out,
                                       const fc_tensor *lse, const fc_attn_options *opts,
@@ -266,9 +277,12 @@ typedef struct fc_kernel_info {
                            persistent grid waits for its copies' stores once a CTA, one
                            CTA per tile once a tile (its SM's next CTA waits too). Callers
                            built against a header without it pass the shorter size.      */
+  size_t workspace_bytes; /* the bytes of fc_attn_options.workspace a launch that splits its
+                           keys takes; 0 where it does not split. Callers built against a
+                           header without it pass the shorter size.                       */
 } fc_kernel_info;
 
-#define FC_KERNEL_INFO_INIT { sizeof(fc_kernel_info), FC_FAMILY_AUTO, 0, 0, 0, 0, { 0 }, 0 }
+#define FC_KERNEL_INFO_INIT { sizeof(fc_kernel_info), FC_FAMILY_AUTO, 0, 0, 0, 0, { 0 }, 0, 0 }
 
 /* Validate a problem exactly as fc_attention_forward() would and say which family and
  * configuration it would use, writing nothing but *info. Returns FC_ERR_UNSUPPORTED, with

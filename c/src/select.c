@@ -140,6 +140,12 @@ fc_status fc_select(fc_context *ctx, fc_problem *p, fc_family requested, fc_kern
       snprintf(chosen.description + len, sizeof chosen.description - len, " [fallback; %s]", why);
     }
   }
+  /* A caller's workspace for split pieces must hold what the plan splits into. */
+  if (p->workspace && chosen.workspace_bytes > p->workspace_bytes)
+    return fc_fail(ctx, FC_ERR_INVALID_VALUE,
+                   "opts->workspace_bytes = %zu, but this launch splits its keys and takes %zu bytes "
+                   "(fc_kernel_info.workspace_bytes): %s",
+                   p->workspace_bytes, chosen.workspace_bytes, chosen.description);
   if (use_view) *p = view;
   if (folded > 1 || use_view) {
     /* The note ends the description (the header promises it), so a long one is cut before it. */

@@ -113,15 +113,16 @@ static fc_status check_memory_kind(fc_context *ctx, const char *name, const void
 _Static_assert(sizeof(((fc_problem *)0)->out_copies) == FC_MAX_OUT_COPIES * sizeof(void *),
                "fc_problem holds every out_copies entry");
 
-/* The options of headers without out_copies, without out_signals, or without max_seqlen_k: a
- * caller built against one passes its size. */
+/* The options of headers without out_copies, without out_signals, without max_seqlen_k, or
+ * without workspace: a caller built against one passes its size. */
 static const size_t kOptionsNoCopies = offsetof(fc_attn_options, out_copies);
 static const size_t kOptionsNoSignals = offsetof(fc_attn_options, out_signals);
 static const size_t kOptionsNoMaxK = offsetof(fc_attn_options, max_seqlen_k);
+static const size_t kOptionsNoWorkspace = offsetof(fc_attn_options, workspace);
 
 static fc_status check_options(fc_context *ctx, const fc_attn_options *o, int64_t d) {
   if (o->size != sizeof(fc_attn_options) && o->size != kOptionsNoCopies && o->size != kOptionsNoSignals &&
-      o->size != kOptionsNoMaxK)
+      o->size != kOptionsNoMaxK && o->size != kOptionsNoWorkspace)
     return fc_fail(ctx, FC_ERR_INVALID_VALUE,
                    "opts->size = %zu, expected %zu: initialise options with FC_ATTN_OPTIONS_INIT",
                    o->size, sizeof(fc_attn_options));
@@ -182,7 +183,7 @@ static fc_status check_varlen(fc_context *ctx, const fc_attn_options *o, const f
                    "opts->max_seqlen_q = %lld; it must lie in 0..%lld (the query rows)",
                    (long long)o->max_seqlen_q, (long long)q->shape[1]);
   int64_t max_q = o->max_seqlen_q;
-  const int64_t max_k = o->size >= sizeof(fc_attn_options) ? o->max_seqlen_k : 0;
+  const int64_t max_k = o->size >= kOptionsNoWorkspace ? o->max_seqlen_k : 0;
   if (max_k < 0 || max_k > k->shape[1])
     return fc_fail(ctx, FC_ERR_INVALID_VALUE,
                    "opts->max_seqlen_k = %lld; it must lie in 0..%lld (the key rows; 0: unknown)",
@@ -369,7 +370,41 @@ fc_status fc_validate_forward(fc_context *ctx, const fc_tensor *q, const fc_tens
     if ((st = check_memory_kind(ctx, name, signals[c], 1))) return st;
   }
 
+  /* The caller's workspace for split pieces: aligned, outside every tensor, copy and counter.
+   * Whether it is large enough depends on the plan (fc_select() checks it). */
+  void *ws = o->size >= sizeof(fc_attn_options) ? o->workspace : NULL;
+  const size_t ws_bytes = o->size >= sizeof(fc_attn_options) ? o->workspace_bytes : 0;
+  if (!ws && ws_bytes)
+    return fc_fail(ctx, FC_ERR_NULL_POINTER, "opts->workspace is NULL with workspace_bytes = %zu", ws_bytes);
+  if (ws) {
+    if ((uintptr_t)ws % 16u)
+      return fc_fail(ctx, FC_ERR_INVALID_VALUE, "opts->workspace = %p is not 16-byte aligned", ws);
+    if (ws_bytes == 0 || ws_bytes > UINTPTR_MAX - (uintptr_t)ws)
+      return fc_fail(ctx, FC_ERR_INVALID_VALUE, "opts->workspace_bytes = %zu; give the bytes at opts->workspace (more than 0)",
+                     ws_bytes);
+    const span w = {(uintptr_t)ws, (uintptr_t)ws + ws_bytes};
+    for (int r = 0; r < 5 + copies + (signals ? copies : 0); r++) {
+      if (r == 4 && !lse) continue;
+      span other;
+      char other_name[32];
+      if (r < 5) other = sp[r], snprintf(other_name, sizeof other_name, "%s", names[r]);
+      else if (r < 5 + copies) other = cp[r - 5], snprintf(other_name, sizeof other_name, "out_copies[%d]", r - 5);
+      else if (signals[r - 5 - copies]) {
+        other.lo = (uintptr_t)signals[r - 5 - copies], other.hi = other.lo + 4;
+        snprintf(other_name, sizeof other_name, "out_signals[%d]", r - 5 - copies);
+      } else continue;
+      if (spans_overlap(w, other))
+        return fc_fail(ctx, FC_ERR_WRONG_MEMORY,
+                       "opts->workspace (bytes %p..%p) overlaps %s; the workspace must not share memory with a "
+                       "tensor, a copy or a counter",
+                       (void *)w.lo, (void *)w.hi, other_name);
+    }
+    if ((st = check_memory_kind(ctx, "opts->workspace", ws, 0))) return st;
+  }
+
   memset(p, 0, sizeof *p);
+  p->workspace = ws;
+  p->workspace_bytes = ws ? ws_bytes : 0;
   p->dtype = (int)dt;
   p->q = q->data;
   p->k = k->data;

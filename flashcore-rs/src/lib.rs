@@ -573,6 +573,9 @@ pub struct KernelInfo {
     pub description: String,
     /// A persistent grid (at most one CTA per SM, taking tiles in turn), not one CTA per tile.
     pub persistent: bool,
+    /// Bytes of caller workspace a launch that splits its keys takes (0: no split). The safe
+    /// API leaves the workspace to the library's pool; `sys::fc_attn_options::workspace` offers it.
+    pub workspace_bytes: usize,
 }
 
 /// The forward call, as a builder: `out = softmax(mask(scale * q k^T)) v`.
@@ -634,6 +637,10 @@ impl<'a> Forward<'a> {
             num_out_copies: 0,
             out_signals: std::ptr::null(),
             max_seqlen_k: 0,
+            // The caller's workspace for split pieces (for CUDA graph capture) is device memory
+            // outside any borrow: the safe API leaves it to the library's pool.
+            workspace: std::ptr::null_mut(),
+            workspace_bytes: 0,
         };
         Forward { q, k, v, lse: None, opts, varlen: None, stream: Stream::default_stream(), pending: None }
     }
@@ -748,6 +755,7 @@ impl<'a> Forward<'a> {
             stages: 0,
             description: [0; 160],
             persistent: 0,
+            workspace_bytes: 0,
         };
         let o = self.options();
         let lse = self.lse.as_ref().map_or(std::ptr::null(), |l| &l.raw as *const _);
@@ -764,6 +772,7 @@ impl<'a> Forward<'a> {
             stages: info.stages,
             description: cstr(info.description.as_ptr()),
             persistent: info.persistent != 0,
+            workspace_bytes: info.workspace_bytes,
         })
     }
 

@@ -202,12 +202,14 @@ pub struct fc_attn_options {
     pub num_out_copies: ::std::os::raw::c_int,
     pub out_signals: *const *mut u32,
     pub max_seqlen_k: i64,
+    pub workspace: *mut ::std::os::raw::c_void,
+    pub workspace_bytes: usize,
 }
 #[test]
 fn bindgen_test_layout_fc_attn_options() {
     assert_eq!(
         ::std::mem::size_of::<fc_attn_options>(),
-        112usize,
+        128usize,
         concat!("Size of: ", stringify!(fc_attn_options))
     );
     assert_eq!(
@@ -470,6 +472,40 @@ fn bindgen_test_layout_fc_attn_options() {
         );
     }
     test_field_max_seqlen_k();
+    fn test_field_workspace() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<fc_attn_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).workspace) as usize - ptr as usize
+            },
+            112usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(fc_attn_options),
+                "::",
+                stringify!(workspace)
+            )
+        );
+    }
+    test_field_workspace();
+    fn test_field_workspace_bytes() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<fc_attn_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).workspace_bytes) as usize - ptr as usize
+            },
+            120usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(fc_attn_options),
+                "::",
+                stringify!(workspace_bytes)
+            )
+        );
+    }
+    test_field_workspace_bytes();
 }
 extern "C" {
     pub fn fc_attention_forward(
@@ -494,12 +530,13 @@ pub struct fc_kernel_info {
     pub stages: ::std::os::raw::c_int,
     pub description: [::std::os::raw::c_char; 160usize],
     pub persistent: ::std::os::raw::c_int,
+    pub workspace_bytes: usize,
 }
 #[test]
 fn bindgen_test_layout_fc_kernel_info() {
     assert_eq!(
         ::std::mem::size_of::<fc_kernel_info>(),
-        192usize,
+        200usize,
         concat!("Size of: ", stringify!(fc_kernel_info))
     );
     assert_eq!(
@@ -643,6 +680,23 @@ fn bindgen_test_layout_fc_kernel_info() {
         );
     }
     test_field_persistent();
+    fn test_field_workspace_bytes() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<fc_kernel_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).workspace_bytes) as usize - ptr as usize
+            },
+            192usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(fc_kernel_info),
+                "::",
+                stringify!(workspace_bytes)
+            )
+        );
+    }
+    test_field_workspace_bytes();
 }
 extern "C" {
     pub fn fc_select_kernel(

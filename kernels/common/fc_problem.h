@@ -54,6 +54,9 @@ typedef struct fc_problem {
   int num_out_copies;
   /* Their counters (fc_attn_options.out_signals): NULL entries for none.                    */
   uint32_t *out_signals[7];
+  /* The caller's memory for split pieces (fc_attn_options.workspace), NULL for the pool.    */
+  void *workspace;
+  size_t workspace_bytes;
 } fc_problem;
 
 #if defined(__CUDACC__)

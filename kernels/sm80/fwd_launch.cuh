@@ -49,19 +49,20 @@ int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   const bool shorter = short_rows(pr->seqlen_q, C);
   dim3 grid(shorter ? 1u : (unsigned)((pr->seqlen_q + BM - 1) / BM), (unsigned)pr->heads, (unsigned)pr->batch);
   Params params = make_params(pr, grid.x);
-  // Keys split over the SMs (key_splits_for() in config.h), in a workspace (workspace.h): not
-  // under stream capture, and where no workspace is free the launch runs whole.
+  // Keys split over the SMs (key_splits_for() in config.h), in the caller's workspace
+  // (fc_attn_options.workspace, whose size fc_select() checked against the plan's), else in
+  // one of the pool's (workspace.h): not under stream capture, and where no workspace is free
+  // the launch runs whole.
   int ws = -1, device = 0;
   if (shorter) {
     int sms = 0;
     bool capturing = false;
     if (cudaError_t e = launch_site(st, &device, &sms, &capturing, err, err_len)) return (int)e;
-    const int want = capturing ? 1 : key_splits_for(pr, C, sms);
+    const int want = capturing && !pr->workspace ? 1 : key_splits_for(pr, C, sms);
+    const size_t bytes = (size_t)(want * pr->heads * pr->batch * key_split_record_bytes(pr->seqlen_q, D));
     unsigned int *state = nullptr;
-    void *data = nullptr;
-    if (want > 1 &&
-        (ws = acquire_workspace(device, st, (size_t)(want * pr->heads * pr->batch * key_split_record_bytes(pr->seqlen_q, D)),
-                                &state, &data)) >= 0) {
+    void *data = pr->workspace && bytes <= pr->workspace_bytes ? pr->workspace : nullptr;
+    if (want > 1 && (data || (!capturing && (ws = acquire_workspace(device, st, bytes, &state, &data)) >= 0))) {
       params.splits = want, params.part = static_cast<float *>(data);
       params.lse = nullptr;  // the merge writes it
       grid.x = (unsigned)want;

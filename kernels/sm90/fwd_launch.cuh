@@ -158,16 +158,21 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   bool capturing = false;
   if ((persistent || exact) && (e = launch_site(st, &device, &sms, &capturing, err, err_len)) != cudaSuccess) return (int)e;
   if (persistent) persistent = !capturing && acquire_tile_counter(device, st, &counter, &busy);
-  // Keys split over the SMs (key_split.h), in a workspace (workspace.h): not under stream
-  // capture, and where no workspace is free the launch runs whole tiles.
+  // Keys split over the SMs (key_split.h), in the caller's workspace (fc_attn_options.workspace,
+  // whose size fc_select() checked against the plan's), else in one of the pool's
+  // (workspace.h): not under stream capture, and where no workspace is free the launch runs
+  // whole tiles.
   int splits = 1, kws = -1;
   float *part = nullptr;
-  if (exact && !capturing) {
+  if (exact && (!capturing || pr->workspace)) {
     const int want = key_splits(tiles, sms, (pr->seqlen_k + C.block_n - 1) / C.block_n, true);
-    if (want > 1) {
+    const size_t bytes = (size_t)(tiles * want * key_split_record_bytes(pr->seqlen_q, D));
+    if (want > 1 && pr->workspace && bytes <= pr->workspace_bytes) {
+      splits = want, part = static_cast<float *>(pr->workspace);
+    } else if (want > 1 && !capturing) {
       unsigned int *state = nullptr;
       void *data = nullptr;
-      kws = acquire_workspace(device, st, (size_t)(tiles * want * key_split_record_bytes(pr->seqlen_q, D)), &state, &data);
+      kws = acquire_workspace(device, st, bytes, &state, &data);
       if (kws >= 0) splits = want, part = static_cast<float *>(data);
     }
   }
