@@ -573,8 +573,8 @@ pub struct KernelInfo {
     pub description: String,
     /// A persistent grid (at most one CTA per SM, taking tiles in turn), not one CTA per tile.
     pub persistent: bool,
-    /// Bytes of caller workspace a launch that splits its keys takes (0: no split). The safe
-    /// API leaves the workspace to the library's pool; `sys::fc_attn_options::workspace` offers it.
+    /// Bytes of workspace a launch that splits its keys takes (0: no split); see
+    /// `Forward::workspace`.
     pub workspace_bytes: usize,
 }
 
@@ -637,8 +637,7 @@ impl<'a> Forward<'a> {
             num_out_copies: 0,
             out_signals: std::ptr::null(),
             max_seqlen_k: 0,
-            // The caller's workspace for split pieces (for CUDA graph capture) is device memory
-            // outside any borrow: the safe API leaves it to the library's pool.
+            // The caller's workspace for split pieces (for CUDA graph capture): `workspace`.
             workspace: std::ptr::null_mut(),
             workspace_bytes: 0,
         };
@@ -719,6 +718,20 @@ impl<'a> Forward<'a> {
     /// 0 (the default) means unknown; without a variable-length batch it is ignored.
     pub fn max_seqlen_k(mut self, max_seqlen_k: i64) -> Self {
         self.opts.max_seqlen_k = max_seqlen_k;
+        self
+    }
+    /// Device memory of the call's own for the pieces of a launch that splits its keys over
+    /// the SMs (`KernelInfo::workspace_bytes` from `select` says how much), so that the call
+    /// splits when captured into a CUDA graph too; without it the library's pool serves
+    /// called launches and a captured one keeps its keys whole.
+    ///
+    /// # Safety
+    /// `ptr` must be `bytes` of device memory of the context's GPU (16-byte aligned; the call
+    /// refuses otherwise), overlapping no tensor, and no other call may use it while this
+    /// one's work (or a graph's replay of it) may run; calls ordered on one stream may share it.
+    pub unsafe fn workspace(mut self, ptr: *mut c_void, bytes: usize) -> Self {
+        self.opts.workspace = ptr;
+        self.opts.workspace_bytes = bytes;
         self
     }
     /// Enqueue on this CUDA stream (GPU contexts; default: the legacy default stream).

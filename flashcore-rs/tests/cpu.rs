@@ -203,6 +203,27 @@ fn error_invalid_value() {
 }
 
 #[test]
+fn workspace_is_checked_and_the_cpu_backend_splits_nothing() {
+    let (x, mut o) = small();
+    let ctx = Context::cpu().unwrap();
+    let t = TensorView::from_slice(&x, [1, 4, 2, 64]).unwrap();
+    let mut ws = vec![0u64; 32];
+    let base = ws.as_mut_ptr() as *mut std::ffi::c_void;
+    let info = Forward::new(t, t, t).select(&ctx, &TensorViewMut::from_slice(&mut o, [1, 4, 2, 64]).unwrap()).unwrap();
+    assert_eq!(info.workspace_bytes, 0, "{}", info.description);
+    // SAFETY: 8 bytes into a live host buffer, which the CPU context accepts as memory; the call
+    // refuses the alignment before it uses it.
+    let bad = unsafe { Forward::new(t, t, t).workspace((base as *mut u8).add(8) as *mut std::ffi::c_void, 64) };
+    let (s, m) = status_of(bad.run(&ctx, TensorViewMut::from_slice(&mut o, [1, 4, 2, 64]).unwrap()));
+    assert_eq!(s, Status::InvalidValue);
+    assert!(m.contains("16-byte aligned"), "{}", m);
+    assert!(o.iter().all(|&y| y == 0.0), "written on error");
+    // SAFETY: the whole live buffer, used by this call alone.
+    let good = unsafe { Forward::new(t, t, t).workspace(base, 256) };
+    good.run(&ctx, TensorViewMut::from_slice(&mut o, [1, 4, 2, 64]).unwrap()).unwrap();
+}
+
+#[test]
 fn error_shape_mismatch() {
     let (x, mut o) = small();
     let ctx = Context::cpu().unwrap();
