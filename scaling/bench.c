@@ -14,7 +14,9 @@
  *                                        graphs launched: ws gives the call a workspace of its
  *                                        own (fc_attn_options.workspace), so a launch that
  *                                        splits its keys splits captured too; pool gives none,
- *                                        so a captured launch keeps its keys whole
+ *                                        so a captured launch keeps its keys whole (the check
+ *                                        runs the call; gpu::key_split_caller_workspace
+ *                                        checks a graph's output against it, bit for bit)
  *
  * Each shape is first checked against the float64 reference (sampled rows for big shapes)
  * by the rule of VALIDATION.md, then timed: GPU with CUDA events around each call, warm-up
