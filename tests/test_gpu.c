@@ -428,7 +428,8 @@ Test(gpu, key_split_streams) { queued_streams_match(1, 1, 20000, 8, 2, 128); }
  * pool's split output bit for bit, and the graph must hold the split kernel and its merge; a
  * workspace 16 bytes short is refused with a sentence and nothing is written. A GQA decode
  * of one sequence (B=1, H=32, Hk=8, 8192 keys, D=128): 8 tiles after the fold, split by
- * sm90 and by sm80. */
+ * sm90 and by sm80; with fixed lengths, and as a variable-length batch of that one sequence
+ * (offsets in device memory). */
 static void assert_same_bits(const void *a, const void *b, size_t n, const char *what) {
   uint16_t *x = malloc(2 * n), *y = malloc(2 * n);
   cr_assert(x && y);
@@ -440,7 +441,7 @@ static void assert_same_bits(const void *a, const void *b, size_t n, const char 
   free(x), free(y);
 }
 
-Test(gpu, key_split_caller_workspace) {
+static void caller_workspace(int varlen) {
   fc_context *ctx = gpu_context_or_skip();
   enum { B = 1, Sq = 1, Sk = 8192, H = 32, Hk = 8, D = 128 };
   const size_t nq = (size_t)B * Sq * H * D, nk = (size_t)B * Sk * Hk * D;
@@ -450,13 +451,20 @@ Test(gpu, key_split_caller_workspace) {
   fc_tensor tk = fc_tensor_bshd(k, FC_DTYPE_BF16, B, Sk, Hk, D), tv = fc_tensor_bshd(v, FC_DTYPE_BF16, B, Sk, Hk, D);
   cr_assert_eq(cudaMalloc(&ref, 2 * nq) | cudaMalloc(&o, 2 * nq), cudaSuccess);
   fc_tensor tr = fc_tensor_bshd(ref, FC_DTYPE_BF16, B, Sq, H, D), to = fc_tensor_bshd(o, FC_DTYPE_BF16, B, Sq, H, D);
+  fc_attn_options opts = FC_ATTN_OPTIONS_INIT;
+  int32_t *cu = NULL;
+  if (varlen) {  /* one sequence: q's rows 0..1, k's 0..8192 */
+    const int32_t host[4] = {0, Sq, 0, Sk};
+    cr_assert_eq(cudaMalloc((void **)&cu, sizeof host), cudaSuccess);
+    cr_assert_eq(cudaMemcpy(cu, host, sizeof host, cudaMemcpyHostToDevice), cudaSuccess);
+    opts.cu_seqlens_q = cu, opts.cu_seqlens_k = cu + 2, opts.num_seqs = 1, opts.max_seqlen_q = Sq, opts.max_seqlen_k = Sk;
+  }
   fc_kernel_info info = FC_KERNEL_INFO_INIT;
-  cr_assert_eq(fc_select_kernel(ctx, &tq, &tk, &tv, &tr, NULL, NULL, &info), FC_SUCCESS, "%s", fc_last_error(ctx));
+  cr_assert_eq(fc_select_kernel(ctx, &tq, &tk, &tv, &tr, NULL, &opts, &info), FC_SUCCESS, "%s", fc_last_error(ctx));
   cr_assert(info.workspace_bytes > 0 && strstr(info.description, "keys split"), "%zu bytes: %s", info.workspace_bytes,
             info.description);
   cr_assert_eq(cudaMalloc(&ws, info.workspace_bytes), cudaSuccess);
-  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &tr, NULL, NULL, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
-  fc_attn_options opts = FC_ATTN_OPTIONS_INIT;
+  cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &tr, NULL, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
   opts.workspace = ws, opts.workspace_bytes = info.workspace_bytes - 16;
   cr_assert_eq(cudaMemset(o, 0xFF, 2 * nq), cudaSuccess); /* NaN everywhere */
   cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
@@ -487,9 +495,12 @@ Test(gpu, key_split_caller_workspace) {
     assert_same_bits(o, ref, nq, rep ? "the graph's second replay" : "the graph's first replay");
   }
   cudaGraphExecDestroy(x), cudaGraphDestroy(g), cudaStreamDestroy(s);
-  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(ref), cudaFree(o), cudaFree(ws);
+  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(ref), cudaFree(o), cudaFree(ws), cudaFree(cu);
   fc_context_destroy(ctx);
 }
+
+Test(gpu, key_split_caller_workspace) { caller_workspace(0); }
+Test(gpu, key_split_caller_workspace_varlen) { caller_workspace(1); }
 
 /* A capture in global mode (CUDA's default) held by another thread while this one makes the
  * process's first forward call on a stream of its own, on a problem that sm90 runs on the
