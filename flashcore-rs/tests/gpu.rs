@@ -152,6 +152,43 @@ mod cuda {
         assert!(back.iter().zip(&x).all(|(a, b)| a.0 == b.0), "the output was written");
         eprintln!("ok: {}", e);
     }
+    /// `Forward::workspace`: a GQA decode whose keys split (B=1, H=32, Hk=8, 8192 keys, D=128)
+    /// in the caller's workspace gives the pool's split output bit for bit; a workspace 16
+    /// bytes short is refused (InvalidValue) and writes nothing.
+    #[test]
+    fn decode_in_the_callers_workspace() {
+        let gpu = match gpu() {
+            Some(g) => g,
+            None => return,
+        };
+        let (qs, ks) = ([1i64, 1, 32, 128], [1i64, 8192, 8, 128]);
+        let to16 = |v: Vec<f32>| v.into_iter().map(Bf16::from_f32).collect::<Vec<_>>();
+        let (q, kv) = (to16(rand(32 * 128, 3)), to16(rand(8192 * 8 * 128, 5)));
+        let (dq, dkv) = (DevBuf::from(&q), DevBuf::from(&kv));
+        let poison = vec![Bf16(0x7fc0); 32 * 128];
+        let (pool_out, ws_out) = (DevBuf::from(&poison), DevBuf::from(&poison));
+        // SAFETY: every view is a live device buffer of its shape; the workspace below is a
+        // live device buffer used by these calls alone, which synchronise before it is freed.
+        let forward = || unsafe {
+            let k = TensorView::from_raw(dkv.0, DType::BF16, ks, bshd_strides(ks));
+            Forward::new(TensorView::from_raw(dq.0, DType::BF16, qs, bshd_strides(qs)), k, k)
+        };
+        let out = |b: &DevBuf| unsafe { TensorViewMut::from_raw(b.0, DType::BF16, qs, bshd_strides(qs)) };
+        let info = forward().select(&gpu, &out(&pool_out)).unwrap();
+        assert!(info.workspace_bytes > 0, "no split: {}", info.description);
+        forward().run(&gpu, out(&pool_out)).unwrap();
+        let ws = DevBuf::from(&vec![0u8; info.workspace_bytes]);
+        let e = unsafe { forward().workspace(ws.0, info.workspace_bytes - 16) }.run(&gpu, out(&ws_out)).unwrap_err();
+        assert_eq!(e.status, Status::InvalidValue, "{}", e);
+        assert!(e.to_string().contains("workspace_bytes"), "{}", e);
+        unsafe { forward().workspace(ws.0, info.workspace_bytes) }.run(&gpu, out(&ws_out)).unwrap();
+        assert_eq!(unsafe { cudaDeviceSynchronize() }, 0);
+        let (mut a, mut b) = (vec![Bf16::default(); 32 * 128], vec![Bf16::default(); 32 * 128]);
+        pool_out.read(&mut a);
+        ws_out.read(&mut b);
+        assert!(a.iter().zip(&b).all(|(x, y)| x.0 == y.0), "the workspace's output differs from the pool's");
+        eprintln!("ok: {} in a workspace of {} bytes", info.description, info.workspace_bytes);
+    }
     #[test]
     fn host_slice_on_gpu_context_is_refused() {
         let gpu = match gpu() {
