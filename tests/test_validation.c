@@ -325,7 +325,7 @@ Test(validation, options_without_max_seqlen_k) {
 /* opts->workspace: the caller's memory for split pieces. The CPU backend splits nothing, so
  * a valid one changes nothing here; the GPU suite runs split launches in one
  * (gpu::key_split_caller_workspace). */
-static uint64_t ws_mem[64];
+static _Alignas(16) uint64_t ws_mem[64];
 Test(validation, workspace_accepted) {
   opts.workspace = ws_mem, opts.workspace_bytes = sizeof ws_mem;
   cr_assert_eq(fc_attention_forward(ctx, &tq, &tk, &tv, &to, &tl, &opts, NULL), FC_SUCCESS, "%s", fc_last_error(ctx));
@@ -340,7 +340,7 @@ Test(validation, workspace_misaligned) {
   expect(FC_ERR_INVALID_VALUE, "is not 16-byte aligned");
 }
 Test(validation, workspace_overlaps_out) {
-  opts.workspace = out + 64, opts.workspace_bytes = 256;
+  opts.workspace = (void *)(((uintptr_t)(out + 64) + 15) & ~(uintptr_t)15), opts.workspace_bytes = 256;
   expect(FC_ERR_WRONG_MEMORY, "opts->workspace (bytes");
 }
 Test(validation, workspace_overlaps_a_counter) {

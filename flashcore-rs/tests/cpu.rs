@@ -207,8 +207,9 @@ fn workspace_is_checked_and_the_cpu_backend_splits_nothing() {
     let (x, mut o) = small();
     let ctx = Context::cpu().unwrap();
     let t = TensorView::from_slice(&x, [1, 4, 2, 64]).unwrap();
-    let mut ws = vec![0u64; 32];
-    let base = ws.as_mut_ptr() as *mut std::ffi::c_void;
+    let mut ws = vec![0u8; 512];
+    let skip = ws.as_ptr().align_offset(16); // 16-byte aligned, 256 bytes in the buffer
+    let base = ws[skip..].as_mut_ptr() as *mut std::ffi::c_void;
     let info = Forward::new(t, t, t).select(&ctx, &TensorViewMut::from_slice(&mut o, [1, 4, 2, 64]).unwrap()).unwrap();
     assert_eq!(info.workspace_bytes, 0, "{}", info.description);
     // SAFETY: 8 bytes into a live host buffer, which the CPU context accepts as memory; the call

@@ -58,6 +58,16 @@ static_assert([] {
 // follow each other in the order (piece, batch, head).
 FC_KS_HD constexpr long long key_split_record_floats(long long rows, int d) { return rows * d + (rows + 3) / 4 * 4; }
 FC_KS_HD constexpr long long key_split_record_bytes(long long rows, int d) { return key_split_record_floats(rows, d) * 4; }
+// The workspace a launch of `tiles` tiles (a (batch, head) or a row block of one each) in
+// `splits` pieces takes: a record each; 0 without a split. Each family's plan reports it
+// (fc_kernel_info.workspace_bytes) and its launch takes it, from the caller's workspace or
+// the pool's.
+FC_KS_HD constexpr long long key_split_workspace_bytes(long long tiles, int splits, long long rows, int d) {
+  return splits > 1 ? tiles * splits * key_split_record_bytes(rows, d) : 0;
+}
+static_assert(key_split_workspace_bytes(2, 66, 64, 128) == 2LL * 66 * (64 * 128 + 64) * 4 &&
+                  key_split_workspace_bytes(8, 1, 4, 128) == 0,
+              "key_split_workspace_bytes");
 static_assert(key_split_record_floats(16, 128) == 16 * 129 && key_split_record_floats(1, 64) == 68 &&
                   key_split_record_floats(3, 192) == 580,
               "key_split_record_floats");

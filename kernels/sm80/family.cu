@@ -105,7 +105,7 @@ extern "C" int fc_sm80_plan(const fc_problem *p, const fc_device_caps *caps,
   // being captured: it then runs whole.
   const int splits = key_splits_for(p, c, caps->num_sms);
   // The pieces' records, from the caller's workspace or the pool (fwd_launch.cuh)
-  info->workspace_bytes = splits > 1 ? (size_t)(splits * p->heads * p->batch * fc::key_split_record_bytes(p->seqlen_q, d)) : 0;
+  info->workspace_bytes = (size_t)fc::key_split_workspace_bytes(p->heads * p->batch, splits, p->seqlen_q, d);
   char how[32] = "";
   if (splits > 1) snprintf(how, sizeof how, ", keys split %d ways", splits);
   snprintf(info->description, sizeof info->description,

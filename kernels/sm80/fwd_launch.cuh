@@ -59,7 +59,7 @@ int launch(const fc_problem *pr, void *stream, char *err, size_t err_len) {
     bool capturing = false;
     if (cudaError_t e = launch_site(st, &device, &sms, &capturing, err, err_len)) return (int)e;
     const int want = capturing && !pr->workspace ? 1 : key_splits_for(pr, C, sms);
-    const size_t bytes = (size_t)(want * pr->heads * pr->batch * key_split_record_bytes(pr->seqlen_q, D));
+    const size_t bytes = (size_t)key_split_workspace_bytes(pr->heads * pr->batch, want, pr->seqlen_q, D);
     unsigned int *state = nullptr;
     void *data = pr->workspace && bytes <= pr->workspace_bytes ? pr->workspace : nullptr;
     if (want > 1 && (data || (!capturing && (ws = acquire_workspace(device, st, bytes, &state, &data)) >= 0))) {

@@ -114,7 +114,7 @@ extern "C" int fc_sm90_plan(const fc_problem *p, const fc_device_caps *caps, fc_
   info->stages = run.stages;
   info->persistent = pers;
   // The pieces' records, from the caller's workspace or the pool (fwd_launch.cuh)
-  info->workspace_bytes = exact && splits > 1 ? (size_t)(tiles * splits * fc::key_split_record_bytes(p->seqlen_q, (int)p->head_dim)) : 0;
+  info->workspace_bytes = exact ? (size_t)fc::key_split_workspace_bytes(tiles, splits, p->seqlen_q, (int)p->head_dim) : 0;
   const bool split = pers && split_plan(p, c, tiles, tiles < caps->num_sms ? tiles : caps->num_sms) < tiles;
   char how[64] = "one CTA per tile";
   if (pers) snprintf(how, sizeof how, "%s", split ? "persistent grid, last wave split by keys" : "persistent grid");

@@ -166,7 +166,7 @@ int launch_cfg(const fc_problem *pr, void *stream, char *err, size_t err_len) {
   float *part = nullptr;
   if (exact && (!capturing || pr->workspace)) {
     const int want = key_splits(tiles, sms, (pr->seqlen_k + C.block_n - 1) / C.block_n, true);
-    const size_t bytes = (size_t)(tiles * want * key_split_record_bytes(pr->seqlen_q, D));
+    const size_t bytes = (size_t)key_split_workspace_bytes(tiles, want, pr->seqlen_q, D);
     if (want > 1 && pr->workspace && bytes <= pr->workspace_bytes) {
       splits = want, part = static_cast<float *>(pr->workspace);
     } else if (want > 1 && !capturing) {
