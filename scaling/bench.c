@@ -150,6 +150,16 @@ static void free_offsets(int gpu, int32_t *cu) {
   free(cu);
 }
 
+#ifdef FC_WITH_CUDA
+/* --graph: a CUDA step's result; on failure `fail`, with the step named in msg (128 bytes),
+ * which fc_last_error() cannot know. */
+static fc_status graph_step(cudaError_t e, const char *what, fc_status fail, char *msg) {
+  if (e == cudaSuccess) return FC_SUCCESS;
+  snprintf(msg, 128, "%s: %s", what, cudaGetErrorString(e));
+  return fail;
+}
+#endif
+
 static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *s, int reps,
                       row *r) {
   const size_t es = fc_dtype_size(dt);
@@ -208,6 +218,7 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
     }
   }
   fc_status st = ok ? FC_SUCCESS : FC_ERR_OUT_OF_MEMORY;
+  char graph_err[128] = ""; /* --graph: the CUDA step that failed (fc_last_error does not know it) */
   const int warm = gpu ? 3 : 1;
 #ifdef FC_WITH_CUDA
   /* After a sticky CUDA error (a kernel's fault in the check) no event is created: the
@@ -222,8 +233,8 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
   cudaStream_t gs = NULL;
   cudaGraphExec_t exec[16] = {0};
   void *ws = NULL;
-  if (gpu && graph_mode && st == FC_SUCCESS && cudaStreamCreateWithFlags(&gs, cudaStreamNonBlocking) != cudaSuccess)
-    st = FC_ERR_CUDA;
+  if (gpu && graph_mode && st == FC_SUCCESS)
+    st = graph_step(cudaStreamCreateWithFlags(&gs, cudaStreamNonBlocking), "cudaStreamCreateWithFlags", FC_ERR_CUDA, graph_err);
   for (int i = 0; gpu && graph_mode && i < sets && st == FC_SUCCESS; i++) {
     fc_tensor tq, tk, tv, to;
     set_views(s, dt, q[i], k[i], v[i], out[i], &tq, &tk, &tv, &to);
@@ -231,16 +242,19 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
       fc_kernel_info info = FC_KERNEL_INFO_INIT;
       st = fc_select_kernel(ctx, &tq, &tk, &tv, &to, NULL, &o, &info);
       if (st == FC_SUCCESS && info.workspace_bytes) {
-        if (cudaMalloc(&ws, info.workspace_bytes) != cudaSuccess) st = FC_ERR_OUT_OF_MEMORY;
-        else o.workspace = ws, o.workspace_bytes = info.workspace_bytes;
+        st = graph_step(cudaMalloc(&ws, info.workspace_bytes), "cudaMalloc of the workspace", FC_ERR_OUT_OF_MEMORY, graph_err);
+        if (st == FC_SUCCESS) o.workspace = ws, o.workspace_bytes = info.workspace_bytes;
       }
     }
     cudaGraph_t g = NULL;
-    if (st == FC_SUCCESS && cudaStreamBeginCapture(gs, cudaStreamCaptureModeThreadLocal) != cudaSuccess) st = FC_ERR_CUDA;
+    if (st == FC_SUCCESS)
+      st = graph_step(cudaStreamBeginCapture(gs, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture", FC_ERR_CUDA,
+                      graph_err);
     if (st != FC_SUCCESS) break;
     st = fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &o, (struct CUstream_st *)gs);
-    if (cudaStreamEndCapture(gs, &g) != cudaSuccess && st == FC_SUCCESS) st = FC_ERR_CUDA;
-    if (st == FC_SUCCESS && cudaGraphInstantiate(&exec[i], g, 0) != cudaSuccess) st = FC_ERR_CUDA;
+    const cudaError_t end = cudaStreamEndCapture(gs, &g); /* always, to leave capture */
+    if (st == FC_SUCCESS) st = graph_step(end, "cudaStreamEndCapture", FC_ERR_CUDA, graph_err);
+    if (st == FC_SUCCESS) st = graph_step(cudaGraphInstantiate(&exec[i], g, 0), "cudaGraphInstantiate", FC_ERR_CUDA, graph_err);
     if (g) cudaGraphDestroy(g);
   }
 #endif
@@ -261,7 +275,7 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
 #ifdef FC_WITH_CUDA
     if (gpu && it >= 0) cudaEventRecord(e0[it], gs);
     const double h0 = now_ms();
-    if (graph_mode && gpu) st = cudaGraphLaunch(exec[i], gs) == cudaSuccess ? FC_SUCCESS : FC_ERR_CUDA;
+    if (graph_mode && gpu) st = graph_step(cudaGraphLaunch(exec[i], gs), "cudaGraphLaunch", FC_ERR_CUDA, graph_err);
     else st = fc_attention_forward(ctx, &tq, &tk, &tv, &to, NULL, &o, NULL);
     if (it >= 0) host_ms[it] = now_ms() - h0;
     if (gpu && it >= 0) cudaEventRecord(e1[it], gs);
@@ -291,7 +305,7 @@ static int time_shape(fc_context *ctx, fc_family fam, fc_dtype dt, const shape *
   }
 #endif
   if (st != FC_SUCCESS) {
-    fprintf(stderr, "timing failed: %s: %s\n", fc_status_string(st), fc_last_error(ctx));
+    fprintf(stderr, "timing failed: %s: %s\n", fc_status_string(st), graph_err[0] ? graph_err : fc_last_error(ctx));
     ok = 0;
   } else {
     qsort(ms, (size_t)reps, sizeof(double), cmp_double);
